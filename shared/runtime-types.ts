@@ -1,0 +1,16 @@
+/**
+ * The ambient capabilities shared code receives instead of reaching for globals
+ * (HOUSE_STYLE: nothing in shared/ reads the wall clock or global randomness directly).
+ */
+
+/** A source of time; tests and the emulator-driven scenarios pass a controllable one. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  nowMs(): number;
+}
+
+/** A source of cryptographically secure random bytes (CSPRNG only: never Math.random). */
+export interface RandomSource {
+  /** Returns `n` fresh random bytes. */
+  bytes(n: number): Buffer;
+}
