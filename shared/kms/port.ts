@@ -1,0 +1,180 @@
+/**
+ * KmsPort: the KMS calls the orchestrator makes, in our own types. Method names reuse the KMS API
+ * names in camelCase. Exactly one adapter (alicloud-adapter.ts) implements it over
+ * @alicloud/kms20160120; nothing else in the product sees SDK classes.
+ *
+ * Times are epoch milliseconds (`...Ms`); "never" is `undefined`. Every result carries the KMS
+ * `requestId` so audit events can cite it.
+ */
+
+/** Key states (reference/kms-api.md §3.1). `Unavailable` exists for KMS-instance keys only. */
+export const KeyState = {
+  Enabled: 'Enabled',
+  Disabled: 'Disabled',
+  PendingDeletion: 'PendingDeletion',
+  PendingImport: 'PendingImport',
+  Unavailable: 'Unavailable',
+} as const;
+/** A CMK state. */
+export type KeyState = (typeof KeyState)[keyof typeof KeyState];
+
+/** Where a CMK's material came from. */
+export const KeyOrigin = { AliyunKms: 'Aliyun_KMS', External: 'EXTERNAL' } as const;
+/** A CMK origin. */
+export type KeyOrigin = (typeof KeyOrigin)[keyof typeof KeyOrigin];
+
+/** The request id every KMS answer carries. */
+export interface KmsResult {
+  requestId: string;
+}
+
+/** What DescribeKey/CreateKey tell about a CMK. */
+export interface KeyMetadata {
+  keyId: string;
+  arn: string;
+  keyState: KeyState;
+  keySpec: string;
+  keyUsage: string;
+  origin: KeyOrigin;
+  protectionLevel: string;
+  description: string;
+  creationDateMs: number;
+  /** Scheduled deletion time, only in PendingDeletion. */
+  deleteDateMs?: number;
+  /** Valid Until of imported material; undefined = never expires (or no material). */
+  materialExpireAtMs?: number;
+  primaryKeyVersion?: string;
+}
+
+/** Parameters from GetParametersForImport: a one-time wrapping public key and a 24 h token. */
+export interface ImportParameters extends KmsResult {
+  keyId: string;
+  importToken: string;
+  /** base64 DER SubjectPublicKeyInfo. */
+  publicKeyBase64: string;
+  tokenExpiresAtMs: number;
+}
+
+/** An alias and its target. */
+export interface AliasEntry {
+  aliasName: string;
+  keyId: string;
+}
+
+/** Result of Encrypt. */
+export interface EncryptResult extends KmsResult {
+  ciphertextBlob: string;
+  keyId: string;
+  keyVersionId: string;
+}
+
+/** Result of Decrypt. */
+export interface DecryptResult extends KmsResult {
+  /** The plaintext string exactly as it was given to Encrypt. */
+  plaintext: string;
+  keyId: string;
+  keyVersionId: string;
+}
+
+/** One version of a Secrets Manager secret. */
+export interface SecretValue extends KmsResult {
+  secretName: string;
+  versionId: string;
+  secretData: string;
+  versionStages: string[];
+  createTimeMs: number;
+}
+
+/** Secret metadata (no data). */
+export interface SecretMetadata extends KmsResult {
+  secretName: string;
+  arn: string;
+  encryptionKeyId: string;
+  description: string;
+  createTimeMs: number;
+  updateTimeMs: number;
+  /** Set while the secret is in its recovery window. */
+  plannedDeleteTimeMs?: number;
+  tags: Record<string, string>;
+}
+
+/** A secret as ListSecrets shows it. */
+export interface SecretSummary {
+  secretName: string;
+  createTimeMs: number;
+  plannedDeleteTimeMs?: number;
+  tags: Record<string, string>;
+}
+
+/** The KMS operations the orchestrator uses. */
+export interface KmsPort {
+  createKey(input: {
+    origin: KeyOrigin;
+    keySpec: string;
+    description?: string;
+    protectionLevel?: 'SOFTWARE' | 'HSM';
+  }): Promise<KeyMetadata & KmsResult>;
+  /** By key id or `alias/...`. */
+  describeKey(keyIdOrAlias: string): Promise<KeyMetadata & KmsResult>;
+  /** All key ids in the account and region (every page). */
+  listKeys(): Promise<string[]>;
+  getParametersForImport(input: {
+    keyId: string;
+    wrappingAlgorithm: string;
+    wrappingKeySpec: string;
+  }): Promise<ImportParameters>;
+  importKeyMaterial(input: {
+    keyId: string;
+    encryptedKeyMaterial: string;
+    importToken: string;
+    /** Unix seconds; 0 = never expires. */
+    keyMaterialExpireUnix: number;
+  }): Promise<KmsResult>;
+  deleteKeyMaterial(keyId: string): Promise<KmsResult>;
+  enableKey(keyId: string): Promise<KmsResult>;
+  disableKey(keyId: string): Promise<KmsResult>;
+  scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<KmsResult>;
+  cancelKeyDeletion(keyId: string): Promise<KmsResult>;
+
+  createAlias(aliasName: string, keyId: string): Promise<KmsResult>;
+  updateAlias(aliasName: string, keyId: string): Promise<KmsResult>;
+  deleteAlias(aliasName: string): Promise<KmsResult>;
+  /** Every alias in the account (every page). */
+  listAliases(): Promise<AliasEntry[]>;
+  listAliasesByKeyId(keyId: string): Promise<AliasEntry[]>;
+
+  tagResource(keyId: string, tags: Record<string, string>): Promise<KmsResult>;
+  untagResource(keyId: string, tagKeys: string[]): Promise<KmsResult>;
+  listResourceTags(keyId: string): Promise<Record<string, string>>;
+
+  /** `plaintext` is an opaque string (we pass base64). */
+  encrypt(input: { keyId: string; plaintext: string; encryptionContext?: Record<string, string> }): Promise<EncryptResult>;
+  decrypt(input: { ciphertextBlob: string; encryptionContext?: Record<string, string> }): Promise<DecryptResult>;
+
+  createSecret(input: {
+    secretName: string;
+    versionId: string;
+    secretData: string;
+    encryptionKeyId: string;
+    description?: string;
+    tags?: Record<string, string>;
+  }): Promise<KmsResult & { secretName: string; versionId: string }>;
+  /** ACSCurrent unless a versionId or versionStage is given. */
+  getSecretValue(input: { secretName: string; versionId?: string; versionStage?: string }): Promise<SecretValue>;
+  /** Conditional on versionId: same id with other data is rejected (KmsConflict). */
+  putSecretValue(input: {
+    secretName: string;
+    versionId: string;
+    secretData: string;
+    versionStages?: string[];
+  }): Promise<KmsResult & { versionId: string; versionStages: string[] }>;
+  describeSecret(secretName: string): Promise<SecretMetadata>;
+  /** Every secret (every page), with tags. */
+  listSecrets(): Promise<SecretSummary[]>;
+  deleteSecret(input: {
+    secretName: string;
+    forceDeleteWithoutRecovery?: boolean;
+    recoveryWindowInDays?: number;
+  }): Promise<KmsResult & { plannedDeleteTimeMs?: number }>;
+  restoreSecret(secretName: string): Promise<KmsResult>;
+}
