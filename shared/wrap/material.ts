@@ -1,7 +1,7 @@
 /**
  * Key specs, wrapping algorithms and key material: the closed sets KMS defines for
  * GetParametersForImport / ImportKeyMaterial (reference/kms-api.md §2.4, §2.5), and material
- * generation from an injected CSPRNG (DESIGN.md §5.5: never Math.random).
+ * generation from an injected CSPRNG (DESIGN.md §5.5: never a non-cryptographic PRNG).
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
@@ -149,7 +149,8 @@ export function generateKeyMaterial(keySpec: KeySpec, random: RandomSource): Buf
   if (!(material instanceof Uint8Array) || material.length !== length) {
     throw new OrchestratorError(ErrorCode.Internal, `random source returned ${material?.length ?? 'no'} bytes, wanted ${length}`);
   }
-  return Buffer.from(material);
+  // Returned as is: a copy would leave a second instance of the material in memory.
+  return material;
 }
 
 function describe(value: unknown): string {

@@ -9,14 +9,18 @@
  * DER-encoded, i.e. C1C3C2 order:
  *   SM2Cipher ::= SEQUENCE { XCoordinate INTEGER, YCoordinate INTEGER,
  *                            HASH OCTET STRING SIZE(32), CipherText OCTET STRING }
- * Status: INFERRED, not documented by Alibaba Cloud. The KMS docs (GetParametersForImport,
- * ImportKeyMaterial, "Import key material") only say `EC_SM2` + `SM2PKE` exists for HSM keys and
- * that EncryptedKeyMaterial is base64 of the ciphertext; no page or sample we could find names the
- * byte layout. We chose the GM/T 0009 DER form because it is the standard's "usage specification"
- * encoding, what OpenSSL 3 (`openssl pkeyutl` with an SM2 key) and BouncyCastle's
- * SM2 ASN.1 mode emit, and what other Chinese cloud KMSes that document it accept
- * (e.g. Tencent's `SM2_C1C3C2_ASN1`). Raw C1C3C2 / C1C2C3 are NOT accepted by unwrap.
- * Our output is cross-checked against `openssl pkeyutl -decrypt` in test/unit/wrap.
+ * Status: INFERRED, not documented by Alibaba Cloud. What we found (searches of docs, code, issues):
+ *  - Alibaba's GetParametersForImport / ImportKeyMaterial / "Import key material" pages (EN and
+ *    ZH) only say `EC_SM2` + `SM2PKE` exists for HSM-protected keys in mainland regions and that
+ *    EncryptedKeyMaterial is base64 of the ciphertext; no page or official sample gives the bytes.
+ *  - GM/T 0009-2012 (SM2 usage specification, now GB/T 35276-2017) defines SM2Cipher above as THE
+ *    interchange encoding; the older GM/T 0003.4 only defines the raw C1||C2||C3 concatenation.
+ *  - OpenSSL 3 (`openssl pkeyutl -encrypt/-decrypt` with an SM2 key) and Huawei Cloud DEW KMS (github.com/emmansun/sm2js issue #1: "HUAWEI Cloud KMS (DEW)
+ *    sm2 encryption result is ASN.1 encoding format") use this DER form; Tencent KMS offers it as
+ *    `SM2_C1C3C2_ASN1` (its Decrypt API reference).
+ * So we emit the DER form, and the emulator accepts only that (raw C1C3C2 / C1C2C3 are rejected).
+ * If Alibaba is ever shown to want raw C1C3C2, only sm2Encrypt/sm2Decrypt change. Both directions
+ * are cross-checked against `openssl pkeyutl` with an SM2 key in test/unit/wrap.
  *
  * Randomness: the ephemeral scalar k is drawn INSIDE sm-crypto-v2 (its `generateKeyPairHex` ->
  * @noble/curves `randomPrivateKey` -> sm-crypto-v2's rng.ts), which on Node 20 uses
@@ -67,7 +71,8 @@ export function sm2Decrypt(privateKeyHex: string, ciphertext: Buffer): Buffer | 
     const rawHex =
       Buffer.concat([leftPad(x, COORD_BYTES), leftPad(y, COORD_BYTES)]).toString('hex') + hash.toString('hex') + c2.toString('hex');
     // The library checks C1 is on the curve (fromHex throws otherwise) and compares C3; on a C3
-    // mismatch it returns an empty array rather than throwing.
+    // mismatch it returns an empty array rather than throwing. Its C3 comparison is a string
+    // compare, not constant time; acceptable because only the local emulator decrypts SM2PKE.
     const out = sm2.doDecrypt(rawHex, privateKeyHex, 1, { output: 'array' });
     return out.length === c2.length ? Buffer.from(out) : undefined;
   } catch {

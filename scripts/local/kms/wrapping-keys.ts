@@ -23,6 +23,7 @@ import {
   WrappingAlgorithm,
   WrappingKeySpec,
   assertAlgorithmMatchesSpec,
+  isWrappingKeySpec,
   parseWrappingAlgorithm,
 } from '../../../shared/wrap/material.js';
 import { sm2Decrypt, sm2PublicPointFromPrivate } from '../../../shared/wrap/sm2.js';
@@ -84,6 +85,8 @@ export function generateWrappingKeyPair(spec: 'RSA_2048' | 'EC_SM2'): WrappingKe
  */
 export function unwrapKeyMaterial(privateKey: WrappingPrivateKey, algorithm: string, encryptedBase64: string): Buffer {
   const alg = parseWrappingAlgorithm(algorithm);
+  // The key comes back from the emulator's state file: a corrupt entry is an unwrap failure.
+  if (typeof privateKey !== 'object' || privateKey === null || !isWrappingKeySpec(privateKey.spec)) throw unwrapFailed();
   assertAlgorithmMatchesSpec(alg, privateKey.spec);
   const ciphertext = decodeBase64Strict(encryptedBase64, 'EncryptedKeyMaterial');
   switch (alg) {

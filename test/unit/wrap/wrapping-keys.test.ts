@@ -73,6 +73,15 @@ describe('emulator wrapping keys', () => {
     expect(codeOf(() => unwrapKeyMaterial(sm2.privateKey, 'SM2PKE', ct.toString('base64')))).toBe(ErrorCode.UnwrapFailed);
   });
 
+  it('rejects a corrupt private key from the state file with UnwrapFailed', () => {
+    const ct = publicEncrypt({ ...rsaPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material).toString('base64');
+    const corrupt = [{ spec: 'RSA_4096', pkcs8DerBase64: '' }, { spec: 'RSA_2048', pkcs8DerBase64: 'AAAA' }, null];
+    for (const key of corrupt) {
+      expect(codeOf(() => unwrapKeyMaterial(key as never, 'RSAES_OAEP_SHA_1', ct))).toBe(ErrorCode.UnwrapFailed);
+    }
+    expect(codeOf(() => unwrapKeyMaterial({ spec: 'EC_SM2', privateKeyHex: 'zz' }, 'SM2PKE', ct))).toBe(ErrorCode.UnwrapFailed);
+  });
+
   it('rejects an unknown algorithm with UnsupportedAlgorithm', () => {
     expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_512', 'AAAA'))).toBe(ErrorCode.UnsupportedAlgorithm);
   });
