@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { parseSYaml, resolveResources } from '../../../scripts/deploy/s-yaml.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource?: string | string[];
+  Principal?: Record<string, string[]>;
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+interface PolicyDocument {
+  Version: string;
+  Statement: Statement[];
+}
+
+function loadPolicy(name: string): PolicyDocument {
+  return JSON.parse(readFileSync(`${root}scripts/deploy/${name}`, 'utf8')) as PolicyDocument;
+}
+
+const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const actionsOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Action));
+const resourcesOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Resource));
+
+/** RAM wildcard match: `*` any run of characters, `?` one character (case-insensitive, as RAM compares actions). */
+function wildcardMatches(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return re.test(value);
+}
+
+/** Every Allow action of the policy that grants `action` (exactly or by wildcard). */
+function grants(policy: PolicyDocument, action: string): boolean {
+  return policy.Statement.some((s) => s.Effect === 'Allow' && list(s.Action).some((a) => wildcardMatches(a, action)));
+}
+
+/** Method names of `interface KmsPort` in shared/kms/port.ts, read with the TypeScript parser. */
+function kmsPortMethods(): string[] {
+  const path = `${root}shared/kms/port.ts`;
+  const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
+  const port = source.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'KmsPort');
+  if (!port) throw new Error('shared/kms/port.ts: interface KmsPort not found');
+  return port.members.filter(ts.isMethodSignature).map((m) => m.name.getText(source));
+}
+
+/** camelCase port method -> KMS API action (`getParametersForImport` -> `kms:GetParametersForImport`). */
+const kmsActionOf = (method: string): string => `kms:${method.charAt(0).toUpperCase()}${method.slice(1)}`;
+
+/** KMS actions the role needs beyond the port's own calls, with the reason. */
+const IMPLIED_KMS_ACTIONS = {
+  // Secrets Manager encrypts each secret version under the escrow CMK on the caller's behalf.
+  'kms:GenerateDataKey': 'CreateSecret / PutSecretValue with a customer CMK',
+} as const;
+
+const functionPolicy = loadPolicy('ram-policy-function.json');
+const oncallPolicy = loadPolicy('ram-policy-oncall.json');
+const trustPolicy = loadPolicy('trust-policy-fc.json');
+const permissionPolicies = { 'ram-policy-function.json': functionPolicy, 'ram-policy-oncall.json': oncallPolicy };
+
+const resolved = resolveResources(parseSYaml(readFileSync(`${root}s.yaml`, 'utf8')), {
+  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-test' },
+  config: { AccountID: '1234567890123456' },
+});
+
+describe('RAM permission policies', () => {
+  for (const [name, policy] of Object.entries(permissionPolicies)) {
+    it(`${name} is RAM policy Version "1" with Allow statements only`, () => {
+      expect([policy.Version, [...new Set(policy.Statement.map((s) => s.Effect))]]).toEqual(['1', ['Allow']]);
+    });
+
+    it(`${name} uses only kms:, fc: and log: actions`, () => {
+      expect(actionsOf(policy).filter((a) => !/^(kms|fc|log):[A-Za-z*]+$/.test(a))).toEqual([]);
+    });
+
+    it(`${name} grants no all-actions wildcard ("*" or "<service>:*")`, () => {
+      expect(actionsOf(policy).filter((a) => a === '*' || /:\*$/.test(a))).toEqual([]);
+    });
+
+    it(`${name} gives every statement a resource`, () => {
+      expect(policy.Statement.filter((s) => list(s.Resource).length === 0)).toEqual([]);
+    });
+  }
+});
+
+describe('function role policy and the code cannot drift', () => {
+  it('reads the KmsPort methods (guards the parser itself)', () => {
+    expect(kmsPortMethods()).toContain('getParametersForImport');
+  });
+
+  it('grants every KMS action a KmsPort method calls', () => {
+    const missing = kmsPortMethods().map(kmsActionOf).filter((a) => !grants(functionPolicy, a));
+    expect(missing).toEqual([]);
+  });
+
+  it('grants no KMS action that neither a KmsPort method nor Secrets Manager needs', () => {
+    const needed = new Set([...kmsPortMethods().map(kmsActionOf), ...Object.keys(IMPLIED_KMS_ACTIONS)]);
+    const extra = actionsOf(functionPolicy).filter((a) => a.startsWith('kms:') && !needed.has(a));
+    expect(extra).toEqual([]);
+  });
+
+  it('a policy without ImportKeyMaterial would fail the coverage check', () => {
+    const trimmed: PolicyDocument = {
+      ...functionPolicy,
+      Statement: functionPolicy.Statement.map((s) => ({ ...s, Action: list(s.Action).filter((a) => a !== 'kms:ImportKeyMaterial') })),
+    };
+    expect(kmsPortMethods().map(kmsActionOf).filter((a) => !grants(trimmed, a))).toEqual(['kms:ImportKeyMaterial']);
+  });
+
+  it('scopes every material-changing and crypto action on keys to the byok:managed tag', () => {
+    const writes = ['kms:GetParametersForImport', 'kms:ImportKeyMaterial', 'kms:DeleteKeyMaterial', 'kms:ScheduleKeyDeletion', 'kms:Encrypt'];
+    const unscoped = writes.filter((action) =>
+      functionPolicy.Statement.some(
+        (s) => list(s.Action).includes(action) && s.Condition?.['StringEquals']?.['kms:tag/byok:managed'] !== 'true',
+      ),
+    );
+    expect(unscoped).toEqual([]);
+  });
+
+  it('scopes secret access to secrets named byok-*', () => {
+    const secretActions = ['kms:CreateSecret', 'kms:GetSecretValue', 'kms:PutSecretValue', 'kms:DeleteSecret'];
+    const resources = functionPolicy.Statement.filter((s) => list(s.Action).some((a) => secretActions.includes(a))).map((s) => s.Resource);
+    expect(resources).toEqual(['acs:kms:*:*:secret/byok-*']);
+  });
+
+  it('lets the functions write to exactly the logstore s.yaml configures', () => {
+    const log = resolved['byok_sweep']?.props['logConfig'] as { project: string; logstore: string };
+    const logResources = functionPolicy.Statement.filter((s) => list(s.Action).includes('log:PostLogStoreLogs')).flatMap((s) => list(s.Resource));
+    expect(logResources).toEqual([`acs:log:*:*:project/${log.project}/logstore/${log.logstore}`]);
+  });
+});
+
+describe('on-call policy', () => {
+  it('invokes only the ops function s.yaml deploys', () => {
+    const invoke = oncallPolicy.Statement.filter((s) => list(s.Action).includes('fc:InvokeFunction')).flatMap((s) => list(s.Resource));
+    expect(invoke).toEqual([`acs:fc:*:*:functions/${String(resolved['byok_ops']?.props['functionName'])}`]);
+  });
+
+  it('grants KMS read actions only (Describe*/List*), never a secret value', () => {
+    const kms = actionsOf(oncallPolicy).filter((a) => a.startsWith('kms:'));
+    expect([kms, grants(oncallPolicy, 'kms:GetSecretValue'), grants(oncallPolicy, 'kms:DeleteKeyMaterial')]).toEqual([
+      ['kms:Describe*', 'kms:List*'],
+      false,
+      false,
+    ]);
+  });
+
+  it('reads the function logstore only', () => {
+    const logResources = oncallPolicy.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('log:'))).flatMap((s) => list(s.Resource));
+    expect(logResources).toEqual(['acs:log:*:*:project/byok-orchestrator/logstore/byok-functions']);
+  });
+});
+
+describe('trust policy', () => {
+  it('lets only Function Compute assume the role', () => {
+    expect(trustPolicy).toEqual({
+      Version: '1',
+      Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: ['fc.aliyuncs.com'] } }],
+    });
+  });
+
+  it('is not attached as a permission policy (no resources)', () => {
+    expect(resourcesOf(trustPolicy)).toEqual([]);
+  });
+});
