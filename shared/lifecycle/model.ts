@@ -1,0 +1,153 @@
+/**
+ * The lifecycle's vocabulary: the tags that hold its state in KMS (DESIGN.md §4), the snapshot that
+ * observe produces, and the per-lineage policy.
+ */
+import type { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
+import type { KeyState } from '../kms/port.js';
+
+/**
+ * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
+ * are ≤128 chars of letters, digits and `/ \ _ - . + = : @` (reference/kms-api.md §2.10).
+ */
+export const Tag = {
+  /** `true` on every CMK this tool manages. */
+  Managed: 'byok:managed',
+  /** Lineage name: the alias without its `alias/` prefix. */
+  Lineage: 'byok:lineage',
+  /** Generation number within the lineage, 1-based. */
+  Generation: 'byok:generation',
+  /** Key check value of the material (never the material): selects the escrow record on re-import. */
+  Fingerprint: 'byok:fingerprint',
+  /** `provisioning` until imported and self-tested, then `ready`; `retired` after retention. */
+  Phase: 'byok:phase',
+  /** Why the orchestrator must not bring this key back by itself: `revoked` or `disabled`. */
+  Hold: 'byok:hold',
+  /** Unix seconds when the alias moved away from this CMK. */
+  SupersededAt: 'byok:superseded-at',
+  /** Validity override for this lineage, days (set by onboard --validity-days). */
+  ValidityDays: 'byok:validity-days',
+} as const;
+
+/** Provisioning phases of a managed CMK. */
+export const Phase = { Provisioning: 'provisioning', Ready: 'ready', Retired: 'retired', FailedSelfTest: 'failed-self-test' } as const;
+/** A provisioning phase. */
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+/** Why a key is held back from automatic repair. */
+export const Hold = { Revoked: 'revoked', Disabled: 'disabled' } as const;
+/** A hold reason. */
+export type Hold = (typeof Hold)[keyof typeof Hold];
+
+/** CreateKey Description marker, so a CMK created just before a crash (untagged) is still recognised. */
+export function describeMarker(lineage: string, generation: number): string {
+  return `byok-orchestrator lineage=${lineage} generation=${generation}`;
+}
+
+/** Parses the Description marker back; undefined when absent. */
+export function parseMarker(description: string): { lineage: string; generation: number } | undefined {
+  const m = /^byok-orchestrator lineage=([A-Za-z0-9_/-]+) generation=(\d+)$/.exec(description);
+  return m ? { lineage: m[1]!, generation: Number(m[2]) } : undefined;
+}
+
+/** Alias of a lineage. */
+export function aliasOf(lineage: string): string {
+  return `alias/${lineage}`;
+}
+
+/** One CMK as the orchestrator sees it. */
+export interface KeyView {
+  keyId: string;
+  state: KeyState;
+  origin: string;
+  keySpec: string;
+  creationDateMs: number;
+  materialExpireAtMs?: number;
+  deleteDateMs?: number;
+  /** True when tagged managed, or carrying our CreateKey marker. */
+  managed: boolean;
+  lineage?: string;
+  generation?: number;
+  fingerprint?: string;
+  phase?: Phase;
+  hold?: Hold;
+  supersededAtMs?: number;
+  validityDaysOverride?: number;
+  /** True when the key carries our Description marker but not yet our tags (crash right after CreateKey). */
+  untaggedMarker: boolean;
+  /** Aliases pointing at this key. */
+  aliases: string[];
+  /** Escrow record present for this key id, and its fingerprint. */
+  escrowFingerprint?: string;
+}
+
+/** Everything observe saw, as plain data (JSON-serialisable). */
+export interface Snapshot {
+  takenAtMs: number;
+  keys: KeyView[];
+  /** alias name -> key id, every alias in the account. */
+  aliases: Record<string, string>;
+  /** Escrow records by key id (fingerprints only). */
+  escrow: Record<string, { fingerprint: string; lineage: string; generation: number }>;
+  /** Key ids whose escrow record exists but failed verification (corrupt, wrong key). */
+  escrowUnreadable: string[];
+}
+
+/** Per-lineage policy (issue #3 §4 defaults). */
+export interface LineagePolicy {
+  validityDays: number;
+  renewBeforeDays: number;
+  /** 0 = never rotate. */
+  rotateAfterDays: number;
+  retainPreviousDays: number;
+  wrappingAlgorithm: WrappingAlgorithm;
+  keySpec: KeySpec;
+}
+
+/** Defaults: 30 d validity, renew 7 d before, rotate yearly, keep the previous generation 90 d. */
+export const defaultPolicy: LineagePolicy = {
+  validityDays: 30,
+  renewBeforeDays: 7,
+  rotateAfterDays: 365,
+  retainPreviousDays: 90,
+  wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+  keySpec: 'Aliyun_AES_256',
+};
+
+/** Policies: defaults plus per-lineage overrides. */
+export interface Policies {
+  defaults: LineagePolicy;
+  lineages: Record<string, Partial<LineagePolicy>>;
+}
+
+/** Resolves the effective policy for a lineage (a key's validity-days tag wins over config). */
+export function policyFor(policies: Policies, lineage: string, validityDaysOverride?: number): LineagePolicy {
+  const p = { ...policies.defaults, ...(policies.lineages[lineage] ?? {}) };
+  return validityDaysOverride ? { ...p, validityDays: validityDaysOverride } : p;
+}
+
+/** Milliseconds in a day. */
+export const DAY_MS = 86_400_000;
+
+/** A lineage's keys grouped: the alias target and every generation. */
+export interface LineageView {
+  lineage: string;
+  aliasTargetKeyId?: string;
+  /** Managed keys of this lineage, by generation ascending. */
+  keys: KeyView[];
+}
+
+/** Groups managed keys by lineage. */
+export function lineagesOf(snapshot: Snapshot): LineageView[] {
+  const byName = new Map<string, LineageView>();
+  for (const k of snapshot.keys) {
+    if (!k.managed || !k.lineage) continue;
+    let l = byName.get(k.lineage);
+    if (!l) {
+      l = { lineage: k.lineage, aliasTargetKeyId: snapshot.aliases[aliasOf(k.lineage)], keys: [] };
+      byName.set(k.lineage, l);
+    }
+    l.keys.push(k);
+  }
+  for (const l of byName.values()) l.keys.sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0));
+  return [...byName.values()].sort((a, b) => a.lineage.localeCompare(b.lineage));
+}
