@@ -1,0 +1,165 @@
+/**
+ * `npm run kms-emulator -- --port <n> --access-key-id <id> --access-key-secret <secret>
+ *   [--security-token <token>] [--state-file <path>] [--admin] [--region <id>] [--account-id <uid>]
+ *   [--no-verify-timestamp] [--no-verify-nonce]`
+ *
+ * Starts the local KMS emulator on 127.0.0.1 and prints `listening on http://127.0.0.1:<port>`
+ * when ready. SIGINT/SIGTERM close it cleanly (state flushed). Exit codes: 0 clean stop,
+ * 2 bad command line, 1 failed to start.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_ACCOUNT_ID, DEFAULT_CREDENTIAL, DEFAULT_REGION, startKmsEmulator } from './kms/index.js';
+import type { EmulatorCredential, KmsEmulator } from './kms/index.js';
+
+const USAGE = `Local Alibaba Cloud KMS emulator (API 2016-01-20, signature v1)
+
+Usage: npm run kms-emulator -- [options]
+
+Options:
+  --port <n>                 TCP port on 127.0.0.1 (0 = pick a free port; default 0)
+  --access-key-id <id>       accepted AccessKey ID (default: ${DEFAULT_CREDENTIAL.accessKeyId})
+  --access-key-secret <s>    its secret (default: see scripts/local/kms/README.md)
+  --security-token <token>   make the credential an STS credential requiring this SecurityToken
+  --state-file <path>        persist state here (mode 0600; holds PLAINTEXT key material: keep private)
+  --admin                    serve the /__emulator/ admin API (clock, faults, qps, state)
+  --region <id>              region used in ARNs (default: ${DEFAULT_REGION})
+  --account-id <uid>         account UID used in ARNs and Creator (default: ${DEFAULT_ACCOUNT_ID})
+  --no-verify-timestamp      accept any request Timestamp (default: ±15 min of the real clock)
+  --no-verify-nonce          accept reused SignatureNonce values
+  -h, --help                 show this help
+
+Point the official SDK at it with: endpoint '127.0.0.1:<port>', protocol 'http'.
+`;
+
+/** Parsed command line. */
+interface CliOptions {
+  port: number;
+  credential: EmulatorCredential;
+  defaultSecret: boolean;
+  stateFile?: string;
+  admin: boolean;
+  region: string;
+  accountId: string;
+  verifyTimestamp: boolean;
+  verifyNonce: boolean;
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const OPTIONS = {
+  port: { type: 'string' },
+  'access-key-id': { type: 'string' },
+  'access-key-secret': { type: 'string' },
+  'security-token': { type: 'string' },
+  'state-file': { type: 'string' },
+  admin: { type: 'boolean' },
+  region: { type: 'string' },
+  'account-id': { type: 'string' },
+  'no-verify-timestamp': { type: 'boolean' },
+  'no-verify-nonce': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  } catch (err) {
+    // parseArgs names the offending flag in its message (e.g. "Unknown option '--prot'")
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function parseCommandLine(argv: string[]): CliOptions | 'help' {
+  const v = parseFlags(argv).values;
+  if (v.help === true) return 'help';
+  const portText = v.port ?? '0';
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535) {
+    throw new UsageError(`--port must be an integer from 0 to 65535 (got "${portText}")`);
+  }
+  const nonEmpty = (flag: string, value: string | undefined): string | undefined => {
+    if (value !== undefined && value.trim() === '') throw new UsageError(`${flag} must not be empty`);
+    return value;
+  };
+  const accessKeyId = nonEmpty('--access-key-id', v['access-key-id']) ?? DEFAULT_CREDENTIAL.accessKeyId;
+  const secret = nonEmpty('--access-key-secret', v['access-key-secret']);
+  const token = nonEmpty('--security-token', v['security-token']);
+  const stateFile = nonEmpty('--state-file', v['state-file']);
+  const region = nonEmpty('--region', v.region) ?? DEFAULT_REGION;
+  const accountId = nonEmpty('--account-id', v['account-id']) ?? DEFAULT_ACCOUNT_ID;
+  const credential: EmulatorCredential = { accessKeyId, accessKeySecret: secret ?? DEFAULT_CREDENTIAL.accessKeySecret };
+  if (token !== undefined) credential.securityToken = token;
+  const options: CliOptions = {
+    port: Number(portText),
+    credential,
+    defaultSecret: secret === undefined,
+    admin: v.admin === true,
+    region,
+    accountId,
+    verifyTimestamp: v['no-verify-timestamp'] !== true,
+    verifyNonce: v['no-verify-nonce'] !== true,
+  };
+  if (stateFile !== undefined) options.stateFile = stateFile;
+  return options;
+}
+
+
+async function main(): Promise<number> {
+  let options: CliOptions | 'help';
+  try {
+    options = parseCommandLine(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`kms-emulator: ${err.message}\nRun with --help for usage.\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let emulator: KmsEmulator;
+  try {
+    emulator = await startKmsEmulator({
+      port: options.port,
+      credentials: [options.credential],
+      admin: options.admin,
+      region: options.region,
+      accountId: options.accountId,
+      verifyTimestamp: options.verifyTimestamp,
+      verifyNonce: options.verifyNonce,
+      log: (line) => process.stdout.write(`${line}\n`),
+      ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile }),
+    });
+  } catch (err) {
+    const what = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`kms-emulator: failed to start: ${what}\n`);
+    return 1;
+  }
+  const secretNote = options.defaultSecret ? 'secret: see README' : 'secret: as given with --access-key-secret';
+  const sts = options.credential.securityToken === undefined ? '' : ', STS token required';
+  process.stdout.write(
+    `access key id: ${options.credential.accessKeyId} (${secretNote}${sts}); region ${options.region}; ` +
+      `state: ${options.stateFile ?? 'memory only'}; admin API: ${options.admin ? 'on' : 'off'}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.stdout.write(`kms-emulator: ${signal} received, closing\n`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await emulator.close();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`kms-emulator: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

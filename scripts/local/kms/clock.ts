@@ -1,0 +1,59 @@
+/**
+ * The emulator clock: real elapsed time plus a controllable offset.
+ *
+ * Design choice (documented in README text): the emulator clock runs like a wall clock (it moves
+ * with real time) and can be shifted forward (`advance`) or set to an absolute instant (`set`).
+ * Only the offset is state; it is persisted, so after a restart the clock continues from
+ * "real now + offset". It governs key deletion windows, material expiry, import-token lifetime
+ * and secret recovery windows. It does NOT govern the request `Timestamp` skew check, which
+ * compares against the real wall clock because the SDK stamps requests with real time.
+ */
+
+/** Controllable emulator time, in Unix seconds. */
+export interface EmulatorClock {
+  /** Current emulator time, whole Unix seconds. */
+  nowUnix(): number;
+  /** Moves the clock forward by `seconds` (>= 0). */
+  advance(seconds: number): void;
+  /** Sets the clock to `unix` seconds from now on (it keeps running with real time). */
+  set(unix: number): void;
+}
+
+/** Clock implementation with an observable offset so the store can persist it. */
+export class OffsetClock implements EmulatorClock {
+  private offsetMs: number;
+
+  constructor(
+    offsetMs: number,
+    private readonly realNowMs: () => number,
+    private readonly onChange: () => void = () => {},
+  ) {
+    this.offsetMs = offsetMs;
+  }
+
+  /** Offset from the real clock in milliseconds (persisted). */
+  get offset(): number {
+    return this.offsetMs;
+  }
+
+  nowUnix(): number {
+    return Math.floor((this.realNowMs() + this.offsetMs) / 1000);
+  }
+
+  advance(seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError('advance: seconds must be a finite number >= 0');
+    this.offsetMs += Math.round(seconds * 1000);
+    this.onChange();
+  }
+
+  set(unix: number): void {
+    if (!Number.isFinite(unix) || unix < 0) throw new RangeError('set: unix must be a finite number >= 0');
+    this.offsetMs = Math.round(unix * 1000) - this.realNowMs();
+    this.onChange();
+  }
+}
+
+/** UTC ISO-8601 with second precision and `Z` (reference §1.7), from Unix seconds. */
+export function isoSeconds(unix: number): string {
+  return new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

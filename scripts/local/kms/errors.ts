@@ -1,0 +1,118 @@
+/**
+ * The KMS error catalogue the emulator answers with: wire code -> HTTP status and fixed message.
+ * Codes, statuses and messages are those of reference/kms-api.md §1.8 and §3.3; entries marked
+ * "inferred" there are marked here too. Errors become HTTP responses in exactly one place
+ * (protocol.ts `sendKmsError`).
+ */
+import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
+
+interface CatalogueEntry {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** Every KMS error code the emulator can emit. */
+export const KMS_ERRORS = {
+  // common gateway errors (documented: DOCS21 Responses.md / W-RESP unless marked)
+  InternalFailure: { status: 500, message: 'Internal Failure.' },
+  ServiceUnavailableTemporary: { status: 503, message: 'Service Unavailable Temporary.' },
+  'InvalidAccessKeyId.NotFound': { status: 404, message: 'The AccessKey ID provided does not exist in our records.' },
+  SignatureDoesNotMatch: { status: 400, message: 'Specified signature is not matched with our calculation.' },
+  IncompleteSignature: { status: 400, message: 'The request signature does not conform to Alibaba Cloud standards.' },
+  IllegalTimestamp: {
+    status: 400,
+    message: 'The input parameter "Timestamp" that is required for processing this request is not supplied.',
+  },
+  // inferred (POP gateway codes of other Alibaba RPC products, reference §1.5)
+  'InvalidTimeStamp.Expired': { status: 400, message: 'Specified time stamp or date value is expired.' },
+  SignatureNonceUsed: { status: 400, message: 'Specified signature nonce was used already.' },
+  // inferred (reference §1.4 leaves STS errors to the implementer)
+  'InvalidSecurityToken.MismatchWithAccessKey': { status: 400, message: 'Specified SecurityToken mismatch with the AccessKey.' },
+  // inferred (reference §1.8)
+  'InvalidAction.NotFound': { status: 404, message: 'Specified api is not found, please check your url and method.' },
+  InvalidVersion: { status: 400, message: 'Specified parameter Version is not valid.' },
+  UnsupportedHTTPMethod: { status: 403, message: 'This http method is not supported.' },
+  ParseRequestParameterException: {
+    status: 400,
+    message: 'Server parse parameters exception. Please check your input params.',
+  },
+  MissingParameter: { status: 400, message: 'The parameter is needed but not provided.' },
+  InvalidParameter: { status: 400, message: 'The specified parameter is not valid.' },
+  Throttling: { status: 400, message: 'Request was denied due to request throttling.' },
+  // KMS
+  'Forbidden.KeyNotFound': { status: 404, message: 'The specified Key is not found.' },
+  'Forbidden.AliasNotFound': { status: 404, message: 'The specified Alias is not found.' },
+  'Forbidden.ResourceNotFound': { status: 404, message: 'The resource is not found.' },
+  'Rejected.LimitExceeded': {
+    status: 400,
+    message: 'The request was rejected because user create resource limit was exceeded.',
+  },
+  AliasAlreadyExists: { status: 400, message: 'AliasName Already Exists.' },
+  InvalidKeyMaterial: { status: 400, message: 'key material is invalid.' },
+  InvalidImportToken: { status: 400, message: 'import token is invalid.' },
+  ExpiredImportToken: { status: 400, message: 'import token is expired.' },
+  'Unsupported.Origin': { status: 400, message: 'This key origin is not valid for this api.' },
+  'Unsupported.Alias': { status: 400, message: 'Alias is not valid for this api.' },
+  UnsupportedOperation: { status: 400, message: 'This action is not supported.' },
+  'Rejected.StateModifiedFailed': { status: 409, message: 'Keystate modified failed.' },
+  'Rejected.Disabled': { status: 409, message: 'The request was rejected because the key state is Disabled.' },
+  'Rejected.PendingDeletion': {
+    status: 409,
+    message: 'The request was rejected because the key state is PendingDeletion.',
+  },
+  'Rejected.PendingImport': { status: 409, message: 'The request was rejected because the key state is PendingImport.' },
+  'Rejected.ResourceExist': { status: 409, message: 'The resource already exists.' },
+  'Rejected.ResourceInDeleteWindow': { status: 409, message: 'The secret is planned to be deleted.' },
+} as const satisfies Record<string, CatalogueEntry>;
+
+/** A KMS wire error code known to the emulator. */
+export type KmsErrorCode = keyof typeof KMS_ERRORS;
+
+/** Maps a KMS wire code onto the product's closed error-code set (for in-process callers). */
+function productCodeFor(code: KmsErrorCode): ErrorCode {
+  if (code.startsWith('Forbidden.') || code === 'InvalidAction.NotFound') return ErrorCode.KmsNotFound;
+  if (code.startsWith('Rejected.') && code !== 'Rejected.LimitExceeded') return ErrorCode.KmsRejectedState;
+  if (code === 'InvalidKeyMaterial') return ErrorCode.KmsInvalidKeyMaterial;
+  if (code === 'InvalidImportToken') return ErrorCode.KmsInvalidImportToken;
+  if (code === 'ExpiredImportToken') return ErrorCode.KmsExpiredImportToken;
+  if (code === 'Throttling') return ErrorCode.KmsThrottled;
+  if (code === 'ServiceUnavailableTemporary') return ErrorCode.KmsUnavailable;
+  if (code === 'InternalFailure') return ErrorCode.Internal;
+  return ErrorCode.KmsInvalidRequest;
+}
+
+/**
+ * An error the emulator answers on the wire. `kmsCode` and `httpStatus` travel in `details`; the
+ * message is the catalogue's fixed text, optionally naming a parameter (never its value).
+ */
+export class KmsApiError extends OrchestratorError {
+  override readonly name = 'KmsApiError';
+  readonly kmsCode: KmsErrorCode;
+  readonly httpStatus: number;
+
+  constructor(kmsCode: KmsErrorCode, message?: string) {
+    const entry: CatalogueEntry = KMS_ERRORS[kmsCode];
+    super(productCodeFor(kmsCode), message ?? entry.message, {
+      retryable: entry.status >= 500 || kmsCode === 'Throttling',
+      details: { kmsCode, httpStatus: entry.status },
+    });
+    this.kmsCode = kmsCode;
+    this.httpStatus = entry.status;
+  }
+}
+
+/** Throws-ready error for a given code with the catalogue message. */
+export function kmsError(code: KmsErrorCode, message?: string): KmsApiError {
+  return new KmsApiError(code, message);
+}
+
+/** `MissingParameter` naming the parameter (reference §3.3 message shape). */
+export function missingParameter(name: string): KmsApiError {
+  return new KmsApiError('MissingParameter', `The parameter "${name}" is needed but not provided.`);
+}
+
+/** `InvalidParameter` naming the parameter and, optionally, the rule it broke (never the value). */
+export function invalidParameter(name: string, rule?: string): KmsApiError {
+  const suffix = rule === undefined ? '' : ` ${rule}`;
+  return new KmsApiError('InvalidParameter', `The specified parameter "${name}" is not valid.${suffix}`);
+}

@@ -1,0 +1,86 @@
+/**
+ * Typed access to the decoded request parameters of one RPC call. Every accessor raises the KMS
+ * error the gateway would answer (`MissingParameter` / `InvalidParameter`, 400), naming the
+ * parameter and never echoing its value.
+ */
+import { invalidParameter, missingParameter } from './errors.js';
+
+/** Bounds for integer parameters. */
+export interface IntRange {
+  min: number;
+  max: number;
+}
+
+/** The decoded, merged (query + form body) parameters of one request. */
+export class RequestParams {
+  constructor(private readonly values: ReadonlyMap<string, string>) {}
+
+  /** The raw decoded value, `undefined` when absent. */
+  get(name: string): string | undefined {
+    return this.values.get(name);
+  }
+
+  /** All names (for flattened maps such as `EncryptionContext.k`). */
+  names(): string[] {
+    return [...this.values.keys()];
+  }
+
+  /** A required value; absent or empty -> MissingParameter. */
+  required(name: string): string {
+    const value = this.values.get(name);
+    if (value === undefined || value === '') throw missingParameter(name);
+    return value;
+  }
+
+  /** An optional value; an empty string counts as absent (v1.2.0 sends `Key=` for ''). */
+  optional(name: string): string | undefined {
+    const value = this.values.get(name);
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  /** An optional integer within `range`; absent/empty -> `fallback`. */
+  int(name: string, range: IntRange, fallback: number): number;
+  int(name: string, range: IntRange): number | undefined;
+  int(name: string, range: IntRange, fallback?: number): number | undefined {
+    const text = this.optional(name);
+    if (text === undefined) return fallback;
+    if (!/^-?\d{1,15}$/.test(text)) throw invalidParameter(name, 'It must be an integer.');
+    const value = Number(text);
+    if (value < range.min || value > range.max) {
+      throw invalidParameter(name, `It must be between ${range.min} and ${range.max}.`);
+    }
+    return value;
+  }
+
+  /** An optional boolean sent as `true`/`false` (case-insensitive); absent -> `fallback`. */
+  bool(name: string, fallback: boolean): boolean {
+    const text = this.optional(name);
+    if (text === undefined) return fallback;
+    const lower = text.toLowerCase();
+    if (lower === 'true') return true;
+    if (lower === 'false') return false;
+    throw invalidParameter(name, 'It must be "true" or "false".');
+  }
+
+  /** A value from a closed set (case-sensitive, as KMS is); absent -> `fallback`. */
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const text = this.optional(name);
+    if (text === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(text)) throw invalidParameter(name);
+    return text as T;
+  }
+}
+
+/** Page parameters shared by the List* actions (PageNumber >= 1, PageSize 1..100, default 1/10). */
+export function readPage(params: RequestParams): { pageNumber: number; pageSize: number } {
+  return {
+    pageNumber: params.int('PageNumber', { min: 1, max: 1_000_000 }, 1),
+    pageSize: params.int('PageSize', { min: 1, max: 100 }, 10),
+  };
+}
+
+/** Slices one page out of a list. */
+export function pageOf<T>(items: readonly T[], page: { pageNumber: number; pageSize: number }): T[] {
+  const start = (page.pageNumber - 1) * page.pageSize;
+  return items.slice(start, start + page.pageSize);
+}
