@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onboard, restore, revoke, sweep } from '../../../shared/lifecycle/engine.js';
+import { Tag } from '../../../shared/lifecycle/model.js';
+import { startHarness, type Harness } from '../../support/engine-harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const plaintext = Buffer.from('customer record 42').toString('base64');
+
+describe('repairs and guard rails against the emulator', () => {
+  it('onboards a lineage: EXTERNAL CMK, tagged, escrowed, imported with expiry, aliased', async () => {
+    const r = await onboard(h.deps({ actor: { kind: 'operator', id: 'alice' } }), { alias: 'alias/payments' });
+    expect(r.created).toBe(true);
+    const meta = await h.kms.describeKey('alias/payments');
+    expect(meta).toMatchObject({ keyId: r.keyId, origin: 'EXTERNAL', keyState: 'Enabled' });
+    expect(meta.materialExpireAtMs! - h.nowMs()).toBeGreaterThan(29 * 86_400_000);
+    const tags = await h.kms.listResourceTags(r.keyId);
+    expect(tags).toMatchObject({ [Tag.Managed]: 'true', [Tag.Lineage]: 'payments', [Tag.Generation]: '1', [Tag.Phase]: 'ready' });
+    const escrow = await h.escrow.get(r.keyId);
+    expect(escrow.fingerprint).toBe(tags[Tag.Fingerprint]);
+    // Onboarding again is a no-op.
+    expect(await onboard(h.deps(), { alias: 'alias/payments' })).toEqual({ lineage: 'payments', keyId: r.keyId, created: false });
+  });
+
+  it('re-imports after an out-of-band DeleteKeyMaterial and the old ciphertext decrypts', async () => {
+    const enc = await h.kms.encrypt({ keyId: 'alias/payments', plaintext });
+    await h.kms.deleteKeyMaterial(enc.keyId);
+    await expect(h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).rejects.toMatchObject({ details: { kmsCode: 'Rejected.PendingImport' } });
+    const result = await sweep(h.deps());
+    expect(result.results.map((r) => [r.action.kind, r.outcome])).toEqual([['reimport', 'ok']]);
+    expect((await h.kms.describeKey(enc.keyId)).keyState).toBe('Enabled');
+    expect((await h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).plaintext).toBe(plaintext);
+  });
+
+  it('keeps a disabled key disabled, even after its material expires', async () => {
+    const r = await onboard(h.deps(), { alias: 'alias/disabled-lineage' });
+    await h.kms.disableKey(r.keyId);
+    const first = await sweep(h.deps());
+    expect(first.results.filter((x) => x.action.lineage === 'disabled-lineage').map((x) => [x.action.kind, x.outcome])).toEqual([['hold', 'ok']]);
+    for (let day = 0; day < 40; day += 5) {
+      h.advanceDays(5);
+      await sweep(h.deps());
+      expect((await h.kms.describeKey(r.keyId)).keyState).not.toBe('Enabled');
+    }
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('PendingImport');
+  });
+
+  it('alerts on PendingDeletion and does not touch the key', async () => {
+    const r = await onboard(h.deps(), { alias: 'alias/doomed' });
+    await h.kms.scheduleKeyDeletion(r.keyId, 30);
+    h.advanceDays(29);
+    const result = await sweep(h.deps());
+    const mine = result.results.filter((x) => x.action.lineage === 'doomed');
+    expect(mine.map((x) => [x.action.kind, x.outcome])).toEqual([['alert', 'alerted']]);
+    expect(result.alertWorthy).toBe(true);
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('PendingDeletion');
+  });
+
+  it('keeps a revoked key revoked until restore', async () => {
+    const r = await onboard(h.deps(), { alias: 'alias/shredme' });
+    const enc = await h.kms.encrypt({ keyId: r.keyId, plaintext });
+    await expect(revoke(h.deps(), r.keyId, undefined)).rejects.toMatchObject({ code: 'ERR_CONFIRMATION_REQUIRED' });
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('Enabled');
+    await revoke(h.deps({ actor: { kind: 'operator', id: 'bob' } }), r.keyId, r.keyId);
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('PendingImport');
+    for (let i = 0; i < 3; i++) {
+      await sweep(h.deps());
+      h.advanceDays(1);
+    }
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('PendingImport');
+    await restore(h.deps({ actor: { kind: 'operator', id: 'bob' } }), r.keyId);
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('Enabled');
+    expect((await h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).plaintext).toBe(plaintext);
+  });
+});
