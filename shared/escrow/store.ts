@@ -1,0 +1,272 @@
+/**
+ * EscrowStore: where the orchestrator keeps a copy of every CMK's imported material, so that the
+ * material can be re-imported after expiry or deletion (DESIGN.md §2.4) and is escrowed and read
+ * back *before* it is ever imported (§5.1).
+ *
+ * There is deliberately no delete, overwrite or update operation. Invariant (DESIGN.md §5.2):
+ * the escrow of a CMK is never deleted while that CMK exists; we meet it by never deleting escrow
+ * at all. A record is written once per key id and then only read.
+ */
+import { ErrorCode, OrchestratorError } from '../errors.js';
+import { fingerprintMaterial, isFingerprint } from './fingerprint.js';
+
+/** The escrow backends configuration can choose. */
+export const EscrowBackend = { File: 'file', KmsSecrets: 'kms-secrets' } as const;
+/** An escrow backend name. */
+export type EscrowBackend = (typeof EscrowBackend)[keyof typeof EscrowBackend];
+
+/** One escrowed material and the metadata that ties it to its CMK. */
+export interface EscrowRecord {
+  /** The CMK the material belongs to (shared-KMS UUID or `key-...` instance id). */
+  keyId: string;
+  /** The lineage (alias chain) the CMK belongs to. */
+  lineage: string;
+  /** The CMK's generation within its lineage, from 1. */
+  generation: number;
+  /** The CMK's key spec, e.g. `Aliyun_AES_256`. */
+  keySpec: string;
+  /** `fingerprintMaterial(material)`; the CMK carries the same value in a tag. */
+  fingerprint: string;
+  /** When the material was escrowed; the first put wins, a retried put does not change it. */
+  createdAtMs: number;
+  /** The plaintext key material. Callers own this buffer and should zero it when done. */
+  material: Buffer;
+}
+
+/** A record as list() shows it: every field except the material, plus the stored version. */
+export interface EscrowSummary extends Omit<EscrowRecord, 'material'> {
+  /** The stored version, derived from the fingerprint (see escrowVersionId). */
+  version: string;
+}
+
+/** A stored entry that could not be read or verified (list() reports it instead of failing). */
+export interface EscrowUnreadable {
+  keyId: string;
+  code: ErrorCode;
+}
+
+/** What list() returns: readable summaries and, separately, entries that failed verification. */
+export interface EscrowListing {
+  /** Sorted by keyId. */
+  records: EscrowSummary[];
+  /** Sorted by keyId. A corrupt record must not look like a missing one, nor hide the others. */
+  unreadable: EscrowUnreadable[];
+}
+
+/** Result of put(): the version stored and whether this call created it. */
+export interface EscrowPutResult {
+  version: string;
+  /** false when an identical record (same key id and fingerprint) was already there. */
+  created: boolean;
+}
+
+/**
+ * The escrow port. put is idempotent and never overwrites; get verifies before it returns.
+ * There is no delete: escrow is never deleted while its CMK exists, so we never delete it.
+ */
+export interface EscrowStore {
+  /** Which backend this is (for status output and audit details). */
+  readonly backend: EscrowBackend;
+  /**
+   * Stores `record` unless the key id already has one. Same key id and same fingerprint (and
+   * lineage, generation, key spec): returns the existing version with `created: false`. Same key
+   * id with any other material or metadata: EscrowConflict, and the first record stays.
+   * A record whose fingerprint does not match its material: EscrowMismatch, nothing stored.
+   */
+  put(record: EscrowRecord): Promise<EscrowPutResult>;
+  /** The record for `keyId`, its material re-fingerprinted: EscrowNotFound, EscrowCorrupt. */
+  get(keyId: string): Promise<EscrowRecord>;
+  /** Every record's summary (never the material), plus entries that failed to verify. */
+  list(): Promise<EscrowListing>;
+}
+
+/** Key ids: shared-KMS UUIDs or instance ids; also safe as a file name and in a secret name. */
+const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Lineage names go on tags: <= 128 chars of letters, digits and `/ \ _ - . + = : @` (kms-api.md §2.10). */
+const LINEAGE_PATTERN = /^[A-Za-z0-9/\\_.+=:@-]{1,128}$/;
+const KEY_SPEC_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
+
+/**
+ * Material sizes accepted: KMS imports 16, 24 or 32 bytes for symmetric specs (kms-api.md §2.5);
+ * 64 is a ceiling that keeps the break-glass payload inside one RSA-OAEP block.
+ */
+export const MIN_MATERIAL_BYTES = 16;
+/** See MIN_MATERIAL_BYTES. */
+export const MAX_MATERIAL_BYTES = 64;
+
+/** Throws InvalidInput unless `keyId` is a well-formed key id (no path separators, no leading dot). */
+export function assertKeyId(keyId: unknown): asserts keyId is string {
+  if (typeof keyId !== 'string' || !KEY_ID_PATTERN.test(keyId)) {
+    throw new OrchestratorError(
+      ErrorCode.InvalidInput,
+      'keyId: must be 1-128 chars of letters, digits, "_", "." or "-", starting with a letter or digit',
+      { details: { field: 'keyId' } },
+    );
+  }
+}
+
+/**
+ * Validates every field of `record` and checks its fingerprint against its material
+ * (InvalidInput for shape, EscrowMismatch when the fingerprint is not the material's).
+ */
+export function validateEscrowRecord(record: EscrowRecord): void {
+  if (typeof record !== 'object' || record === null) {
+    throw new OrchestratorError(ErrorCode.InvalidInput, 'record: must be an object', { details: { field: 'record' } });
+  }
+  assertKeyId(record.keyId);
+  const keyId = record.keyId;
+  const bad = (field: string, rule: string): OrchestratorError =>
+    new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${rule}`, { details: { field, keyId } });
+  if (typeof record.lineage !== 'string' || !LINEAGE_PATTERN.test(record.lineage)) {
+    throw bad('lineage', 'must be 1-128 chars of letters, digits and / \\ _ - . + = : @');
+  }
+  if (!Number.isSafeInteger(record.generation) || record.generation < 1) {
+    throw bad('generation', 'must be an integer >= 1');
+  }
+  if (typeof record.keySpec !== 'string' || !KEY_SPEC_PATTERN.test(record.keySpec)) {
+    throw bad('keySpec', 'must be 1-64 chars of letters, digits and _');
+  }
+  if (!Number.isSafeInteger(record.createdAtMs) || record.createdAtMs < 0) {
+    throw bad('createdAtMs', 'must be a non-negative integer');
+  }
+  if (!isFingerprint(record.fingerprint)) {
+    throw bad('fingerprint', 'must be kcv1: followed by 24 lower-case hex digits');
+  }
+  if (!Buffer.isBuffer(record.material)) throw bad('material', 'must be a Buffer');
+  const length = record.material.length;
+  if (length < MIN_MATERIAL_BYTES || length > MAX_MATERIAL_BYTES) {
+    // The length is not secret; the bytes are never mentioned.
+    throw bad('material', `must be ${MIN_MATERIAL_BYTES}-${MAX_MATERIAL_BYTES} bytes, got ${length}`);
+  }
+  if (fingerprintMaterial(record.material) !== record.fingerprint) {
+    throw new OrchestratorError(ErrorCode.EscrowMismatch, 'record: fingerprint does not match the material', {
+      details: { field: 'fingerprint', keyId },
+    });
+  }
+}
+
+/**
+ * The stored version of a record, derived from its fingerprint (`kcv1:ab..` -> `kcv1-ab..`), so a
+ * retried put names the same version and other material can never reuse it. Letters, digits and
+ * `-` only, 29 chars: fits a Secrets Manager VersionId (<= 64 chars, kms-api.md §2.12).
+ */
+export function escrowVersionId(fingerprint: string): string {
+  return fingerprint.replace(':', '-');
+}
+
+/** True when a stored record and a new one describe the same escrow (created time aside). */
+export function sameEscrow(a: Omit<EscrowRecord, 'material'>, b: Omit<EscrowRecord, 'material'>): boolean {
+  return (
+    a.keyId === b.keyId &&
+    a.fingerprint === b.fingerprint &&
+    a.lineage === b.lineage &&
+    a.generation === b.generation &&
+    a.keySpec === b.keySpec
+  );
+}
+
+/** The EscrowConflict raised when a key id already holds different escrow (no material in it). */
+export function escrowConflict(keyId: string, existing: Omit<EscrowRecord, 'material'>, incoming: Omit<EscrowRecord, 'material'>): OrchestratorError {
+  const what = existing.fingerprint !== incoming.fingerprint ? 'different material' : 'the same material with different metadata';
+  return new OrchestratorError(
+    ErrorCode.EscrowConflict,
+    `escrow for ${keyId} already holds ${what}; escrow is never overwritten`,
+    { details: { keyId, existingFingerprint: existing.fingerprint, incomingFingerprint: incoming.fingerprint } },
+  );
+}
+
+/** The EscrowNotFound for `keyId`. */
+export function escrowNotFound(keyId: string, extra: { kmsCode?: string; requestId?: string; cause?: unknown } = {}): OrchestratorError {
+  const { cause, ...details } = extra;
+  return new OrchestratorError(ErrorCode.EscrowNotFound, `no escrow record for ${keyId}`, {
+    details: { keyId, ...definedOnly(details) },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** The EscrowCorrupt for `keyId`, with a fixed, secret-free reason. */
+export function escrowCorrupt(keyId: string, reason: string): OrchestratorError {
+  return new OrchestratorError(ErrorCode.EscrowCorrupt, `escrow record for ${keyId} failed verification: ${reason}`, {
+    details: { keyId },
+  });
+}
+
+/** Standard base64, canonical (RFC 4648 §4): Buffer.from(s, 'base64') alone skips junk silently. */
+export function decodeCanonicalBase64(text: unknown): Buffer | undefined {
+  if (typeof text !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
+    return undefined;
+  }
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
+}
+
+/**
+ * Parses the JSON form both backends store inside their sealed/secret payload and checks it
+ * against `keyId` and its own fingerprint. Throws EscrowCorrupt (fixed reasons, no content).
+ */
+export function parseStoredRecord(keyId: string, value: unknown): EscrowRecord & { breakglass?: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw escrowCorrupt(keyId, 'not a JSON object');
+  const v = value as Record<string, unknown>;
+  if (v['v'] !== 1) throw escrowCorrupt(keyId, 'unknown record version');
+  if (v['keyId'] !== keyId) throw escrowCorrupt(keyId, 'record names another key id');
+  const material = decodeCanonicalBase64(v['material']);
+  if (material === undefined) throw escrowCorrupt(keyId, 'material is not canonical base64');
+  const record: EscrowRecord = {
+    keyId,
+    lineage: v['lineage'] as string,
+    generation: v['generation'] as number,
+    keySpec: v['keySpec'] as string,
+    fingerprint: v['fingerprint'] as string,
+    createdAtMs: v['createdAtMs'] as number,
+    material,
+  };
+  try {
+    validateEscrowRecord(record);
+  } catch (err) {
+    material.fill(0);
+    if (err instanceof OrchestratorError && err.code === ErrorCode.EscrowMismatch) {
+      throw escrowCorrupt(keyId, 'material does not match the recorded fingerprint');
+    }
+    throw escrowCorrupt(keyId, `invalid field ${err instanceof OrchestratorError ? String(err.details.field) : ''}`.trim());
+  }
+  const breakglass = v['breakglass'];
+  if (breakglass !== undefined && decodeCanonicalBase64(breakglass) === undefined) {
+    material.fill(0);
+    throw escrowCorrupt(keyId, 'breakglass is not canonical base64');
+  }
+  return breakglass === undefined ? record : { ...record, breakglass: breakglass as string };
+}
+
+/** The JSON object both backends store: metadata, base64 material, optional break-glass blob. */
+export function storedRecordJson(record: EscrowRecord, breakglass?: string): string {
+  return JSON.stringify({
+    v: 1,
+    keyId: record.keyId,
+    lineage: record.lineage,
+    generation: record.generation,
+    keySpec: record.keySpec,
+    fingerprint: record.fingerprint,
+    createdAtMs: record.createdAtMs,
+    material: record.material.toString('base64'),
+    ...(breakglass === undefined ? {} : { breakglass }),
+  });
+}
+
+/** A summary (no material) of `record`. */
+export function summarize(record: EscrowRecord): EscrowSummary {
+  return {
+    keyId: record.keyId,
+    lineage: record.lineage,
+    generation: record.generation,
+    keySpec: record.keySpec,
+    fingerprint: record.fingerprint,
+    createdAtMs: record.createdAtMs,
+    version: escrowVersionId(record.fingerprint),
+  };
+}
+
+function definedOnly(obj: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out;
+}

@@ -1,0 +1,179 @@
+/**
+ * The kms-secrets escrow backend. Runs the shared EscrowStore contract against the in-memory
+ * Secrets Manager fake (test/support/fake-secrets-kms.ts) until the KMS emulator and the real
+ * KmsPort adapter can serve it over HTTP; the contract does not change when they do.
+ */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
+import { createKmsSecretsEscrowStore, escrowSecretName } from '../../../shared/escrow/kms-secrets-store.js';
+import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
+import { escrowStoreContract, rejection, testMaterial, testRecord } from '../../unit/escrow/contract.js';
+
+const ESCROW_CMK = '9f8e7d6c-5b4a-4321-8765-0123456789ab';
+
+escrowStoreContract('kms-secrets (fake Secrets Manager)', async (options) => {
+  const kms = new FakeSecretsKms();
+  const open = async () => createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK, ...options });
+  return {
+    store: await open(),
+    reopen: open,
+    async corruptMaterial(keyId) {
+      kms.setSecretData(escrowSecretName(keyId), (data) => {
+        const parsed = JSON.parse(data) as { material: string };
+        const flipped = Buffer.from(parsed.material, 'base64').map((b) => b ^ 0xff);
+        return JSON.stringify({ ...parsed, material: Buffer.from(flipped).toString('base64') });
+      });
+    },
+    async readBreakGlass(keyId) {
+      const secret = kms.secrets.get(escrowSecretName(keyId));
+      const current = secret?.versions.find((v) => v.stages.includes('ACSCurrent'));
+      return current === undefined ? undefined : (JSON.parse(current.secretData) as { breakglass?: string }).breakglass;
+    },
+  };
+});
+
+describe('kms-secrets escrow backend', () => {
+  it('creates one secret named byok-escrow/<keyId> under the escrow CMK with the managed tags', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    const secret = kms.secrets.get(`byok-escrow/${testRecord(1).keyId}`);
+    expect({ encryptionKeyId: secret?.encryptionKeyId, tags: secret?.tags, versions: secret?.versions.map((v) => v.versionId) }).toEqual({
+      encryptionKeyId: ESCROW_CMK,
+      tags: { 'byok:managed': 'true', 'byok:key-id': testRecord(1).keyId, 'byok:lineage': 'alias/payments' },
+      versions: [testRecord(1).fingerprint.replace('kcv1:', 'kcv1-')],
+    });
+  });
+
+  it('stores SecretData as the versioned JSON record with base64 material', async () => {
+    const kms = new FakeSecretsKms();
+    await createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK }).put(testRecord(1));
+    const data = kms.secrets.get(escrowSecretName(testRecord(1).keyId))?.versions[0]?.secretData ?? '';
+    const r = testRecord(1);
+    expect(JSON.parse(data)).toEqual({
+      v: 1,
+      keyId: r.keyId,
+      lineage: r.lineage,
+      generation: r.generation,
+      keySpec: r.keySpec,
+      fingerprint: r.fingerprint,
+      createdAtMs: r.createdAtMs,
+      material: testMaterial(1).toString('base64'),
+    });
+  });
+
+  it('never calls PutSecretValue, so no put can move ACSCurrent to other material', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    await store.put(testRecord(1));
+    await rejection(store.put(testRecord(1, { materialSeed: 7 })));
+    expect(kms.calls).toEqual(['GetSecretValue', 'CreateSecret', 'GetSecretValue', 'GetSecretValue']);
+  });
+
+  it('reads a secret whose current version was written out of band (VersionId not from the fingerprint) as EscrowCorrupt', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    const name = escrowSecretName(testRecord(1).keyId);
+    const data = kms.secrets.get(name)?.versions[0]?.secretData ?? '';
+    await kms.putSecretValue({ secretName: name, versionId: 'manual-1', secretData: data });
+    expect((await rejection(store.get(testRecord(1).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
+  });
+
+  it('reports SecretData that is not JSON as EscrowCorrupt', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    kms.setSecretData(escrowSecretName(testRecord(1).keyId), (d) => d.slice(0, 20));
+    expect((await rejection(store.get(testRecord(1).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
+  });
+
+  it('maps KMS Forbidden.ResourceNotFound to EscrowNotFound keeping the KMS code and request id', async () => {
+    const store = createKmsSecretsEscrowStore({ kms: new FakeSecretsKms(), encryptionKeyId: ESCROW_CMK });
+    const err = await rejection(store.get(testRecord(1).keyId));
+    expect([err.code, err.details.kmsCode, err.details.requestId]).toEqual([
+      ErrorCode.EscrowNotFound,
+      'Forbidden.ResourceNotFound',
+      '00000000-0000-4000-8000-000000000001',
+    ]);
+  });
+
+  it('refuses to escrow into a secret scheduled for deletion, asking for RestoreSecret', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    await kms.deleteSecret({ secretName: escrowSecretName(testRecord(1).keyId) });
+    const err = await rejection(store.put(testRecord(1)));
+    expect([err.code, err.details.kmsCode, /RestoreSecret/.test(err.message)]).toEqual([
+      ErrorCode.EscrowConflict,
+      'Rejected.ResourceInDeleteWindow',
+      true,
+    ]);
+  });
+
+  it('answers get of a secret scheduled for deletion with EscrowNotFound asking for RestoreSecret', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    await kms.deleteSecret({ secretName: escrowSecretName(testRecord(1).keyId) });
+    const err = await rejection(store.get(testRecord(1).keyId));
+    expect([err.code, err.details.kmsCode, /RestoreSecret/.test(err.message)]).toEqual([
+      ErrorCode.EscrowNotFound,
+      'Rejected.ResourceInDeleteWindow',
+      true,
+    ]);
+  });
+
+  it('lists a secret scheduled for deletion as unreadable (EscrowNotFound), not as absent', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    await store.put(testRecord(2));
+    await kms.deleteSecret({ secretName: escrowSecretName(testRecord(1).keyId) });
+    expect(await store.list()).toMatchObject({
+      records: [{ keyId: testRecord(2).keyId }],
+      unreadable: [{ keyId: testRecord(1).keyId, code: ErrorCode.EscrowNotFound }],
+    });
+  });
+
+  it('passes KMS throttling through unchanged and retryable', async () => {
+    const kms = new FakeSecretsKms();
+    kms.getSecretValue = async () => {
+      throw new OrchestratorError(ErrorCode.KmsThrottled, 'KMS GetSecretValue failed: Rejected.Throttling (HTTP 429)', {
+        retryable: true,
+        details: { kmsCode: 'Rejected.Throttling' },
+      });
+    };
+    const err = await rejection(createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK }).get(testRecord(1).keyId));
+    expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
+  });
+
+  it('ignores secrets outside the byok-escrow/ prefix when listing', async () => {
+    const kms = new FakeSecretsKms();
+    await kms.createSecret({ secretName: 'db/password', versionId: 'v1', secretData: 'x', encryptionKeyId: ESCROW_CMK });
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    expect((await store.list()).records.map((r) => r.keyId)).toEqual([testRecord(1).keyId]);
+  });
+
+  it('requires the escrow CMK id (InvalidConfig)', () => {
+    let caught: unknown;
+    try {
+      createKmsSecretsEscrowStore({ kms: new FakeSecretsKms(), encryptionKeyId: '' });
+    } catch (err) {
+      caught = err;
+    }
+    expect([(caught as OrchestratorError).code, (caught as OrchestratorError).details.field]).toEqual([ErrorCode.InvalidConfig, 'encryptionKeyId']);
+  });
+});
+
+describe('FakeSecretsKms conditional PutSecretValue', () => {
+  it('accepts the same VersionId with the same data and rejects other data with Rejected.ResourceExist', async () => {
+    const kms = new FakeSecretsKms();
+    await kms.createSecret({ secretName: 's', versionId: 'v1', secretData: 'a', encryptionKeyId: ESCROW_CMK });
+    await kms.putSecretValue({ secretName: 's', versionId: 'v1', secretData: 'a' });
+    const err = await rejection(kms.putSecretValue({ secretName: 's', versionId: 'v1', secretData: 'b' }));
+    expect([err.code, err.details.kmsCode]).toEqual([ErrorCode.KmsConflict, 'Rejected.ResourceExist']);
+  });
+});
