@@ -1,0 +1,115 @@
+/**
+ * The long-run scenario of issue #3: two lineages, the emulator clock advanced day by day for 800
+ * days, a sweep every day. Asserts the invariants every day, not just at the end.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
+import { DAY_MS, defaultPolicy, Tag } from '../../../shared/lifecycle/model.js';
+import { startHarness, type Harness } from '../../support/engine-harness.js';
+
+const DAYS = 800;
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({
+    policies: {
+      defaults: defaultPolicy, // validity 30, renew 7 before, rotate 365, retain 90
+      lineages: { orders: { validityDays: 10, renewBeforeDays: 3, rotateAfterDays: 180, retainPreviousDays: 60 } },
+    },
+  });
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+interface Probe {
+  keyId: string;
+  lineage: string;
+  ciphertextBlob: string;
+  plaintext: string;
+}
+
+describe(`${DAYS} days of daily sweeps`, () => {
+  it('keeps every managed key usable, renews inside the window, rotates on schedule, and old ciphertexts decrypt through retention', async () => {
+    const renewBefore: Record<string, number> = { payments: 7, orders: 3 };
+    const onboardedAt = h.nowMs();
+    await onboard(h.deps(), { alias: 'alias/payments' });
+    await onboard(h.deps(), { alias: 'alias/orders' });
+    const probes: Probe[] = [];
+    const seenGenerations: Record<string, Map<string, number>> = { payments: new Map(), orders: new Map() };
+    const rotationsOnDay: Array<{ lineage: string; day: number; generation: number }> = [];
+    let renewals = 0;
+
+    const encryptProbe = async (lineage: string) => {
+      const plaintext = Buffer.from(`${lineage}@${h.nowMs()}`).toString('base64');
+      const enc = await h.kms.encrypt({ keyId: `alias/${lineage}`, plaintext });
+      probes.push({ keyId: enc.keyId, lineage, ciphertextBlob: enc.ciphertextBlob, plaintext });
+    };
+    await encryptProbe('payments');
+    await encryptProbe('orders');
+
+    for (let day = 1; day <= DAYS; day++) {
+      h.advanceDays(1);
+      const now = h.nowMs();
+      // Before the sweep: no managed key is PendingImport unless held or retired.
+      const keyIds = await h.kms.listKeys();
+      for (const id of keyIds) {
+        const tags = await h.kms.listResourceTags(id);
+        if (tags[Tag.Managed] !== 'true') continue;
+        const meta = await h.kms.describeKey(id);
+        if (tags[Tag.Phase] === 'retired' || tags[Tag.Hold]) continue;
+        expect({ day, id, state: meta.keyState }).toEqual({ day, id, state: 'Enabled' });
+      }
+
+      const result = await sweep(h.deps());
+      expect(result.counts.failed, `day ${day}: ${JSON.stringify(result.results.filter((r) => r.outcome === 'failed'))}`).toBe(0);
+      for (const r of result.results) {
+        if (r.action.kind === 'renew' && r.outcome === 'ok') {
+          renewals++;
+          // Renewed inside the window: never earlier than renewBeforeDays before expiry.
+          expect(r.action.expiresAtMs - now).toBeLessThanOrEqual(renewBefore[r.action.lineage]! * DAY_MS);
+          expect(r.action.expiresAtMs - now).toBeGreaterThan(0);
+        }
+        if (r.action.kind === 'rotate' && r.outcome === 'ok') {
+          rotationsOnDay.push({ lineage: r.action.lineage, day, generation: r.action.nextGeneration });
+          await encryptProbe(r.action.lineage);
+        }
+      }
+
+      // After the sweep: every active managed key has more than its renew window left.
+      for (const id of await h.kms.listKeys()) {
+        const tags = await h.kms.listResourceTags(id);
+        if (tags[Tag.Managed] !== 'true' || tags[Tag.Phase] === 'retired') continue;
+        const meta = await h.kms.describeKey(id);
+        const lineage = tags[Tag.Lineage]!;
+        seenGenerations[lineage]!.set(id, Number(tags[Tag.Generation]));
+        expect(meta.materialExpireAtMs! - now, `day ${day} ${lineage} gen ${tags[Tag.Generation]}`).toBeGreaterThan(renewBefore[lineage]! * DAY_MS);
+      }
+
+      // Weekly: every ciphertext whose generation is not retired still decrypts.
+      if (day % 7 === 0 || day === DAYS) {
+        for (const p of probes) {
+          const tags = await h.kms.listResourceTags(p.keyId);
+          if (tags[Tag.Phase] === 'retired') continue;
+          expect((await h.kms.decrypt({ ciphertextBlob: p.ciphertextBlob })).plaintext).toBe(p.plaintext);
+        }
+      }
+    }
+
+    // Rotation at 365 days for payments (twice in 800 days), every 180 days for orders.
+    expect(rotationsOnDay.filter((r) => r.lineage === 'payments')).toEqual([
+      { lineage: 'payments', day: 365, generation: 2 },
+      { lineage: 'payments', day: 730, generation: 3 },
+    ]);
+    expect(rotationsOnDay.filter((r) => r.lineage === 'orders').map((r) => r.day)).toEqual([180, 360, 540, 720]);
+    const payments = await h.kms.describeKey('alias/payments');
+    expect(await h.kms.listResourceTags(payments.keyId)).toMatchObject({ [Tag.Generation]: '3', [Tag.Phase]: 'ready' });
+    // Exactly one CMK per generation.
+    expect([...seenGenerations.payments!.values()].sort()).toEqual([1, 2, 3]);
+    expect([...seenGenerations.orders!.values()].sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(renewals).toBeGreaterThan(40);
+    // The emulator clock also moves with real time, so at least 800 days passed.
+    expect(h.nowMs() - onboardedAt).toBeGreaterThanOrEqual(DAYS * DAY_MS);
+    expect(h.nowMs() - onboardedAt).toBeLessThan((DAYS + 1) * DAY_MS);
+  }, 600_000);
+});
