@@ -81,6 +81,12 @@ async function runAction(deps: EngineDeps, a: Action, planId: string, log: Reque
       await setHold(deps, a.keyId, null, log);
       return { outcome: 'ok', detail: 'hold released (operator re-enabled the key)' };
     }
+    case 'supersede': {
+      const tags = await deps.kms.listResourceTags(a.keyId);
+      if (tags[Tag.SupersededAt]) return { outcome: 'skipped', detail: 'already marked superseded' };
+      log.note(await deps.kms.tagResource(a.keyId, { [Tag.SupersededAt]: String(Math.floor(deps.clock.nowMs() / 1000)) }));
+      return { outcome: 'ok', detail: 'marked superseded; retention starts now' };
+    }
     case 'retire': {
       checkBudget(deps, `retire ${a.keyId}`);
       log.note(await deps.kms.tagResource(a.keyId, { [Tag.Phase]: Phase.Retired }));

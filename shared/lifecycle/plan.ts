@@ -16,6 +16,7 @@ export type Action =
   | { kind: 'hold'; keyId: string; lineage: string; hold: Hold; reason: string }
   | { kind: 'release-hold'; keyId: string; lineage: string; reason: string }
   | { kind: 'retire'; keyId: string; lineage: string; generation: number; reason: string }
+  | { kind: 'supersede'; keyId: string; lineage: string; generation: number; reason: string }
   | { kind: 'alert'; severity: 'warning' | 'critical'; keyId?: string; lineage?: string; reason: string };
 
 /** Action kinds. */
@@ -29,7 +30,7 @@ export interface Plan {
   actions: Action[];
 }
 
-const urgency: Record<ActionKind, number> = { reimport: 0, renew: 1, resume: 2, rotate: 3, hold: 4, 'release-hold': 5, retire: 6, alert: 7 };
+const urgency: Record<ActionKind, number> = { reimport: 0, renew: 1, resume: 2, rotate: 3, hold: 4, 'release-hold': 5, supersede: 6, retire: 7, alert: 8 };
 
 const days = (ms: number) => Math.floor(ms / DAY_MS);
 
@@ -117,6 +118,10 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
       out.push({ kind: 'alert', severity: 'critical', keyId: k.keyId, lineage, reason: 'escrow record exists but fails verification (corrupt or sealed under another master key)' });
     } else if (k.phase === Phase.Ready && k.escrowFingerprint === undefined && k.state !== KeyState.PendingImport) {
       out.push({ kind: 'alert', severity: 'critical', keyId: k.keyId, lineage, reason: 'escrow record missing: the key cannot be restored if its material is lost' });
+    }
+    // An older generation the alias left without the superseded mark (crash right after the move).
+    if (current && k.keyId !== current.keyId && k.phase === Phase.Ready && k.supersededAtMs === undefined && (k.generation ?? 0) < (current.generation ?? 0) && current.phase === Phase.Ready) {
+      out.push({ kind: 'supersede', keyId: k.keyId, lineage, generation: k.generation ?? 0, reason: `alias moved to generation ${current.generation}; retention starts now` });
     }
     // Retention of superseded generations.
     if (!retired && k.keyId !== l.aliasTargetKeyId && k.supersededAtMs !== undefined && nowMs - k.supersededAtMs >= policy.retainPreviousDays * DAY_MS && k.phase === Phase.Ready) {

@@ -196,3 +196,12 @@ describe('planSweep: the plan value', () => {
     expect(planSweep(s, policies, NOW + 1).planId).not.toBe(a.planId);
   });
 });
+
+describe('planSweep: finishing an interrupted rotation', () => {
+  it('marks the generation the alias left as superseded when a crash skipped that step', () => {
+    const old = key({ aliases: [] });
+    const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - DAY_MS });
+    const actions = planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions;
+    expect(actions).toEqual([{ kind: 'supersede', keyId: 'k1', lineage: 'payments', generation: 1, reason: 'alias moved to generation 2; retention starts now' }]);
+  });
+});
