@@ -109,10 +109,16 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     tracing: { spanContext: '', jaegerEndpoint: '', spanBaggages: {} },
   });
 
-  async function run(spec: FunctionSpec, event: Buffer, source: InvocationSource, requestId: string): Promise<InvocationResult> {
+  async function run(
+    spec: FunctionSpec,
+    event: Buffer,
+    source: InvocationSource,
+    requestId: string,
+    timer?: InvocationRecord['timer'],
+  ): Promise<InvocationResult> {
     const pool = pools.get(spec.name);
     if (pool === undefined) throw new OrchestratorError(ErrorCode.Internal, `no instance pool for ${spec.name}`);
-    const record: InvocationRecord = { requestId, functionName: spec.name, source, startedAtMs: clock.nowMs() };
+    const record: InvocationRecord = { requestId, functionName: spec.name, source, startedAtMs: clock.nowMs(), ...(timer ? { timer } : {}) };
     records.push(record);
     if (records.length > MAX_RECORDS) records.shift();
     const t0 = Date.now();
@@ -128,20 +134,29 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   }
 
   /** Runs in the background (async invocations, timers); close() waits for these. */
-  function runDetached(spec: FunctionSpec, event: Buffer, source: InvocationSource, requestId: string): void {
-    const p = run(spec, event, source, requestId).catch((err: unknown) => log(`fc-host ${source} ${spec.name} ${requestId} failed: ${(err as Error).message}`));
+  function runDetached(spec: FunctionSpec, event: Buffer, source: InvocationSource, requestId: string, timer?: InvocationRecord['timer']): void {
+    const p = run(spec, event, source, requestId, timer).catch((err: unknown) => log(`fc-host ${source} ${spec.name} ${requestId} failed: ${(err as Error).message}`));
     background.add(p);
     void p.finally(() => background.delete(p));
   }
 
-  const timerEvent = (t: ScheduledTimer, atMs: number) =>
-    Buffer.from(JSON.stringify({ triggerTime: formatTriggerTime(atMs), triggerName: t.triggerName, payload: t.payload }), 'utf8');
+  /** The §3.1 event of timer `t` for the scheduled time `atMs`, and its record tag. */
+  const timerCall = (t: ScheduledTimer, atMs: number) => {
+    const triggerTime = formatTriggerTime(atMs);
+    return {
+      spec: specs.get(t.functionName) as FunctionSpec,
+      event: Buffer.from(JSON.stringify({ triggerTime, triggerName: t.triggerName, payload: t.payload }), 'utf8'),
+      tag: { triggerName: t.triggerName, triggerTime },
+    };
+  };
 
   const running = options.fireTimers === false ? [] : timers.filter((t) => t.enabled);
-  const stoppers = running.map((t) => {
-    const spec = specs.get(t.functionName) as FunctionSpec;
-    return runSchedule(t.schedule, clock, (atMs) => runDetached(spec, timerEvent(t, atMs), 'timer', randomUUID()));
-  });
+  const stoppers = running.map((t) =>
+    runSchedule(t.schedule, clock, (atMs) => {
+      const c = timerCall(t, atMs);
+      runDetached(c.spec, c.event, 'timer', randomUUID(), c.tag);
+    }),
+  );
 
   const server: Server = createServer((req, res) => {
     const requestId = randomUUID();
@@ -327,7 +342,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
       if (t === undefined) {
         throw new OrchestratorError(ErrorCode.InvalidInput, `fc-host: function '${functionName}' has no timer '${triggerName}'`, { details: { field: 'triggerName' } });
       }
-      return run(fnOrThrow(functionName), timerEvent(t, triggerTime?.getTime() ?? clock.nowMs()), 'timer', randomUUID());
+      const c = timerCall(t, triggerTime?.getTime() ?? clock.nowMs());
+      return run(c.spec, c.event, 'timer', randomUUID(), c.tag);
     },
     invocations: () => [...records],
     reload: async (functionName) => {

@@ -106,6 +106,8 @@ export interface InvocationRecord {
   source: InvocationSource;
   /** Host-clock time the invocation started. */
   startedAtMs: number;
+  /** For timer invocations: the trigger and the event's triggerTime. */
+  timer?: { triggerName: string; triggerTime: string };
   /** Set when it finished. */
   outcome?: 'ok' | FcErrorType;
   durationMs?: number;
