@@ -77,19 +77,37 @@ export async function externalKeyWithMaterial(
   return { keyId, material, keyVersionId: created.keyMetadata.primaryKeyVersion };
 }
 
-/** GetParametersForImport + wrap + ImportKeyMaterial. */
+/** Import parameters per key: tokens are reusable for 24 h (documented), RSA keygen is slow. */
+const paramsCache = new WeakMap<Client, Map<string, { importToken: string; publicKey: string }>>();
+
+/** GetParametersForImport (cached per key) + wrap + ImportKeyMaterial; refetches once on ExpiredImportToken. */
 export async function importInto(client: Client, keyId: string, material: Buffer, expireUnix = 0): Promise<void> {
-  const params = await client.getParametersForImport(
-    new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' }),
-  );
-  await client.importKeyMaterial(
-    new $Kms.ImportKeyMaterialRequest({
-      keyId,
-      importToken: params.importToken,
-      encryptedKeyMaterial: wrapMaterial(params.publicKey, material),
-      keyMaterialExpireUnix: expireUnix,
-    }),
-  );
+  let cache = paramsCache.get(client);
+  if (cache === undefined) paramsCache.set(client, (cache = new Map()));
+  for (let attempt = 0; ; attempt += 1) {
+    let p = cache.get(keyId);
+    if (p === undefined) {
+      p = await client.getParametersForImport(
+        new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' }),
+      );
+      cache.set(keyId, { importToken: p.importToken, publicKey: p.publicKey });
+    }
+    try {
+      await client.importKeyMaterial(
+        new $Kms.ImportKeyMaterialRequest({
+          keyId,
+          importToken: p.importToken,
+          encryptedKeyMaterial: wrapMaterial(p.publicKey, material),
+          keyMaterialExpireUnix: expireUnix,
+        }),
+      );
+      return;
+    } catch (err) {
+      const code = (err as SdkError).data?.['Code'];
+      if (attempt > 0 || code !== 'ExpiredImportToken') throw err;
+      cache.delete(keyId);
+    }
+  }
 }
 
 /** Result of a raw HTTP call. */
