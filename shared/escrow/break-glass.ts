@@ -4,7 +4,7 @@
  * the openssl CLI (procedure in BREAK-GLASS.md, exercised by test/integration/escrow/break-glass.test.ts).
  *
  * Scheme: RSAES-OAEP with SHA-256 and MGF1-SHA-256 (RFC 8017 §7.1) of the payload
- * `{"v":1,"keyId":..,"fingerprint":..,"material":<base64>}` directly, no hybrid layer. Why that is
+ * `{"v":1,"keyId":..,"fingerprint":..,"material":<base64>}\n` directly, no hybrid layer. Why that is
  * enough: OAEP-SHA256 under a k-byte modulus carries k - 2*32 - 2 bytes (RFC 8017 §7.1.1 step 1b),
  * 446 bytes for RSA-4096; our payload is at most ~260 bytes (key id <= 128, material <= 64).
  * A hybrid RSA+AES-GCM envelope would only add a second primitive the recovery side must get
@@ -57,8 +57,9 @@ export function oaepCapacityBytes(key: KeyObject): number {
 
 /** Seals `{keyId, fingerprint, material}` to the recovery key; returns the base64 blob. */
 export function sealBreakGlass(recoveryKey: KeyObject, payload: BreakGlassPayload): string {
+  // One JSON line ending in a newline, so the documented `sed` extraction prints whole lines.
   const plaintext = Buffer.from(
-    JSON.stringify({ v: 1, keyId: payload.keyId, fingerprint: payload.fingerprint, material: payload.material.toString('base64') }),
+    JSON.stringify({ v: 1, keyId: payload.keyId, fingerprint: payload.fingerprint, material: payload.material.toString('base64') }) + '\n',
     'utf8',
   );
   try {
