@@ -3,6 +3,9 @@
  * FC 3.0 (@alicloud/openapi-client, ACS3-HMAC-SHA256) and FC 2.0 (@alicloud/fc2, `FC ak:sig`).
  */
 import { createHash } from 'node:crypto';
+import { createServer, request as httpRequest } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import FC from '@alicloud/fc2';
 import { ACCOUNT_ID, INVOKER, PLAIN_INVOKER, REGION, buildFixtures, fixtureFunction, startTestHost } from './helpers.js';
@@ -34,6 +37,52 @@ async function rawFc2Post(host: FcHost, path: string, body: string, extra: Recor
   headers['authorization'] = FC.getSignature(INVOKER.accessKeyId, secret, 'POST', path, headers, null);
   const res = await fetch(`${host.url}${path}`, { method: 'POST', headers, body });
   return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+interface Captured {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** Records the one request an SDK sends (answering 200 `null`), so a test can replay or alter it. */
+async function captureRequest(send: (endpoint: string) => Promise<unknown>): Promise<Captured> {
+  let captured: Captured | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      captured = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('null');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    server.close();
+  }
+  if (captured === undefined) throw new Error('nothing captured');
+  return captured;
+}
+
+/** Sends a captured request byte for byte (signed Host header included) to the host. */
+function replay(host: FcHost, c: Captured, body: Buffer = c.body): Promise<{ status: number; json: Record<string, unknown> }> {
+  const headers = { ...c.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: host.port, method: c.method, path: c.path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (x: Buffer) => chunks.push(x));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 describe('FC invoke API + invokers', () => {
@@ -159,6 +208,19 @@ describe('FC invoke API + invokers', () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ ErrorCode: 'SignatureNotMatch' });
     expect(callsOf('echo')).toBe(before);
+  });
+
+  it('refuses a captured ACS3 request with a swapped body, then accepts it once and refuses its replay', async () => {
+    const c = await captureRequest((endpoint) => new Fc3Invoker({ accountId: ACCOUNT_ID, region: REGION, endpoint, credentials: INVOKER }).invoke('echo', { n: 1 }));
+    expect(c.headers['authorization']).toMatch(/^ACS3-HMAC-SHA256 Credential=STS\.invoker-ak,SignedHeaders=[a-z0-9;-]+,Signature=[0-9a-f]{64}$/);
+    const before = callsOf('echo');
+    const swapped = await replay(host, c, Buffer.from('{"n":2}'));
+    expect(swapped).toEqual({ status: 403, json: expect.objectContaining({ Code: 'SignatureNotMatch' }) });
+    const original = await replay(host, c);
+    expect(original.status).toBe(200);
+    const again = await replay(host, c);
+    expect(again).toEqual({ status: 403, json: expect.objectContaining({ Code: 'SignatureNonceUsed' }) });
+    expect(callsOf('echo')).toBe(before + 1);
   });
 
   it('refuses a request dated more than 15 minutes away', async () => {

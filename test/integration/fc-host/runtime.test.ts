@@ -157,3 +157,22 @@ describe('local FC host runtime', () => {
     expect(all).not.toContain('fn-token-');
   });
 });
+
+describe('local FC host close()', () => {
+  it('ends in-flight invocations with an error, stops the server and resolves promptly', async () => {
+    const { distDir, cleanup } = await buildFixtures();
+    try {
+      const { host } = await startTestHost({ functions: [fixtureFunction(distDir, 'slow', { name: 'slow', timeoutSeconds: 30 })] });
+      const inFlight = host.invoke('slow', '{"ms":20000}');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const t0 = Date.now();
+      await host.close();
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(await inFlight).toMatchObject({ kind: 'error', errorType: 'HostClosedError' });
+      await expect(fetch(`${host.url}/2023-03-30/functions/slow/invocations`, { method: 'POST' })).rejects.toThrow();
+      expect(await host.invoke('slow', '{"ms":1}')).toMatchObject({ kind: 'error', errorType: 'HostClosedError' });
+    } finally {
+      cleanup();
+    }
+  });
+});
