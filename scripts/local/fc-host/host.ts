@@ -218,8 +218,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     // An HTTP-trigger function invoked through the API still receives the HTTP envelope (§2.5, §5.4).
     const event = spec.http
       ? Buffer.from(
-          JSON.stringify({
-            ...buildHttpEvent({
+          JSON.stringify(
+            buildHttpEvent({
               method,
               rawPath,
               rawQuery,
@@ -230,10 +230,10 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
               domainName: `${options.accountId}.${options.region}.fc.aliyuncs.com`,
               domainPrefix: options.accountId,
               accountId: options.accountId,
-              requestId: '',
+              requestId: '', // as in the captured API-invoked event (§2.5)
               nowMs: clock.nowMs(),
             }),
-          }),
+          ),
           'utf8',
         )
       : body;

@@ -96,7 +96,12 @@ export function verifyFcSignature(req: SignedRequest, creds: readonly InvokeCred
   const skew = checkSkew(header(req.headers, 'date'), nowMs, 'date');
   if (skew) return skew;
   // The SDK signs the path it was given, before URL encoding; decode what arrived to compare.
-  const path = req.rawPath.split('/').map(decodeURIComponent).join('/');
+  let path: string;
+  try {
+    path = req.rawPath.split('/').map(decodeURIComponent).join('/');
+  } catch {
+    return refuse('SignatureNotMatch', 'the request path is not valid percent-encoding');
+  }
   const expected = createHmac('sha256', cred.accessKeySecret).update(fcStringToSign(req.method, path, req.headers), 'utf8').digest('base64');
   if (!safeEqual(m[2] ?? '', expected)) return refuse('SignatureNotMatch', SIGNATURE_MISMATCH);
   const token = checkToken(cred, header(req.headers, 'x-fc-security-token'));
