@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, parseConfig } from '../../../shared/config/index.js';
 import {
   deepMerge,
   parseSYaml,
@@ -217,29 +218,32 @@ describe('s.yaml: configuration variables', () => {
     expect(maps[2]).toEqual(maps[0]);
   });
 
-  it('sets region, escrow backend and key, webhook secret name, audit sink', () => {
-    const { BYOK_REGION, BYOK_ESCROW_BACKEND, BYOK_ESCROW_KEY_ID, BYOK_WEBHOOK_SECRET_NAME, BYOK_AUDIT_SINK } = env();
-    expect({ BYOK_REGION, BYOK_ESCROW_BACKEND, BYOK_ESCROW_KEY_ID, BYOK_WEBHOOK_SECRET_NAME, BYOK_AUDIT_SINK }).toEqual({
-      BYOK_REGION: 'cn-hangzhou',
-      BYOK_ESCROW_BACKEND: 'kms-secrets',
-      BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test',
-      BYOK_WEBHOOK_SECRET_NAME: 'byok-webhook-auth',
-      BYOK_AUDIT_SINK: 'stdout',
-    });
+  it('passes shared/config validation with no warning (no unknown or ignored variable)', () => {
+    expect(parseConfig(env()).warnings).toEqual([]);
   });
 
-  it('sets policy defaults as whole-number day strings', () => {
-    const policy = Object.entries(env()).filter(([k]) => k.startsWith('BYOK_POLICY_'));
-    expect(policy.map(([k, v]) => [k, /^\d+$/.test(v)])).toEqual([
-      ['BYOK_POLICY_VALIDITY_DAYS', true],
-      ['BYOK_POLICY_RENEW_BEFORE_DAYS', true],
-      ['BYOK_POLICY_ROTATE_AFTER_DAYS', true],
-      ['BYOK_POLICY_RETAIN_DAYS', true],
+  it('configures KMS secrets escrow under the deployer-supplied key, stdout audit, the region', () => {
+    const config = parseConfig(env());
+    expect([config.region, config.escrow, config.audit]).toEqual([
+      'cn-hangzhou',
+      { backend: 'kms-secrets', keyId: 'key-escrow-0000-test' },
+      { sink: 'stdout' },
     ]);
   });
 
-  it('holds no secret value: the only SECRET-named variable is a secret name', () => {
-    expect(Object.keys(env()).filter((k) => /SECRET|TOKEN|PASSWORD/.test(k))).toEqual(['BYOK_WEBHOOK_SECRET_NAME']);
+  it('reads both webhook credentials from KMS secrets named byok-* (covered by the role policy)', () => {
+    expect(parseConfig(env()).webhook).toEqual({
+      secret: { source: 'kms-secret', secretName: 'byok-webhook-hmac' },
+      urlToken: { source: 'kms-secret', secretName: 'byok-webhook-url-token' },
+    });
+  });
+
+  it('sets the policy defaults explicitly, equal to the validator defaults', () => {
+    expect(parseConfig(env()).policies.defaults).toEqual(DEFAULT_POLICY);
+  });
+
+  it('holds no secret value: every SECRET/TOKEN variable is a secret name', () => {
+    expect(Object.keys(env()).filter((k) => /SECRET|TOKEN|PASSWORD/.test(k))).toEqual(['BYOK_WEBHOOK_SECRET_NAME', 'BYOK_WEBHOOK_URL_TOKEN_NAME']);
   });
 
   it('fails to resolve when the deployer has not exported BYOK_ESCROW_KEY_ID', () => {
