@@ -77,8 +77,8 @@ describe('timer triggers', () => {
     }));
     const h = host;
     const t0 = Date.now();
-    await expect.poll(() => h.invocations().length, { timeout: 2500, interval: 25 }).toBeGreaterThanOrEqual(1);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    await expect.poll(() => h.invocations().length, { timeout: 4000, interval: 25 }).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - t0).toBeLessThan(3000); // at 1x the next whole minute is up to 60 s away
     // The fire is for a whole host minute, and the host clock is ahead of the wall clock.
     expect(h.invocations()[0]?.timer?.triggerTime).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$/);
     expect(h.nowMs() - Date.now()).toBeGreaterThan(0);
