@@ -1,0 +1,19 @@
+/** Audit: event schema and hash chain, the log and its sinks, and chain verification. */
+export {
+  AuditActorKind,
+  AuditOutcome,
+  AuditPhase,
+  buildAuditEvent,
+  canonicalJson,
+  computeEventHash,
+  genesisHash,
+  serializeAuditEvent,
+} from './event.js';
+export type { AuditActor, AuditDetails, AuditEvent, AuditInput, ChainPosition } from './event.js';
+export { findSecretLikeRuns, looksSecret, redactSecretLike } from './guard.js';
+export { AuditLog, createAuditLog, memoryAuditSink, writerAuditSink } from './log.js';
+export type { AuditLogOptions, AuditSink, AuditSinkLike, ChainHead, MemoryAuditSink } from './log.js';
+export { fileAuditSink } from './file-sink.js';
+export type { FileAuditSinkOptions } from './file-sink.js';
+export { AuditBreak, verifyAuditChain } from './verify.js';
+export type { AuditVerifyResult } from './verify.js';
