@@ -1,0 +1,159 @@
+/**
+ * Shared pieces of the three function adapters: decoding events into typed values, the one table
+ * from error codes to HTTP statuses, per-instance dependency caching keyed by the STS credentials
+ * (FC rotates them; reference/fc-runtime.md §2.3: valid 36 h), and the time budget.
+ */
+import { ErrorCode, OrchestratorError, isOrchestratorError, type ErrorCode as Code } from '../errors.js';
+import type { KmsCredentials } from '../kms/alicloud-adapter.js';
+import type { Clock } from '../runtime-types.js';
+import type { FcContext, HttpResponse, HttpTriggerEvent, TimerEvent } from './types.js';
+
+/** Parses the invocation payload (a Buffer, §2.2) as JSON; a coded error otherwise. */
+export function decodeJson(event: unknown): unknown {
+  const text = Buffer.isBuffer(event) ? event.toString('utf8') : typeof event === 'string' ? event : event instanceof Uint8Array ? Buffer.from(event).toString('utf8') : undefined;
+  if (text === undefined) return event; // already an object (some local runners)
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: must be a JSON document', { details: { field: 'event' } });
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Decodes a timer event (§3.1); a manual invocation without the fields is a coded error. */
+export function decodeTimerEvent(event: unknown): TimerEvent {
+  const v = decodeJson(event);
+  if (!isRecord(v) || typeof v.triggerTime !== 'string' || typeof v.triggerName !== 'string') {
+    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: a timer event needs triggerTime and triggerName strings', { details: { field: 'event' } });
+  }
+  return { triggerTime: v.triggerTime, triggerName: v.triggerName, payload: typeof v.payload === 'string' ? v.payload : '' };
+}
+
+/** Decodes an HTTP trigger event (§2.5). */
+export function decodeHttpEvent(event: unknown): HttpTriggerEvent {
+  const v = decodeJson(event);
+  if (!isRecord(v) || typeof v.rawPath !== 'string' || !isRecord(v.headers)) {
+    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: not an HTTP trigger event (rawPath and headers required)', { details: { field: 'event' } });
+  }
+  const strings = (r: unknown): Record<string, string> => (isRecord(r) ? Object.fromEntries(Object.entries(r).filter((e): e is [string, string] => typeof e[1] === 'string')) : {});
+  return {
+    rawPath: v.rawPath,
+    body: typeof v.body === 'string' ? v.body : '',
+    isBase64Encoded: v.isBase64Encoded === true,
+    headers: strings(v.headers),
+    queryParameters: strings(v.queryParameters),
+    requestContext: isRecord(v.requestContext) ? (v.requestContext as HttpTriggerEvent['requestContext']) : undefined,
+  };
+}
+
+/** The raw body bytes of an HTTP event (FC base64-encodes binary bodies). */
+export function httpBody(e: HttpTriggerEvent): Buffer {
+  return Buffer.from(e.body ?? '', e.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+/** Case-insensitive header lookup (FC passes Go-canonical names, §2.5). */
+export function header(e: HttpTriggerEvent, name: string): string | undefined {
+  const want = name.toLowerCase();
+  for (const [k, v] of Object.entries(e.headers)) if (k.toLowerCase() === want) return v;
+  return undefined;
+}
+
+/** The one table from error codes to HTTP statuses. */
+export function httpStatusOf(code: Code): number {
+  switch (code) {
+    case ErrorCode.Unauthenticated:
+      return 401;
+    case ErrorCode.PayloadTooLarge:
+      return 413;
+    case ErrorCode.UnknownPayload:
+    case ErrorCode.InvalidInput:
+      return 400;
+    case ErrorCode.ConfirmationRequired:
+      return 412;
+    case ErrorCode.LeaseHeld:
+    case ErrorCode.KmsConflict:
+      return 409;
+    case ErrorCode.NotManaged:
+    case ErrorCode.KmsNotFound:
+      return 404;
+    case ErrorCode.KmsThrottled:
+    case ErrorCode.KmsUnavailable:
+    case ErrorCode.KmsNetwork:
+    case ErrorCode.TimeBudgetExhausted:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+/** A JSON HTTP response. */
+export function jsonResponse(statusCode: number, body: unknown): HttpResponse {
+  return { statusCode, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(body), isBase64Encoded: false };
+}
+
+/** An error as an HTTP response: code and secret-free message only, never a stack. */
+export function errorResponse(err: unknown): HttpResponse {
+  if (isOrchestratorError(err)) return jsonResponse(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
+  return jsonResponse(500, { error: { code: ErrorCode.Internal, message: 'internal error' } });
+}
+
+/** The credentials FC hands the invocation, in the KMS adapter's shape. */
+export function credentialsOf(context: FcContext): KmsCredentials {
+  const c = context.credentials;
+  if (!c?.accessKeyId || !c.accessKeySecret) {
+    throw new OrchestratorError(ErrorCode.InvalidConfig, 'context.credentials: the function has no role credentials (configure a role in s.yaml)', { details: { field: 'role' } });
+  }
+  return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, ...(c.securityToken ? { securityToken: c.securityToken } : {}) };
+}
+
+/**
+ * Per-instance cache of something built from credentials: rebuilt when FC hands out different
+ * credentials, reused otherwise (cold start cost is paid once per instance and rotation).
+ */
+export function instanceCache<T>(build: (credentials: () => KmsCredentials) => Promise<T>): (context: FcContext) => Promise<T> {
+  let current: { fingerprint: string; value: Promise<T>; creds: KmsCredentials } | undefined;
+  return (context) => {
+    const creds = credentialsOf(context);
+    const fingerprint = `${creds.accessKeyId}\u0000${creds.accessKeySecret}\u0000${creds.securityToken ?? ''}`;
+    if (!current || current.fingerprint !== fingerprint) {
+      const holder = { fingerprint, creds, value: undefined as unknown as Promise<T> };
+      holder.value = build(() => holder.creds).catch((err: unknown) => {
+        if (current === holder) current = undefined; // do not cache a failed build
+        throw err;
+      });
+      current = holder;
+    }
+    return current.value;
+  };
+}
+
+/**
+ * Deadline for engine writes: the function timeout minus a margin (10 % and at least 5 s), so a
+ * run stops cleanly between steps instead of being killed mid-write (invariant 9).
+ */
+export function deadlineFor(context: FcContext, startedAtMs: number): number {
+  const timeoutMs = Math.max(1, context.function?.timeout ?? 60) * 1000;
+  const margin = Math.max(5_000, Math.floor(timeoutMs / 10));
+  return startedAtMs + Math.max(1_000, timeoutMs - margin);
+}
+
+/**
+ * The engine clock. In the cloud: the system clock. In the local stack only, BYOK_LOCAL_TIME_URL
+ * points at the KMS emulator's admin `state` so the functions share the emulator's (possibly
+ * accelerated) clock; the offset is measured once per invocation.
+ */
+export async function invocationClock(systemClock: Clock, localTimeUrl: string | undefined): Promise<Clock> {
+  if (!localTimeUrl) return systemClock;
+  const res = await fetch(localTimeUrl);
+  const body = (await res.json()) as { nowUnix?: unknown };
+  if (typeof body.nowUnix !== 'number') throw new OrchestratorError(ErrorCode.InvalidConfig, 'BYOK_LOCAL_TIME_URL: did not answer with nowUnix', { details: { field: 'BYOK_LOCAL_TIME_URL' } });
+  const offset = body.nowUnix * 1000 - systemClock.nowMs();
+  return { nowMs: () => systemClock.nowMs() + offset };
+}
+
+/** Writes one line to the function's stdout (FC ships it to Log Service, §8). */
+export function stdoutLine(line: string): void {
+  process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+}
