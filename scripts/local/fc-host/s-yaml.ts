@@ -2,7 +2,8 @@
  * Reads a Serverless Devs v3 `s.yaml` (edition 3.0.0, component fc3; fc-runtime.md §5) into the
  * host's `functions` option, so the local host runs exactly what would be deployed.
  *
- * Supported: `vars`, `template` + `extend: {name, ignore}` (shallow merge, props win),
+ * Supported: `vars`, `template` + `extend: {name, ignore}` (deep merge of maps, lists replaced,
+ * props win: what @serverless-devs/s 3.1.10 does, as checked by the s.yaml author),
  * `${vars.x}`, `${env('NAME', 'default')}`, `${config('AccountID')}`; fc3 props functionName, code,
  * handler, runtime (nodejs*), timeout (default 3), memorySize (default 512), environmentVariables,
  * logConfig, and triggers of type timer and http (other trigger types are ignored).
@@ -24,6 +25,8 @@ export interface SYamlOptions {
   env?: Record<string, string | undefined>;
   /** Values for `${config('AccountID')}` (the `s config` alias). */
   config?: Record<string, string>;
+  /** Set on top of every function's environmentVariables (e.g. the local KMS endpoint). */
+  envOverrides?: Record<string, string>;
 }
 
 /** The parts of an s.yaml the local host uses. */
@@ -41,6 +44,16 @@ function invalid(field: string, rule: string): OrchestratorError {
 
 function isMap(v: unknown): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge of maps: `over` wins, lists and scalars are replaced whole. */
+function deepMerge(base: Record<string, Json>, over: Record<string, Json>): Record<string, Json> {
+  const out: Record<string, Json> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isMap(b) && isMap(v) ? deepMerge(b, v) : v;
+  }
+  return out;
 }
 
 const EXPR = /\$\{([^}]*)\}/g;
@@ -161,7 +174,7 @@ export function parseSYaml(text: string, baseDir: string, options: SYamlOptions 
       const tpl = templates[tplName];
       if (!isMap(tpl)) throw invalid(`${field}.extend.name`, `template '${tplName}' does not exist`);
       const ignore = Array.isArray(extend['ignore']) ? extend['ignore'].map(String) : [];
-      raw = { ...Object.fromEntries(Object.entries(tpl).filter(([k]) => !ignore.includes(k))), ...raw };
+      raw = deepMerge(Object.fromEntries(Object.entries(tpl).filter(([k]) => !ignore.includes(k))), raw);
     }
     const props = resolveValue(raw, lookup, `${field}.props`) as Record<string, Json>;
     const runtime = str(props['runtime'], `${field}.props.runtime`);
@@ -179,7 +192,10 @@ export function parseSYaml(text: string, baseDir: string, options: SYamlOptions 
       handler: str(props['handler'], `${field}.props.handler`),
       timeoutSeconds: timeout,
       memoryMB: memory,
-      env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+      env: {
+        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+        ...options.envOverrides,
+      },
       ...(isMap(logConfig) ? { logConfig: { project: String(logConfig['project'] ?? ''), logstore: String(logConfig['logstore'] ?? '') } } : {}),
       ...triggersOf(props, `${field}.props`),
     });

@@ -1,10 +1,14 @@
 /**
  * loadFunctionsFromSYaml on the fixture s.yaml (fc3, edition 3.0.0), and a host started from it.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_S_YAML, buildFixtures, json, startTestHost } from './helpers.js';
-import { loadFunctionsFromSYaml, parseSYaml, readSYaml } from '../../../scripts/local/fc-host/index.js';
+import { loadFunctionsFromSYaml, parseSchedule, parseSYaml, readSYaml } from '../../../scripts/local/fc-host/index.js';
+
+const PROJECT_S_YAML = fileURLToPath(new URL('../../../s.yaml', import.meta.url));
 import { ErrorCode } from '../../../shared/errors.js';
 
 describe('loadFunctionsFromSYaml', () => {
@@ -25,7 +29,7 @@ describe('loadFunctionsFromSYaml', () => {
         handler: 'index.handler',
         timeoutSeconds: 300,
         memoryMB: 512,
-        env: { KMS_ENDPOINT: '127.0.0.1:9000', REGION: 'cn-hangzhou', ACCOUNT: '1234567890123456', MAX_KEYS: '50' },
+        env: { NODE_OPTIONS: '--enable-source-maps', REGION: 'cn-hangzhou', KMS_ENDPOINT: '127.0.0.1:9000', ACCOUNT: '1234567890123456', MAX_KEYS: '50' },
         logConfig: { project: 'byok-fixture-logs', logstore: 'fn-logs' },
         timers: [
           { triggerName: 'hourly', cronExpression: '0 0 * * * *', payload: '{"job":"sweep"}', enable: true },
@@ -38,12 +42,18 @@ describe('loadFunctionsFromSYaml', () => {
         handler: 'index.handler',
         timeoutSeconds: 10,
         memoryMB: 256,
-        env: { WEBHOOK_TOKEN_SECRET_NAME: 'byok/webhook-token' },
+        env: { NODE_OPTIONS: '--enable-source-maps', REGION: 'cn-hangzhou', WEBHOOK_TOKEN_SECRET_NAME: 'byok/webhook-token' },
         logConfig: { project: 'byok-fixture-logs', logstore: 'fn-logs' },
         http: { triggerName: 'webhook', methods: ['POST'] },
       },
       { name: 'byok-ops', bundleDir: join(distDir, 'echo'), handler: 'index.handler', timeoutSeconds: 3, memoryMB: 512, env: { MODE: 'ops' } },
     ]);
+  });
+
+  it('deep-merges template maps into props (the resource wins) and applies envOverrides last', () => {
+    const fns = loadFunctionsFromSYaml(FIXTURE_S_YAML, { distDir, config: { AccountID: '1' }, envOverrides: { REGION: 'local', EXTRA: 'x' } });
+    expect(fns[0]?.env).toMatchObject({ NODE_OPTIONS: '--enable-source-maps', KMS_ENDPOINT: 'kms.cn-hangzhou.aliyuncs.com', REGION: 'local', EXTRA: 'x' });
+    expect(fns[2]?.env).toEqual({ MODE: 'ops', REGION: 'local', EXTRA: 'x' }); // byok-ops does not extend the template
   });
 
   it("uses env(...)'s default when the variable is not given, and reports the project name", () => {
@@ -70,6 +80,16 @@ describe('loadFunctionsFromSYaml', () => {
     ['unquoted JSON payload', "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: nodejs20\n      code: ./d\n      handler: index.h\n      triggers:\n        - { triggerName: t, triggerType: timer, triggerConfig: { cronExpression: '@every 5m', enable: true, payload: { job: x } } }\n", 'resources.f.props.triggers[0].triggerConfig.payload'],
   ])('rejects %s with InvalidConfig naming the field', (_name, text, field) => {
     expect(() => parseSYaml(text, '/tmp')).toThrowError(expect.objectContaining({ code: ErrorCode.InvalidConfig, details: expect.objectContaining({ field }) }));
+  });
+
+  it.skipIf(!existsSync(PROJECT_S_YAML))("loads the project's own s.yaml: nodejs functions, parsable timers, an HTTP trigger", () => {
+    const project = readSYaml(PROJECT_S_YAML, { distDir, config: { AccountID: '1234567890123456' }, env: { BYOK_ESCROW_KEY_ID: 'key-local' } });
+    expect(project.functions.length).toBeGreaterThanOrEqual(3);
+    const timers = project.functions.flatMap((f) => f.timers ?? []);
+    expect(timers.length).toBeGreaterThanOrEqual(1);
+    for (const t of timers) expect(parseSchedule(t.cronExpression, 0).nextAfterMs(0)).toBeGreaterThan(0);
+    expect(project.functions.filter((f) => f.http?.methods.includes('POST'))).toHaveLength(1);
+    for (const f of project.functions) expect(f.bundleDir.startsWith(distDir)).toBe(true);
   });
 
   it('feeds startFcHost: the timer of the s.yaml function fires with its payload', async () => {
