@@ -1,0 +1,328 @@
+/**
+ * The on-call CLI in direct mode, run in-process (`runCli`) against the KMS emulator over real
+ * HTTP with the official SDK, the file escrow backend and a file audit sink in a temp dir.
+ *
+ * Engine time: the emulator clock runs with real time, so reading it on every call would make
+ * "days left" drop from 30 to 29 whenever a second ticks between onboard and status. The engine
+ * clock here starts at the emulator's time and is advanced in lockstep with `emu.clock.advance`
+ * (it lags the emulator by the seconds the test has run, far below any window that matters).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
+import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
+import type { KmsPort } from '../../../shared/kms/port.js';
+import { DAY_MS } from '../../../shared/lifecycle/model.js';
+import { systemRandom } from '../../../shared/system.js';
+
+const AK = { accessKeyId: 'oncall-ak-0001', accessKeySecret: 'oncall-SECRET-value-do-not-print-0123456789' };
+const STS_TOKEN = 'sts-token-SECRET-must-not-appear';
+
+let emu: KmsEmulator;
+let kms: KmsPort;
+let dir: string;
+let env: Record<string, string | undefined>;
+let engineNowMs: number;
+/** Everything the CLI printed in this file, checked for secrets at the end. */
+const everything: string[] = [];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function ops(argv: string[], extraEnv: Record<string, string | undefined> = {}): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    env: { ...env, ...extraEnv },
+    stdout: (s) => (stdout += s),
+    stderr: (s) => (stderr += s),
+    now: () => engineNowMs,
+  });
+  everything.push(stdout, stderr);
+  return { code, stdout, stderr };
+}
+
+/** Runs with --json and parses stdout (which must be exactly one JSON document). */
+async function opsJson(argv: string[]): Promise<{ code: number; doc: Record<string, any>; stderr: string }> {
+  const r = await ops([...argv, '--json']);
+  return { code: r.code, doc: JSON.parse(r.stdout) as Record<string, any>, stderr: r.stderr };
+}
+
+function advanceDays(days: number): void {
+  emu.clock.advance(days * 86_400);
+  engineNowMs += days * DAY_MS;
+}
+
+beforeAll(async () => {
+  emu = await startKmsEmulator({ port: 0, credentials: [AK] });
+  kms = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
+  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow and lease CMK' });
+  dir = await mkdtemp(join(tmpdir(), 'byok-cli-'));
+  engineNowMs = emu.clock.nowUnix() * 1000;
+  env = {
+    BYOK_REGION: 'cn-hangzhou',
+    BYOK_KMS_ENDPOINT: emu.endpoint,
+    BYOK_KMS_PROTOCOL: 'http',
+    BYOK_ESCROW_BACKEND: 'file',
+    BYOK_ESCROW_DIR: join(dir, 'escrow'),
+    BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),
+    BYOK_LEASE_KEY_ID: escrowKey.keyId,
+    BYOK_AUDIT_SINK: 'file',
+    BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
+    ALIBABA_CLOUD_ACCESS_KEY_ID: AK.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: AK.accessKeySecret,
+    USER: 'alice',
+  };
+});
+
+afterAll(async () => {
+  await emu?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('usage and configuration errors', () => {
+  it('--help lists every command and the exit codes, exit 0', async () => {
+    const r = await ops(['--help']);
+    expect(r.code).toBe(ExitCode.Ok);
+    for (const c of ['status', 'plan', 'sweep', 'onboard <alias>', 'renew <alias|key>', 'rotate <alias>', 'reimport <key>', 'revoke <key>', 'restore <key>', 'verify-escrow', 'audit verify', 'audit tail']) {
+      expect(r.stdout).toContain(`  ${c}`);
+    }
+    expect(r.stdout).toContain('4  refused, nothing changed');
+  });
+
+  it('<command> --help shows that command\'s flags, without touching KMS or config', async () => {
+    const r = await ops(['onboard', '--help'], { BYOK_REGION: undefined });
+    expect(r.code).toBe(ExitCode.Ok);
+    expect(r.stdout).toContain('Usage: npm run ops -- onboard <alias> [--validity-days <n>] [--key-spec <key-spec>] [--json]');
+    expect((await ops(['audit', 'tail', '--help'])).stdout).toContain('--lines, -n <n>');
+  });
+
+  it('no command at all is a usage error (help on stderr), exit 2', async () => {
+    const r = await ops([]);
+    expect([r.code, r.stdout, r.stderr.startsWith('Usage: npm run ops --')]).toEqual([ExitCode.Usage, '', true]);
+  });
+
+  it('an unknown command is named, exit 2', async () => {
+    const r = await ops(['rotat', 'alias/x']);
+    expect(r.code).toBe(ExitCode.Usage);
+    expect(r.stderr.split('\n')[0]).toBe('error ERR_INVALID_INPUT: unknown command "rotat"; run with --help for the list');
+  });
+
+  it('an unknown flag is named, exit 2', async () => {
+    const r = await ops(['status', '--verbose']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: status: unknown flag --verbose']);
+  });
+
+  it('a missing argument is named, exit 2', async () => {
+    const r = await ops(['revoke']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: revoke: missing <key>']);
+  });
+
+  it('a bad BYOK_* value is named with its rule, exit 2, with --json a parseable error document', async () => {
+    const r = await ops(['status', '--json'], { BYOK_POLICY_VALIDITY_DAYS: 'abc' });
+    expect(r.code).toBe(ExitCode.Usage);
+    expect(r.stderr).toBe('error ERR_INVALID_CONFIG: BYOK_POLICY_VALIDITY_DAYS: must be a whole number from 2 to 3650, got "abc"\n');
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'status', ok: false, exitCode: 2, error: { code: 'ERR_INVALID_CONFIG', details: { field: 'BYOK_POLICY_VALIDITY_DAYS' } } });
+  });
+
+  it('missing credentials and a bad variable are listed together, exit 2', async () => {
+    const r = await ops(['status'], { ALIBABA_CLOUD_ACCESS_KEY_ID: undefined, ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined, BYOK_KMS_PROTOCOL: 'ftp' });
+    expect(r.code).toBe(ExitCode.Usage);
+    expect(r.stderr).toBe(
+      'error ERR_INVALID_CONFIG: 3 configuration problems: BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
+        'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id); ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n' +
+        '  - BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"\n' +
+        '  - ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id)\n' +
+        '  - ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n',
+    );
+  });
+
+  it('config prints the effective configuration, webhook secret redacted', async () => {
+    const { code, doc } = await opsJson(['config']).then((x) => x);
+    expect(code).toBe(ExitCode.Ok);
+    expect(doc['config']).toMatchObject({ region: 'cn-hangzhou', kms: { endpoint: emu.endpoint, protocol: 'http' }, escrow: { backend: 'file' } });
+    const withSecret = await ops(['config'], { BYOK_WEBHOOK_SECRET: 'webhook-SECRET-0123456789abcdef' });
+    expect(withSecret.stdout).toContain('"value": "[redacted]"');
+    expect(withSecret.stdout).not.toContain('webhook-SECRET');
+  });
+});
+
+describe('a lineage through onboard, renew, revoke and restore', () => {
+  let keyId = '';
+  let unmanagedKeyId = '';
+
+  it('onboard creates generation 1 (exit 0)', async () => {
+    const { code, doc } = await opsJson(['onboard', 'alias/payments']);
+    expect(code).toBe(ExitCode.Ok);
+    expect(doc).toMatchObject({ command: 'onboard', ok: true, exitCode: 0, lineage: 'payments', created: true });
+    keyId = doc['keyId'] as string;
+    expect(keyId).toMatch(/^[0-9a-f-]{36}$/);
+    const again = await ops(['onboard', 'alias/payments']);
+    expect([again.code, again.stdout]).toEqual([ExitCode.Ok, `alias/payments is already onboarded (${keyId}); nothing changed\n`]);
+  });
+
+  it('status shows the lineage with days left = validity, and an unmanaged EXTERNAL key as report-only', async () => {
+    unmanagedKeyId = (await kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256', description: 'someone else\'s' })).keyId;
+    const { code, doc } = await opsJson(['status']);
+    expect(code).toBe(ExitCode.Ok);
+    const rows = doc['rows'] as Array<Record<string, unknown>>;
+    expect(rows.find((r) => r['keyId'] === keyId)).toMatchObject({
+      alias: 'alias/payments',
+      lineage: 'payments',
+      generation: 1,
+      managed: true,
+      state: 'Enabled',
+      materialExpireAtMs: engineNowMs + 30 * DAY_MS,
+      daysLeft: 30,
+      escrowOk: true,
+      next: 'nothing',
+    });
+    expect(rows.find((r) => r['keyId'] === unmanagedKeyId)).toMatchObject({ managed: false, state: 'PendingImport', next: 'not managed (report only)' });
+
+    const human = await ops(['status']);
+    const line = human.stdout.split('\n').find((l) => l.includes(keyId))!;
+    expect(line.split(/\s{2,}/)).toEqual(['alias/payments', keyId, '1', 'Enabled', new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z'), '30', 'ok', 'nothing']);
+    expect(human.stdout.split('\n').find((l) => l.includes(unmanagedKeyId))).toMatch(/report only \(not managed\)$/);
+  });
+
+  it('plan is empty right after onboarding', async () => {
+    const { code, doc } = await opsJson(['plan']);
+    expect([code, doc['plan'].actions]).toEqual([ExitCode.Ok, []]);
+    expect((await ops(['plan'])).stdout).toMatch(/^Plan plan-[0-9a-f]{16} at .*: nothing to do\.\n$/);
+  });
+
+  it('24 days later, plan shows a renew with its reason', async () => {
+    advanceDays(24);
+    const { code, doc } = await opsJson(['plan']);
+    expect(code).toBe(ExitCode.Ok);
+    expect(doc['plan'].actions).toEqual([
+      { kind: 'renew', keyId, lineage: 'payments', generation: 1, validityDays: 30, expiresAtMs: engineNowMs + 6 * DAY_MS, reason: 'material expires in 6 d (renew 7 d before)' },
+    ]);
+    const human = await ops(['plan']);
+    expect(human.stdout.split('\n')[2]!.split(/\s{2,}/)).toEqual(['renew', 'alias/payments', keyId, 'material expires in 6 d (renew 7 d before)']);
+  });
+
+  it('sweep renews, with progress on stderr and a summary on stdout', async () => {
+    const r = await ops(['sweep']);
+    expect(r.code).toBe(ExitCode.Ok);
+    expect(r.stderr).toContain(`renew payments ${keyId}: material expires in 6 d (renew 7 d before)\n`);
+    expect(r.stdout).toMatch(/Sweep plan-[0-9a-f]{16}: 1 ok, 0 failed, 0 skipped, 0 deferred, 0 alert\(s\)\n$/);
+    const { doc } = await opsJson(['status']);
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'Enabled', daysLeft: 30, materialExpireAtMs: engineNowMs + 30 * DAY_MS });
+  });
+
+  it('revoke without --confirm exits 4 and changes nothing', async () => {
+    const before = await kms.describeKey(keyId);
+    const r = await ops(['revoke', keyId]);
+    expect(r.code).toBe(ExitCode.Refused);
+    expect(r.stderr).toBe(`error ERR_CONFIRMATION_REQUIRED: revoke deletes the key material of ${keyId}; repeat the key id with --confirm to proceed\n`);
+    const after = await kms.describeKey(keyId);
+    expect({ state: after.keyState, expires: after.materialExpireAtMs }).toEqual({ state: before.keyState, expires: before.materialExpireAtMs });
+    expect((await kms.listResourceTags(keyId))['byok:hold']).toBeUndefined();
+    const wrong = await ops(['revoke', keyId, '--confirm', 'alias/payments']);
+    expect(wrong.code).toBe(ExitCode.Refused);
+    expect((await kms.describeKey(keyId)).keyState).toBe('Enabled');
+  });
+
+  it('revoke --confirm <key> deletes the material and status shows the key held', async () => {
+    const r = await ops(['revoke', keyId, '--confirm', keyId]);
+    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `Revoked ${keyId}: material deleted, key held (escrow kept; bring it back with: npm run ops -- restore ${keyId})\n`]);
+    const { doc } = await opsJson(['status']);
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'PendingImport', hold: 'revoked', next: 'nothing' });
+    const human = await ops(['status']);
+    expect(human.stdout.split('\n').find((l) => l.includes(keyId))!.split(/\s{2,}/)[3]).toBe('PendingImport (held: revoked)');
+  });
+
+  it('sweep does not re-import a revoked key', async () => {
+    const { code, doc } = await opsJson(['sweep']);
+    expect(code).toBe(ExitCode.Ok);
+    expect(doc['results']).toEqual([]);
+    expect((await kms.describeKey(keyId)).keyState).toBe('PendingImport');
+  });
+
+  it('restore brings the key back to Enabled with a fresh validity', async () => {
+    const r = await ops(['restore', keyId]);
+    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `Restored ${keyId}: material valid until ${new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z')}\n`]);
+    const meta = await kms.describeKey(keyId);
+    expect([meta.keyState, (await kms.listResourceTags(keyId))['byok:hold']]).toEqual(['Enabled', undefined]);
+    const { doc } = await opsJson(['status']);
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'Enabled', daysLeft: 30 });
+  });
+
+  it('verify-escrow finds the escrow matching the key (exit 0)', async () => {
+    const { code, doc } = await opsJson(['verify-escrow']);
+    expect([code, doc['checks']]).toEqual([ExitCode.Ok, [{ keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' }]]);
+  });
+
+  it('renew and reimport report their refusals as failures naming the key', async () => {
+    const renew = await ops(['renew', 'alias/payments']);
+    expect(renew.code).toBe(ExitCode.Ok);
+    expect(renew.stdout).toMatch(new RegExp(`^Renewed ${keyId}: material valid until `));
+    const reimport = await ops(['reimport', keyId]);
+    expect([reimport.code, reimport.stderr]).toEqual([ExitCode.Failure, `error ERR_PRECONDITION_FAILED: not re-imported: key is Enabled now: nothing to re-import\n`]);
+  });
+});
+
+describe('audit file commands', () => {
+  const auditFile = () => env['BYOK_AUDIT_FILE']!;
+
+  it('audit verify accepts the chain the commands wrote', async () => {
+    const lines = (await readFile(auditFile(), 'utf8')).split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(10);
+    const r = await ops(['audit', 'verify']);
+    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `audit chain ok: ${auditFile()}, ${lines.length} event(s) in 1 chain(s)\n`]);
+  });
+
+  it('audit tail -n 3 --json gives the last three events, operator as actor', async () => {
+    const { code, doc } = await opsJson(['audit', 'tail', '-n', '3']);
+    expect(code).toBe(ExitCode.Ok);
+    const events = doc['events'] as Array<Record<string, any>>;
+    expect(events).toHaveLength(3);
+    expect(events.map((e) => e['actor'])).toEqual(Array(3).fill({ kind: 'operator', id: AK.accessKeyId }));
+  });
+
+  it('audit verify fails (exit 1) and names the line after one line is tampered with', async () => {
+    const original = await readFile(auditFile(), 'utf8');
+    const lines = original.split('\n');
+    const target = 4; // 1-based line number
+    lines[target - 1] = lines[target - 1]!.replace(/"action":"[^"]+"/, '"action":"nothing-to-see"');
+    const tampered = join(dir, 'tampered.jsonl');
+    await writeFile(tampered, lines.join('\n'));
+    const r = await ops(['audit', 'verify', '--file', tampered]);
+    expect(r.code).toBe(ExitCode.Failure);
+    expect(r.stdout).toMatch(new RegExp(`^audit chain BROKEN: ${tampered.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, line ${target}: `));
+    const json = await opsJson(['audit', 'verify', '--file', tampered]);
+    expect(json.doc).toMatchObject({ command: 'audit verify', ok: false, exitCode: 1, line: target });
+  });
+
+  it('audit verify without a file is a usage error naming the flag and the variable', async () => {
+    const r = await ops(['audit', 'verify'], { BYOK_AUDIT_FILE: undefined });
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: audit verify: no audit file: pass --file <path> or set BYOK_AUDIT_FILE']);
+  });
+});
+
+describe('secrets', () => {
+  it('never prints the access key secret or the security token', async () => {
+    await ops(['status'], { ALIBABA_CLOUD_SECURITY_TOKEN: STS_TOKEN });
+    await ops(['status', '--json'], { ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'wrong-SECRET-value-for-this-key' });
+    const all = everything.join('\n');
+    expect(all.length).toBeGreaterThan(1000);
+    expect(all).not.toContain(AK.accessKeySecret);
+    expect(all).not.toContain(STS_TOKEN);
+    expect(all).not.toContain('wrong-SECRET-value');
+    expect(await readFile(env['BYOK_AUDIT_FILE']!, 'utf8')).not.toContain(AK.accessKeySecret);
+  });
+
+  it('a wrong secret fails with the KMS code, exit 1, and no stack trace', async () => {
+    const r = await ops(['plan'], { ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'wrong-SECRET-value-for-this-key' });
+    expect(r.code).toBe(ExitCode.Failure);
+    expect(r.stderr).toMatch(/^error ERR_KMS_FORBIDDEN: KMS \w+ failed: \w+/);
+    expect(r.stderr).not.toContain('    at ');
+  });
+});
