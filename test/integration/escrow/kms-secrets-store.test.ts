@@ -1,13 +1,63 @@
 /**
- * The kms-secrets escrow backend. Runs the shared EscrowStore contract against the in-memory
- * Secrets Manager fake (test/support/fake-secrets-kms.ts) until the KMS emulator and the real
- * KmsPort adapter can serve it over HTTP; the contract does not change when they do.
+ * The kms-secrets escrow backend. The shared EscrowStore contract runs twice: against the KMS
+ * emulator through the real KmsPort adapter (the official SDK over HTTP on 127.0.0.1), and against
+ * the in-memory Secrets Manager fake (test/support/fake-secrets-kms.ts), which the
+ * backend-specific tests below also use for call recording and direct tampering.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
+import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { createKmsSecretsEscrowStore, escrowSecretName } from '../../../shared/escrow/kms-secrets-store.js';
+import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
+import { systemRandom } from '../../../shared/system.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
 import { escrowStoreContract, rejection, testMaterial, testRecord } from '../../unit/escrow/contract.js';
+
+const TEST_AK = { accessKeyId: 'escrow-test-ak', accessKeySecret: 'escrow-test-secret-0123456789' };
+const emulators: KmsEmulator[] = [];
+afterAll(async () => {
+  await Promise.all(emulators.map((e) => e.close()));
+});
+
+escrowStoreContract('kms-secrets (KMS emulator via the SDK adapter)', async (options) => {
+  const emu = await startKmsEmulator({ port: 0, credentials: [TEST_AK] });
+  emulators.push(emu);
+  const kms = createAlicloudKms({
+    endpoint: emu.endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials: () => TEST_AK,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+    retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
+  });
+  const escrowCmk = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow CMK' });
+  const open = async () => createKmsSecretsEscrowStore({ kms, encryptionKeyId: escrowCmk.keyId, ...options });
+  return {
+    store: await open(),
+    reopen: open,
+    // Someone with Secrets Manager rights replaces the secret: same name and fingerprint-derived
+    // VersionId, material altered. Only the material check can catch this.
+    async corruptMaterial(keyId) {
+      const secretName = escrowSecretName(keyId);
+      const current = await kms.getSecretValue({ secretName });
+      const parsed = JSON.parse(current.secretData) as { material: string };
+      const flipped = Buffer.from(Buffer.from(parsed.material, 'base64').map((b) => b ^ 0xff)).toString('base64');
+      await kms.deleteSecret({ secretName, forceDeleteWithoutRecovery: true });
+      await kms.createSecret({
+        secretName,
+        versionId: current.versionId,
+        secretData: JSON.stringify({ ...parsed, material: flipped }),
+        encryptionKeyId: escrowCmk.keyId,
+      });
+    },
+    async readBreakGlass(keyId) {
+      const value = await kms.getSecretValue({ secretName: escrowSecretName(keyId) });
+      return (JSON.parse(value.secretData) as { breakglass?: string }).breakglass;
+    },
+  };
+});
 
 const ESCROW_CMK = '9f8e7d6c-5b4a-4321-8765-0123456789ab';
 
