@@ -15,6 +15,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { FunctionInstances } from './instances.js';
 import type { ContextData, RawOutcome } from './instances.js';
@@ -68,13 +70,15 @@ function validate(options: FcHostOptions): void {
 /** Starts the host; resolves once it listens. */
 export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   validate(options);
+  // Relative bundle dirs are taken from the current directory, once (the workers must not guess).
+  const functions = options.functions.map((f) => ({ ...f, bundleDir: resolvePath(f.bundleDir) }));
   const log = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const functionOutput = options.functionOutput ?? ((fn: string, line: string) => log(`[${fn}] ${line}`));
   const clock: HostClock = createHostClock(options.timeScale ?? 1);
   const nonces = new NonceCache();
-  const specs = new Map<string, FunctionSpec>(options.functions.map((f) => [f.name, f]));
+  const specs = new Map<string, FunctionSpec>(functions.map((f) => [f.name, f]));
   const pools = new Map<string, FunctionInstances>();
-  for (const spec of options.functions) {
+  for (const spec of functions) {
     pools.set(
       spec.name,
       new FunctionInstances(spec, {
@@ -86,7 +90,7 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     );
   }
   const startMs = clock.nowMs();
-  const timers: ScheduledTimer[] = options.functions.flatMap((f) =>
+  const timers: ScheduledTimer[] = functions.flatMap((f) =>
     (f.timers ?? []).map((t) => ({
       functionName: f.name,
       triggerName: t.triggerName,
@@ -316,7 +320,9 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   const url = `http://127.0.0.1:${port}`;
   log(`fc-host listening on ${url} (account ${options.accountId}, region ${options.region}, timeScale ${clock.scale})`);
   log(`fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations (ACS3) | POST ${url}/2016-08-15/services/<svc>/functions/<fn>/invocations (FC)`);
-  for (const spec of options.functions) {
+  for (const spec of functions) {
+    const file = `${spec.handler.slice(0, Math.max(0, spec.handler.lastIndexOf('.')))}.js`;
+    if (!existsSync(resolvePath(spec.bundleDir, file))) log(`fc-host ${spec.name}: warning: ${file} not found in ${spec.bundleDir} (build first; invocations fail until then)`);
     if (spec.http) log(`fc-host ${spec.name}: HTTP trigger '${spec.http.triggerName}' [${spec.http.methods.join(',')}] ${url}/http/${encodeURIComponent(spec.name)}/`);
   }
   for (const t of timers) {
