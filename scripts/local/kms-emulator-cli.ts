@@ -143,12 +143,17 @@ async function main(): Promise<number> {
       `state: ${options.stateFile ?? 'memory only'}; admin API: ${options.admin ? 'on' : 'off'}\n`,
   );
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // `on`, not `once`: a process-group signal plus a runner's relay (npx/tsx) can deliver the
+    // same signal twice, and the second must not kill the process before the state is flushed.
     const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
       process.stdout.write(`kms-emulator: ${signal} received, closing\n`);
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   await emulator.close();
   return 0;

@@ -115,9 +115,11 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   }
   const store = persisted === undefined ? EmulatorStore.create() : EmulatorStore.fromPersisted(persisted);
   let clock: OffsetClock;
+  // Saves when something changed; on failure the flag stays set, so the next request retries.
   const persist = (): void => {
-    if (!store.takeDirty() || stateFile === undefined) return;
-    saveStateFile(stateFile, store.toPersisted(clock.offset));
+    if (!store.isDirty()) return;
+    if (stateFile !== undefined) saveStateFile(stateFile, store.toPersisted(clock.offset));
+    store.clearDirty();
   };
   const initialOffsetMs =
     options.startUnix !== undefined ? options.startUnix * 1000 - Date.now() : (persisted?.clockOffsetMs ?? 0);

@@ -174,11 +174,14 @@ export class EmulatorStore {
     this.dirty = true;
   }
 
-  /** Returns whether anything changed since the last call, and clears the flag. */
-  takeDirty(): boolean {
-    const was = this.dirty;
+  /** Whether anything changed since the last successful save. */
+  isDirty(): boolean {
+    return this.dirty;
+  }
+
+  /** Called after a successful save. */
+  clearDirty(): void {
     this.dirty = false;
-    return was;
   }
 
   /** Keyed fingerprint (HMAC-SHA256 under the per-emulator secret); never a plain hash. */
