@@ -108,7 +108,7 @@ export interface OpsRunner {
 // ---------------------------------------------------------------------------------------------
 // Commands and flags
 
-type FlagSpec = { name: string; short?: string; value?: 'string' | 'int'; help: string };
+type FlagSpec = { name: string; short?: string; value?: 'string' | 'int'; /** Placeholder in usage lines. */ valueName?: string; help: string };
 
 interface CommandSpec {
   name: string;
@@ -133,8 +133,8 @@ const COMMANDS: CommandSpec[] = [
     args: ['alias'],
     summary: 'create generation 1 of a lineage: EXTERNAL CMK, fresh material, escrow, import, alias',
     flags: [
-      { name: 'validity-days', value: 'int', help: 'Valid Until of each import for this lineage, days (default: policy)' },
-      { name: 'key-spec', value: 'string', help: 'Aliyun_AES_256 (default), Aliyun_AES_192, Aliyun_AES_128 or Aliyun_SM4' },
+      { name: 'validity-days', value: 'int', valueName: 'days', help: 'Valid Until of each import for this lineage, days (default: policy)' },
+      { name: 'key-spec', value: 'string', valueName: 'spec', help: 'Aliyun_AES_256 (default), Aliyun_AES_192, Aliyun_AES_128 or Aliyun_SM4' },
     ],
   },
   { name: 'renew', args: ['alias|key'], summary: 're-import the escrowed material now with a fresh Valid Until', flags: [] },
@@ -144,7 +144,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'revoke',
     args: ['key'],
     summary: 'crypto-shred: hold the key and delete its material (escrow is kept for restore)',
-    flags: [{ name: 'confirm', value: 'string', help: 'the key id again; without it nothing is changed (exit 4)' }],
+    flags: [{ name: 'confirm', value: 'string', valueName: 'key', help: 'the key id again; without it nothing is changed (exit 4)' }],
   },
   { name: 'restore', args: ['key'], summary: 'clear a revoke/disable hold and re-import the escrowed material', flags: [] },
   { name: 'verify-escrow', args: [], summary: 'read every escrow record back and compare it with the key fingerprint tag', flags: [] },
@@ -152,15 +152,15 @@ const COMMANDS: CommandSpec[] = [
     name: 'audit verify',
     args: [],
     summary: 'walk the audit JSONL file and report the first broken or missing link',
-    flags: [{ name: 'file', value: 'string', help: 'audit file (default BYOK_AUDIT_FILE)' }],
+    flags: [{ name: 'file', value: 'string', valueName: 'path', help: 'audit file (default BYOK_AUDIT_FILE)' }],
   },
   {
     name: 'audit tail',
     args: [],
     summary: 'show the last audit events',
     flags: [
-      { name: 'lines', short: 'n', value: 'int', help: 'how many events (default 20)' },
-      { name: 'file', value: 'string', help: 'audit file (default BYOK_AUDIT_FILE)' },
+      { name: 'lines', short: 'n', value: 'int', valueName: 'n', help: 'how many events (default 20)' },
+      { name: 'file', value: 'string', valueName: 'path', help: 'audit file (default BYOK_AUDIT_FILE)' },
     ],
   },
   { name: 'config', args: [], summary: 'print the effective configuration (secrets redacted) and warnings', flags: [] },
@@ -175,8 +175,13 @@ const EXIT_CODE_HELP = [
   '  4  refused, nothing changed: confirmation required, or the lineage is leased by another run',
 ];
 
+/** `name <args>` without flags: the global list stays narrow; `<command> --help` shows the flags. */
+function synopsisOf(c: CommandSpec): string {
+  return [c.name, ...c.args.map((a) => `<${a}>`)].join(' ');
+}
+
 function globalHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => usageOf(c).length));
+  const width = Math.max(...COMMANDS.map((c) => synopsisOf(c).length));
   return [
     'Usage: npm run ops -- <command> [args] [--json] [--help]',
     '',
@@ -185,7 +190,9 @@ function globalHelp(): string {
     'and the BYOK_* configuration (see the README). BYOK_DEBUG=1 shows stack traces.',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${usageOf(c).padEnd(width)}  ${c.summary}`),
+    ...COMMANDS.map((c) => `  ${synopsisOf(c).padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "npm run ops -- <command> --help" for a command\'s flags.',
     '',
     ...EXIT_CODE_HELP,
     '',
@@ -193,7 +200,7 @@ function globalHelp(): string {
 }
 
 function usageOf(c: CommandSpec): string {
-  const flags = c.flags.map((f) => `[--${f.name}${f.value ? ` <${f.value === 'int' ? 'n' : f.name}>` : ''}]`);
+  const flags = c.flags.map((f) => `[--${f.name}${f.value ? ` <${f.valueName ?? 'value'}>` : ''}]`);
   return [c.name, ...c.args.map((a) => `<${a}>`), ...flags].join(' ');
 }
 
@@ -206,7 +213,7 @@ function commandHelp(c: CommandSpec): string {
     ...(c.details ?? []),
     '',
     'Flags:',
-    ...flags.map((f) => `  ${`--${f.name}${f.short ? `, -${f.short}` : ''}${f.value ? ` <${f.value === 'int' ? 'n' : 'value'}>` : ''}`.padEnd(24)}${f.help}`),
+    ...flags.map((f) => `  ${`--${f.name}${f.short ? `, -${f.short}` : ''}${f.value ? ` <${f.valueName ?? 'value'}>` : ''}`.padEnd(24)}${f.help}`),
     '',
     ...EXIT_CODE_HELP,
     '',

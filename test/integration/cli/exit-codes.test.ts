@@ -128,7 +128,7 @@ describe('requests sent to the runner', () => {
     const a = await run(['help', 'revoke'], runner);
     const b = await run(['revoke', '--help'], runner);
     expect([a.code, a.stdout]).toEqual([ExitCode.Ok, b.stdout]);
-    expect(a.stdout).toContain('--confirm <value>');
+    expect(a.stdout).toContain('--confirm <key>');
   });
 
   it('--json sweep prints exactly one JSON document with ok and exitCode', async () => {

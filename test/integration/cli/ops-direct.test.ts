@@ -99,7 +99,7 @@ describe('usage and configuration errors', () => {
   it('<command> --help shows that command\'s flags, without touching KMS or config', async () => {
     const r = await ops(['onboard', '--help'], { BYOK_REGION: undefined });
     expect(r.code).toBe(ExitCode.Ok);
-    expect(r.stdout).toContain('Usage: npm run ops -- onboard <alias> [--validity-days <n>] [--key-spec <key-spec>] [--json]');
+    expect(r.stdout).toContain('Usage: npm run ops -- onboard <alias> [--validity-days <days>] [--key-spec <spec>] [--json]');
     expect((await ops(['audit', 'tail', '--help'])).stdout).toContain('--lines, -n <n>');
   });
 
@@ -260,12 +260,58 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     expect([code, doc['checks']]).toEqual([ExitCode.Ok, [{ keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' }]]);
   });
 
+  it('a command on a lineage whose lease another run holds exits 4 and changes nothing', async () => {
+    const name = 'byok-lease/payments';
+    const seq = (JSON.parse((await kms.getSecretValue({ secretName: name })).secretData) as { seq: number }).seq;
+    const until = engineNowMs + 10 * 60_000;
+    await kms.putSecretValue({ secretName: name, versionId: `lease-${seq + 1}`, secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: 'run-other', expiresAtMs: until, intent: 'test' }) });
+    const before = await kms.describeKey(keyId);
+    const r = await ops(['renew', keyId]);
+    expect([r.code, r.stderr]).toEqual([ExitCode.Refused, `error ERR_LEASE_HELD: lineage payments is being changed by another run (run-other) until ${new Date(until).toISOString()}\n`]);
+    expect((await kms.describeKey(keyId)).materialExpireAtMs).toBe(before.materialExpireAtMs);
+    await kms.putSecretValue({ secretName: name, versionId: `lease-${seq + 2}`, secretData: JSON.stringify({ v: 1, seq: seq + 2, holder: null, expiresAtMs: 0 }) });
+  });
+
   it('renew and reimport report their refusals as failures naming the key', async () => {
     const renew = await ops(['renew', 'alias/payments']);
     expect(renew.code).toBe(ExitCode.Ok);
     expect(renew.stdout).toMatch(new RegExp(`^Renewed ${keyId}: material valid until `));
     const reimport = await ops(['reimport', keyId]);
     expect([reimport.code, reimport.stderr]).toEqual([ExitCode.Failure, `error ERR_PRECONDITION_FAILED: not re-imported: key is Enabled now: nothing to re-import\n`]);
+  });
+});
+
+describe('alert-worthy outcomes', () => {
+  it('a lineage whose escrow record vanished makes plan, status and sweep exit 3 with a critical alert', async () => {
+    const { doc } = await opsJson(['onboard', 'alias/orders', '--validity-days', '10']);
+    const ordersKey = doc['keyId'] as string;
+    await rm(join(env['BYOK_ESCROW_DIR']!, `${ordersKey}.escrow`));
+    const plan = await opsJson(['plan']);
+    expect(plan.code).toBe(ExitCode.Alert);
+    expect(plan.doc['plan'].actions).toEqual([
+      { kind: 'alert', severity: 'critical', keyId: ordersKey, lineage: 'orders', reason: 'escrow record missing: the key cannot be restored if its material is lost' },
+    ]);
+    const status = await ops(['status']);
+    expect(status.code).toBe(ExitCode.Alert);
+    expect(status.stdout).toContain(`\nAlerts:\n  critical: alias/orders ${ordersKey} escrow record missing: the key cannot be restored if its material is lost\n`);
+    expect(status.stdout.split('\n').find((l) => l.includes(ordersKey))!.split(/\s{2,}/).slice(5)).toEqual(['10', 'NO', 'alert(critical)']);
+    const sweep = await opsJson(['sweep']);
+    expect([sweep.code, sweep.doc['alertWorthy'], sweep.doc['counts']]).toEqual([ExitCode.Alert, true, { ok: 0, failed: 0, skipped: 0, deferred: 0, alerted: 1 }]);
+    const verify = await ops(['verify-escrow']);
+    expect(verify.code).toBe(ExitCode.Failure);
+    expect(verify.stdout).toContain(`${ordersKey}  alias/orders    FAILED  no escrow record for ${ordersKey}`);
+  });
+});
+
+describe('audit sinks in the CLI', () => {
+  it('with BYOK_AUDIT_SINK=both, audit lines go to stderr and stdout stays one JSON document', async () => {
+    const r = await ops(['plan', '--json'], { BYOK_AUDIT_SINK: 'both' });
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'plan' });
+    // plan writes no audit event; renew writes intent + outcome.
+    const renew = await ops(['renew', 'alias/payments', '--json'], { BYOK_AUDIT_SINK: 'both' });
+    expect(JSON.parse(renew.stdout)).toMatchObject({ command: 'renew', ok: true });
+    const events = renew.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.map((e) => [e['action'], e['phase'], e['outcome']])).toEqual([['renew', 'intent', undefined], ['renew', 'outcome', 'ok']]);
   });
 });
 
