@@ -1,0 +1,175 @@
+/**
+ * The local stack behind `npm start` and the end-to-end tests: the KMS emulator (state in a local
+ * folder, so a restart keeps keys), a local FC host running the esbuild bundles from s.yaml with
+ * FC-shaped events and STS-like credentials the emulator accepts, and a demo lineage.
+ *
+ * Local-only wiring (never deployed): the functions get the emulator as their KMS endpoint, the
+ * file escrow backend, file+stdout audit, and BYOK_LOCAL_TIME_URL so they share the emulator's
+ * (possibly accelerated) clock.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { startKmsEmulator, type KmsEmulator } from './kms/index.js';
+import { readSYaml, startFcHost, type FcHost } from './fc-host/index.js';
+import { buildKms } from '../../shared/bootstrap.js';
+import { parseConfig } from '../../shared/config/index.js';
+import { systemRandom } from '../../shared/system.js';
+
+/** Options of the local stack. */
+export interface LocalStackOptions {
+  /** Folder for emulator state, escrow, audit files and local secrets (default `.local`). */
+  stateDir: string;
+  /** Folder holding the built bundles (`<distDir>/<fn>/index.js`). */
+  distDir: string;
+  /** The s.yaml to run. */
+  sYamlPath: string;
+  kmsPort?: number;
+  fcPort?: number;
+  /** Clock speed for demos: 3600 makes an hour pass each second (timers and KMS expiry follow). */
+  speed?: number;
+  /** Fire timer triggers on their schedule (default true). */
+  fireTimers?: boolean;
+  log?: (line: string) => void;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  emu: KmsEmulator;
+  host: FcHost;
+  /** Credentials of the local operator (emulator and FC invoke API). */
+  operator: { accessKeyId: string; accessKeySecret: string };
+  escrowKeyId: string;
+  /** Environment for the CLI (direct mode) against this stack. */
+  cliEnv: Record<string, string>;
+  /** Webhook secrets (kept in `<stateDir>/secrets.json`, mode 0600). */
+  secrets: { webhookHmac: string; webhookToken: string };
+  functionNames: { sweep: string; webhook: string; ops: string };
+  projectName: string;
+  close(): Promise<void>;
+}
+
+/** Local operator credentials (the README documents them; local development only). */
+export const LOCAL_OPERATOR = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };
+
+async function loadOrCreateSecrets(stateDir: string): Promise<LocalStack['secrets']> {
+  const file = join(stateDir, 'secrets.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as LocalStack['secrets'];
+  } catch {
+    const secrets = { webhookHmac: randomBytes(24).toString('base64url'), webhookToken: randomBytes(24).toString('base64url') };
+    await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
+    return secrets;
+  }
+}
+
+/** Finds the local escrow CMK (tag byok:escrow=true) or creates it. */
+async function ensureEscrowKey(endpoint: string): Promise<string> {
+  const config = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_ENDPOINT: endpoint, BYOK_KMS_PROTOCOL: 'http', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/unused', BYOK_ESCROW_MASTER_KEY_FILE: '/unused', BYOK_LEASE_KEY_ID: 'unused' });
+  const kms = buildKms(config, () => LOCAL_OPERATOR, systemRandom);
+  for (const id of await kms.listKeys()) {
+    const tags = await kms.listResourceTags(id);
+    if (tags['byok:escrow'] === 'true') return id;
+  }
+  const key = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'byok-orchestrator escrow and lease CMK (local stack)' });
+  await kms.tagResource(key.keyId, { 'byok:escrow': 'true' });
+  return key.keyId;
+}
+
+/** Starts the emulator, the FC host and wires them; does not build or seed. */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const secrets = await loadOrCreateSecrets(stateDir);
+  // STS-like credentials for the functions, as FC hands them out (reference fc-runtime.md §2.3).
+  const sts = { accessKeyId: `STS.local${randomBytes(6).toString('hex')}`, accessKeySecret: randomBytes(18).toString('base64url'), securityToken: randomBytes(32).toString('base64url') };
+  const emu = await startKmsEmulator({
+    port: options.kmsPort ?? 0,
+    credentials: [LOCAL_OPERATOR, sts],
+    stateFile: join(stateDir, 'kms-state.json'),
+    admin: true,
+    log: (line) => log(`[kms] ${line}`),
+  });
+  let host: FcHost | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    const escrowKeyId = await ensureEscrowKey(emu.endpoint);
+    const common: Record<string, string> = {
+      BYOK_KMS_ENDPOINT: emu.endpoint,
+      BYOK_KMS_PROTOCOL: 'http',
+      BYOK_ESCROW_BACKEND: 'file',
+      BYOK_ESCROW_DIR: join(stateDir, 'escrow'),
+      BYOK_ESCROW_MASTER_KEY_FILE: join(stateDir, 'escrow-master.key'),
+      BYOK_LEASE_KEY_ID: escrowKeyId,
+      BYOK_AUDIT_SINK: 'stdout',
+      BYOK_LOCAL_TIME_URL: `${emu.url}/__emulator/state`,
+    };
+    const env = { BYOK_ESCROW_KEY_ID: escrowKeyId };
+    const project = readSYaml(options.sYamlPath, { distDir: options.distDir, env, config: { AccountID: '1234567890123456' }, envOverrides: common });
+    // Local secrets are given as values, not KMS secret names.
+    const functions = project.functions.map((f) => {
+      const e: Record<string, string> = { ...f.env, BYOK_AUDIT_FILE: join(stateDir, `audit-${f.name}.jsonl`), BYOK_AUDIT_SINK: 'both' };
+      delete e.BYOK_WEBHOOK_SECRET_NAME;
+      delete e.BYOK_WEBHOOK_URL_TOKEN_NAME;
+      delete e.BYOK_ESCROW_KEY_ID;
+      if (f.http) Object.assign(e, { BYOK_WEBHOOK_SECRET: secrets.webhookHmac, BYOK_WEBHOOK_URL_TOKEN: secrets.webhookToken });
+      return { ...f, env: e };
+    });
+    const speed = options.speed ?? 1;
+    host = await startFcHost({
+      functions,
+      port: options.fcPort ?? 0,
+      accountId: '1234567890123456',
+      region: 'cn-hangzhou',
+      credentials: () => sts,
+      invokeCredentials: [LOCAL_OPERATOR],
+      timeScale: speed,
+      fireTimers: options.fireTimers ?? true,
+      fc2ServiceNames: [project.projectName],
+      log: (line) => log(`[fc] ${line}`),
+    });
+    if (speed > 1) {
+      // The emulator clock follows the host clock so material and tokens expire at demo speed.
+      let last = Date.now();
+      ticker = setInterval(() => {
+        const now = Date.now();
+        emu.clock.advance(Math.round(((now - last) / 1000) * (speed - 1)));
+        last = now;
+      }, 1000);
+      ticker.unref();
+    }
+    const byRole = (needle: string) => functions.find((f) => f.name.endsWith(needle))?.name ?? needle;
+    const functionNames = { sweep: byRole('sweep'), webhook: byRole('webhook'), ops: byRole('ops') };
+    const cliEnv: Record<string, string> = {
+      ALIBABA_CLOUD_ACCESS_KEY_ID: LOCAL_OPERATOR.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: LOCAL_OPERATOR.accessKeySecret,
+      BYOK_REGION: 'cn-hangzhou',
+      ...common,
+      BYOK_AUDIT_SINK: 'file',
+      BYOK_AUDIT_FILE: join(stateDir, 'audit-cli.jsonl'),
+    };
+    delete cliEnv.BYOK_LOCAL_TIME_URL;
+    const h = host;
+    return {
+      emu,
+      host: h,
+      operator: LOCAL_OPERATOR,
+      escrowKeyId,
+      cliEnv,
+      secrets,
+      functionNames,
+      projectName: project.projectName,
+      close: async () => {
+        if (ticker) clearInterval(ticker);
+        await h.close();
+        await emu.close();
+      },
+    };
+  } catch (err) {
+    if (ticker) clearInterval(ticker);
+    await host?.close();
+    await emu.close();
+    throw err;
+  }
+}
