@@ -1,6 +1,8 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
+import { systemRandom } from '../../../shared/system.js';
+import { wrapKeyMaterial } from '../../../shared/wrap/index.js';
 import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
 import { $Kms, expectKmsError, importInto, sdkClient, wrapMaterial } from './helpers.js';
 import type Client from '@alicloud/kms20160120';
@@ -54,10 +56,19 @@ describe('GetParametersForImport', () => {
     await expectKmsError(params(keyId, 'SM2PKE', 'EC_SM2'), 'InvalidParameter', 400);
   });
 
-  it('issues an SM2 public key for HSM keys', async () => {
-    const keyId = await newExternalKey({ protectionLevel: 'HSM' });
+  it('issues an SM2 key for HSM keys and really unwraps SM2PKE (client side: shared/wrap)', async () => {
+    const keyId = await newExternalKey({ protectionLevel: 'HSM', keySpec: 'Aliyun_SM4' });
     const res = await params(keyId, 'SM2PKE', 'EC_SM2');
-    expect(res.publicKey.length).toBeGreaterThan(40);
+    const wrap = (material: Buffer) =>
+      wrapKeyMaterial(
+        { material, keySpec: 'Aliyun_SM4', publicKeyBase64: res.publicKey, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' },
+        systemRandom,
+      );
+    const material = randomBytes(16);
+    await importMaterial(keyId, res.importToken, wrap(material));
+    expect((await describe_(keyId)).keyState).toBe('Enabled');
+    await importMaterial(keyId, res.importToken, wrap(material)); // same material again: fine
+    await expectKmsError(importMaterial(keyId, res.importToken, wrap(randomBytes(16))), 'InvalidKeyMaterial', 400);
   });
 
   it('is allowed while PendingDeletion (ImportKeyMaterial is not)', async () => {

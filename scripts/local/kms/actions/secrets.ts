@@ -136,6 +136,7 @@ const createSecret: ActionHandler = (ctx) => {
   const versionId = versionIdParam(ctx);
   const { data, dataType } = secretDataParams(ctx);
   const description = ctx.params.get('Description') ?? '';
+  // inferred limit (not documented for secrets)
   if (description.length > 1024) throw invalidParameter('Description', 'It must be at most 1024 characters.');
   const tagsText = ctx.params.optional('Tags');
   const tags = tagsText === undefined ? [] : parseTags(tagsText, 'Tags', MAX_TAGS_ON_CREATE);
