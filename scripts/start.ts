@@ -7,10 +7,7 @@
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { buildFunctions } from './build.js';
-import { startLocalStack } from './local/stack.js';
-import { buildEngineDeps } from '../shared/bootstrap.js';
-import { parseConfig } from '../shared/config/index.js';
-import { onboard } from '../shared/lifecycle/engine.js';
+import { seedLineage, startLocalStack } from './local/stack.js';
 import { isOrchestratorError } from '../shared/errors.js';
 
 const USAGE = `Usage: npm start -- [options]
@@ -66,10 +63,8 @@ async function main(): Promise<number> {
   const stack = await startLocalStack({ stateDir, distDir: join(root, 'dist'), sYamlPath: join(root, 's.yaml'), kmsPort, fcPort, speed, fireTimers: !args['no-timers'], log: quiet });
 
   // Seed the demo lineage on first start (idempotent: onboarding an onboarded alias is a no-op).
-  const config = parseConfig(stack.cliEnv);
-  const deps = await buildEngineDeps({ config, credentials: () => stack.operator, actor: { kind: 'operator', id: 'npm-start' }, clock: { nowMs: () => stack.emu.clock.nowUnix() * 1000 } });
   try {
-    const r = await onboard(deps, { alias: 'alias/demo' });
+    const r = await seedLineage(stack, 'alias/demo');
     process.stdout.write(r.created ? `Seeded demo lineage alias/demo -> ${r.keyId}\n` : `Demo lineage alias/demo -> ${r.keyId} (already there)\n`);
   } catch (err) {
     process.stderr.write(`start: could not seed the demo lineage: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : 'internal error'}\n`);

@@ -12,7 +12,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startKmsEmulator, type KmsEmulator } from './kms/index.js';
 import { readSYaml, startFcHost, type FcHost } from './fc-host/index.js';
-import { buildKms } from '../../shared/bootstrap.js';
+import { buildEngineDeps, buildKms } from '../../shared/bootstrap.js';
+import { onboard } from '../../shared/lifecycle/engine.js';
 import { parseConfig } from '../../shared/config/index.js';
 import { systemRandom } from '../../shared/system.js';
 
@@ -172,4 +173,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await emu.close();
     throw err;
   }
+}
+
+/** Onboards a lineage through the engine in-process (idempotent), on the emulator's clock. */
+export async function seedLineage(stack: LocalStack, alias: string, actorId = 'npm-start'): Promise<{ keyId: string; created: boolean }> {
+  const config = parseConfig(stack.cliEnv);
+  const deps = await buildEngineDeps({ config, credentials: () => stack.operator, actor: { kind: 'operator', id: actorId }, clock: { nowMs: () => stack.emu.clock.nowUnix() * 1000 } });
+  const r = await onboard(deps, { alias });
+  return { keyId: r.keyId, created: r.created };
 }
