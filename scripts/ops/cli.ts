@@ -450,7 +450,8 @@ function renderResult(r: OpsResult): string {
   switch (r.command) {
     case 'status': {
       const rows = r.rows.map((x) => [
-        x.alias,
+        // An older generation has no alias of its own: show its lineage's alias in parentheses.
+        x.alias === '-' && x.lineage ? `(alias/${x.lineage})` : x.alias,
         x.keyId,
         x.generation === undefined ? '-' : String(x.generation),
         stateOf(x),

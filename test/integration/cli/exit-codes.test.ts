@@ -3,6 +3,9 @@
  * seam a remote mode plugs into), so outcomes that are awkward to provoke against the emulator
  * (a failed action, a lease held mid-sweep) are checked exactly.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, exitCodeFor, runCli, type OpsRequest, type OpsResult, type OpsRunner } from '../../../scripts/ops/cli.js';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
@@ -138,5 +141,26 @@ describe('requests sent to the runner', () => {
     }));
     expect(JSON.parse(r.stdout)).toMatchObject({ command: 'sweep', ok: true, exitCode: 0, counts: { ok: 1 } });
     expect(r.stderr).toBe('renew payments k-1: material expires in 6 d\n');
+  });
+});
+
+describe('the npm run ops entry (scripts/ops.ts under tsx)', () => {
+  const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+  const exec = (argv: string[]) =>
+    promisify(execFile)(tsx, ['scripts/ops.ts', ...argv], { env: { PATH: process.env['PATH'] ?? '' } }).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+    );
+
+  it('starts, prints help and exits 0', async () => {
+    const r = await exec(['--help']);
+    expect([r.code, r.stdout.split('\n')[0]]).toEqual([0, 'Usage: npm run ops -- <command> [args] [--json] [--help]']);
+  });
+
+  it('sets the process exit code (2 for a config error) and prints no stack', async () => {
+    const r = await exec(['status']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/^error ERR_INVALID_CONFIG: \d+ configuration problems: BYOK_REGION: required/);
+    expect(r.stderr).not.toContain('    at ');
   });
 });
