@@ -198,6 +198,9 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     handleApi(req, res, requestId).then(() => finish(200, 'OK'), fail);
   });
 
+  // Outlive the client's idle keep-alive sockets (Node's global agent drops them after 5 s), so the
+  // server never closes a socket the SDK is about to reuse (a classic ECONNRESET race).
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
