@@ -42,7 +42,9 @@ export class OffsetClock implements EmulatorClock {
 
   advance(seconds: number): void {
     if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError('advance: seconds must be a finite number >= 0');
-    this.offsetMs += Math.round(seconds * 1000);
+    const deltaMs = Math.round(seconds * 1000);
+    if (deltaMs === 0) return;
+    this.offsetMs += deltaMs;
     this.onChange();
   }
 

@@ -125,7 +125,13 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     options.startUnix !== undefined ? options.startUnix * 1000 - Date.now() : (persisted?.clockOffsetMs ?? 0);
   clock = new OffsetClock(initialOffsetMs, Date.now, () => {
     store.markDirty();
-    persist();
+    try {
+      persist();
+    } catch (err) {
+      // Never throw from clock.advance/set (callers tick it from timers); the dirty flag stays
+      // set, so the next request retries the write and reports InternalFailure if it fails again.
+      log(`kms-emulator warning: could not persist the clock offset: ${err instanceof Error ? err.message : String(err)}`);
+    }
   });
   if (persisted === undefined || options.startUnix !== undefined) store.markDirty();
   persist(); // creates the file (0600) right away, so a fresh emulator's secret is stable
