@@ -4,15 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { oaepCapacityBytes, openBreakGlass, parseRecoveryPublicKey, sealBreakGlass } from '../../../shared/escrow/break-glass.js';
 import { fingerprintMaterial } from '../../../shared/escrow/fingerprint.js';
-import { testMaterial } from './contract.js';
+import { testMaterial, testRecoveryKey } from './contract.js';
 
 let recovery: { publicKey: string; privateKey: string };
 beforeAll(async () => {
-  recovery = await promisify(generateKeyPair)('rsa', {
-    modulusLength: 4096,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+  recovery = await testRecoveryKey();
 });
 
 function thrown(fn: () => unknown): OrchestratorError {
@@ -64,7 +60,7 @@ describe('break-glass sealing', () => {
 
   it('fails to open with another private key as UnwrapFailed, without the blob in the message', async () => {
     const other = await promisify(generateKeyPair)('rsa', {
-      modulusLength: 4096,
+      modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     });

@@ -45,6 +45,17 @@ export function testRecord(n: number, overrides: Partial<EscrowRecord> & { mater
   };
 }
 
+let recoveryKeyPair: Promise<{ publicKey: string; privateKey: string }> | undefined;
+/** One RSA-4096 recovery key pair per test file (generation takes about a second, so it is shared). */
+export function testRecoveryKey(): Promise<{ publicKey: string; privateKey: string }> {
+  recoveryKeyPair ??= promisify(generateKeyPair)('rsa', {
+    modulusLength: 4096,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return recoveryKeyPair;
+}
+
 /** Rejects with an OrchestratorError and returns it. */
 export async function rejection(promise: Promise<unknown>): Promise<OrchestratorError> {
   try {
@@ -237,11 +248,7 @@ export function escrowStoreContract(backend: string, factory: EscrowContractFact
     describe('with a recovery key (break-glass)', () => {
       let recovery: { publicKey: string; privateKey: string };
       beforeAll(async () => {
-        recovery = await promisify(generateKeyPair)('rsa', {
-          modulusLength: 4096,
-          publicKeyEncoding: { type: 'spki', format: 'pem' },
-          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-        });
+        recovery = await testRecoveryKey();
       });
 
       it('stores a break-glass blob that the recovery private key opens to the material', async () => {

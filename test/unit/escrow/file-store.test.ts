@@ -1,13 +1,12 @@
-import { createCipheriv, createDecipheriv, createHash, generateKeyPair, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
 import { openFileEscrowStore } from '../../../shared/escrow/file-store.js';
 import type { RandomSource } from '../../../shared/runtime-types.js';
-import { escrowStoreContract, expectNoMaterialIn, rejection, testMaterial, testRecord } from './contract.js';
+import { escrowStoreContract, expectNoMaterialIn, rejection, testMaterial, testRecord, testRecoveryKey } from './contract.js';
 
 const tmpRoots: string[] = [];
 afterAll(async () => {
@@ -18,17 +17,6 @@ async function tempRoot(): Promise<{ dir: string; masterKeyFile: string }> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'escrow-file-'));
   tmpRoots.push(root);
   return { dir: path.join(root, 'escrow'), masterKeyFile: path.join(root, 'keys', 'master.key') };
-}
-
-let recovery: Promise<{ publicKey: string; privateKey: string }> | undefined;
-/** One RSA-4096 recovery key pair for this file (generation takes about a second). */
-function recoveryKey(): Promise<{ publicKey: string; privateKey: string }> {
-  recovery ??= promisify(generateKeyPair)('rsa', {
-    modulusLength: 4096,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  return recovery;
 }
 
 const systemRandomSource: RandomSource = { bytes: (n) => randomBytes(n) };
@@ -105,7 +93,7 @@ describe('file escrow backend', () => {
 
   it('writes record and break-glass files with mode 0600 in a 0700 directory', async () => {
     const { dir, masterKeyFile } = await tempRoot();
-    const { publicKey } = await recoveryKey();
+    const { publicKey } = await testRecoveryKey();
     const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource, recoveryPublicKeyPem: publicKey });
     await store.put(testRecord(1));
     const modes = await Promise.all(
@@ -254,7 +242,7 @@ describe('file escrow backend', () => {
 
   it('restores a missing break-glass copy when the same record is put again', async () => {
     const { dir, masterKeyFile } = await tempRoot();
-    const { publicKey } = await recoveryKey();
+    const { publicKey } = await testRecoveryKey();
     const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource, recoveryPublicKeyPem: publicKey });
     await store.put(testRecord(1));
     const bg = path.join(dir, `${testRecord(1).keyId}.breakglass`);
