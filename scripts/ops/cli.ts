@@ -18,7 +18,10 @@ import { ConfigError, parseConfig, redactConfig, type Config, type ConfigProblem
 import { buildEngineDeps } from '../../shared/bootstrap.js';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../shared/errors.js';
 import type { KmsCredentials } from '../../shared/kms/alicloud-adapter.js';
-import { onboard, planNow, reimportNow, renewNow, restore, revoke, rotateNow, status, sweep, verifyEscrow, type ActionResult, type EscrowCheck, type Outcome, type StatusRow } from '../../shared/lifecycle/engine.js';
+import type { StatusRow } from '../../shared/lifecycle/engine.js';
+import { executeRequest, type OpsRequest, type OpsResult } from '../../shared/ops/commands.js';
+
+export { executeRequest, type OpsRequest, type OpsResult, type SweepOutcome } from '../../shared/ops/commands.js';
 import type { Action, Plan } from '../../shared/lifecycle/plan.js';
 import type { Actor, EngineDeps } from '../../shared/lifecycle/ports.js';
 import { isKeySpec, type KeySpec } from '../../shared/wrap/index.js';
@@ -63,40 +66,6 @@ export interface CliIo {
   /** Replaces the direct runner (the remote mode, or a test double). */
   runner?: OpsRunner;
 }
-
-/** A request to the engine, the same in direct and remote mode (plain JSON). */
-export type OpsRequest =
-  | { command: 'status' }
-  | { command: 'plan' }
-  | { command: 'sweep' }
-  | { command: 'onboard'; alias: string; validityDays?: number; keySpec?: KeySpec }
-  | { command: 'renew'; target: string }
-  | { command: 'rotate'; alias: string }
-  | { command: 'reimport'; keyId: string }
-  | { command: 'revoke'; keyId: string; confirm?: string }
-  | { command: 'restore'; keyId: string }
-  | { command: 'verify-escrow' };
-
-/** A sweep result as the CLI shows it. */
-export interface SweepOutcome {
-  planId: string;
-  counts: Record<Outcome, number>;
-  alertWorthy: boolean;
-  results: ActionResult[];
-}
-
-/** What a runner answers (plain JSON, secret-free). */
-export type OpsResult =
-  | { command: 'status'; nowMs: number; rows: StatusRow[]; plan: Plan }
-  | { command: 'plan'; plan: Plan }
-  | ({ command: 'sweep' } & SweepOutcome)
-  | { command: 'onboard'; lineage: string; keyId: string; created: boolean }
-  | { command: 'renew'; keyId: string; expireAtMs?: number }
-  | { command: 'rotate'; lineage: string; keyId: string; previousKeyId?: string; generation: number }
-  | { command: 'reimport'; keyId: string; expireAtMs?: number }
-  | { command: 'revoke'; keyId: string }
-  | { command: 'restore'; keyId: string; expireAtMs?: number }
-  | { command: 'verify-escrow'; checks: EscrowCheck[] };
 
 /** Runs requests somewhere: in-process (direct) or in the deployed ops function (remote). */
 export interface OpsRunner {
@@ -381,42 +350,6 @@ export function createDirectRunner(options: { env: Record<string, string | undef
   };
 }
 
-/** Runs one request against the engine (what the deployed ops function does too). */
-export async function executeRequest(deps: EngineDeps, request: OpsRequest): Promise<OpsResult> {
-  switch (request.command) {
-    case 'status':
-      return { command: 'status', ...(await status(deps)) };
-    case 'plan':
-      return { command: 'plan', plan: (await planNow(deps)).plan };
-    case 'sweep': {
-      const r = await sweep(deps);
-      return { command: 'sweep', planId: r.planId, counts: r.counts, alertWorthy: r.alertWorthy, results: r.results };
-    }
-    case 'onboard':
-      return {
-        command: 'onboard',
-        ...(await onboard(deps, { alias: request.alias, ...(request.validityDays !== undefined ? { validityDays: request.validityDays } : {}), ...(request.keySpec ? { keySpec: request.keySpec } : {}) })),
-      };
-    case 'renew': {
-      const r = await renewNow(deps, request.target);
-      return { command: 'renew', keyId: r.keyId, ...(r.expireAtMs !== undefined ? { expireAtMs: r.expireAtMs } : {}) };
-    }
-    case 'rotate':
-      return { command: 'rotate', ...(await rotateNow(deps, request.alias)) };
-    case 'reimport':
-      return { command: 'reimport', ...(await reimportNow(deps, request.keyId)) };
-    case 'revoke':
-      return { command: 'revoke', ...(await revoke(deps, request.keyId, request.confirm)) };
-    case 'restore':
-      return { command: 'restore', ...(await restore(deps, request.keyId)) };
-    case 'verify-escrow':
-      return { command: 'verify-escrow', checks: await verifyEscrow(deps) };
-    default: {
-      const exhaustive: never = request;
-      throw new OrchestratorError(ErrorCode.InvalidInput, `unknown command ${JSON.stringify((exhaustive as { command: unknown }).command)}`);
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Rendering

@@ -1,0 +1,54 @@
+/**
+ * `ops`: manual invocation by on-call engineers (`s invoke -e '{"command":"status"}'`, or the CLI's
+ * remote mode). bytes -> JSON command -> config -> deps -> engine -> JSON result. Runs under the
+ * function's role; audited with the caller's identity (`operator` field: the invoker's RAM identity
+ * as the CLI reports it; the InvokeFunction call itself is in ActionTrail). Destructive commands
+ * need their confirmation field. A refused or failed command throws a coded error: FC returns it
+ * with `x-fc-error-type`, and both invokers surface it as a failure.
+ */
+import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../shared/errors.js';
+import { decodeJson, deadlineFor, invocationClock } from '../../shared/fc/adapter.js';
+import { createFunctionRuntime } from '../../shared/fc/runtime.js';
+import type { FcContext } from '../../shared/fc/types.js';
+import { WRITE_COMMANDS, executeRequest, parseOpsRequest, type OpsResult } from '../../shared/ops/commands.js';
+import { systemClock } from '../../shared/system.js';
+
+const runtime = createFunctionRuntime(process.env);
+
+/**
+ * FC reports a thrown error as `{errorType: err.name, errorMessage: err.message}`; we put the
+ * stable code in both so callers can act on it, and never pass on a non-coded error's text.
+ */
+function asFunctionError(err: unknown): Error {
+  const e = isOrchestratorError(err) ? err : new OrchestratorError(ErrorCode.Internal, 'internal error');
+  const out = new Error(`${e.code}: ${e.message}`);
+  out.name = e.code;
+  return out;
+}
+
+/** FC entry point. */
+export async function handler(event: Buffer, context: FcContext): Promise<OpsResult> {
+  try {
+    return await run(event, context);
+  } catch (err) {
+    throw asFunctionError(err);
+  }
+}
+
+async function run(event: Buffer, context: FcContext): Promise<OpsResult> {
+  const payload = decodeJson(event) as Record<string, unknown>;
+  const request = parseOpsRequest(payload);
+  const claimed = typeof payload?.operator === 'string' && /^[\w.@:/-]{1,128}$/.test(payload.operator) ? payload.operator : undefined;
+  if (!claimed && WRITE_COMMANDS.has(request.command)) {
+    throw new OrchestratorError(ErrorCode.InvalidInput, `operator: required for ${request.command}, who is invoking (1-128 of letters, digits, . @ : / _ -)`, { details: { field: 'operator' } });
+  }
+  const operator = claimed ?? 'unnamed-reader';
+  const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);
+  const deps = await runtime.deps(context, {
+    actor: { kind: 'operator', id: operator },
+    runId: `ops-${context.requestId}`,
+    clock,
+    deadlineMs: deadlineFor(context, clock.nowMs()),
+  });
+  return executeRequest(deps, request);
+}
