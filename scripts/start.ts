@@ -5,6 +5,7 @@
  *   npm start -- [--speed <n>] [--kms-port <n>] [--fc-port <n>] [--state-dir <dir>] [--no-timers]
  */
 import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildFunctions } from './build.js';
 import { seedLineage, startLocalStack } from './local/stack.js';
@@ -70,7 +71,9 @@ async function main(): Promise<number> {
     process.stderr.write(`start: could not seed the demo lineage: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : 'internal error'}\n`);
   }
 
-  const envLine = `BYOK_KMS_ENDPOINT=${stack.emu.endpoint} BYOK_KMS_PROTOCOL=http BYOK_REGION=cn-hangzhou ALIBABA_CLOUD_ACCESS_KEY_ID=local-ak ALIBABA_CLOUD_ACCESS_KEY_SECRET=local-secret BYOK_ESCROW_BACKEND=file BYOK_ESCROW_DIR=${stack.cliEnv.BYOK_ESCROW_DIR} BYOK_ESCROW_MASTER_KEY_FILE=${stack.cliEnv.BYOK_ESCROW_MASTER_KEY_FILE} BYOK_LEASE_KEY_ID=${stack.escrowKeyId}`;
+  // The CLI's --local flag reads these (ids, endpoints and the documented local-only credentials).
+  const cliEnvFile = join(stateDir, 'cli.env');
+  await writeFile(cliEnvFile, `${Object.entries(stack.cliEnv).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
   process.stdout.write(`
 The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
   KMS emulator      ${stack.emu.url}   (admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)
@@ -80,11 +83,13 @@ The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
   state             ${stateDir}  (emulator state and escrow hold plaintext material: keep private)
 
 Try next (in another terminal):
-  npm run ops -- --remote status                 # the ops function, through the FC 3.0 invoke API
-  npm run ops -- --remote --fc2 status           # the same through @alicloud/fc2
+  npm run ops -- --local status                    # direct mode: the engine in-process
+  npm run ops -- --local --remote status           # the ops function, through the FC 3.0 invoke API
+  npm run ops -- --local --remote --fc2 status     # the same through @alicloud/fc2
+  npm run ops -- --local onboard alias/payments    # a second lineage
   npm run local:webhook -- '{"action":"check","alias":"alias/demo","reason":"try me"}'   # a signed webhook call
-  ${envLine} npm run ops -- status   # direct mode
-  curl -s ${stack.emu.url}/__emulator/state      # what the emulator holds (no material)
+  curl -s ${stack.emu.url}/__emulator/state        # what the emulator holds (no material)
+  (settings for --local: ${cliEnvFile})
 
 Ctrl-C stops everything.
 `);

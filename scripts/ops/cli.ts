@@ -26,6 +26,8 @@ import type { Action, Plan } from '../../shared/lifecycle/plan.js';
 import type { Actor, EngineDeps } from '../../shared/lifecycle/ports.js';
 import { isKeySpec, type KeySpec } from '../../shared/wrap/index.js';
 import { verifyAuditChain } from '../../shared/audit/index.js';
+import { join } from 'node:path';
+import { createRemoteRunner, readEnvFile } from './remote.js';
 
 /**
  * Exit codes (the one table; the README copies it):
@@ -152,11 +154,17 @@ function synopsisOf(c: CommandSpec): string {
 function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => synopsisOf(c).length));
   return [
-    'Usage: npm run ops -- <command> [args] [--json] [--help]',
+    'Usage: npm run ops -- [--remote [--fc2]] [--local] <command> [args] [--json] [--help]',
     '',
-    'On-call CLI for the BYOK orchestrator, direct mode: runs the engine in-process with your',
+    'On-call CLI for the BYOK orchestrator. Direct mode (default) runs the engine in-process with your',
     'ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN)',
     'and the BYOK_* configuration (see the README). BYOK_DEBUG=1 shows stack traces.',
+    '',
+    'Modes:',
+    '  --remote   invoke the deployed ops function instead (FC 3.0 invoke API; BYOK_FC_ACCOUNT_ID,',
+    '             BYOK_REGION, optional BYOK_FC_ENDPOINT and BYOK_OPS_FUNCTION)',
+    '  --fc2      with --remote: use the FC 2.0 API (@alicloud/fc2; BYOK_FC2_SERVICE)',
+    '  --local    read the settings `npm start` wrote to .local/cli.env (the local stack)',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${synopsisOf(c).padEnd(width)}  ${c.summary}`),
@@ -485,7 +493,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const jsonWanted = argv.includes('--json');
   let commandName = 'ops';
   const emitJson = (doc: Record<string, unknown>) => io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
+  // Global mode flags, valid anywhere on the line: --remote, --fc2 (with --remote), --local.
+  const mode = { remote: argv.includes('--remote'), fc2: argv.includes('--fc2'), local: argv.includes('--local') };
+  argv = argv.filter((a) => a !== '--remote' && a !== '--fc2' && a !== '--local');
+  let env = io.env;
   try {
+    if (mode.fc2 && !mode.remote) throw new OrchestratorError(ErrorCode.InvalidInput, '--fc2: only meaningful with --remote', { details: { field: 'argv' } });
+    // --local: the settings `npm start` wrote for this machine's local stack; variables already set win.
+    if (mode.local) env = { ...readEnvFile(join(process.cwd(), '.local', 'cli.env')), ...Object.fromEntries(Object.entries(io.env).filter(([, v]) => v !== undefined)) };
     const parsed = parseArgv(argv);
     if (parsed.spec === undefined) {
       // `ops --help` and `ops help` ask for help; `ops` alone is a usage error (help on stderr).
@@ -505,14 +520,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
     // Local commands.
     if (p.spec.name === 'config') {
-      const config = parseConfig(io.env);
+      const config = parseConfig(env);
       const code = ExitCode.Ok;
       if (p.json) emitJson({ command: 'config', ok: true, exitCode: code, config: redactConfig(config), warnings: config.warnings });
       else io.stdout(`${JSON.stringify(redactConfig(config), null, 2)}\n${config.warnings.map((w) => `warning: ${w}\n`).join('')}`);
       return code;
     }
     if (p.spec.name === 'audit verify') {
-      const file = auditFileOf(p, io.env);
+      const file = auditFileOf(p, env);
       const text = await readAuditFile(file);
       const v = verifyAuditChain(text);
       const code = v.ok ? ExitCode.Ok : ExitCode.Failure;
@@ -522,7 +537,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return code;
     }
     if (p.spec.name === 'audit tail') {
-      const file = auditFileOf(p, io.env);
+      const file = auditFileOf(p, env);
       const n = (p.flags['lines'] as number | undefined) ?? 20;
       const lines = (await readAuditFile(file)).split('\n').filter((l) => l.trim() !== '');
       const last = lines.slice(Math.max(0, lines.length - n));
@@ -538,9 +553,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return ExitCode.Ok;
     }
 
-    // Engine commands.
+    // Engine commands: in-process (direct) or through the deployed ops function (--remote).
     const request = toRequest(p);
-    const runner = io.runner ?? createDirectRunner({ env: io.env, ...(io.now ? { now: io.now } : {}), log: (line) => io.stderr(`${line}\n`) });
+    const runner =
+      io.runner ??
+      (mode.remote
+        ? createRemoteRunner({ env, fc2: mode.fc2, operator: operatorActor(env).id })
+        : createDirectRunner({ env, ...(io.now ? { now: io.now } : {}), log: (line) => io.stderr(`${line}\n`) }));
     const result = await runner.run(request, { progress: (line) => io.stderr(`${line}\n`) });
     const code = exitCodeOfResult(result);
     if (p.json) emitJson({ ...result, ok: code === ExitCode.Ok, exitCode: code });
