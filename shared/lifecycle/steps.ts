@@ -142,8 +142,11 @@ export async function provisionGeneration(
   log: RequestLog,
 ): Promise<{ keyId: string; previousKeyId?: string }> {
   const { lineage, generation, policy } = input;
+  // Each completed write step is its own audit outcome (with the request ids so far), so an
+  // interrupted provisioning shows exactly how far it got.
   const step = async (name: string, keyId?: string) => {
     deps.progress?.(`  ${lineage} gen ${generation}: ${name}${keyId ? ` (${keyId})` : ''}`);
+    await deps.audit.record({ action: `provision:${name}`, phase: 'outcome', outcome: 'ok', keyId, lineage, details: { generation }, kmsRequestIds: [...log.ids] });
     await deps.onCheckpoint?.(name, { lineage, generation, keyId });
   };
 

@@ -154,7 +154,7 @@ describe('the npm run ops entry (scripts/ops.ts under tsx)', () => {
 
   it('starts, prints help and exits 0', async () => {
     const r = await exec(['--help']);
-    expect([r.code, r.stdout.split('\n')[0]]).toEqual([0, 'Usage: npm run ops -- <command> [args] [--json] [--help]']);
+    expect([r.code, r.stdout.split('\n')[0]]).toEqual([0, 'Usage: npm run ops -- [--remote [--fc2]] [--local] <command> [args] [--json] [--help]']);
   });
 
   it('sets the process exit code (2 for a config error) and prints no stack', async () => {
