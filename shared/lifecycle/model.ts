@@ -2,7 +2,7 @@
  * The lifecycle's vocabulary: the tags that hold its state in KMS (DESIGN.md §4), the snapshot that
  * observe produces, and the per-lineage policy.
  */
-import type { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
+import { DEFAULT_POLICY, type PoliciesConfig, type PolicyConfig } from '../config/index.js';
 import type { KeyState } from '../kms/port.js';
 
 /**
@@ -92,32 +92,14 @@ export interface Snapshot {
   escrowUnreadable: string[];
 }
 
-/** Per-lineage policy (issue #3 §4 defaults). */
-export interface LineagePolicy {
-  validityDays: number;
-  renewBeforeDays: number;
-  /** 0 = never rotate. */
-  rotateAfterDays: number;
-  retainPreviousDays: number;
-  wrappingAlgorithm: WrappingAlgorithm;
-  keySpec: KeySpec;
-}
+/** Per-lineage policy (issue #3 §4 defaults); the config module owns its shape and defaults. */
+export type LineagePolicy = PolicyConfig;
 
 /** Defaults: 30 d validity, renew 7 d before, rotate yearly, keep the previous generation 90 d. */
-export const defaultPolicy: LineagePolicy = {
-  validityDays: 30,
-  renewBeforeDays: 7,
-  rotateAfterDays: 365,
-  retainPreviousDays: 90,
-  wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
-  keySpec: 'Aliyun_AES_256',
-};
+export const defaultPolicy: LineagePolicy = { ...DEFAULT_POLICY };
 
 /** Policies: defaults plus per-lineage overrides. */
-export interface Policies {
-  defaults: LineagePolicy;
-  lineages: Record<string, Partial<LineagePolicy>>;
-}
+export type Policies = PoliciesConfig;
 
 /** Resolves the effective policy for a lineage (a key's validity-days tag wins over config). */
 export function policyFor(policies: Policies, lineage: string, validityDaysOverride?: number): LineagePolicy {

@@ -5,30 +5,16 @@
 import type { Clock, RandomSource } from '../runtime-types.js';
 import type { KmsPort } from '../kms/port.js';
 import type { Policies } from './model.js';
+import type { EscrowListing, EscrowRecord, EscrowStore } from '../escrow/store.js';
 
-/** A saved copy of one CMK's material. */
-export interface EscrowRecordLike {
-  keyId: string;
-  lineage: string;
-  generation: number;
-  keySpec: string;
-  fingerprint: string;
-  createdAtMs: number;
-  material: Buffer;
-}
+/** A saved copy of one CMK's material (the escrow module's record). */
+export type EscrowRecordLike = EscrowRecord;
 
-/** The escrow operations the engine uses (no delete: escrow is never deleted while a CMK exists). */
-export interface EscrowPort {
-  put(record: EscrowRecordLike): Promise<unknown>;
-  get(keyId: string): Promise<EscrowRecordLike>;
-  list(): Promise<EscrowListingLike>;
-}
+/** The escrow operations the engine uses (there is no delete: escrow is never deleted while a CMK exists). */
+export type EscrowPort = Pick<EscrowStore, 'put' | 'get' | 'list'>;
 
 /** Escrow index: readable summaries (never material) and entries that failed verification. */
-export interface EscrowListingLike {
-  records: Array<{ keyId: string; fingerprint: string; lineage: string; generation: number }>;
-  unreadable: Array<{ keyId: string; code: string }>;
-}
+export type EscrowListingLike = EscrowListing;
 
 /** Who asked: the timer, a webhook, or an operator (with identity). */
 export interface Actor {
