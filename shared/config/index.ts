@@ -69,6 +69,12 @@ export const ConfigVariable = {
   WebhookUrlToken: 'BYOK_WEBHOOK_URL_TOKEN',
   WebhookUrlTokenName: 'BYOK_WEBHOOK_URL_TOKEN_NAME',
   Debug: 'BYOK_DEBUG',
+  // Read by the CLI's remote mode and the local stack (scripts/), listed so they are not typos.
+  FcEndpoint: 'BYOK_FC_ENDPOINT',
+  FcAccountId: 'BYOK_FC_ACCOUNT_ID',
+  OpsFunction: 'BYOK_OPS_FUNCTION',
+  Fc2Service: 'BYOK_FC2_SERVICE',
+  LocalTimeUrl: 'BYOK_LOCAL_TIME_URL',
 } as const;
 /** A configuration variable name. */
 export type ConfigVariable = (typeof ConfigVariable)[keyof typeof ConfigVariable];

@@ -366,6 +366,7 @@ export interface StatusRow {
   phase?: string;
   hold?: string;
   materialExpireAtMs?: number;
+  /** Days of material left, one decimal, rounded down. */
   daysLeft?: number;
   escrowOk: boolean;
   next: string;
@@ -391,7 +392,8 @@ export async function status(deps: EngineDeps): Promise<{ nowMs: number; rows: S
       phase: k.phase,
       hold: k.hold,
       materialExpireAtMs: k.materialExpireAtMs,
-      daysLeft: k.materialExpireAtMs === undefined ? undefined : Math.floor((k.materialExpireAtMs - nowMs) / DAY_MS),
+      // One decimal, rounded down: a key onboarded with 30 days shows 29.9, not a misleading 29.
+      daysLeft: k.materialExpireAtMs === undefined ? undefined : Math.floor(((k.materialExpireAtMs - nowMs) / DAY_MS) * 10) / 10,
       escrowOk: k.managed ? k.escrowFingerprint !== undefined && k.escrowFingerprint === k.fingerprint : false,
       next: k.managed ? nextFor(k.keyId) : 'not managed (report only)',
     }))
