@@ -77,6 +77,19 @@ async function ensureEscrowKey(endpoint: string): Promise<string> {
   return key.keyId;
 }
 
+/** Secret names the deployed functions read (s.yaml vars webhookSecretName / webhookUrlTokenName). */
+export const WEBHOOK_SECRET_NAMES = { hmac: 'byok-webhook-hmac', token: 'byok-webhook-url-token' } as const;
+
+/** Stores the local webhook secrets in the emulator's Secrets Manager (idempotent). */
+async function ensureWebhookSecrets(endpoint: string, escrowKeyId: string, secrets: LocalStack['secrets']): Promise<void> {
+  const config = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_ENDPOINT: endpoint, BYOK_KMS_PROTOCOL: 'http', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/unused', BYOK_ESCROW_MASTER_KEY_FILE: '/unused', BYOK_LEASE_KEY_ID: escrowKeyId });
+  const kms = buildKms(config, () => LOCAL_OPERATOR, systemRandom);
+  const existing = new Set((await kms.listSecrets()).map((x) => x.secretName));
+  for (const [name, value] of [[WEBHOOK_SECRET_NAMES.hmac, secrets.webhookHmac], [WEBHOOK_SECRET_NAMES.token, secrets.webhookToken]] as const) {
+    if (!existing.has(name)) await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKeyId, description: 'byok-orchestrator webhook secret (local stack)' });
+  }
+}
+
 /** Starts the emulator, the FC host and wires them; does not build or seed. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -96,6 +109,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let ticker: NodeJS.Timeout | undefined;
   try {
     const escrowKeyId = await ensureEscrowKey(emu.endpoint);
+    // As in the cloud, the webhook reads its secrets from KMS Secrets Manager by name (s.yaml).
+    await ensureWebhookSecrets(emu.endpoint, escrowKeyId, secrets);
     const common: Record<string, string> = {
       BYOK_KMS_ENDPOINT: emu.endpoint,
       BYOK_KMS_PROTOCOL: 'http',
@@ -111,10 +126,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // Local secrets are given as values, not KMS secret names.
     const functions = project.functions.map((f) => {
       const e: Record<string, string> = { ...f.env, BYOK_AUDIT_FILE: join(stateDir, `audit-${f.name}.jsonl`), BYOK_AUDIT_SINK: 'both' };
-      delete e.BYOK_WEBHOOK_SECRET_NAME;
-      delete e.BYOK_WEBHOOK_URL_TOKEN_NAME;
       delete e.BYOK_ESCROW_KEY_ID;
-      if (f.http) Object.assign(e, { BYOK_WEBHOOK_SECRET: secrets.webhookHmac, BYOK_WEBHOOK_URL_TOKEN: secrets.webhookToken });
       return { ...f, env: e };
     });
     const speed = options.speed ?? 1;
