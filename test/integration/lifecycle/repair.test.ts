@@ -79,3 +79,28 @@ describe('repairs and guard rails against the emulator', () => {
     expect((await h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).plaintext).toBe(plaintext);
   });
 });
+
+describe('import token expiry', () => {
+  it('fetches fresh parameters and re-wraps once when the import token expired in flight', async () => {
+    let stalled = false;
+    const fetched: string[] = [];
+    const base = h.deps();
+    // The first token "ages" 25 h before it is used: the emulator clock jumps after it is issued.
+    const kms = {
+      ...base.kms,
+      async getParametersForImport(input: Parameters<typeof base.kms.getParametersForImport>[0]) {
+        const p = await base.kms.getParametersForImport(input);
+        fetched.push(p.importToken.slice(0, 8));
+        if (!stalled) {
+          stalled = true;
+          h.emu.clock.advance(25 * 3600);
+        }
+        return p;
+      },
+    };
+    const r = await onboard({ ...base, kms, clock: { nowMs: () => h.nowMs() } }, { alias: 'alias/slow-token' });
+    expect(fetched).toHaveLength(2);
+    expect(fetched[0]).not.toBe(fetched[1]);
+    expect((await h.kms.describeKey(r.keyId)).keyState).toBe('Enabled');
+  });
+});
