@@ -166,6 +166,12 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
           unreadable.push({ keyId, code: ErrorCode.EscrowCorrupt });
           continue;
         }
+        // Any other lasting failure on one secret (e.g. its CMK disabled, a RAM deny) is reported
+        // for that record: it must not stop the sweep for every other key (invariant 7).
+        if (isOrchestratorError(err) && !err.retryable) {
+          unreadable.push({ keyId, code: err.code });
+          continue;
+        }
         throw err; // throttling, network: the whole listing is retried, never half-reported
       }
     }

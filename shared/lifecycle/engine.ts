@@ -6,7 +6,7 @@
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { KeyOrigin, KeyState } from '../kms/port.js';
-import { acquireLease, type Lease } from './lease.js';
+import { acquireLease, leaseDeadline, type Lease } from './lease.js';
 import { DAY_MS, Hold, Phase, Tag, aliasOf, lineagesOf, policyFor, type LineagePolicy, type Snapshot } from './model.js';
 import { observe } from './observe.js';
 import { planLineage, planSweep, type Action, type Plan } from './plan.js';
@@ -84,11 +84,13 @@ async function runAction(deps: EngineDeps, a: Action, planId: string, log: Reque
     case 'supersede': {
       const tags = await deps.kms.listResourceTags(a.keyId);
       if (tags[Tag.SupersededAt]) return { outcome: 'skipped', detail: 'already marked superseded' };
+      if ((await deps.kms.describeKey(aliasOf(a.lineage))).keyId === a.keyId) return { outcome: 'skipped', detail: 'the alias points at this key again' };
       log.note(await deps.kms.tagResource(a.keyId, { [Tag.SupersededAt]: String(Math.floor(deps.clock.nowMs() / 1000)) }));
       return { outcome: 'ok', detail: 'marked superseded; retention starts now' };
     }
     case 'retire': {
       checkBudget(deps, `retire ${a.keyId}`);
+      if ((await deps.kms.describeKey(aliasOf(a.lineage))).keyId === a.keyId) return { outcome: 'skipped', detail: 'the alias points at this key again: not retired' };
       log.note(await deps.kms.tagResource(a.keyId, { [Tag.Phase]: Phase.Retired }));
       return { outcome: 'ok', detail: 'retired: no longer renewed; escrow kept for restore' };
     }
@@ -131,6 +133,8 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
       continue;
     }
     let abandoned = false;
+    const leased: EngineDeps = { ...deps, deadlineMs: Math.min(deps.deadlineMs ?? Infinity, leaseDeadline(lease, deps.leaseTtlMs)) };
+    await audit({ action: 'lease', phase: 'outcome', lineage, outcome: 'ok', reason: `lineage lease ${lease.seq} taken`, details: { seq: lease.seq } });
     try {
       for (const a of actions) {
         const log = new RequestLog();
@@ -138,7 +142,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
         deps.progress?.(`${a.kind} ${lineage}${keyId ? ` ${keyId}` : ''}: ${a.reason}`);
         await audit({ action: a.kind, phase: 'intent', keyId, lineage, reason: a.reason });
         try {
-          const r = await runAction(deps, a, plan.planId, log, snapshot);
+          const r = await runAction(leased, a, plan.planId, log, snapshot);
           results.push({ action: a, outcome: r.outcome, detail: r.detail, kmsRequestIds: log.ids });
           await audit({ action: a.kind, phase: 'outcome', keyId, lineage, outcome: r.outcome === 'ok' ? 'ok' : 'skipped', reason: r.detail, kmsRequestIds: log.ids });
         } catch (err) {
@@ -188,13 +192,13 @@ export async function sweep(deps: EngineDeps, options: { lineage?: string } = {}
 }
 
 /** Runs one operator command's writes on a lineage under its lease, audited. */
-async function underLease<T>(deps: EngineDeps, lineage: string, action: string, keyId: string | undefined, reason: string, fn: (log: RequestLog) => Promise<T>): Promise<T> {
+async function underLease<T>(deps: EngineDeps, lineage: string, action: string, keyId: string | undefined, reason: string, fn: (log: RequestLog, leased: EngineDeps) => Promise<T>): Promise<T> {
   const lease = await acquireLease({ kms: deps.kms, encryptionKeyId: deps.leaseKeyId, nowMs: () => deps.clock.nowMs(), ttlMs: deps.leaseTtlMs, holder: deps.runId }, lineage, action);
   const log = new RequestLog();
   let abandoned = false;
-  await deps.audit.record({ action, phase: 'intent', keyId, lineage, reason });
   try {
-    const out = await fn(log);
+    await deps.audit.record({ action, phase: 'intent', keyId, lineage, reason, details: { leaseSeq: lease.seq } });
+    const out = await fn(log, { ...deps, deadlineMs: Math.min(deps.deadlineMs ?? Infinity, leaseDeadline(lease, deps.leaseTtlMs)) });
     await deps.audit.record({ action, phase: 'outcome', keyId, lineage, outcome: 'ok', reason, kmsRequestIds: log.ids });
     return out;
   } catch (err) {
@@ -241,8 +245,8 @@ export async function onboard(deps: EngineDeps, input: { alias: string; validity
   } catch (err) {
     if (!isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
   }
-  return underLease(deps, lineage, 'onboard', undefined, `onboard alias/${lineage}`, async (log) => {
-    const r = await provisionGeneration(deps, { lineage, generation: 1, policy, validityDaysTag: input.validityDays }, log);
+  return underLease(deps, lineage, 'onboard', undefined, `onboard alias/${lineage}`, async (log, d) => {
+    const r = await provisionGeneration(d, { lineage, generation: 1, policy, validityDaysTag: input.validityDays }, log);
     return { lineage, keyId: r.keyId, created: true };
   });
 }
@@ -262,8 +266,8 @@ async function managedKey(deps: EngineDeps, aliasOrKey: string): Promise<{ keyId
 export async function renewNow(deps: EngineDeps, aliasOrKey: string): Promise<{ keyId: string; expireAtMs?: number; detail: string }> {
   const k = await managedKey(deps, aliasOrKey);
   const policy = policyFor(deps.policies, k.lineage, Number(k.tags[Tag.ValidityDays]) || undefined);
-  return underLease(deps, k.lineage, 'renew', k.keyId, 'operator renew', async (log) => {
-    const r = await reimportFromEscrow(deps, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'renew' }, log);
+  return underLease(deps, k.lineage, 'renew', k.keyId, 'operator renew', async (log, d) => {
+    const r = await reimportFromEscrow(d, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'renew' }, log);
     if (!r.done) throw new OrchestratorError(ErrorCode.PreconditionFailed, `not renewed: ${r.reason}`, { details: { keyId: k.keyId } });
     return { keyId: k.keyId, expireAtMs: r.expireAtMs, detail: r.reason };
   });
@@ -278,8 +282,8 @@ export async function rotateNow(deps: EngineDeps, alias: string): Promise<{ line
   const pending = l?.keys.find((k) => k.untaggedMarker || k.phase === Phase.Provisioning);
   const next = pending?.generation ?? Math.max(...(l?.keys.map((k) => k.generation ?? 0) ?? [0])) + 1;
   const override = Number(current.tags[Tag.ValidityDays]) || undefined;
-  return underLease(deps, lineage, 'rotate', current.keyId, 'operator rotate', async (log) => {
-    const r = await provisionGeneration(deps, { lineage, generation: next, policy: policyFor(deps.policies, lineage, override), keyId: pending?.keyId, validityDaysTag: override }, log);
+  return underLease(deps, lineage, 'rotate', current.keyId, 'operator rotate', async (log, d) => {
+    const r = await provisionGeneration(d, { lineage, generation: next, policy: policyFor(d.policies, lineage, override), keyId: pending?.keyId, validityDaysTag: override }, log);
     return { lineage, keyId: r.keyId, previousKeyId: r.previousKeyId, generation: next };
   });
 }
@@ -288,8 +292,8 @@ export async function rotateNow(deps: EngineDeps, alias: string): Promise<{ line
 export async function reimportNow(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
   const k = await managedKey(deps, keyId);
   const policy = policyFor(deps.policies, k.lineage, Number(k.tags[Tag.ValidityDays]) || undefined);
-  return underLease(deps, k.lineage, 'reimport', k.keyId, 'operator reimport', async (log) => {
-    const r = await reimportFromEscrow(deps, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'reimport' }, log);
+  return underLease(deps, k.lineage, 'reimport', k.keyId, 'operator reimport', async (log, d) => {
+    const r = await reimportFromEscrow(d, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'reimport' }, log);
     if (!r.done) throw new OrchestratorError(ErrorCode.PreconditionFailed, `not re-imported: ${r.reason}`, { details: { keyId: k.keyId } });
     return { keyId: k.keyId, expireAtMs: r.expireAtMs };
   });
@@ -304,10 +308,10 @@ export async function revoke(deps: EngineDeps, keyId: string, confirm: string | 
   if (confirm !== k.keyId) {
     throw new OrchestratorError(ErrorCode.ConfirmationRequired, `revoke deletes the key material of ${k.keyId}; repeat the key id with --confirm to proceed`, { details: { field: 'confirm', keyId: k.keyId } });
   }
-  return underLease(deps, k.lineage, 'revoke', k.keyId, 'operator revoke', async (log) => {
+  return underLease(deps, k.lineage, 'revoke', k.keyId, 'operator revoke', async (log, d) => {
     // Hold first: a sweep that sees PendingImport in between must not re-import.
-    await setHold(deps, k.keyId, Hold.Revoked, log);
-    if (k.state !== KeyState.PendingDeletion) log.note(await deps.kms.deleteKeyMaterial(k.keyId));
+    await setHold(d, k.keyId, Hold.Revoked, log);
+    if (k.state !== KeyState.PendingDeletion) log.note(await d.kms.deleteKeyMaterial(k.keyId));
     return { keyId: k.keyId };
   });
 }
@@ -316,11 +320,11 @@ export async function revoke(deps: EngineDeps, keyId: string, confirm: string | 
 export async function restore(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
   const k = await managedKey(deps, keyId);
   const policy = policyFor(deps.policies, k.lineage, Number(k.tags[Tag.ValidityDays]) || undefined);
-  return underLease(deps, k.lineage, 'restore', k.keyId, 'operator restore', async (log) => {
-    if (k.tags[Tag.Hold]) await setHold(deps, k.keyId, null, log);
-    const { meta } = await freshKey(deps, k.keyId, log);
+  return underLease(deps, k.lineage, 'restore', k.keyId, 'operator restore', async (log, d) => {
+    if (k.tags[Tag.Hold]) await setHold(d, k.keyId, null, log);
+    const { meta } = await freshKey(d, k.keyId, log);
     if (meta.keyState !== KeyState.PendingImport) return { keyId: k.keyId, expireAtMs: meta.materialExpireAtMs };
-    const r = await reimportFromEscrow(deps, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'reimport' }, log);
+    const r = await reimportFromEscrow(d, { keyId: k.keyId, validityDays: policy.validityDays, expect: 'reimport' }, log);
     if (!r.done) throw new OrchestratorError(ErrorCode.PreconditionFailed, `not restored: ${r.reason}`, { details: { keyId: k.keyId } });
     return { keyId: k.keyId, expireAtMs: r.expireAtMs };
   });

@@ -9,7 +9,9 @@
  * (`Rejected.ResourceExist`). That rejection code is inferred (reference/kms-api.md §2.12: same
  * VersionId + same data is documented as idempotent, the conflict code is not), so the winner is
  * additionally confirmed by reading ACSCurrent back and checking it is our version and holder.
- * A holder that crashes blocks its lineage for at most `ttlMs`.
+ * A holder that crashes blocks its lineage for at most `ttlMs`; a live holder stops writing at
+ * 80 % of `ttlMs` (leaseDeadline), so its lease cannot expire under it. Holders compare expiry on
+ * their own clocks: keep them in sync (NTP in the cloud; the local stack shares the emulator's).
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import type { KmsPort } from '../kms/port.js';
@@ -28,6 +30,8 @@ export interface LeaseRecord {
 export interface Lease {
   lineage: string;
   seq: number;
+  /** When it was taken (the holder's clock); work under it must end well before acquiredAtMs + ttl. */
+  acquiredAtMs: number;
   /** Gives the lease up (best effort; expiry covers a crash). */
   release(): Promise<void>;
 }
@@ -77,8 +81,9 @@ export async function acquireLease(
     try {
       await deps.kms.createSecret({ secretName: name, versionId: versionOf(seq), secretData: JSON.stringify(mine(seq)), encryptionKeyId: deps.encryptionKeyId, description: `BYOK orchestrator lease for lineage ${lineage}`, tags: { 'byok:managed': 'true', 'byok:lineage': lineage } });
     } catch (err) {
-      if (isOrchestratorError(err, ErrorCode.KmsConflict)) throw held(lineage, null, 0);
-      throw err;
+      // Someone created it first, or this is our own retried create whose first answer was lost:
+      // the confirming read below tells which.
+      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
     }
   } else {
     if (current.holder && current.holder !== deps.holder && current.expiresAtMs > now) throw held(lineage, current.holder, current.expiresAtMs);
@@ -86,8 +91,7 @@ export async function acquireLease(
     try {
       await deps.kms.putSecretValue({ secretName: name, versionId: versionOf(seq), secretData: JSON.stringify(mine(seq)) });
     } catch (err) {
-      if (isOrchestratorError(err, ErrorCode.KmsConflict)) throw held(lineage, null, 0);
-      throw err;
+      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err; // confirmed (or refused) below
     }
   }
   // Confirm: ACSCurrent must be our version with us as holder.
@@ -98,6 +102,7 @@ export async function acquireLease(
   return {
     lineage,
     seq,
+    acquiredAtMs: now,
     async release() {
       try {
         const cur = await deps.kms.getSecretValue({ secretName: name });
@@ -109,4 +114,9 @@ export async function acquireLease(
       }
     },
   };
+}
+
+/** The latest time a holder may start a write under `lease`: 80 % of its lifetime. */
+export function leaseDeadline(lease: Lease, ttlMs: number): number {
+  return lease.acquiredAtMs + Math.floor(ttlMs * 0.8);
 }

@@ -90,6 +90,8 @@ export interface Snapshot {
   escrow: Record<string, { fingerprint: string; lineage: string; generation: number }>;
   /** Key ids whose escrow record exists but failed verification (corrupt, wrong key). */
   escrowUnreadable: string[];
+  /** Keys listed by KMS that could not be described (with the error code); alerted, never acted on. */
+  unobservable: Array<{ keyId: string; code: string }>;
 }
 
 /** Per-lineage policy (issue #3 §4 defaults); the config module owns its shape and defaults. */

@@ -79,7 +79,18 @@ export async function observe(deps: { kms: KmsPort; escrow: EscrowIndex; nowMs: 
   }
   const escrow: Snapshot['escrow'] = {};
   for (const e of escrowList.records) escrow[e.keyId] = { fingerprint: e.fingerprint, lineage: e.lineage, generation: e.generation };
-  const views = await mapLimit(keyIds, deps.concurrency ?? 4, (id) => observeKey(deps.kms, id, aliasesByKey, escrow));
+  // One key that cannot be read (a RAM deny on it, persistent errors) must not hide the others
+  // (invariant 7): it is reported, and the plan raises an alert for it.
+  const unobservable: Snapshot['unobservable'] = [];
+  const views = await mapLimit(keyIds, deps.concurrency ?? 4, async (id) => {
+    try {
+      return await observeKey(deps.kms, id, aliasesByKey, escrow);
+    } catch (err) {
+      unobservable.push({ keyId: id, code: isOrchestratorError(err) ? err.code : ErrorCode.Internal });
+      return undefined;
+    }
+  });
   const keys = views.filter((v): v is KeyView => v !== undefined).sort((a, b) => a.keyId.localeCompare(b.keyId));
-  return { takenAtMs: deps.nowMs(), keys, aliases, escrow, escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort() };
+  unobservable.sort((a, b) => a.keyId.localeCompare(b.keyId));
+  return { takenAtMs: deps.nowMs(), keys, aliases, escrow, escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(), unobservable };
 }

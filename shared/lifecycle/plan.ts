@@ -30,7 +30,8 @@ export interface Plan {
   actions: Action[];
 }
 
-const urgency: Record<ActionKind, number> = { reimport: 0, renew: 1, resume: 2, rotate: 3, hold: 4, 'release-hold': 5, supersede: 6, retire: 7, alert: 8 };
+// Holds first (a released hold lets the same sweep renew the key), then availability, then changes.
+const urgency: Record<ActionKind, number> = { hold: 0, 'release-hold': 1, reimport: 2, renew: 3, resume: 4, rotate: 5, supersede: 6, retire: 7, alert: 8 };
 
 const days = (ms: number) => Math.floor(ms / DAY_MS);
 
@@ -46,12 +47,16 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
   for (const k of provisioning) {
     if (k.state === KeyState.PendingDeletion) {
       out.push({ kind: 'alert', severity: 'warning', keyId: k.keyId, lineage, reason: `generation ${k.generation} was being provisioned but is scheduled for deletion; not touched` });
+    } else if (k.hold || k.state === KeyState.Disabled || k.state === KeyState.Unavailable) {
+      // Revoked or disabled by an operator mid-provisioning: never finished (imported, aliased) automatically.
+      out.push({ kind: 'alert', severity: 'warning', keyId: k.keyId, lineage, reason: `generation ${k.generation} was being provisioned but is ${k.hold ? `held (${k.hold})` : k.state}; not resumed (restore it, or schedule its deletion)` });
     } else {
       out.push({ kind: 'resume', lineage, keyId: k.keyId, generation: k.generation ?? 0, reason: k.untaggedMarker ? 'CMK created but never tagged (interrupted run)' : 'provisioning was interrupted' });
     }
   }
   // 1b. A ready generation newer than the alias target, whose move was interrupted.
-  const ready = l.keys.filter((k) => k.phase === Phase.Ready && k.state !== KeyState.PendingDeletion);
+  // Only a usable key may receive the alias (invariant 8): Enabled, self-tested (ready), not held.
+  const ready = l.keys.filter((k) => k.phase === Phase.Ready && k.state === KeyState.Enabled && !k.hold);
   const newestReady = ready[ready.length - 1];
   if (newestReady && newestReady.keyId !== l.aliasTargetKeyId && provisioning.length === 0) {
     const target = l.aliasTargetKeyId ? snapshot.keys.find((k) => k.keyId === l.aliasTargetKeyId) : undefined;
@@ -143,6 +148,9 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
 /** Plans a whole sweep. Unmanaged EXTERNAL keys are reported by status, never acted on. */
 export function planSweep(snapshot: Snapshot, policies: Policies, nowMs: number): Plan {
   const actions = lineagesOf(snapshot).flatMap((l) => planLineage(l, snapshot, policies, nowMs));
+  for (const u of snapshot.unobservable) {
+    actions.push({ kind: 'alert', severity: 'critical', keyId: u.keyId, reason: `key could not be read (${u.code}); it is neither checked nor repaired until it can` });
+  }
   actions.sort((a, b) => urgency[a.kind] - urgency[b.kind] || (a.kind === 'renew' && b.kind === 'renew' ? a.expiresAtMs - b.expiresAtMs : 0));
   return { planId: planIdOf(actions, nowMs), createdAtMs: nowMs, actions };
 }

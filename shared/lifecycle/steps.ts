@@ -73,8 +73,10 @@ export async function importMaterial(deps: EngineDeps, input: { keyId: string; m
 export async function selfTest(deps: EngineDeps, keyId: string, log: RequestLog): Promise<boolean> {
   const probe = deps.random.bytes(32).toString('base64');
   try {
-    const enc = log.note(await deps.kms.encrypt({ keyId, plaintext: probe, encryptionContext: { purpose: 'byok-self-test' } }));
-    const dec = log.note(await deps.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: { purpose: 'byok-self-test' } }));
+    // No EncryptionContext: SDK 1.2.0 flattens it to EncryptionContext.k=v, a form real KMS is not
+    // documented to accept (reference/kms-api.md §1.11); a rejection would fail every self-test.
+    const enc = log.note(await deps.kms.encrypt({ keyId, plaintext: probe }));
+    const dec = log.note(await deps.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob }));
     return dec.plaintext === probe && dec.keyId === keyId;
   } catch (err) {
     if (isOrchestratorError(err) && !err.retryable) return false;
@@ -164,7 +166,7 @@ export async function provisionGeneration(
     await step('created', keyId);
   }
   let { meta, tags } = await freshKey(deps, keyId, log);
-  if (meta.keyState === KeyState.PendingDeletion) throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${keyId} is PendingDeletion; provisioning stopped`, { details: { keyId } });
+  assertProvisionable(meta, tags);
   if (tags[Tag.Managed] !== 'true') {
     checkBudget(deps, 'TagResource');
     const t: Record<string, string> = { [Tag.Managed]: 'true', [Tag.Lineage]: lineage, [Tag.Generation]: String(generation), [Tag.Phase]: Phase.Provisioning };
@@ -211,7 +213,8 @@ export async function provisionGeneration(
 
     // 3. Import (again, harmlessly, if a previous run already did).
     if (tags[Tag.Phase] === Phase.Provisioning) {
-      ({ meta } = await freshKey(deps, keyId, log));
+      ({ meta, tags } = await freshKey(deps, keyId, log));
+      assertProvisionable(meta, tags); // fresh: an operator may have revoked or disabled it meanwhile
       if (meta.keyState === KeyState.PendingImport || meta.materialExpireAtMs === undefined || meta.materialExpireAtMs < deps.clock.nowMs() + policy.renewBeforeDays * DAY_MS) {
         checkBudget(deps, 'ImportKeyMaterial');
         const validityDays = input.validityDaysTag ?? policy.validityDays;
@@ -234,7 +237,12 @@ export async function provisionGeneration(
   }
   if (tags[Tag.Phase] !== Phase.Ready) throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${keyId} is in phase ${tags[Tag.Phase]}; not moving the alias`, { details: { keyId } });
 
-  // 5. Move the alias, then mark the generation it left.
+  // 5. Move the alias, then mark the generation it left. Fresh check first (invariants 6 and 8):
+  // only an Enabled, self-tested, unheld key of this lineage receives the alias.
+  ({ meta, tags } = await freshKey(deps, keyId, log));
+  if (meta.keyState !== KeyState.Enabled || tags[Tag.Hold] || tags[Tag.Phase] !== Phase.Ready || tags[Tag.Lineage] !== lineage) {
+    throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${keyId} is ${meta.keyState}${tags[Tag.Hold] ? ` (held: ${tags[Tag.Hold]})` : ''} in phase ${tags[Tag.Phase] ?? 'none'}; the alias is not moved onto it`, { details: { keyId, lineage } });
+  }
   const previousKeyId = await moveAlias(deps, lineage, keyId, log);
   await step('alias-moved', keyId);
   if (previousKeyId && previousKeyId !== keyId) {
@@ -245,6 +253,13 @@ export async function provisionGeneration(
     await step('superseded', previousKeyId);
   }
   return { keyId, previousKeyId };
+}
+
+/** Provisioning never continues on a key that is PendingDeletion, Disabled or held (revoked/disabled). */
+function assertProvisionable(meta: KeyMetadata, tags: Record<string, string>): void {
+  if (meta.keyState === KeyState.PendingDeletion || meta.keyState === KeyState.Disabled || meta.keyState === KeyState.Unavailable || tags[Tag.Hold]) {
+    throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${meta.keyId} is ${meta.keyState}${tags[Tag.Hold] ? ` (held: ${tags[Tag.Hold]})` : ''}; provisioning stopped`, { details: { keyId: meta.keyId } });
+  }
 }
 
 /** Points the lineage alias at `keyId` (create or update); returns the key it pointed at before. */

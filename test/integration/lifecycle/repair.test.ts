@@ -98,7 +98,8 @@ describe('import token expiry', () => {
         return p;
       },
     };
-    const r = await onboard({ ...base, kms, clock: { nowMs: () => h.nowMs() } }, { alias: 'alias/slow-token' });
+    // A lease long enough to cover the 25 h stall (otherwise the run rightly stops at its lease deadline).
+    const r = await onboard({ ...base, kms, leaseTtlMs: 48 * 3600_000 }, { alias: 'alias/slow-token' });
     expect(fetched).toHaveLength(2);
     expect(fetched[0]).not.toBe(fetched[1]);
     expect((await h.kms.describeKey(r.keyId)).keyState).toBe('Enabled');
