@@ -43,8 +43,15 @@ async function webhookSecrets(context: FcContext): Promise<{ hmac: string[]; tok
 
 const targetKey = (i: WebhookIntent): string => ('keyId' in i.target ? `key:${i.target.keyId}` : 'alias' in i.target ? `alias:${i.target.alias}` : 'all');
 
+/** An audit-safe actor id: ActionTrail names may contain characters the audit schema refuses. */
+function auditSafeId(raw: string): string {
+  const cleaned = raw.replace(/[^A-Za-z0-9._:@/+=-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return (cleaned || 'unknown').slice(0, 100);
+}
+
 /** FC entry point. */
 export async function handler(event: Buffer, context: FcContext): Promise<HttpResponse> {
+  let accepted: WebhookIntent[] = [];
   try {
     const req = decodeHttpEvent(event);
     const method = req.requestContext?.http?.method?.toUpperCase();
@@ -58,8 +65,9 @@ export async function handler(event: Buffer, context: FcContext): Promise<HttpRe
     if (fresh.length === 0) {
       return jsonResponse(200, { accepted: 0, duplicates: parsed.intents.length, ignored: parsed.ignored });
     }
+    accepted = fresh;
     const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);
-    const actorId = fresh[0]?.actor?.name ?? fresh[0]?.actor?.principalId ?? `${parsed.source}-${auth.method}`;
+    const actorId = auditSafeId(fresh[0]?.actor?.name ?? fresh[0]?.actor?.principalId ?? `${parsed.source}-${auth.method}`);
     const deps = await runtime.deps(context, {
       actor: { kind: 'webhook', id: `${parsed.source}:${actorId}` },
       runId: `webhook-${context.requestId}`,
@@ -78,8 +86,16 @@ export async function handler(event: Buffer, context: FcContext): Promise<HttpRe
     }
     return jsonResponse(200, { accepted: fresh.length, duplicates: parsed.intents.length - fresh.length, ignored: parsed.ignored, results });
   } catch (err) {
+    // A delivery we failed to process must be processed when the sender retries it.
+    for (const i of accepted) dedupe.forget(i.dedupeKey);
     const response = errorResponse(err);
-    stdoutLine(JSON.stringify({ level: response.statusCode >= 500 ? 'error' : 'warn', msg: 'webhook refused', status: response.statusCode, code: err instanceof OrchestratorError ? err.code : ErrorCode.Internal }));
+    if (response.statusCode >= 500) {
+      // Unauthenticated callers reach this too: say what kind of failure, not the details.
+      const code = err instanceof OrchestratorError ? err.code : ErrorCode.Internal;
+      stdoutLine(JSON.stringify({ level: 'error', msg: 'webhook failed', status: response.statusCode, code }));
+      return jsonResponse(response.statusCode, { error: { code, message: 'temporarily unable to process; retry later' } });
+    }
+    stdoutLine(JSON.stringify({ level: 'warn', msg: 'webhook refused', status: response.statusCode, code: err instanceof OrchestratorError ? err.code : ErrorCode.Internal }));
     return response;
   }
 }

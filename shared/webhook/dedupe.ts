@@ -47,6 +47,11 @@ export class DedupeCache {
     return false;
   }
 
+  /** Forgets `key`, so a redelivery is processed again (used when processing it failed). */
+  forget(key: string): void {
+    this.expiries.delete(key);
+  }
+
   /** Number of keys currently held (expired ones may linger until the next insert). */
   get size(): number {
     return this.expiries.size;

@@ -101,6 +101,18 @@ describe('webhook function (HTTP trigger)', () => {
     expect(r.json).toMatchObject({ accepted: 0 });
   });
 
+  it('processes a redelivery of an event whose first delivery failed (no false duplicate)', async () => {
+    const body = deleteKeyMaterialEvent(demoKeyId, 'evt-fails-first');
+    stack.emu.faults.inject({ kind: 'error5xx', rate: 1, actions: ['ListKeys'], count: 20 });
+    const first = await postWebhook(body, signedHeaders(body));
+    stack.emu.faults.reset();
+    expect(first.status).toBe(503);
+    expect(first.json).toEqual({ error: { code: 'ERR_KMS_UNAVAILABLE', message: 'temporarily unable to process; retry later' } });
+    const again = await postWebhook(body, signedHeaders(body));
+    expect(again.status).toBe(200);
+    expect(again.json).toMatchObject({ accepted: 1, duplicates: 0 });
+  });
+
   it('refuses an unsigned call with 401 and makes no KMS write', async () => {
     const body = deleteKeyMaterialEvent(demoKeyId, 'evt-unsigned');
     const mark = env.lines.length;

@@ -118,7 +118,7 @@ describe('invariant 1: escrow is read back and compared before any import', () =
         },
         get: async (keyId) => {
           const rec = await base.escrow.get(keyId);
-          rec.material[0] ^= 0xff; // storage returned other bytes than were written
+          rec.material[0] = (rec.material[0] ?? 0) ^ 0xff; // storage returned other bytes than were written
           return rec;
         },
       },
