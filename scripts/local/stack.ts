@@ -162,7 +162,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_AUDIT_SINK: 'file',
       BYOK_AUDIT_FILE: join(stateDir, 'audit-cli.jsonl'),
     };
-    delete cliEnv.BYOK_LOCAL_TIME_URL;
     // Remote mode against the local FC host.
     Object.assign(cliEnv, { BYOK_FC_ENDPOINT: host.url, BYOK_FC_ACCOUNT_ID: '1234567890123456', BYOK_OPS_FUNCTION: byRole('ops'), BYOK_FC2_SERVICE: project.projectName });
     const h = host;

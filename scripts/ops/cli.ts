@@ -27,6 +27,8 @@ import type { Actor, EngineDeps } from '../../shared/lifecycle/ports.js';
 import { isKeySpec, type KeySpec } from '../../shared/wrap/index.js';
 import { verifyAuditChain } from '../../shared/audit/index.js';
 import { join } from 'node:path';
+import { invocationClock } from '../../shared/fc/adapter.js';
+import { systemClock } from '../../shared/system.js';
 import { createRemoteRunner, readEnvFile } from './remote.js';
 
 /**
@@ -340,6 +342,9 @@ export function createDirectRunner(options: { env: Record<string, string | undef
   return {
     mode: 'direct',
     async run(request, hooks) {
+      // Against the local stack the engine shares the emulator's (possibly accelerated) clock, as
+      // the functions do; otherwise the system clock.
+      const clock = options.now ? { nowMs: options.now } : await invocationClock(systemClock, options.env['BYOK_LOCAL_TIME_URL']);
       const deps = await buildEngineDeps({
         config,
         credentials: () => credentials,
@@ -347,7 +352,7 @@ export function createDirectRunner(options: { env: Record<string, string | undef
         progress: hooks.progress,
         // stdout carries only the command's result: the `stdout` audit sink goes to stderr here.
         auditWriter: (line) => options.log(line.endsWith('\n') ? line.slice(0, -1) : line),
-        ...(options.now ? { clock: { nowMs: options.now } } : {}),
+        clock,
       });
       try {
         return await executeRequest(deps, request);
