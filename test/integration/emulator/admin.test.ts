@@ -106,7 +106,9 @@ describe('POST /__emulator/faults', () => {
 
   it('applies a rate: 0 never fires', async () => {
     await admin('POST', 'faults', { kind: 'throttle', rate: 0 });
-    for (let i = 0; i < 5; i += 1) await listKeys();
+    const outcomes: string[] = [];
+    for (let i = 0; i < 5; i += 1) outcomes.push(await listKeys().then(() => 'ok', (e: { data?: { Code?: string } }) => e.data?.Code ?? 'error'));
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
     await admin('DELETE', 'faults');
   });
 
