@@ -151,6 +151,10 @@ export async function provisionGeneration(
     await deps.audit.record({ action: `provision:${name}`, phase: 'outcome', outcome: 'ok', keyId, lineage, details: { generation }, kmsRequestIds: [...log.ids] });
     await deps.onCheckpoint?.(name, { lineage, generation, keyId });
   };
+  // An intent event before each write of provisioning (the matching outcome is `step`).
+  const intent = async (write: string, keyId?: string) => {
+    await deps.audit.record({ action: `provision:${write}`, phase: 'intent', keyId, lineage, details: { generation } });
+  };
 
   // 1. The CMK: reuse one from an interrupted run, else create it.
   let keyId = input.keyId;
@@ -161,6 +165,7 @@ export async function provisionGeneration(
   }
   if (!keyId) {
     checkBudget(deps, 'CreateKey');
+    await intent('create');
     const created = log.note(await deps.kms.createKey({ origin: KeyOrigin.External, keySpec: policy.keySpec, description: describeMarker(lineage, generation) }));
     keyId = created.keyId;
     await step('created', keyId);
@@ -169,6 +174,7 @@ export async function provisionGeneration(
   assertProvisionable(meta, tags);
   if (tags[Tag.Managed] !== 'true') {
     checkBudget(deps, 'TagResource');
+    await intent('tag', keyId);
     const t: Record<string, string> = { [Tag.Managed]: 'true', [Tag.Lineage]: lineage, [Tag.Generation]: String(generation), [Tag.Phase]: Phase.Provisioning };
     if (input.validityDaysTag) t[Tag.ValidityDays] = String(input.validityDaysTag);
     log.note(await deps.kms.tagResource(keyId, t));
@@ -192,6 +198,7 @@ export async function provisionGeneration(
       throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${keyId} has material but no escrow; not managed safely`, { details: { keyId } });
     }
     checkBudget(deps, 'escrow');
+    await intent('escrow', keyId);
     const material = generateKeyMaterial(policy.keySpec, deps.random);
     const fresh: EscrowRecordLike = { keyId, lineage, generation, keySpec: policy.keySpec, fingerprint: fingerprintMaterial(material), createdAtMs: deps.clock.nowMs(), material };
     await deps.escrow.put(fresh);
@@ -206,6 +213,7 @@ export async function provisionGeneration(
   }
   try {
     if (tags[Tag.Fingerprint] !== rec.fingerprint) {
+      await intent('fingerprint-tag', keyId);
       log.note(await deps.kms.tagResource(keyId, { [Tag.Fingerprint]: rec.fingerprint }));
       tags[Tag.Fingerprint] = rec.fingerprint;
       await step('fingerprint-tagged', keyId);
@@ -217,6 +225,7 @@ export async function provisionGeneration(
       assertProvisionable(meta, tags); // fresh: an operator may have revoked or disabled it meanwhile
       if (meta.keyState === KeyState.PendingImport || meta.materialExpireAtMs === undefined || meta.materialExpireAtMs < deps.clock.nowMs() + policy.renewBeforeDays * DAY_MS) {
         checkBudget(deps, 'ImportKeyMaterial');
+        await intent('import', keyId);
         const validityDays = input.validityDaysTag ?? policy.validityDays;
         await importMaterial(deps, { keyId, material: rec.material, keySpec: rec.keySpec as KeySpec, algorithm: policy.wrappingAlgorithm, expireAtMs: deps.clock.nowMs() + validityDays * DAY_MS }, log);
         await step('imported', keyId);
@@ -228,6 +237,7 @@ export async function provisionGeneration(
         throw new OrchestratorError(ErrorCode.SelfTestFailed, `key ${keyId} failed its Encrypt/Decrypt self-test; alias not moved`, { details: { keyId, lineage } });
       }
       await step('self-tested', keyId);
+      await intent('ready-tag', keyId);
       log.note(await deps.kms.tagResource(keyId, { [Tag.Phase]: Phase.Ready }));
       tags[Tag.Phase] = Phase.Ready;
       await step('ready', keyId);
@@ -243,11 +253,13 @@ export async function provisionGeneration(
   if (meta.keyState !== KeyState.Enabled || tags[Tag.Hold] || tags[Tag.Phase] !== Phase.Ready || tags[Tag.Lineage] !== lineage) {
     throw new OrchestratorError(ErrorCode.PreconditionFailed, `key ${keyId} is ${meta.keyState}${tags[Tag.Hold] ? ` (held: ${tags[Tag.Hold]})` : ''} in phase ${tags[Tag.Phase] ?? 'none'}; the alias is not moved onto it`, { details: { keyId, lineage } });
   }
+  await intent('alias-move', keyId);
   const previousKeyId = await moveAlias(deps, lineage, keyId, log);
   await step('alias-moved', keyId);
   if (previousKeyId && previousKeyId !== keyId) {
     const prevTags = await deps.kms.listResourceTags(previousKeyId);
     if (prevTags[Tag.Lineage] === lineage && !prevTags[Tag.SupersededAt]) {
+      await intent('supersede-tag', previousKeyId);
       log.note(await deps.kms.tagResource(previousKeyId, { [Tag.SupersededAt]: String(Math.floor(deps.clock.nowMs() / 1000)) }));
     }
     await step('superseded', previousKeyId);

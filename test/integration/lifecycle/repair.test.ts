@@ -105,3 +105,22 @@ describe('import token expiry', () => {
     expect((await h.kms.describeKey(r.keyId)).keyState).toBe('Enabled');
   });
 });
+
+describe('audit of provisioning', () => {
+  it('records an intent before and an outcome after every provisioning write, in order', async () => {
+    const from = h.audit.length;
+    await onboard(h.deps(), { alias: 'alias/audited' });
+    const seq = h.audit.slice(from).filter((e) => e.action.startsWith('provision:')).map((e) => `${e.phase}:${e.action.slice('provision:'.length)}`);
+    expect(seq).toEqual([
+      'intent:create', 'outcome:created',
+      'intent:tag', 'outcome:tagged',
+      'intent:escrow', 'outcome:escrowed',
+      'intent:fingerprint-tag', 'outcome:fingerprint-tagged',
+      'intent:import', 'outcome:imported',
+      'outcome:self-tested',
+      'intent:ready-tag', 'outcome:ready',
+      'intent:alias-move', 'outcome:alias-moved',
+    ]);
+  });
+});
+
