@@ -9,7 +9,7 @@ export interface Clock {
   nowMs(): number;
 }
 
-/** A source of cryptographically secure random bytes (CSPRNG only: never Math.random). */
+/** A source of cryptographically secure random bytes (a CSPRNG only, never a non-cryptographic PRNG). */
 export interface RandomSource {
   /** Returns `n` fresh random bytes. */
   bytes(n: number): Buffer;

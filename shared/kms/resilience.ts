@@ -24,7 +24,7 @@ export type Sleep = (ms: number) => Promise<void>;
 /** Real timer-based sleep. */
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A uniform number in [0, 1) from the injected CSPRNG (jitter needs no secrecy, but one source keeps Math.random out of shared/). */
+/** A uniform number in [0, 1) from the injected CSPRNG (jitter needs no secrecy, but one random source for all of shared/ keeps it auditable). */
 export function uniform(random: RandomSource): number {
   return random.bytes(4).readUInt32BE(0) / 0x1_0000_0000;
 }
