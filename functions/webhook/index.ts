@@ -23,7 +23,8 @@ const dedupe = new DedupeCache();
 /** Writes allowed per call: CloudMonitor gives up after 5 s. */
 const WRITE_BUDGET_MS = 3_500;
 
-let secretsCache: { fingerprint: KmsPort; hmac: string[]; tokens: string[] } | undefined;
+/** Resolved per KMS client: a new client (rotated credentials) re-reads the secrets. */
+let secretsCache: { kms: KmsPort; hmac: string[]; tokens: string[] } | undefined;
 
 async function resolveSecret(kms: KmsPort, s: SecretSetting | undefined): Promise<string[]> {
   if (!s) return [];
@@ -34,9 +35,9 @@ async function resolveSecret(kms: KmsPort, s: SecretSetting | undefined): Promis
 /** The webhook secrets, from configuration or KMS Secrets Manager, cached per instance. */
 async function webhookSecrets(context: FcContext): Promise<{ hmac: string[]; tokens: string[] }> {
   const { kms } = await runtime.base(context);
-  if (secretsCache?.fingerprint !== kms) {
+  if (secretsCache?.kms !== kms) {
     const cfg = runtime.config().webhook;
-    secretsCache = { fingerprint: kms, hmac: await resolveSecret(kms, cfg.secret), tokens: await resolveSecret(kms, cfg.urlToken) };
+    secretsCache = { kms, hmac: await resolveSecret(kms, cfg.secret), tokens: await resolveSecret(kms, cfg.urlToken) };
   }
   return secretsCache;
 }

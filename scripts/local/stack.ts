@@ -16,6 +16,7 @@ import { buildEngineDeps, buildKms } from '../../shared/bootstrap.js';
 import { onboard } from '../../shared/lifecycle/engine.js';
 import { parseConfig } from '../../shared/config/index.js';
 import { systemRandom } from '../../shared/system.js';
+import type { KmsPort } from '../../shared/kms/port.js';
 
 /** Options of the local stack. */
 export interface LocalStackOptions {
@@ -64,10 +65,14 @@ async function loadOrCreateSecrets(stateDir: string): Promise<LocalStack['secret
   }
 }
 
-/** Finds the local escrow CMK (tag byok:escrow=true) or creates it. */
-async function ensureEscrowKey(endpoint: string): Promise<string> {
+/** The operator's KMS client for the emulator (used to prepare the stack, not by the functions). */
+function operatorKms(endpoint: string): KmsPort {
   const config = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_ENDPOINT: endpoint, BYOK_KMS_PROTOCOL: 'http', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/unused', BYOK_ESCROW_MASTER_KEY_FILE: '/unused', BYOK_LEASE_KEY_ID: 'unused' });
-  const kms = buildKms(config, () => LOCAL_OPERATOR, systemRandom);
+  return buildKms(config, () => LOCAL_OPERATOR, systemRandom);
+}
+
+/** Finds the local escrow CMK (tag byok:escrow=true) or creates it. */
+async function ensureEscrowKey(kms: KmsPort): Promise<string> {
   for (const id of await kms.listKeys()) {
     const tags = await kms.listResourceTags(id);
     if (tags['byok:escrow'] === 'true') return id;
@@ -81,9 +86,7 @@ async function ensureEscrowKey(endpoint: string): Promise<string> {
 export const WEBHOOK_SECRET_NAMES = { hmac: 'byok-webhook-hmac', token: 'byok-webhook-url-token' } as const;
 
 /** Stores the local webhook secrets in the emulator's Secrets Manager (idempotent). */
-async function ensureWebhookSecrets(endpoint: string, escrowKeyId: string, secrets: LocalStack['secrets']): Promise<void> {
-  const config = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_ENDPOINT: endpoint, BYOK_KMS_PROTOCOL: 'http', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/unused', BYOK_ESCROW_MASTER_KEY_FILE: '/unused', BYOK_LEASE_KEY_ID: escrowKeyId });
-  const kms = buildKms(config, () => LOCAL_OPERATOR, systemRandom);
+async function ensureWebhookSecrets(kms: KmsPort, escrowKeyId: string, secrets: LocalStack['secrets']): Promise<void> {
   const existing = new Set((await kms.listSecrets()).map((x) => x.secretName));
   for (const [name, value] of [[WEBHOOK_SECRET_NAMES.hmac, secrets.webhookHmac], [WEBHOOK_SECRET_NAMES.token, secrets.webhookToken]] as const) {
     if (!existing.has(name)) await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKeyId, description: 'byok-orchestrator webhook secret (local stack)' });
@@ -108,9 +111,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let host: FcHost | undefined;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    const escrowKeyId = await ensureEscrowKey(emu.endpoint);
+    const kms = operatorKms(emu.endpoint);
+    const escrowKeyId = await ensureEscrowKey(kms);
     // As in the cloud, the webhook reads its secrets from KMS Secrets Manager by name (s.yaml).
-    await ensureWebhookSecrets(emu.endpoint, escrowKeyId, secrets);
+    await ensureWebhookSecrets(kms, escrowKeyId, secrets);
     const common: Record<string, string> = {
       BYOK_KMS_ENDPOINT: emu.endpoint,
       BYOK_KMS_PROTOCOL: 'http',

@@ -23,8 +23,8 @@ import { executeRequest, type OpsRequest, type OpsResult } from '../../shared/op
 
 export { executeRequest, type OpsRequest, type OpsResult, type SweepOutcome } from '../../shared/ops/commands.js';
 import type { Action, Plan } from '../../shared/lifecycle/plan.js';
-import type { Actor, EngineDeps } from '../../shared/lifecycle/ports.js';
-import { isKeySpec, type KeySpec } from '../../shared/wrap/index.js';
+import type { Actor } from '../../shared/lifecycle/ports.js';
+import { isKeySpec } from '../../shared/wrap/index.js';
 import { verifyAuditChain } from '../../shared/audit/index.js';
 import { join } from 'node:path';
 import { invocationClock } from '../../shared/fc/adapter.js';

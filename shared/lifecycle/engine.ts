@@ -40,10 +40,8 @@ function errorSummary(err: unknown): { code: string; message: string } {
   return { code: ErrorCode.Internal, message: 'internal error' };
 }
 
-const lineageOfAction = (a: Action): string | undefined => a.lineage;
-
 /** Runs one action (the caller holds the lineage lease). */
-async function runAction(deps: EngineDeps, a: Action, planId: string, log: RequestLog, snapshot: Snapshot): Promise<{ outcome: Outcome; detail: string }> {
+async function runAction(deps: EngineDeps, a: Action, log: RequestLog, snapshot: Snapshot): Promise<{ outcome: Outcome; detail: string }> {
   const policy = (lineage: string): LineagePolicy => policyFor(deps.policies, lineage);
   switch (a.kind) {
     case 'alert':
@@ -106,7 +104,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
   const results: ActionResult[] = [];
   const audit = (e: Parameters<EngineDeps['audit']['record']>[0]) => deps.audit.record({ planId: plan.planId, ...e });
   for (const a of plan.actions) {
-    await audit({ action: a.kind, phase: 'decision', keyId: 'keyId' in a ? a.keyId : undefined, lineage: lineageOfAction(a), reason: a.reason });
+    await audit({ action: a.kind, phase: 'decision', keyId: 'keyId' in a ? a.keyId : undefined, lineage: a.lineage, reason: a.reason });
   }
   // Group by lineage, keeping plan order inside a lineage; alerts need no lease.
   const groups = new Map<string, Action[]>();
@@ -115,7 +113,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
       results.push({ action: a, outcome: 'alerted', detail: a.reason, kmsRequestIds: [] });
       continue;
     }
-    const key = lineageOfAction(a) ?? '';
+    const key = a.lineage ?? '';
     groups.set(key, [...(groups.get(key) ?? []), a]);
   }
   for (const [lineage, actions] of groups) {
@@ -142,7 +140,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
         deps.progress?.(`${a.kind} ${lineage}${keyId ? ` ${keyId}` : ''}: ${a.reason}`);
         await audit({ action: a.kind, phase: 'intent', keyId, lineage, reason: a.reason });
         try {
-          const r = await runAction(leased, a, plan.planId, log, snapshot);
+          const r = await runAction(leased, a, log, snapshot);
           results.push({ action: a, outcome: r.outcome, detail: r.detail, kmsRequestIds: log.ids });
           await audit({ action: a.kind, phase: 'outcome', keyId, lineage, outcome: r.outcome === 'ok' ? 'ok' : 'skipped', reason: r.detail, kmsRequestIds: log.ids });
         } catch (err) {
@@ -413,9 +411,4 @@ export async function checkTarget(deps: EngineDeps, target: { keyId?: string; al
   const plan: Plan = { ...full, actions: lineage ? full.actions.filter((a) => a.lineage === lineage) : [] };
   const result = await executePlan(deps, plan, snapshot);
   return { ...result, plan, lineage };
-}
-
-/** Convenience for callers: how many days a policy renews ahead (used by status output). */
-export function renewWindowMs(policy: LineagePolicy): number {
-  return policy.renewBeforeDays * DAY_MS;
 }

@@ -7,7 +7,7 @@ import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js'
 import { KeyOrigin, KeyState, type KeyMetadata } from '../kms/port.js';
 import { generateKeyMaterial, wrapKeyMaterial, wrappingKeySpecFor, type KeySpec, type WrappingAlgorithm } from '../wrap/index.js';
 import { fingerprintMaterial } from '../escrow/fingerprint.js';
-import { DAY_MS, Hold, Phase, Tag, aliasOf, describeMarker, type LineagePolicy } from './model.js';
+import { DAY_MS, Hold, Phase, Tag, aliasOf, describeMarker, policyFor, type LineagePolicy } from './model.js';
 import { observeKey } from './observe.js';
 import type { EngineDeps, EscrowRecordLike } from './ports.js';
 
@@ -108,16 +108,11 @@ export async function reimportFromEscrow(
   const expireAtMs = now + input.validityDays * DAY_MS;
   checkBudget(deps, `import into ${input.keyId}`);
   try {
-    await importMaterial(deps, { keyId: meta.keyId, material: rec.material, keySpec: rec.keySpec as KeySpec, algorithm: policyAlgorithm(deps, tags), expireAtMs }, log);
+    await importMaterial(deps, { keyId: meta.keyId, material: rec.material, keySpec: rec.keySpec as KeySpec, algorithm: policyFor(deps.policies, tags[Tag.Lineage] ?? '').wrappingAlgorithm, expireAtMs }, log);
   } finally {
     rec.material.fill(0);
   }
   return { done: true, reason: input.expect === 'renew' ? 'renewed' : 're-imported', expireAtMs };
-}
-
-function policyAlgorithm(deps: EngineDeps, tags: Record<string, string>): WrappingAlgorithm {
-  const lineage = tags[Tag.Lineage] ?? '';
-  return (deps.policies.lineages[lineage]?.wrappingAlgorithm ?? deps.policies.defaults.wrappingAlgorithm) as WrappingAlgorithm;
 }
 
 /** Every managed key of a lineage/generation in the account right now (a full scan: rare, authoritative). */

@@ -44,8 +44,11 @@ describe('the CLI in remote mode', () => {
     expect(r.err).toContain('invoking byok-ops');
   });
 
-  it('surfaces a function error as a CLI failure with a non-zero exit code', async () => {
-    const r = await cli(['--remote', 'revoke', keyId, '--json']);
+  it.each([
+    ['FC 3.0 invoke', ['--remote']],
+    ['FC 2.0 invoke', ['--remote', '--fc2']],
+  ])('surfaces a function error as a CLI failure with a non-zero exit code through %s', async (_name, flags) => {
+    const r = await cli([...flags, 'revoke', keyId, '--json']);
     expect(r.code).not.toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, error: { code: 'ERR_CONFIRMATION_REQUIRED' } });
     // Nothing was revoked.
