@@ -6,7 +6,7 @@
  *
  * Output choices:
  * - CommonJS, platform node, target node20: FC's nodejs20 runtime loads `index.js` as CJS and calls
- *   `exports.handler` (reference fc-runtime.md §2.2).
+ *   `exports.handler` (docs/fc-runtime.md §2.2).
  * - Not minified: the code stays readable in the FC console and in stack traces. Measured here on a
  *   bundle of the KMS adapter + @alicloud/kms20160120 (Node 20): 1.5 MB plain vs 0.65 MB minified,
  *   and `require` took 77-126 ms vs 81-109 ms, i.e. no difference above noise; a cold start is

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildFunctions } from './build.js';
-import { seedLineage, startLocalStack } from './local/stack.js';
+import { LOCAL_INSTANCES, seedLineage, startLocalStack } from './local/stack.js';
 import { isOrchestratorError } from '../shared/errors.js';
 
 const USAGE = `Usage: npm start -- [options]
@@ -76,7 +76,9 @@ async function main(): Promise<number> {
   await writeFile(cliEnvFile, `${Object.entries(stack.cliEnv).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
   process.stdout.write(`
 The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
-  KMS emulator      ${stack.emu.url}   (admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)
+  KMS emulator      ${stack.emu.url}   (KMS 3.0; admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)
+  KMS instances     ${LOCAL_INSTANCES.keys} (software, shared gateway on): managed keys
+                    ${LOCAL_INSTANCES.escrow} (software): escrow/lease CMK, lease and webhook secrets
   FC host (invoke)  ${stack.host.url}   (FC 3.0: /2023-03-30/functions/<fn>/invocations, FC 2.0: /2016-08-15/services/${stack.projectName}/functions/<fn>/invocations)
   webhook trigger   ${stack.host.httpTriggerUrl(stack.functionNames.webhook)}
   functions         ${Object.values(stack.functionNames).join(', ')}
@@ -87,6 +89,7 @@ Try next (in another terminal):
   npm run ops -- --local --remote status           # the ops function, through the FC 3.0 invoke API
   npm run ops -- --local --remote --fc2 status     # the same through @alicloud/fc2
   npm run ops -- --local onboard alias/payments    # a second lineage
+  npm run ops -- --local doctor                    # check the deployment: instances, escrow placement, permissions
   npm run local:webhook -- '{"action":"check","alias":"alias/demo","reason":"try me"}'   # a signed webhook call
   curl -s ${stack.emu.url}/__emulator/state        # what the emulator holds (no material)
   (settings for --local: ${cliEnvFile})

@@ -74,7 +74,12 @@ export async function buildEscrow(config: Config, kms: KmsPort, random: RandomSo
     return await openEscrowStore(
       config.escrow.backend === 'file'
         ? { kind: 'file', dir: config.escrow.dir, masterKeyFile: config.escrow.masterKeyFile, ...recovery }
-        : { kind: 'kms-secrets', encryptionKeyId: config.escrow.keyId, ...recovery },
+        : {
+            kind: 'kms-secrets',
+            encryptionKeyId: config.escrow.keyId,
+            ...(config.instances.escrow === undefined ? {} : { dkmsInstanceId: config.instances.escrow }),
+            ...recovery,
+          },
       { random, kms },
     );
   } catch (err) {
@@ -115,6 +120,7 @@ export async function buildEngineDeps(input: BuildEngineDepsInput): Promise<Engi
     random,
     policies: config.policies,
     leaseKeyId: config.leaseKeyId,
+    instances: config.instances,
     leaseTtlMs: config.leaseTtlSeconds * 1000,
     actor: input.actor,
     runId,

@@ -1,6 +1,6 @@
 /**
  * The one error type of the product. Callers switch on `code` (a closed set), never on messages.
- * Messages never carry key material, wrapped material, import tokens or secrets (DESIGN.md §5.4).
+ * Messages never carry key material, wrapped material, import tokens or secrets (docs/design.md §5.4).
  */
 
 /** Every error code the product can raise, grouped by area. */
@@ -41,6 +41,10 @@ export const ErrorCode = {
   LeaseHeld: 'ERR_LEASE_HELD',
   SelfTestFailed: 'ERR_SELF_TEST_FAILED',
   PreconditionFailed: 'ERR_PRECONDITION_FAILED',
+  /** A key or secret is not in the KMS instance the configuration names (read-back after create). */
+  InstanceMismatch: 'ERR_INSTANCE_MISMATCH',
+  /** Crypto on an instance key was refused through the shared gateway (instance setting or RAM). */
+  InstanceCryptoDenied: 'ERR_INSTANCE_CRYPTO_DENIED',
   ConfirmationRequired: 'ERR_CONFIRMATION_REQUIRED',
   NotManaged: 'ERR_NOT_MANAGED',
   Revoked: 'ERR_REVOKED',

@@ -1,7 +1,7 @@
 /**
  * `sweep`: the timer-triggered main loop. bytes -> timer event -> config -> deps -> observe ->
  * plan -> execute -> summary. Timer invocations are asynchronous and retried by FC
- * (reference/fc-runtime.md §3.1), so a run is safe to repeat: every write re-checks its
+ * (docs/fc-runtime.md §3.1), so a run is safe to repeat: every write re-checks its
  * precondition, lineages are leased, and a delivery already completed on this instance is
  * acknowledged without running again (keyed by triggerName + triggerTime).
  * A failure on one key is reported in the result, not thrown: throwing would make FC retry the

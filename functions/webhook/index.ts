@@ -4,7 +4,7 @@
  * (`x-byok-timestamp`, `x-byok-signature: v1=<hex>`) or, for CloudMonitor callbacks that cannot
  * sign, `?token=`. Then: parse (CloudMonitor form, EventBridge CloudEvents, generic JSON) ->
  * de-duplicate repeated deliveries -> a targeted check of the named key's lineage under a short
- * deadline (CloudMonitor waits 5 s, reference/fc-runtime.md §7.1): writes that do not fit are
+ * deadline (CloudMonitor waits 5 s, docs/fc-runtime.md §7.1): writes that do not fit are
  * deferred to the next sweep. Errors become responses in exactly one place; never a stack trace
  * or a secret in a response.
  */

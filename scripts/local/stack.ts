@@ -51,6 +51,14 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
+/**
+ * The local stack models KMS 3.0 as a current account has it: managed keys in one software key
+ * management instance (shared-gateway access on, so the functions' self-test can Encrypt), and the
+ * escrow/lease CMK with the lease and webhook secrets in a second instance, so releasing one never
+ * takes the keys and their escrow together.
+ */
+export const LOCAL_INSTANCES = { keys: 'kst-loc0keys0000000001', escrow: 'kst-loc0escrow00000001' } as const;
+
 /** Local operator credentials (the README documents them; local development only). */
 export const LOCAL_OPERATOR = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };
 
@@ -67,7 +75,16 @@ async function loadOrCreateSecrets(stateDir: string): Promise<LocalStack['secret
 
 /** The operator's KMS client for the emulator (used to prepare the stack, not by the functions). */
 function operatorKms(endpoint: string): KmsPort {
-  const config = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_ENDPOINT: endpoint, BYOK_KMS_PROTOCOL: 'http', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/unused', BYOK_ESCROW_MASTER_KEY_FILE: '/unused', BYOK_LEASE_KEY_ID: 'unused' });
+  const config = parseConfig({
+    BYOK_REGION: 'cn-hangzhou',
+    BYOK_KMS_ENDPOINT: endpoint,
+    BYOK_KMS_PROTOCOL: 'http',
+    BYOK_KMS_INSTANCE_ID: LOCAL_INSTANCES.keys,
+    BYOK_ESCROW_BACKEND: 'file',
+    BYOK_ESCROW_DIR: '/unused',
+    BYOK_ESCROW_MASTER_KEY_FILE: '/unused',
+    BYOK_LEASE_KEY_ID: 'unused',
+  });
   return buildKms(config, () => LOCAL_OPERATOR, systemRandom);
 }
 
@@ -77,7 +94,7 @@ async function ensureEscrowKey(kms: KmsPort): Promise<string> {
     const tags = await kms.listResourceTags(id);
     if (tags['byok:escrow'] === 'true') return id;
   }
-  const key = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'byok-orchestrator escrow and lease CMK (local stack)' });
+  const key = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'byok-orchestrator escrow and lease CMK (local stack)', dkmsInstanceId: LOCAL_INSTANCES.escrow });
   await kms.tagResource(key.keyId, { 'byok:escrow': 'true' });
   return key.keyId;
 }
@@ -89,7 +106,9 @@ export const WEBHOOK_SECRET_NAMES = { hmac: 'byok-webhook-hmac', token: 'byok-we
 async function ensureWebhookSecrets(kms: KmsPort, escrowKeyId: string, secrets: LocalStack['secrets']): Promise<void> {
   const existing = new Set((await kms.listSecrets()).map((x) => x.secretName));
   for (const [name, value] of [[WEBHOOK_SECRET_NAMES.hmac, secrets.webhookHmac], [WEBHOOK_SECRET_NAMES.token, secrets.webhookToken]] as const) {
-    if (!existing.has(name)) await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKeyId, description: 'byok-orchestrator webhook secret (local stack)' });
+    if (!existing.has(name)) {
+      await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKeyId, description: 'byok-orchestrator webhook secret (local stack)', dkmsInstanceId: LOCAL_INSTANCES.escrow });
+    }
   }
 }
 
@@ -99,13 +118,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stateDir = resolve(options.stateDir);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const secrets = await loadOrCreateSecrets(stateDir);
-  // STS-like credentials for the functions, as FC hands them out (reference fc-runtime.md §2.3).
+  // STS-like credentials for the functions, as FC hands them out (docs/fc-runtime.md §2.3).
   const sts = { accessKeyId: `STS.local${randomBytes(6).toString('hex')}`, accessKeySecret: randomBytes(18).toString('base64url'), securityToken: randomBytes(32).toString('base64url') };
   const emu = await startKmsEmulator({
     port: options.kmsPort ?? 0,
     credentials: [LOCAL_OPERATOR, sts],
     stateFile: join(stateDir, 'kms-state.json'),
     admin: true,
+    kmsVersion: 3,
+    instances: [
+      { id: LOCAL_INSTANCES.keys, type: 'software', sharedGateway: true },
+      { id: LOCAL_INSTANCES.escrow, type: 'software', sharedGateway: true },
+    ],
     log: (line) => log(`[kms] ${line}`),
   });
   let host: FcHost | undefined;
@@ -118,6 +142,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const common: Record<string, string> = {
       BYOK_KMS_ENDPOINT: emu.endpoint,
       BYOK_KMS_PROTOCOL: 'http',
+      BYOK_KMS_INSTANCE_ID: LOCAL_INSTANCES.keys,
+      BYOK_ESCROW_INSTANCE_ID: LOCAL_INSTANCES.escrow,
       BYOK_ESCROW_BACKEND: 'file',
       BYOK_ESCROW_DIR: join(stateDir, 'escrow'),
       BYOK_ESCROW_MASTER_KEY_FILE: join(stateDir, 'escrow-master.key'),
@@ -125,7 +151,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_AUDIT_SINK: 'stdout',
       BYOK_LOCAL_TIME_URL: `${emu.url}/__emulator/state`,
     };
-    const env = { BYOK_ESCROW_KEY_ID: escrowKeyId };
+    const env = { BYOK_ESCROW_KEY_ID: escrowKeyId, BYOK_KMS_INSTANCE_ID: LOCAL_INSTANCES.keys, BYOK_ESCROW_INSTANCE_ID: LOCAL_INSTANCES.escrow };
     const project = readSYaml(options.sYamlPath, { distDir: options.distDir, env, config: { AccountID: '1234567890123456' }, envOverrides: common });
     // Local secrets are given as values, not KMS secret names.
     const functions = project.functions.map((f) => {

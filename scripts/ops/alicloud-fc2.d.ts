@@ -1,5 +1,5 @@
 /**
- * Minimal typings for @alicloud/fc2@2.6.x, which ships none (fc-runtime.md §6.1). Only what this
+ * Minimal typings for @alicloud/fc2@2.6.x, which ships none (docs/fc-runtime.md §6.1). Only what this
  * project calls is declared; note the capital `accessKeyID`.
  */
 declare module '@alicloud/fc2' {

@@ -4,7 +4,7 @@
  * errors. Configuration comes in as options; this module never reads process.env.
  *
  * FC reports a function's own failure as HTTP 200 with `x-fc-error-type` and a JSON body
- * `{errorMessage, errorType, stackTrace}` (fc-runtime.md §2.2, §6.3): the SDKs resolve normally,
+ * `{errorMessage, errorType, stackTrace}` (docs/fc-runtime.md §2.2, §6.3): the SDKs resolve normally,
  * so both invokers check the header and throw FunctionFailed themselves.
  */
 import { Readable } from 'node:stream';
@@ -74,7 +74,7 @@ function decodeResult(body: Buffer): unknown {
 /**
  * Makes a function's error message safe to show and log: single line, bounded, and with anything
  * that looks like a secret blob (long base64/hex runs: wrapped material, tokens) or the caller's
- * own secret redacted (DESIGN.md §5.4).
+ * own secret redacted (docs/design.md §5.4).
  */
 export function sanitizeFunctionMessage(message: string, secrets: readonly string[] = []): string {
   let out = message;

@@ -1,6 +1,6 @@
 /**
  * The secret guard: audit events never carry key material, wrapped material, import tokens,
- * escrow plaintext or webhook secrets (DESIGN.md §5.4). Such values are long runs of base64,
+ * escrow plaintext or webhook secrets (docs/design.md §5.4). Such values are long runs of base64,
  * base64url or hex; identifiers we do log (UUID key and request ids, `kcv1:` fingerprints) are
  * removed before the scan so they never trip it.
  *

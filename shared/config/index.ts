@@ -12,6 +12,9 @@
  * | `BYOK_KMS_PROTOCOL` | `https` | `http` or `https` (`http` only for the local emulator) |
  * | `BYOK_KMS_MAX_RPS` | none | client-side ceiling on KMS requests per second (a number > 0, at most 1000) |
  * | `BYOK_KMS_CONCURRENCY` | `4` | KMS calls in flight at once, 1-64 |
+ * | `BYOK_KMS_INSTANCE_ID` | none (warned) | KMS 3.0 instance (`kst-...`) the managed CMKs are created in; unset = the region's default key (only one) or the default instance of a migrated account |
+ * | `BYOK_ESCROW_INSTANCE_ID` | none | KMS 3.0 instance of the escrow CMK and of the escrow and lease secrets; must differ from `BYOK_KMS_INSTANCE_ID` (see `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE`) |
+ * | `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE` | `false` | `true` accepts escrow in the keys' own instance (one released or lapsed instance then loses keys and escrow together); not needed when `BYOK_RECOVERY_PUBLIC_KEY_FILE` is set |
  * | `BYOK_ESCROW_BACKEND` | `kms-secrets` | where escrowed material lives: `kms-secrets` (KMS Secrets Manager) or `file` (sealed local files) |
  * | `BYOK_ESCROW_KEY_ID` | required for `kms-secrets` | the `Aliyun_KMS` CMK that encrypts escrow secrets (also the default lease key) |
  * | `BYOK_ESCROW_DIR` | required for `file` | directory of sealed escrow files |
@@ -48,6 +51,9 @@ export const ConfigVariable = {
   KmsProtocol: 'BYOK_KMS_PROTOCOL',
   KmsMaxRps: 'BYOK_KMS_MAX_RPS',
   KmsConcurrency: 'BYOK_KMS_CONCURRENCY',
+  KmsInstanceId: 'BYOK_KMS_INSTANCE_ID',
+  EscrowInstanceId: 'BYOK_ESCROW_INSTANCE_ID',
+  AllowEscrowInKeyInstance: 'BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE',
   EscrowBackend: 'BYOK_ESCROW_BACKEND',
   EscrowKeyId: 'BYOK_ESCROW_KEY_ID',
   EscrowDir: 'BYOK_ESCROW_DIR',
@@ -161,6 +167,11 @@ export interface Config {
     concurrency: number;
   };
   escrow: EscrowConfig;
+  /**
+   * KMS 3.0 placement (docs/kms-3-instances.md): `keys` = instance of the managed CMKs, `escrow` =
+   * instance of the escrow CMK and the escrow/lease secrets. Undefined = no DKMSInstanceId sent.
+   */
+  instances: { keys?: string; escrow?: string };
   /** Aliyun_KMS CMK that encrypts lease secrets. */
   leaseKeyId: string;
   leaseTtlSeconds: number;
@@ -234,10 +245,15 @@ const REGION_PATTERN = /^[a-z]{2,}(?:-[a-z0-9]+)+$/;
 const ENDPOINT_PATTERN = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(?::(\d{1,5}))?$/;
 /** CMK ids (UUID or `key-...`), `alias/...` names or ARNs: no spaces. */
 const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,255}$/;
-/** Secrets Manager names: <= 192 chars of letters, digits and `_ / + = . @ -` (kms-api.md §2.12). */
+/** Secrets Manager names: <= 192 chars of letters, digits and `_ / + = . @ -` (docs/kms-api.md §2.12). */
 const SECRET_NAME_PATTERN = /^[A-Za-z0-9_/+=.@-]{1,192}$/;
 /** Lineage names, as the engine's parseLineage accepts them. */
 const LINEAGE_PATTERN = /^[A-Za-z0-9_/-]{1,200}$/;
+/**
+ * KMS 3.0 instance ids: `kst-` + a region prefix and random lowercase letters and digits
+ * (documented example `kst-hzz62ee817bvyyr5x****`; the exact length is inferred, so be lenient).
+ */
+const INSTANCE_ID_PATTERN = /^kst-[a-z0-9]{6,48}$/;
 /** RFC 3986 unreserved characters: a URL token must survive a URL unescaped. */
 const URL_TOKEN_PATTERN = /^[A-Za-z0-9._~-]+$/;
 const MIN_SECRET_CHARS = 16;
@@ -362,6 +378,19 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   const leaseTtlSeconds = r.int(V.LeaseTtlSeconds, Range.leaseTtlSeconds, DEFAULT_LEASE_TTL_SECONDS);
 
+  // KMS 3.0 instances, and the rule that escrow must not share fate with the keys it protects.
+  const instanceRule = 'must be a KMS instance id such as kst-hzz62ee817bvyyr5x0000';
+  const keysInstance = r.string(V.KmsInstanceId, INSTANCE_ID_PATTERN, instanceRule);
+  const escrowInstance = r.string(V.EscrowInstanceId, INSTANCE_ID_PATTERN, instanceRule);
+  const allowShared = r.oneOf(V.AllowEscrowInKeyInstance, ['true', 'false'] as const, 'false');
+  if (!r.isSet(V.KmsInstanceId)) {
+    r.warnings.push(
+      `${V.KmsInstanceId} is unset: on KMS 3.0 new CMKs become the region's default key (at most one, so a second lineage or rotation fails) or, on an account migrated from KMS 1.0, land in its default instance; set it to the software or hardware key management instance the keys belong in`,
+    );
+  }
+  if (backend === EscrowBackendName.KmsSecrets) checkEscrowPlacement(r, keysInstance, escrowInstance, recoveryPublicKeyFile !== undefined, allowShared === 'true');
+  else if (r.isSet(V.EscrowInstanceId)) r.warnings.push(`${V.EscrowInstanceId} is ignored: ${V.EscrowBackend} is ${backend}`);
+
   // Audit.
   const sink = r.oneOf(V.AuditSink, Object.values(AuditSink), AuditSink.Stdout);
   const auditFile = r.raw(V.AuditFile);
@@ -384,6 +413,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     region: region!,
     kms: { endpoint: endpoint!, protocol: protocol!, ...opt('maxRequestsPerSecond', maxRequestsPerSecond), concurrency: concurrency! },
     escrow: escrow!,
+    instances: { ...opt('keys', keysInstance), ...opt('escrow', escrowInstance) },
     leaseKeyId: leaseKeyId!,
     leaseTtlSeconds: leaseTtlSeconds!,
     audit: { sink: sink!, ...opt('file', auditFile) },
@@ -391,6 +421,30 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     webhook: { ...opt('secret', secret), ...opt('urlToken', urlToken) },
     warnings: r.warnings,
   };
+}
+
+/**
+ * Escrow secrets live in a KMS instance too. Releasing an instance, or letting its subscription
+ * lapse, makes every key and secret in it unusable (docs/kms-3-instances.md §5): escrow in the
+ * keys' own instance would be lost in the same billing event as the keys. Refused unless an
+ * offline break-glass copy exists or the operator accepts the risk explicitly. Both unset means
+ * both land in the account's default instance: the same instance.
+ */
+function checkEscrowPlacement(r: Reader, keys: string | undefined, escrow: string | undefined, breakGlass: boolean, allowed: boolean): void {
+  const V = ConfigVariable;
+  if (r.problems.some((p) => p.variable === V.KmsInstanceId || p.variable === V.EscrowInstanceId)) return;
+  if (keys !== escrow) return;
+  const where = keys === undefined ? 'both unset, so both would live in the default instance' : `both ${keys}`;
+  if (breakGlass || allowed) {
+    r.warnings.push(
+      `${V.EscrowInstanceId} and ${V.KmsInstanceId} name the same instance (${where}): escrow shares fate with the keys; ${breakGlass ? `the offline break-glass copy (${V.RecoveryPublicKeyFile}) is the only way back if that instance is released or lapses` : `accepted by ${V.AllowEscrowInKeyInstance}=true`}`,
+    );
+    return;
+  }
+  r.fail(
+    V.EscrowInstanceId,
+    `must name a different KMS instance than ${V.KmsInstanceId} (${where}): releasing or not renewing one instance would destroy the keys and their escrow together; put the escrow CMK and secrets in another instance, or set ${V.RecoveryPublicKeyFile} (offline break-glass copy), or set ${V.AllowEscrowInKeyInstance}=true to accept the risk`,
+  );
 }
 
 /** `{ [key]: value }` when value is defined, else `{}` (exactOptionalPropertyTypes-friendly). */

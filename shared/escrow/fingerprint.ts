@@ -1,6 +1,6 @@
 /**
  * Material fingerprint: a key check value (KCV) that lets the orchestrator match a CMK to its
- * escrow record (DESIGN.md §4 "material fingerprint (a key check value, never the material)",
+ * escrow record (docs/design.md §4 "material fingerprint (a key check value, never the material)",
  * §5.3 "re-import always uses the escrowed material whose fingerprint the CMK's tag records").
  *
  * `kcv1:` + hex(first 12 bytes of HMAC-SHA256(key = material, message = KCV_LABEL)).
@@ -11,7 +11,7 @@
  * gives domain separation, and truncation to 96 bits leaves enough to tell materials apart (a
  * 2^-48 birthday bound over the handful of keys one account holds) while revealing less.
  *
- * The result is 29 characters of `[a-z0-9:]`, within the CMK tag rules (kms-api.md §2.10:
+ * The result is 29 characters of `[a-z0-9:]`, within the CMK tag rules (docs/kms-api.md §2.10:
  * <= 128 chars of letters, digits and `/ \ _ - . + = : @`).
  */
 import { createHmac } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * Escrow: pick and open the configured backend. `file` is the local default, `kms-secrets` the
- * cloud default (DESIGN.md §4). The KMS client is passed in, never built here.
+ * cloud default (docs/design.md §4). The KMS client is passed in, never built here.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
@@ -31,6 +31,8 @@ export type EscrowConfig =
       kind: typeof EscrowBackend.KmsSecrets;
       /** The escrow CMK (Origin Aliyun_KMS) that encrypts the secrets. */
       encryptionKeyId: string;
+      /** KMS 3.0 instance of the escrow secrets (the escrow CMK's own instance). */
+      dkmsInstanceId?: string;
       /** Offline recovery RSA-4096 public key (PEM) for break-glass copies. */
       recoveryPublicKeyPem?: string;
     };
@@ -54,7 +56,12 @@ export async function openEscrowStore(config: EscrowConfig, deps: EscrowDeps): P
           details: { field: 'escrow.kind' },
         });
       }
-      return createKmsSecretsEscrowStore({ kms: deps.kms, encryptionKeyId: config.encryptionKeyId, ...recovery });
+      return createKmsSecretsEscrowStore({
+        kms: deps.kms,
+        encryptionKeyId: config.encryptionKeyId,
+        ...(config.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: config.dkmsInstanceId }),
+        ...recovery,
+      });
     default:
       return assertNever(config);
   }

@@ -11,7 +11,7 @@
  *
  * put never uses PutSecretValue: a new VersionId would add a version and move ACSCurrent to it,
  * which is exactly the silent replacement escrow must not allow. Instead put reads first and
- * CreateSecret is the conditional write (Rejected.ResourceExist when the name is taken, kms-api.md
+ * CreateSecret is the conditional write (Rejected.ResourceExist when the name is taken, docs/kms-api.md
  * §2.12); a lost race is resolved by reading what won. get checks that ACSCurrent's VersionId
  * derives from the fingerprint inside, so a version written out of band reads as EscrowCorrupt.
  */
@@ -34,13 +34,18 @@ import {
 import type { EscrowListing, EscrowPutResult, EscrowRecord, EscrowStore, EscrowSummary, EscrowUnreadable } from './store.js';
 
 /** The KMS calls this backend makes (a narrow slice of KmsPort, so fakes stay small). */
-export type EscrowSecretsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'listSecrets'>;
+export type EscrowSecretsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret'>;
 
 /** Options of the kms-secrets backend. */
 export interface KmsSecretsEscrowOptions {
   kms: EscrowSecretsPort;
   /** The escrow CMK (Origin Aliyun_KMS) Secrets Manager encrypts the secrets under. */
   encryptionKeyId: string;
+  /**
+   * KMS 3.0 instance the secrets are created in (it must be the escrow CMK's instance: KMS refuses
+   * a key from another instance). A new secret is described back to prove where it landed.
+   */
+  dkmsInstanceId?: string;
   /** Optional offline recovery RSA-4096 public key (PEM): adds a `breakglass` field to new secrets. */
   recoveryPublicKeyPem?: string;
 }
@@ -48,13 +53,13 @@ export interface KmsSecretsEscrowOptions {
 /** Name prefix of escrow secrets; the rest of the name is the key id. */
 export const ESCROW_SECRET_PREFIX = 'byok-escrow/';
 
-/** Tag keys put on each escrow secret (kms-api.md §2.10 tag rules). */
+/** Tag keys put on each escrow secret (docs/kms-api.md §2.10 tag rules). */
 export const EscrowSecretTag = { Managed: 'byok:managed', KeyId: 'byok:key-id', Lineage: 'byok:lineage' } as const;
 
-/** Rejected.ResourceInDeleteWindow: someone scheduled the secret for deletion (kms-api.md §2.12). */
+/** Rejected.ResourceInDeleteWindow: someone scheduled the secret for deletion (docs/kms-api.md §2.12). */
 const IN_DELETE_WINDOW = 'Rejected.ResourceInDeleteWindow';
 
-/** `byok-escrow/<keyId>`: <= 192 chars of letters, digits and `_ / + = . - @` (kms-api.md §2.12). */
+/** `byok-escrow/<keyId>`: <= 192 chars of letters, digits and `_ / + = . - @` (docs/kms-api.md §2.12). */
 export function escrowSecretName(keyId: string): string {
   assertKeyId(keyId);
   return ESCROW_SECRET_PREFIX + keyId;
@@ -130,7 +135,9 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
         encryptionKeyId,
         description: `BYOK escrow of CMK ${keyId}. Never delete while the CMK exists.`,
         tags: { [EscrowSecretTag.Managed]: 'true', [EscrowSecretTag.KeyId]: keyId, [EscrowSecretTag.Lineage]: record.lineage },
+        ...(options.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: options.dkmsInstanceId }),
       });
+      if (options.dkmsInstanceId !== undefined) await assertSecretInstance(kms, escrowSecretName(keyId), options.dkmsInstanceId);
     } catch (err) {
       if (kmsCodeOf(err) === IN_DELETE_WINDOW) throw inDeleteWindow(keyId, ErrorCode.EscrowConflict, err);
       if (isOrchestratorError(err, ErrorCode.KmsConflict)) {
@@ -149,7 +156,7 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
       .sort();
     const records: EscrowSummary[] = [];
     const unreadable: EscrowUnreadable[] = [];
-    // Sequential on purpose: Secrets Manager QPS limits are unpublished (kms-api.md §4.1).
+    // Sequential on purpose: Secrets Manager QPS limits are unpublished (docs/kms-api.md §4.1).
     for (const name of names) {
       const keyId = name.slice(ESCROW_SECRET_PREFIX.length);
       try {
@@ -179,6 +186,21 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
   }
 
   return { backend: EscrowBackend.KmsSecrets, put, get, list };
+}
+
+/**
+ * Read-back of a secret's placement: DescribeSecret reports `DKMSInstanceId` (documented in the
+ * KMS 2016-01-20 DescribeSecret response model). A secret elsewhere is an InstanceMismatch.
+ */
+export async function assertSecretInstance(kms: Pick<KmsPort, 'describeSecret'>, secretName: string, expected: string): Promise<void> {
+  const meta = await kms.describeSecret(secretName);
+  if (meta.dkmsInstanceId !== expected) {
+    throw new OrchestratorError(
+      ErrorCode.InstanceMismatch,
+      `secret ${secretName} is in ${meta.dkmsInstanceId ?? 'no KMS instance'}, not in ${expected} as configured`,
+      { details: { secretName, expected, actual: meta.dkmsInstanceId ?? 'none' } },
+    );
+  }
 }
 
 function kmsCodeOf(err: unknown): string | undefined {

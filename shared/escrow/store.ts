@@ -1,9 +1,9 @@
 /**
  * EscrowStore: where the orchestrator keeps a copy of every CMK's imported material, so that the
- * material can be re-imported after expiry or deletion (DESIGN.md §2.4) and is escrowed and read
+ * material can be re-imported after expiry or deletion (docs/design.md §2.4) and is escrowed and read
  * back *before* it is ever imported (§5.1).
  *
- * There is deliberately no delete, overwrite or update operation. Invariant (DESIGN.md §5.2):
+ * There is deliberately no delete, overwrite or update operation. Invariant (docs/design.md §5.2):
  * the escrow of a CMK is never deleted while that CMK exists; we meet it by never deleting escrow
  * at all. A record is written once per key id and then only read.
  */
@@ -82,12 +82,12 @@ export interface EscrowStore {
 
 /** Key ids: shared-KMS UUIDs or instance ids; also safe as a file name and in a secret name. */
 const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-/** Lineage names go on tags: <= 128 chars of letters, digits and `/ \ _ - . + = : @` (kms-api.md §2.10). */
+/** Lineage names go on tags: <= 128 chars of letters, digits and `/ \ _ - . + = : @` (docs/kms-api.md §2.10). */
 const LINEAGE_PATTERN = /^[A-Za-z0-9/\\_.+=:@-]{1,128}$/;
 const KEY_SPEC_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
- * Material sizes accepted: KMS imports 16, 24 or 32 bytes for symmetric specs (kms-api.md §2.5);
+ * Material sizes accepted: KMS imports 16, 24 or 32 bytes for symmetric specs (docs/kms-api.md §2.5);
  * 64 is a ceiling that keeps the break-glass payload inside one RSA-OAEP block.
  */
 export const MIN_MATERIAL_BYTES = 16;
@@ -148,7 +148,7 @@ export function validateEscrowRecord(record: EscrowRecord): void {
 /**
  * The stored version of a record, derived from its fingerprint (`kcv1:ab..` -> `kcv1-ab..`), so a
  * retried put names the same version and other material can never reuse it. Letters, digits and
- * `-` only, 29 chars: fits a Secrets Manager VersionId (<= 64 chars, kms-api.md §2.12).
+ * `-` only, 29 chars: fits a Secrets Manager VersionId (<= 64 chars, docs/kms-api.md §2.12).
  */
 export function escrowVersionId(fingerprint: string): string {
   return fingerprint.replace(':', '-');

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the three function adapters: decoding events into typed values, the one table
  * from error codes to HTTP statuses, per-instance dependency caching keyed by the STS credentials
- * (FC rotates them; reference/fc-runtime.md §2.3: valid 36 h), and the time budget.
+ * (FC rotates them; docs/fc-runtime.md §2.3: valid 36 h), and the time budget.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError, type ErrorCode as Code } from '../errors.js';
 import type { KmsCredentials } from '../kms/alicloud-adapter.js';

@@ -65,6 +65,7 @@ export function createFunctionRuntime(env: Record<string, string | undefined>): 
         random: systemRandom,
         policies: cfg.policies,
         leaseKeyId: cfg.leaseKeyId,
+        instances: cfg.instances,
         leaseTtlMs: cfg.leaseTtlSeconds * 1000,
         actor: input.actor,
         runId: input.runId,

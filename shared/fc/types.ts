@@ -1,5 +1,5 @@
 /**
- * Function Compute 3.0 shapes (reference/fc-runtime.md §2-§4): the handler's `context`, the timer
+ * Function Compute 3.0 shapes (docs/fc-runtime.md §2-§4): the handler's `context`, the timer
  * event, the HTTP trigger event and response. Only the fields we use are typed.
  */
 

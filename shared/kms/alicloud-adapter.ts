@@ -2,7 +2,7 @@
  * The one adapter over the official SDK @alicloud/kms20160120 (1.2.0, on @alicloud/rpc-client).
  * This is the only file in the product that imports it; everything else sees KmsPort.
  *
- * SDK facts relied on (reference/kms-api.md): the endpoint is host[:port] without scheme and
+ * SDK facts relied on (docs/kms-api.md): the endpoint is host[:port] without scheme and
  * `protocol` must be given explicitly (§1.6, verified); thrown errors carry the parsed body as
  * `err.data` and a code with an `Error` suffix, so we read `err.data.Code` (§1.9, verified); the
  * HTTP status only appears inside the message as `code: <status>,` (§1.9, verified); the SDK
@@ -11,7 +11,8 @@
 import Client, * as $Kms from '@alicloud/kms20160120';
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
-import type { AliasEntry, KeyMetadata, KeyOrigin, KeyState, KmsPort, KmsResult, SecretSummary } from './port.js';
+import { createKmsRpc, type KmsRpcCall } from './openapi-rpc.js';
+import type { AliasEntry, KeyMetadata, KeyOrigin, KeyState, KmsInstanceInfo, KmsPort, KmsResult, SecretSummary } from './port.js';
 import { ConcurrencyLimiter, RateLimiter, defaultRetryPolicy, realSleep, withRetry, type RetryPolicy, type Sleep } from './resilience.js';
 
 /** Credentials for KMS calls; a securityToken means STS (FC hands these to functions). */
@@ -50,7 +51,7 @@ const notFoundCodes = new Set(['Forbidden.KeyNotFound', 'Forbidden.AliasNotFound
 /**
  * Maps a KMS service code and HTTP status to our code and retryability. Retry on throttling,
  * ServiceUnavailableTemporary, InternalFailure and 5xx; never on Forbidden.*, Rejected.<State>,
- * InvalidKeyMaterial, InvalidImportToken (issue #3 §1; reference §4.2).
+ * InvalidKeyMaterial, InvalidImportToken (issue #3 §1; docs/kms-api.md §4.2).
  */
 export function classifyKmsError(kmsCode: string | undefined, httpStatus: number | undefined): { code: ErrorCode; retryable: boolean } {
   const c = kmsCode ?? '';
@@ -97,7 +98,7 @@ export function mapSdkError(err: unknown, action: string, keyId?: string): Orche
   }
   const sysCode = typeof e?.code === 'string' ? e.code : undefined;
   if ((sysCode && socketErrorCodes.has(sysCode)) || e?.name === 'SyntaxError' || e?.name === 'RequestTimeoutError' || /timeout/i.test(String(e?.name ?? ''))) {
-    // A non-JSON body (e.g. a proxy's HTML 503) surfaces as SyntaxError (reference §1.8, verified).
+    // A non-JSON body (e.g. a proxy's HTML 503) surfaces as SyntaxError (docs/kms-api.md §1.8, verified).
     return new OrchestratorError(ErrorCode.KmsNetwork, `KMS ${action} failed: network error ${sysCode ?? String(e?.name)}`, {
       retryable: true,
       details: { action, keyId },
@@ -106,28 +107,11 @@ export function mapSdkError(err: unknown, action: string, keyId?: string): Orche
   return new OrchestratorError(ErrorCode.KmsUnexpected, `KMS ${action} failed unexpectedly`, { details: { action, keyId } });
 }
 
-/** KMS dates are UTC ISO-8601 strings; "" means "not applicable" (reference §1.7). */
+/** KMS dates are UTC ISO-8601 strings; "" means "not applicable" (docs/kms-api.md §1.7). */
 function parseDate(s: string | undefined | null): number | undefined {
   if (!s) return undefined;
   const ms = Date.parse(s);
   return Number.isNaN(ms) ? undefined : ms;
-}
-
-function toKeyMetadata(m: $Kms.DescribeKeyResponseKeyMetadata | $Kms.CreateKeyResponseKeyMetadata): KeyMetadata {
-  return {
-    keyId: m.keyId,
-    arn: m.arn,
-    keyState: m.keyState as KeyState,
-    keySpec: m.keySpec,
-    keyUsage: m.keyUsage,
-    origin: m.origin as KeyOrigin,
-    protectionLevel: m.protectionLevel,
-    description: m.description ?? '',
-    creationDateMs: parseDate(m.creationDate) ?? 0,
-    deleteDateMs: parseDate(m.deleteDate),
-    materialExpireAtMs: parseDate(m.materialExpireTime),
-    primaryKeyVersion: m.primaryKeyVersion || undefined,
-  };
 }
 
 function tagsToRecord(tags: Array<{ tagKey: string; tagValue: string }> | undefined): Record<string, string> {
@@ -148,14 +132,26 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
   const limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 8);
   const sleep = options.sleep ?? realSleep;
   const rate = options.maxRequestsPerSecond ? new RateLimiter(options.maxRequestsPerSecond, Math.max(1, Math.ceil(options.maxRequestsPerSecond)), options.nowMs, sleep) : undefined;
-  let cached: { fingerprint: string; client: Client } | undefined;
+  let cached: { fingerprint: string; client: Client; rpc: KmsRpcCall } | undefined;
+  const readTimeoutMs = options.readTimeoutMs ?? 10_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
 
-  function client(): Client {
+  function clients(): { client: Client; rpc: KmsRpcCall } {
     const c = options.credentials();
     const fingerprint = `${c.accessKeyId}\u0000${c.accessKeySecret}\u0000${c.securityToken ?? ''}`;
     if (!cached || cached.fingerprint !== fingerprint) {
       cached = {
         fingerprint,
+        rpc: createKmsRpc({
+          accessKeyId: c.accessKeyId,
+          accessKeySecret: c.accessKeySecret,
+          ...(c.securityToken ? { securityToken: c.securityToken } : {}),
+          endpoint: options.endpoint,
+          protocol: options.protocol,
+          regionId: options.regionId,
+          readTimeoutMs,
+          connectTimeoutMs,
+        }),
         client: new Client({
           accessKeyId: c.accessKeyId,
           accessKeySecret: c.accessKeySecret,
@@ -163,21 +159,30 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
           endpoint: options.endpoint,
           protocol: options.protocol,
           regionId: options.regionId,
-          readTimeout: options.readTimeoutMs ?? 10_000,
-          connectTimeout: options.connectTimeoutMs ?? 5_000,
+          readTimeout: readTimeoutMs,
+          connectTimeout: connectTimeoutMs,
         } as ConstructorParameters<typeof Client>[0]),
       };
     }
-    return cached.client;
+    return cached;
   }
 
   async function call<T>(action: string, keyId: string | undefined, fn: (c: Client) => Promise<T>): Promise<T> {
+    return callWith(action, keyId, (both) => fn(both.client));
+  }
+
+  /** A call through the generic RPC client (parameters the KMS client cannot send). */
+  async function rpc(action: string, keyId: string | undefined, params: Record<string, string | undefined>): Promise<Record<string, unknown>> {
+    return callWith(action, keyId, (both) => both.rpc(action, params));
+  }
+
+  async function callWith<T>(action: string, keyId: string | undefined, fn: (c: { client: Client; rpc: KmsRpcCall }) => Promise<T>): Promise<T> {
     return withRetry(
       async () => {
         if (rate) await rate.take();
         return limiter.run(async () => {
           try {
-            return await fn(client());
+            return await fn(clients());
           } catch (err) {
             throw mapSdkError(err, action, keyId);
           }
@@ -208,14 +213,22 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
 
   return {
     async createKey(input) {
-      const r = await call('CreateKey', undefined, (c) =>
-        c.createKey(new $Kms.CreateKeyRequest({ origin: input.origin, keySpec: input.keySpec, description: input.description, protectionLevel: input.protectionLevel, keyUsage: 'ENCRYPT/DECRYPT' })),
-      );
-      return { ...toKeyMetadata(r.keyMetadata), requestId: r.requestId };
+      // Through the generic client: SDK 1.2.0 has no DKMSInstanceId (docs/kms-3-instances.md §1).
+      const r = await rpc('CreateKey', undefined, {
+        Origin: input.origin,
+        KeySpec: input.keySpec,
+        KeyUsage: 'ENCRYPT/DECRYPT',
+        Description: input.description,
+        // With an instance, the protection level follows the instance type (documented).
+        ProtectionLevel: input.dkmsInstanceId === undefined ? input.protectionLevel : undefined,
+        DKMSInstanceId: input.dkmsInstanceId,
+      });
+      return { ...parseKeyMetadata(r['KeyMetadata'], 'CreateKey'), requestId: stringField(r, 'RequestId') };
     },
     async describeKey(keyIdOrAlias) {
-      const r = await call('DescribeKey', keyIdOrAlias, (c) => c.describeKey(new $Kms.DescribeKeyRequest({ keyId: keyIdOrAlias })));
-      return { ...toKeyMetadata(r.keyMetadata), requestId: r.requestId };
+      // Through the generic client: SDK 1.2.0's model drops KeyMetadata.DKMSInstanceId.
+      const r = await rpc('DescribeKey', keyIdOrAlias, { KeyId: keyIdOrAlias });
+      return { ...parseKeyMetadata(r['KeyMetadata'], 'DescribeKey'), requestId: stringField(r, 'RequestId') };
     },
     async listKeys() {
       return allPages(async (page) => {
@@ -293,20 +306,18 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
       return { requestId: r.requestId, plaintext: r.plaintext, keyId: r.keyId, keyVersionId: r.keyVersionId };
     },
     async createSecret(input) {
-      const r = await call('CreateSecret', input.encryptionKeyId, (c) =>
-        c.createSecret(
-          new $Kms.CreateSecretRequest({
-            secretName: input.secretName,
-            versionId: input.versionId,
-            secretData: input.secretData,
-            secretDataType: 'text',
-            encryptionKeyId: input.encryptionKeyId,
-            description: input.description,
-            tags: input.tags ? tagsJson(input.tags) : undefined,
-          }),
-        ),
-      );
-      return { requestId: r.requestId, secretName: r.secretName, versionId: r.versionId };
+      // Through the generic client: SDK 1.2.0 has no DKMSInstanceId (docs/kms-3-instances.md §2).
+      const r = await rpc('CreateSecret', input.encryptionKeyId, {
+        SecretName: input.secretName,
+        VersionId: input.versionId,
+        SecretData: input.secretData,
+        SecretDataType: 'text',
+        EncryptionKeyId: input.encryptionKeyId,
+        Description: input.description,
+        Tags: input.tags ? tagsJson(input.tags) : undefined,
+        DKMSInstanceId: input.dkmsInstanceId,
+      });
+      return { requestId: stringField(r, 'RequestId'), secretName: stringField(r, 'SecretName'), versionId: stringField(r, 'VersionId') };
     },
     async getSecretValue(input) {
       const r = await call('GetSecretValue', undefined, (c) =>
@@ -336,18 +347,37 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
       return { requestId: r.requestId, versionId: r.versionId, versionStages: r.versionStages?.versionStage ?? [] };
     },
     async describeSecret(secretName) {
-      const r = await call('DescribeSecret', undefined, (c) => c.describeSecret(new $Kms.DescribeSecretRequest({ secretName, fetchTags: 'true' })));
+      // Through the generic client: SDK 1.2.0's model drops DKMSInstanceId.
+      const r = await rpc('DescribeSecret', undefined, { SecretName: secretName, FetchTags: 'true' });
+      const tagList = (r['Tags'] as { Tag?: Array<{ Key?: unknown; Value?: unknown; TagKey?: unknown; TagValue?: unknown }> } | undefined)?.Tag ?? [];
+      const tags: Record<string, string> = {};
+      for (const t of tagList) {
+        const k = t.Key ?? t.TagKey;
+        const v = t.Value ?? t.TagValue;
+        if (typeof k === 'string' && typeof v === 'string') tags[k] = v;
+      }
+      const instance = optionalString(r, 'DKMSInstanceId');
       return {
-        requestId: r.requestId,
-        secretName: r.secretName,
-        arn: r.arn,
-        encryptionKeyId: r.encryptionKeyId,
-        description: r.description ?? '',
-        createTimeMs: parseDate(r.createTime) ?? 0,
-        updateTimeMs: parseDate(r.updateTime) ?? 0,
-        plannedDeleteTimeMs: parseDate(r.plannedDeleteTime),
-        tags: tagsToRecord(r.tags?.tag),
+        requestId: stringField(r, 'RequestId'),
+        secretName: stringField(r, 'SecretName'),
+        arn: optionalString(r, 'Arn') ?? '',
+        encryptionKeyId: optionalString(r, 'EncryptionKeyId') ?? '',
+        description: optionalString(r, 'Description') ?? '',
+        createTimeMs: parseDate(optionalString(r, 'CreateTime')) ?? 0,
+        updateTimeMs: parseDate(optionalString(r, 'UpdateTime')) ?? 0,
+        plannedDeleteTimeMs: parseDate(optionalString(r, 'PlannedDeleteTime')),
+        tags,
+        ...(instance ? { dkmsInstanceId: instance } : {}),
       };
+    },
+    async listSecretVersionIds(secretName) {
+      const all = await allPages(async (page) => {
+        const r = await call('ListSecretVersionIds', undefined, (c) =>
+          c.listSecretVersionIds(new $Kms.ListSecretVersionIdsRequest({ secretName, includeDeprecated: 'true', pageNumber: page, pageSize: 100 })),
+        );
+        return { items: r.versionIds?.versionId ?? [], total: r.totalCount };
+      });
+      return all.map((v) => ({ versionId: v.versionId, versionStages: v.versionStages?.versionStage ?? [], createTimeMs: parseDate(v.createTime) ?? 0 }));
     },
     async listSecrets() {
       return allPages<SecretSummary>(async (page) => {
@@ -378,5 +408,77 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
     async restoreSecret(secretName) {
       return ok(await call('RestoreSecret', undefined, (c) => c.restoreSecret(new $Kms.RestoreSecretRequest({ secretName }))));
     },
+    async getKmsInstance(instanceId) {
+      const r = await rpc('GetKmsInstance', undefined, { KmsInstanceId: instanceId });
+      return { ...parseKmsInstance(r['KmsInstance'], instanceId), requestId: stringField(r, 'RequestId') };
+    },
+    async listKmsInstances() {
+      return allPages<string>(async (page) => {
+        const r = await rpc('ListKmsInstances', undefined, { PageNumber: String(page), PageSize: '100' });
+        const list = (r['KmsInstances'] as { KmsInstance?: Array<{ KmsInstanceId?: unknown }> } | undefined)?.KmsInstance ?? [];
+        return { items: list.map((i) => i.KmsInstanceId).filter((id): id is string => typeof id === 'string'), total: Number(r['TotalCount'] ?? 0) };
+      });
+    },
+    async getDefaultKmsInstance() {
+      const r = await rpc('GetDefaultKmsInstance', undefined, {});
+      const id = optionalString(r, 'DefaultKmsInstanceId');
+      return { requestId: stringField(r, 'RequestId'), ...(id ? { instanceId: id } : {}) };
+    },
+  };
+}
+
+function optionalString(o: Record<string, unknown>, field: string): string | undefined {
+  const v = o[field];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function stringField(o: Record<string, unknown>, field: string): string {
+  return optionalString(o, field) ?? '';
+}
+
+function optionalNumber(o: Record<string, unknown>, field: string): number | undefined {
+  const v = o[field];
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+  return n !== undefined && Number.isFinite(n) ? n : undefined;
+}
+
+/** KeyMetadata JSON (CreateKey / DescribeKey) -> our type; a missing object is an unexpected answer. */
+function parseKeyMetadata(raw: unknown, action: string): KeyMetadata {
+  if (typeof raw !== 'object' || raw === null) throw new OrchestratorError(ErrorCode.KmsUnexpected, `KMS ${action} answered without KeyMetadata`, { details: { action } });
+  const m = raw as Record<string, unknown>;
+  const instance = optionalString(m, 'DKMSInstanceId');
+  return {
+    keyId: stringField(m, 'KeyId'),
+    arn: stringField(m, 'Arn'),
+    keyState: stringField(m, 'KeyState') as KeyState,
+    keySpec: stringField(m, 'KeySpec'),
+    keyUsage: stringField(m, 'KeyUsage'),
+    origin: stringField(m, 'Origin') as KeyOrigin,
+    protectionLevel: stringField(m, 'ProtectionLevel'),
+    description: stringField(m, 'Description'),
+    creationDateMs: parseDate(optionalString(m, 'CreationDate')) ?? 0,
+    deleteDateMs: parseDate(optionalString(m, 'DeleteDate')),
+    materialExpireAtMs: parseDate(optionalString(m, 'MaterialExpireTime')),
+    primaryKeyVersion: optionalString(m, 'PrimaryKeyVersion'),
+    ...(instance ? { dkmsInstanceId: instance } : {}),
+  };
+}
+
+/** GetKmsInstance's KmsInstance JSON -> our type (field names: docs/kms-3-instances.md §4). */
+function parseKmsInstance(raw: unknown, instanceId: string): Omit<KmsInstanceInfo, 'requestId'> {
+  const m = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const productType = optionalString(m, 'ProductType');
+  const keyNum = optionalNumber(m, 'KeyNum');
+  const secretNum = optionalNumber(m, 'SecretNum');
+  const startDateMs = parseDate(optionalString(m, 'StartDate'));
+  const endDateMs = parseDate(optionalString(m, 'EndDate'));
+  return {
+    instanceId: optionalString(m, 'InstanceId') ?? optionalString(m, 'KmsInstanceId') ?? instanceId,
+    status: stringField(m, 'Status'),
+    ...(startDateMs !== undefined ? { startDateMs } : {}),
+    ...(endDateMs !== undefined ? { endDateMs } : {}),
+    ...(productType ? { productType } : {}),
+    ...(keyNum !== undefined ? { keyNum } : {}),
+    ...(secretNum !== undefined ? { secretNum } : {}),
   };
 }

@@ -7,7 +7,7 @@
  * `requestId` so audit events can cite it.
  */
 
-/** Key states (reference/kms-api.md §3.1). `Unavailable` exists for KMS-instance keys only. */
+/** Key states (docs/kms-api.md §3.1). `Unavailable` exists for KMS-instance keys only. */
 export const KeyState = {
   Enabled: 'Enabled',
   Disabled: 'Disabled',
@@ -44,6 +44,8 @@ export interface KeyMetadata {
   /** Valid Until of imported material; undefined = never expires (or no material). */
   materialExpireAtMs?: number;
   primaryKeyVersion?: string;
+  /** KMS 3.0: the instance the key lives in (`kst-...`); undefined for a default key or on KMS 1.0. */
+  dkmsInstanceId?: string;
 }
 
 /** Parameters from GetParametersForImport: a one-time wrapping public key and a 24 h token. */
@@ -96,6 +98,31 @@ export interface SecretMetadata extends KmsResult {
   /** Set while the secret is in its recovery window. */
   plannedDeleteTimeMs?: number;
   tags: Record<string, string>;
+  /** KMS 3.0: the instance the secret lives in; undefined when KMS does not say. */
+  dkmsInstanceId?: string;
+}
+
+/** One version of a secret as ListSecretVersionIds shows it. */
+export interface SecretVersionSummary {
+  versionId: string;
+  versionStages: string[];
+  createTimeMs: number;
+}
+
+/**
+ * A KMS 3.0 instance as GetKmsInstance reports it (docs/kms-3-instances.md §4). `status` is KMS's
+ * own word; `endDateMs` is the end of the subscription, after which every key and secret in the
+ * instance answers `Rejected.Unavailable`.
+ */
+export interface KmsInstanceInfo extends KmsResult {
+  instanceId: string;
+  status: string;
+  startDateMs?: number;
+  endDateMs?: number;
+  /** e.g. `software` / `hardware` as KMS names the product type, when it says. */
+  productType?: string;
+  keyNum?: number;
+  secretNum?: number;
 }
 
 /** A secret as ListSecrets shows it. */
@@ -113,6 +140,8 @@ export interface KmsPort {
     keySpec: string;
     description?: string;
     protectionLevel?: 'SOFTWARE' | 'HSM';
+    /** KMS 3.0 instance to create the key in; unset = default key / default instance. */
+    dkmsInstanceId?: string;
   }): Promise<KeyMetadata & KmsResult>;
   /** By key id or `alias/...`. */
   describeKey(keyIdOrAlias: string): Promise<KeyMetadata & KmsResult>;
@@ -158,6 +187,8 @@ export interface KmsPort {
     encryptionKeyId: string;
     description?: string;
     tags?: Record<string, string>;
+    /** KMS 3.0 instance of the secret; its encryption key must be in the same instance. */
+    dkmsInstanceId?: string;
   }): Promise<KmsResult & { secretName: string; versionId: string }>;
   /** ACSCurrent unless a versionId or versionStage is given. */
   getSecretValue(input: { secretName: string; versionId?: string; versionStage?: string }): Promise<SecretValue>;
@@ -169,6 +200,8 @@ export interface KmsPort {
     versionStages?: string[];
   }): Promise<KmsResult & { versionId: string; versionStages: string[] }>;
   describeSecret(secretName: string): Promise<SecretMetadata>;
+  /** Every version of a secret, deprecated ones included (Secrets Manager keeps at most 10). */
+  listSecretVersionIds(secretName: string): Promise<SecretVersionSummary[]>;
   /** Every secret (every page), with tags. */
   listSecrets(): Promise<SecretSummary[]>;
   deleteSecret(input: {
@@ -177,4 +210,11 @@ export interface KmsPort {
     recoveryWindowInDays?: number;
   }): Promise<KmsResult & { plannedDeleteTimeMs?: number }>;
   restoreSecret(secretName: string): Promise<KmsResult>;
+
+  /** KMS 3.0: one instance's details. */
+  getKmsInstance(instanceId: string): Promise<KmsInstanceInfo>;
+  /** KMS 3.0: every instance id in the region (every page). */
+  listKmsInstances(): Promise<string[]>;
+  /** KMS 3.0: the default instance of an account migrated from KMS 1.0, if any. */
+  getDefaultKmsInstance(): Promise<KmsResult & { instanceId?: string }>;
 }

@@ -1,7 +1,7 @@
 /**
  * Retry with exponential backoff and full jitter, a concurrency limit and a client-side rate
  * limit, so a sweep stays under the account's QPS instead of tripping it.
- * The v1.2.0 SDK retries nothing itself (reference/kms-api.md §1.9, verified there), so this is
+ * The v1.2.0 SDK retries nothing itself (docs/kms-api.md §1.9, verified there), so this is
  * the only retry layer.
  */
 import { isOrchestratorError } from '../errors.js';

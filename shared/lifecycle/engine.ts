@@ -2,11 +2,11 @@
  * The engine: observe -> plan -> execute, and the on-call commands built on the same steps.
  * Every decision and every write is audited (an intent before, an outcome after, with KMS request
  * ids). A failure on one lineage never stops the others (invariant 7); writes on a lineage happen
- * only under its lease (DESIGN.md §4).
+ * only under its lease (docs/design.md §4).
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { KeyOrigin, KeyState } from '../kms/port.js';
-import { acquireLease, leaseDeadline, type Lease } from './lease.js';
+import { acquireLease, leaseDeadline, leaseDeps, type Lease } from './lease.js';
 import { DAY_MS, Hold, Phase, Tag, aliasOf, lineagesOf, policyFor, type LineagePolicy, type Snapshot } from './model.js';
 import { observe } from './observe.js';
 import { planLineage, planSweep, type Action, type Plan } from './plan.js';
@@ -120,7 +120,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan, snapshot: Snapsh
     let lease: Lease | undefined;
     try {
       checkBudget(deps, `lineage ${lineage}`);
-      lease = await acquireLease({ kms: deps.kms, encryptionKeyId: deps.leaseKeyId, nowMs: () => deps.clock.nowMs(), ttlMs: deps.leaseTtlMs, holder: deps.runId }, lineage, actions.map((a) => a.kind).join(','));
+      lease = await acquireLease(leaseDeps(deps), lineage, actions.map((a) => a.kind).join(','));
     } catch (err) {
       const e = errorSummary(err);
       const outcome: Outcome = e.code === ErrorCode.LeaseHeld ? 'skipped' : e.code === ErrorCode.TimeBudgetExhausted ? 'deferred' : 'failed';
@@ -191,7 +191,7 @@ export async function sweep(deps: EngineDeps, options: { lineage?: string } = {}
 
 /** Runs one operator command's writes on a lineage under its lease, audited. */
 async function underLease<T>(deps: EngineDeps, lineage: string, action: string, keyId: string | undefined, reason: string, fn: (log: RequestLog, leased: EngineDeps) => Promise<T>): Promise<T> {
-  const lease = await acquireLease({ kms: deps.kms, encryptionKeyId: deps.leaseKeyId, nowMs: () => deps.clock.nowMs(), ttlMs: deps.leaseTtlMs, holder: deps.runId }, lineage, action);
+  const lease = await acquireLease(leaseDeps(deps), lineage, action);
   const log = new RequestLog();
   let abandoned = false;
   try {
@@ -212,7 +212,7 @@ async function underLease<T>(deps: EngineDeps, lineage: string, action: string, 
   }
 }
 
-/** Lineage names are alias names without the prefix: letters, digits, `_ - /` (reference §4.3). */
+/** Lineage names are alias names without the prefix: letters, digits, `_ - /` (docs/kms-api.md §4.3). */
 export function parseLineage(aliasOrLineage: string): string {
   const lineage = aliasOrLineage.startsWith('alias/') ? aliasOrLineage.slice('alias/'.length) : aliasOrLineage;
   if (!/^[A-Za-z0-9_/-]{1,200}$/.test(lineage) || lineage.startsWith('acs')) {

@@ -1,12 +1,12 @@
 /**
  * A per-lineage lease, so concurrent runs (a timer firing while a webhook or an engineer acts)
- * never create two CMKs for one lineage nor interleave writes on one key (DESIGN.md §4).
+ * never create two CMKs for one lineage nor interleave writes on one key (docs/design.md §4).
  *
  * Mechanism: a conditional write in KMS Secrets Manager. The lease is the secret
  * `byok-lease/<lineage>`; each change is a PutSecretValue with a VersionId derived from the next
  * sequence number (`lease-<seq>`). Two contenders that read the same state both try to write the
  * same VersionId with different data; Secrets Manager accepts the first and rejects the second
- * (`Rejected.ResourceExist`). That rejection code is inferred (reference/kms-api.md §2.12: same
+ * (`Rejected.ResourceExist`). That rejection code is inferred (docs/kms-api.md §2.12: same
  * VersionId + same data is documented as idempotent, the conflict code is not), so the winner is
  * additionally confirmed by reading ACSCurrent back and checking it is our version and holder.
  * A holder that crashes blocks its lineage for at most `ttlMs`; a live holder stops writing at
@@ -14,7 +14,9 @@
  * their own clocks: keep them in sync (NTP in the cloud; the local stack shares the emulator's).
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
+import { assertSecretInstance } from '../escrow/kms-secrets-store.js';
 import type { KmsPort } from '../kms/port.js';
+import type { EngineDeps } from './ports.js';
 
 /** The lease secret's content (not sensitive). */
 export interface LeaseRecord {
@@ -60,9 +62,33 @@ function held(lineage: string, by: string | null, untilMs: number): Orchestrator
   });
 }
 
+/** What taking a lease needs. */
+export interface LeaseDeps {
+  kms: KmsPort;
+  encryptionKeyId: string;
+  /** KMS 3.0 instance of the lease secret (the lease key's instance); verified by read-back on create. */
+  dkmsInstanceId?: string;
+  nowMs: () => number;
+  ttlMs: number;
+  holder: string;
+}
+
+/** The lease dependencies of an engine run. */
+export function leaseDeps(deps: EngineDeps): LeaseDeps {
+  const instance = deps.instances?.escrow;
+  return {
+    kms: deps.kms,
+    encryptionKeyId: deps.leaseKeyId,
+    ...(instance === undefined ? {} : { dkmsInstanceId: instance }),
+    nowMs: () => deps.clock.nowMs(),
+    ttlMs: deps.leaseTtlMs,
+    holder: deps.runId,
+  };
+}
+
 /** Acquires the lineage lease or throws LeaseHeld. */
 export async function acquireLease(
-  deps: { kms: KmsPort; encryptionKeyId: string; nowMs: () => number; ttlMs: number; holder: string },
+  deps: LeaseDeps,
   lineage: string,
   intent: string,
 ): Promise<Lease> {
@@ -79,7 +105,16 @@ export async function acquireLease(
   if (!current) {
     seq = 1;
     try {
-      await deps.kms.createSecret({ secretName: name, versionId: versionOf(seq), secretData: JSON.stringify(mine(seq)), encryptionKeyId: deps.encryptionKeyId, description: `BYOK orchestrator lease for lineage ${lineage}`, tags: { 'byok:managed': 'true', 'byok:lineage': lineage } });
+      await deps.kms.createSecret({
+        secretName: name,
+        versionId: versionOf(seq),
+        secretData: JSON.stringify(mine(seq)),
+        encryptionKeyId: deps.encryptionKeyId,
+        description: `BYOK orchestrator lease for lineage ${lineage}`,
+        tags: { 'byok:managed': 'true', 'byok:lineage': lineage },
+        ...(deps.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: deps.dkmsInstanceId }),
+      });
+      if (deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
     } catch (err) {
       // Someone created it first, or this is our own retried create whose first answer was lost:
       // the confirming read below tells which.

@@ -1,5 +1,5 @@
 /**
- * The lifecycle's vocabulary: the tags that hold its state in KMS (DESIGN.md §4), the snapshot that
+ * The lifecycle's vocabulary: the tags that hold its state in KMS (docs/design.md §4), the snapshot that
  * observe produces, and the per-lineage policy.
  */
 import { DEFAULT_POLICY, type PoliciesConfig, type PolicyConfig } from '../config/index.js';
@@ -7,7 +7,7 @@ import type { KeyState } from '../kms/port.js';
 
 /**
  * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
- * are ≤128 chars of letters, digits and `/ \ _ - . + = : @` (reference/kms-api.md §2.10).
+ * are ≤128 chars of letters, digits and `/ \ _ - . + = : @` (docs/kms-api.md §2.10).
  */
 export const Tag = {
   /** `true` on every CMK this tool manages. */

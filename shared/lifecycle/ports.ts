@@ -51,6 +51,11 @@ export interface EngineDeps {
   policies: Policies;
   /** Aliyun_KMS CMK that encrypts the lease secrets (normally the escrow CMK). */
   leaseKeyId: string;
+  /**
+   * KMS 3.0 placement: `keys` = instance new managed CMKs are created in, `escrow` = instance of the
+   * lease secrets (and the escrow). Unset = no DKMSInstanceId is sent. Verified by read-back.
+   */
+  instances?: { keys?: string; escrow?: string };
   /** How long a lineage lease lasts before another run may take it over (≥ the function timeout). */
   leaseTtlMs: number;
   actor: Actor;

@@ -1,6 +1,6 @@
 /**
  * The write steps of the lifecycle, each preceded by a fresh precondition check and each safe to
- * repeat (DESIGN.md §5.6): import from escrow, provision a generation (onboard/rotate/resume),
+ * repeat (docs/design.md §5.6): import from escrow, provision a generation (onboard/rotate/resume),
  * move the alias. Material exists in memory only between escrow read and wrap.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
@@ -49,7 +49,7 @@ export async function escrowFor(deps: EngineDeps, keyId: string, expectedFingerp
 
 /**
  * GetParametersForImport -> wrap -> ImportKeyMaterial. A fresh token every time (24 h validity,
- * reference §2.4); on ExpiredImportToken (slow run, skewed clock) fetch new parameters and re-wrap once.
+ * docs/kms-api.md §2.4); on ExpiredImportToken (slow run, skewed clock) fetch new parameters and re-wrap once.
  */
 export async function importMaterial(deps: EngineDeps, input: { keyId: string; material: Buffer; keySpec: KeySpec; algorithm: WrappingAlgorithm; expireAtMs: number }, log: RequestLog): Promise<void> {
   const wrappingKeySpec = wrappingKeySpecFor(input.algorithm);
@@ -69,19 +69,49 @@ export async function importMaterial(deps: EngineDeps, input: { keyId: string; m
   }
 }
 
-/** Encrypt then Decrypt a random probe under the key; true when it round-trips. */
-export async function selfTest(deps: EngineDeps, keyId: string, log: RequestLog): Promise<boolean> {
+/**
+ * Encrypt then Decrypt a random probe under the key; true when it round-trips, false when the key
+ * itself fails. A key in a KMS 3.0 instance whose crypto calls are refused through the shared
+ * gateway is not a bad key: the instance does not allow that access (or RAM denies it), so this
+ * throws InstanceCryptoDenied naming the setting, and nothing is tagged (the next run tries again).
+ */
+export async function selfTest(deps: EngineDeps, keyId: string, log: RequestLog, instanceId?: string): Promise<boolean> {
   const probe = deps.random.bytes(32).toString('base64');
   try {
     // No EncryptionContext: SDK 1.2.0 flattens it to EncryptionContext.k=v, a form real KMS is not
-    // documented to accept (reference/kms-api.md §1.11); a rejection would fail every self-test.
+    // documented to accept (docs/kms-api.md §1.11); a rejection would fail every self-test.
     const enc = log.note(await deps.kms.encrypt({ keyId, plaintext: probe }));
     const dec = log.note(await deps.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob }));
     return dec.plaintext === probe && dec.keyId === keyId;
   } catch (err) {
+    if (instanceId !== undefined && isOrchestratorError(err, ErrorCode.KmsForbidden)) throw instanceCryptoDenied(keyId, instanceId, err);
     if (isOrchestratorError(err) && !err.retryable) return false;
     throw err;
   }
+}
+
+/**
+ * Real KMS publishes no code for "Internet access is off on this instance"; a refusal on an
+ * instance key through the shared endpoint is taken to be Forbidden.* (inferred,
+ * docs/kms-3-instances.md §6). It could also be a RAM deny, so the message names both.
+ */
+function instanceCryptoDenied(keyId: string, instanceId: string, cause: OrchestratorError): OrchestratorError {
+  return new OrchestratorError(
+    ErrorCode.InstanceCryptoDenied,
+    `Encrypt/Decrypt on key ${keyId} in KMS instance ${instanceId} was refused (${cause.details.kmsCode ?? cause.code}); the alias was not moved. ` +
+      `Turn on Internet access (shared gateway) for ${instanceId} in the KMS console (Instances > ${instanceId} > Share Resources), ` +
+      'or check that the role may call kms:Encrypt and kms:Decrypt on it',
+    { cause, details: { keyId, instanceId, kmsCode: cause.details.kmsCode, requestId: cause.details.requestId } },
+  );
+}
+
+/** A managed CMK must be in the configured instance (read-back of CreateKey's placement). */
+function assertKeyInstance(deps: EngineDeps, meta: KeyMetadata): void {
+  const expected = deps.instances?.keys;
+  if (expected === undefined || meta.dkmsInstanceId === expected) return;
+  throw new OrchestratorError(ErrorCode.InstanceMismatch, `key ${meta.keyId} is in ${meta.dkmsInstanceId ?? 'no KMS instance'}, not in ${expected} as configured; provisioning stopped`, {
+    details: { keyId: meta.keyId, expected, actual: meta.dkmsInstanceId ?? 'none' },
+  });
 }
 
 /** Re-imports escrowed material into a managed key with a new Valid Until (renew and re-import). */
@@ -161,12 +191,16 @@ export async function provisionGeneration(
   if (!keyId) {
     checkBudget(deps, 'CreateKey');
     await intent('create');
-    const created = log.note(await deps.kms.createKey({ origin: KeyOrigin.External, keySpec: policy.keySpec, description: describeMarker(lineage, generation) }));
+    const instance = deps.instances?.keys;
+    const created = log.note(
+      await deps.kms.createKey({ origin: KeyOrigin.External, keySpec: policy.keySpec, description: describeMarker(lineage, generation), ...(instance === undefined ? {} : { dkmsInstanceId: instance }) }),
+    );
     keyId = created.keyId;
     await step('created', keyId);
   }
   let { meta, tags } = await freshKey(deps, keyId, log);
   assertProvisionable(meta, tags);
+  assertKeyInstance(deps, meta);
   if (tags[Tag.Managed] !== 'true') {
     checkBudget(deps, 'TagResource');
     await intent('tag', keyId);
@@ -227,7 +261,7 @@ export async function provisionGeneration(
       }
       // 4. Self-test before anything points at the key (invariant 8).
       checkBudget(deps, 'self-test');
-      if (!(await selfTest(deps, keyId, log))) {
+      if (!(await selfTest(deps, keyId, log, meta.dkmsInstanceId))) {
         log.note(await deps.kms.tagResource(keyId, { [Tag.Phase]: Phase.FailedSelfTest }));
         throw new OrchestratorError(ErrorCode.SelfTestFailed, `key ${keyId} failed its Encrypt/Decrypt self-test; alias not moved`, { details: { keyId, lineage } });
       }

@@ -1,6 +1,6 @@
 /**
  * Webhook authentication. The HTTP trigger is `authType: anonymous` (alert senders cannot sign with
- * an Alibaba AccessKey, reference fc-runtime.md §4.1), so the function authenticates every request
+ * an Alibaba AccessKey, docs/fc-runtime.md §4.1), so the function authenticates every request
  * itself, in one of two ways:
  *
  * 1. **Signed request** (generic JSON clients, relays in front of EventBridge):
@@ -10,7 +10,7 @@
  *    300 s) of the injected clock, which bounds replays. Several `v1=` values may be sent
  *    comma-separated, and several secrets may be configured, to rotate without downtime.
  * 2. **URL token** for CloudMonitor alarm callbacks, which cannot sign (their own `signature`
- *    field has no documented algorithm, reference §7.1): `https://<trigger-url>/?token=<token>`.
+ *    field has no documented algorithm, docs/fc-runtime.md §7.1): `https://<trigger-url>/?token=<token>`.
  *
  * A request carrying `x-byok-signature` is judged by its signature only (no fall-back to a token).
  * Comparisons are constant-time; failures are `OrchestratorError(Unauthenticated)` with a fixed

@@ -1,7 +1,7 @@
 /**
  * A small per-instance cache of recently seen delivery keys, so a webhook answers a repeated
  * delivery (CloudMonitor retries up to 3 times after a 5 s timeout; EventBridge may re-send an `id`,
- * reference fc-runtime.md §7) without doing the work twice.
+ * docs/fc-runtime.md §7) without doing the work twice.
  *
  * It is only an optimisation: each FC instance has its own cache and instances come and go, so a
  * repeat can reach another instance. Correctness across instances rests on the lifecycle engine

@@ -1,6 +1,6 @@
 /**
  * Webhook payloads -> what the orchestrator should do. Three senders reach the webhook function
- * (reference fc-runtime.md §7):
+ * (docs/fc-runtime.md §7):
  *
  * - **CloudMonitor** threshold-alarm callbacks: `application/x-www-form-urlencoded`, every value a
  *   string, absent values as the literal `"null"`, `dimensions` as JSON or as a Java map
@@ -14,7 +14,7 @@
  *
  * The result is a list of `WebhookIntent`s; an empty list is "nothing to do" (a recovery, a KMS call
  * we do not act on), with the reasons in `ignored`. Intents never decide a write: even after a
- * `DeleteKeyMaterial` the engine takes a fresh look before re-importing (DESIGN.md §5.6).
+ * `DeleteKeyMaterial` the engine takes a fresh look before re-importing (docs/design.md §5.6).
  * Errors: `PayloadTooLarge` over the size limit; `UnknownPayload` naming what was missing;
  * `InvalidInput` for a recognised shape with a bad field.
  */
@@ -123,7 +123,7 @@ function targetFromKeyRef(ref: string): WebhookTarget | undefined {
 
 const describeTarget = (t: WebhookTarget): string => ('keyId' in t ? `key ${t.keyId}` : 'alias' in t ? t.alias : 'all managed keys');
 
-// ---------------------------------------------------------------- CloudMonitor (reference §7.1)
+// ---------------------------------------------------------------- CloudMonitor (docs/fc-runtime.md §7.1)
 
 /** Parses CloudMonitor `dimensions`: JSON (object or array of objects) or Java map `{k=v, k2=v2}`. */
 export function parseCloudMonitorDimensions(raw: string | undefined): Record<string, string> {
@@ -193,7 +193,7 @@ function parseCloudMonitor(form: URLSearchParams): ParsedWebhook {
   throw invalidInput('alertState', 'must be ALERT, ALARM, OK or INSUFFICIENT_DATA');
 }
 
-// ---------------------------------------------------------------- EventBridge (reference §7.2)
+// ---------------------------------------------------------------- EventBridge (docs/fc-runtime.md §7.2)
 
 /** ActionTrail-based KMS event types (EventBridge "KMS events"). */
 const ACTIONTRAIL_TYPES = new Set(['kms:ActionTrail:ApiCall', 'kms:ActionTrail:ConsoleOperation', 'kms:ActionTrail:AliyunServiceEvent']);

@@ -1,7 +1,7 @@
 /**
  * Key specs, wrapping algorithms and key material: the closed sets KMS defines for
- * GetParametersForImport / ImportKeyMaterial (reference/kms-api.md §2.4, §2.5), and material
- * generation from an injected CSPRNG (DESIGN.md §5.5: never a non-cryptographic PRNG).
+ * GetParametersForImport / ImportKeyMaterial (docs/kms-api.md §2.4, §2.5), and material
+ * generation from an injected CSPRNG (docs/design.md §5.5: never a non-cryptographic PRNG).
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
@@ -17,7 +17,7 @@ export const KeySpec = {
 /** Union of importable key specs. */
 export type KeySpec = (typeof KeySpec)[keyof typeof KeySpec];
 
-/** The `WrappingAlgorithm` values of GetParametersForImport (kms-api.md §2.4). */
+/** The `WrappingAlgorithm` values of GetParametersForImport (docs/kms-api.md §2.4). */
 export const WrappingAlgorithm = {
   RsaesOaepSha256: 'RSAES_OAEP_SHA_256',
   RsaesOaepSha1: 'RSAES_OAEP_SHA_1',
@@ -28,7 +28,7 @@ export const WrappingAlgorithm = {
 /** Union of wrapping algorithms. */
 export type WrappingAlgorithm = (typeof WrappingAlgorithm)[keyof typeof WrappingAlgorithm];
 
-/** The `WrappingKeySpec` values of GetParametersForImport (kms-api.md §2.4). */
+/** The `WrappingKeySpec` values of GetParametersForImport (docs/kms-api.md §2.4). */
 export const WrappingKeySpec = {
   Rsa2048: 'RSA_2048',
   EcSm2: 'EC_SM2',
@@ -97,7 +97,7 @@ export function parseWrappingKeySpec(value: unknown): WrappingKeySpec {
   );
 }
 
-/** The only wrapping key spec each algorithm works with (kms-api.md §2.4 table). */
+/** The only wrapping key spec each algorithm works with (docs/kms-api.md §2.4 table). */
 export function wrappingKeySpecFor(algorithm: WrappingAlgorithm): WrappingKeySpec {
   switch (algorithm) {
     case WrappingAlgorithm.RsaesOaepSha256:

@@ -1,6 +1,6 @@
 /**
  * Parses and checks GetParametersForImport's `PublicKey`: standard base64 (no line breaks) of a
- * DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7; kms-api.md §2.4). RSA_2048 must be an
+ * DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7; docs/kms-api.md §2.4). RSA_2048 must be an
  * rsaEncryption key (RFC 8017 App. C) with a 2048-bit modulus; EC_SM2 must be id-ecPublicKey on
  * the SM2 curve 1.2.156.10197.1.301 (RFC 5480 §2, GM/T 0006) with a 65-byte uncompressed point.
  * Errors name what was wrong; public keys are not secret, but we still print no key bytes.

@@ -1,6 +1,6 @@
 /**
  * Wraps key material under GetParametersForImport's public key, producing ImportKeyMaterial's
- * `EncryptedKeyMaterial` (kms-api.md §2.4, §2.5):
+ * `EncryptedKeyMaterial` (docs/kms-api.md §2.4, §2.5):
  *   RSAES_OAEP_SHA_256: RFC 8017 §7.1 OAEP, Hash = SHA-256, MGF1 with SHA-256, empty label
  *   RSAES_OAEP_SHA_1:   RFC 8017 §7.1 OAEP, Hash = SHA-1, MGF1 with SHA-1, empty label
  *                       (= `openssl rsautl -encrypt -oaep` in the seed document)

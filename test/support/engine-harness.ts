@@ -2,6 +2,11 @@
  * Test harness: a KMS emulator on 127.0.0.1 with a random port, the real SDK adapter over HTTP,
  * an escrow backend, an in-memory audit recorder, and an engine clock that follows the emulator
  * clock (so advancing the emulator advances the engine's "now").
+ *
+ * By default the emulator models KMS 3.0 as today's accounts have it: the managed keys live in one
+ * software instance (shared-gateway access on) and the escrow CMK, escrow secrets and lease
+ * secrets in another, so escrow never shares fate with the keys. `kmsVersion: 1` gives the old
+ * shared KMS without instances.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,9 +22,16 @@ import { startKmsEmulator, type KmsEmulator } from '../../scripts/local/kms/inde
 
 export const TEST_AK = { accessKeyId: 'test-ak', accessKeySecret: 'test-secret-value-0123456789' };
 
+/** Instance of the managed keys in a KMS 3.0 harness. */
+export const KEYS_INSTANCE = 'kst-hzz0keys0000000001';
+/** Instance of the escrow CMK and the escrow and lease secrets in a KMS 3.0 harness. */
+export const ESCROW_INSTANCE = 'kst-hzz0escrow00000001';
+
 /** A running harness. */
 export interface Harness {
   emu: KmsEmulator;
+  /** Instance placement the deps carry (empty on KMS 1.0). */
+  instances: { keys?: string; escrow?: string };
   kms: KmsPort;
   escrow: EscrowPort;
   escrowKeyId: string;
@@ -35,8 +47,15 @@ export interface Harness {
 let runCounter = 0;
 
 /** Starts a harness. */
-export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; policies?: Policies } = {}): Promise<Harness> {
-  const emu = await startKmsEmulator({ port: 0, credentials: [TEST_AK] });
+export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; policies?: Policies; kmsVersion?: 1 | 3 } = {}): Promise<Harness> {
+  const v3 = (options.kmsVersion ?? 3) === 3;
+  const emu = await startKmsEmulator({
+    port: 0,
+    credentials: [TEST_AK],
+    kmsVersion: v3 ? 3 : 1,
+    ...(v3 ? { instances: [{ id: KEYS_INSTANCE, type: 'software' as const }, { id: ESCROW_INSTANCE, type: 'software' as const }] } : {}),
+  });
+  const instances: Harness['instances'] = v3 ? { keys: KEYS_INSTANCE, escrow: ESCROW_INSTANCE } : {};
   const dir = await mkdtemp(join(tmpdir(), 'byok-harness-'));
   const nowMs = () => emu.clock.nowUnix() * 1000;
   const kms = createAlicloudKms({
@@ -48,15 +67,16 @@ export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; p
     nowMs: () => Date.now(),
     retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
   });
-  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow CMK' });
+  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow CMK', ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}) });
   const escrow: EscrowPort =
     options.escrow === 'kms-secrets'
-      ? createKmsSecretsEscrowStore({ kms, encryptionKeyId: escrowKey.keyId })
+      ? createKmsSecretsEscrowStore({ kms, encryptionKeyId: escrowKey.keyId, ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}) })
       : await openFileEscrowStore({ dir: join(dir, 'escrow'), masterKeyFile: join(dir, 'master.key'), random: systemRandom });
   const audit: AuditInput[] = [];
   const policies = options.policies ?? { defaults: defaultPolicy, lineages: {} };
   return {
     emu,
+    instances,
     kms,
     escrow,
     escrowKeyId: escrowKey.keyId,
@@ -70,6 +90,7 @@ export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; p
       random: systemRandom,
       policies,
       leaseKeyId: escrowKey.keyId,
+      instances,
       leaseTtlMs: 15 * 60_000,
       actor: { kind: 'timer', id: 'test' },
       runId: `run-${++runCounter}`,

@@ -1,6 +1,6 @@
 /**
  * An in-memory fake of ONLY the Secrets Manager part of KmsPort, with the semantics of
- * reference/kms-api.md §2.12 and the errors the real adapter (shared/kms/alicloud-adapter.ts)
+ * docs/kms-api.md §2.12 and the errors the real adapter (shared/kms/alicloud-adapter.ts)
  * produces: not found -> KmsNotFound `Forbidden.ResourceNotFound`; name taken or conditional
  * PutSecretValue with other data -> KmsConflict `Rejected.ResourceExist`; secret in its recovery
  * window -> KmsRejectedState `Rejected.ResourceInDeleteWindow` (documented for CreateSecret; inferred
@@ -35,7 +35,7 @@ export interface FakeSecret {
   createTimeMs: number;
   updateTimeMs: number;
   plannedDeleteTimeMs?: number;
-  /** Oldest first; at most 10 (kms-api.md §2.12). */
+  /** Oldest first; at most 10 (docs/kms-api.md §2.12). */
   versions: FakeSecretVersion[];
 }
 

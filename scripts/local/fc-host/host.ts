@@ -1,5 +1,5 @@
 /**
- * The local Function Compute 3.0 host: runs esbuild bundles as FC functions (fc-runtime.md §2),
+ * The local Function Compute 3.0 host: runs esbuild bundles as FC functions (docs/fc-runtime.md §2),
  * fires their timer triggers (§3), serves their HTTP triggers (§2.5, §4) and the FC invoke API for
  * both client SDKs with verified signatures (§6). Listens on 127.0.0.1 only.
  *

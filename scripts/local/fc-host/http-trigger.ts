@@ -1,5 +1,5 @@
 /**
- * FC 3.0 HTTP trigger for built-in runtimes (fc-runtime.md §2.5): the request becomes a JSON event,
+ * FC 3.0 HTTP trigger for built-in runtimes (docs/fc-runtime.md §2.5): the request becomes a JSON event,
  * the handler's `{statusCode, headers, body, isBase64Encoded}` becomes the response.
  */
 import { TextDecoder } from 'node:util';

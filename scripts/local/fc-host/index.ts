@@ -1,5 +1,5 @@
 /**
- * The local Function Compute 3.0 host (DESIGN.md §6): run esbuild bundles with FC-shaped events and
+ * The local Function Compute 3.0 host (docs/design.md §6): run esbuild bundles with FC-shaped events and
  * context, fire s.yaml timers, serve HTTP triggers and the FC invoke API for both client SDKs.
  * URL shapes are documented in host.ts.
  */

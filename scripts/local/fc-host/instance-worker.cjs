@@ -3,7 +3,7 @@
  * One emulated FC function instance (runs inside a worker_thread; plain CommonJS so it needs no
  * TypeScript loader). It `require`s the bundle from its own directory, runs `initialize(context)`
  * once, then serves invocations one at a time (FC 3.0 built-in runtimes: one request per instance,
- * reference fc-runtime.md §1.1). A new worker = a fresh instance with a fresh module registry.
+ * docs/fc-runtime.md §1.1). A new worker = a fresh instance with a fresh module registry.
  *
  * Protocol (parentPort messages):
  *   in : { type: 'invoke', id, event: Uint8Array, context: {...plain data...} }

@@ -1,6 +1,6 @@
 /**
  * Instances of one function: each is a worker_thread running instance-worker.cjs, serving one
- * request at a time (FC 3.0 built-in runtimes have no instance concurrency, fc-runtime.md §1.1),
+ * request at a time (FC 3.0 built-in runtimes have no instance concurrency, docs/fc-runtime.md §1.1),
  * so concurrent calls get concurrent instances, as in FC. A worker gives each instance its own
  * module registry and its own process.env (the function's environmentVariables never leak into the
  * host or another function), and lets the host really stop a handler that runs past its timeout.

@@ -1,5 +1,5 @@
 /**
- * Reads a Serverless Devs v3 `s.yaml` (edition 3.0.0, component fc3; fc-runtime.md §5) into the
+ * Reads a Serverless Devs v3 `s.yaml` (edition 3.0.0, component fc3; docs/fc-runtime.md §5) into the
  * host's `functions` option, so the local host runs exactly what would be deployed.
  *
  * Supported: `vars`, `template` + `extend: {name, ignore}` (deep merge of maps, lists replaced,

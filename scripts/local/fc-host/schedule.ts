@@ -1,5 +1,5 @@
 /**
- * Timer-trigger schedules (fc-runtime.md §3.2): 6-field cron with a leading seconds field, UTC by
+ * Timer-trigger schedules (docs/fc-runtime.md §3.2): 6-field cron with a leading seconds field, UTC by
  * default, an optional `CRON_TZ=<IANA zone>` prefix, or `@every <Go duration>`; plus the host's
  * scalable clock. Cron matching is croner's (6-part mode rejects 5-field expressions, as FC does).
  */

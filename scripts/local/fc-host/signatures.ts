@@ -2,9 +2,9 @@
  * Server-side verification of the two signatures FC's invoke API accepts, re-implemented from the
  * specs (not by calling the SDKs' signers) so the integration tests cross-check the real clients:
  * - `FC <ak>:<sig>`, HMAC-SHA256 over method, content-md5, content-type, date, x-fc-* headers and
- *   the path (fc-runtime.md §6.4; @alicloud/fc2 helper.js composeStringToSign);
- * - `ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..` (fc-runtime.md §4.2,
- *   kms-api.md §1.11; @alicloud/openapi-util getAuthorization).
+ *   the path (docs/fc-runtime.md §6.4; @alicloud/fc2 helper.js composeStringToSign);
+ * - `ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..` (docs/fc-runtime.md §4.2,
+ *   docs/kms-api.md §1.11; @alicloud/openapi-util getAuthorization).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -129,7 +129,7 @@ function percentEncode(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** Canonical request of ACS3-HMAC-SHA256 (kms-api.md §1.11) for the named signed headers. */
+/** Canonical request of ACS3-HMAC-SHA256 (docs/kms-api.md §1.11) for the named signed headers. */
 export function acs3CanonicalRequest(req: SignedRequest, signedHeaders: readonly string[], payloadHash: string): string {
   const params = new URLSearchParams(req.rawQuery);
   const query = [...new Set(params.keys())]

@@ -1,5 +1,5 @@
 /**
- * Public types of the local Function Compute 3.0 host (reference fc-runtime.md §2-§6).
+ * Public types of the local Function Compute 3.0 host (docs/fc-runtime.md §2-§6).
  */
 
 /** A timer trigger as s.yaml declares it (§3.3): 6-field cron with seconds, `CRON_TZ=`, or `@every`. */

@@ -55,7 +55,7 @@ export class OffsetClock implements EmulatorClock {
   }
 }
 
-/** UTC ISO-8601 with second precision and `Z` (reference §1.7), from Unix seconds. */
+/** UTC ISO-8601 with second precision and `Z` (docs/kms-api.md §1.7), from Unix seconds. */
 export function isoSeconds(unix: number): string {
   return new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

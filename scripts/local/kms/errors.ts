@@ -1,6 +1,6 @@
 /**
  * The KMS error catalogue the emulator answers with: wire code -> HTTP status and fixed message.
- * Codes, statuses and messages are those of reference/kms-api.md §1.8 and §3.3; entries marked
+ * Codes, statuses and messages are those of docs/kms-api.md §1.8 and §3.3; entries marked
  * "inferred" there are marked here too. Errors become HTTP responses in exactly one place
  * (protocol.ts `sendKmsError`).
  */
@@ -23,12 +23,12 @@ export const KMS_ERRORS = {
     status: 400,
     message: 'The input parameter "Timestamp" that is required for processing this request is not supplied.',
   },
-  // inferred (POP gateway codes of other Alibaba RPC products, reference §1.5)
+  // inferred (POP gateway codes of other Alibaba RPC products, docs/kms-api.md §1.5)
   'InvalidTimeStamp.Expired': { status: 400, message: 'Specified time stamp or date value is expired.' },
   SignatureNonceUsed: { status: 400, message: 'Specified signature nonce was used already.' },
-  // inferred (reference §1.4 leaves STS errors to the implementer)
+  // inferred (docs/kms-api.md §1.4 leaves STS errors to the implementer)
   'InvalidSecurityToken.MismatchWithAccessKey': { status: 400, message: 'Specified SecurityToken mismatch with the AccessKey.' },
-  // inferred (reference §1.8)
+  // inferred (docs/kms-api.md §1.8)
   'InvalidAction.NotFound': { status: 404, message: 'Specified api is not found, please check your url and method.' },
   InvalidVersion: { status: 400, message: 'Specified parameter Version is not valid.' },
   UnsupportedHTTPMethod: { status: 403, message: 'This http method is not supported.' },
@@ -63,6 +63,18 @@ export const KMS_ERRORS = {
   'Rejected.PendingImport': { status: 409, message: 'The request was rejected because the key state is PendingImport.' },
   'Rejected.ResourceExist': { status: 409, message: 'The resource already exists.' },
   'Rejected.ResourceInDeleteWindow': { status: 409, message: 'The secret is planned to be deleted.' },
+  // KMS 3.0 instances (docs/kms-3-instances.md)
+  // documented (META CreateKey/CreateSecret/GetSecretValue)
+  'Forbidden.DKMSInstanceNotFound': { status: 403, message: 'The specified DKMS Instance is not found.' },
+  // documented code (META GetSecretValue); used for CreateKey/CreateSecret on an expired instance: inferred
+  'Forbidden.DKMSInstanceStateInvalid': { status: 403, message: 'The DKMS instance state is invalid.' },
+  // documented code (META PutSecretValue 403); used for shared-gateway crypto on an instance without
+  // Internet access: inferred (the real code is not published, docs/kms-3-instances.md §6)
+  'Forbidden.NoPermission': { status: 403, message: 'This operation is forbidden by permission system.' },
+  // documented (META Decrypt/GenerateDataKey; secrets FAQ): the key's instance has expired
+  'Rejected.Unavailable': { status: 409, message: 'The request was rejected because the key state is Unavailable.' },
+  // documented for CreateSecret in the 2021 docs; used for every Secrets Manager action: inferred
+  'Rejected.Throttling': { status: 429, message: 'The QPS upper limit is exceeded.' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 /** A KMS wire error code known to the emulator. */
@@ -70,12 +82,13 @@ export type KmsErrorCode = keyof typeof KMS_ERRORS;
 
 /** Maps a KMS wire code onto the product's closed error-code set (for in-process callers). */
 function productCodeFor(code: KmsErrorCode): ErrorCode {
+  if (code === 'Throttling' || code === 'Rejected.Throttling') return ErrorCode.KmsThrottled;
+  if (code === 'Forbidden.NoPermission' || code === 'Forbidden.DKMSInstanceStateInvalid') return ErrorCode.KmsForbidden;
   if (code.startsWith('Forbidden.') || code === 'InvalidAction.NotFound') return ErrorCode.KmsNotFound;
   if (code.startsWith('Rejected.') && code !== 'Rejected.LimitExceeded') return ErrorCode.KmsRejectedState;
   if (code === 'InvalidKeyMaterial') return ErrorCode.KmsInvalidKeyMaterial;
   if (code === 'InvalidImportToken') return ErrorCode.KmsInvalidImportToken;
   if (code === 'ExpiredImportToken') return ErrorCode.KmsExpiredImportToken;
-  if (code === 'Throttling') return ErrorCode.KmsThrottled;
   if (code === 'ServiceUnavailableTemporary') return ErrorCode.KmsUnavailable;
   if (code === 'InternalFailure') return ErrorCode.Internal;
   return ErrorCode.KmsInvalidRequest;
@@ -93,7 +106,7 @@ export class KmsApiError extends OrchestratorError {
   constructor(kmsCode: KmsErrorCode, message?: string) {
     const entry: CatalogueEntry = KMS_ERRORS[kmsCode];
     super(productCodeFor(kmsCode), message ?? entry.message, {
-      retryable: entry.status >= 500 || kmsCode === 'Throttling',
+      retryable: entry.status >= 500 || kmsCode === 'Throttling' || kmsCode === 'Rejected.Throttling',
       details: { kmsCode, httpStatus: entry.status },
     });
     this.kmsCode = kmsCode;
@@ -106,7 +119,7 @@ export function kmsError(code: KmsErrorCode, message?: string): KmsApiError {
   return new KmsApiError(code, message);
 }
 
-/** `MissingParameter` naming the parameter (reference §3.3 message shape). */
+/** `MissingParameter` naming the parameter (docs/kms-api.md §3.3 message shape). */
 export function missingParameter(name: string): KmsApiError {
   return new KmsApiError('MissingParameter', `The parameter "${name}" is needed but not provided.`);
 }

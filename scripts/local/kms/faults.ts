@@ -1,5 +1,5 @@
 /**
- * Fault injection and a QPS limit for the emulator (DESIGN §6): throttling (`Throttling` 400, as
+ * Fault injection and a QPS limit for the emulator (docs/design.md §6): throttling (`Throttling` 400, as
  * documented for KMS), transient 5xx (`ServiceUnavailableTemporary` 503 JSON), added latency, and a
  * token bucket across all actions. Decisions draw from a CSPRNG, or from a seeded PRNG when a seed
  * is given (reproducible test runs). Faults are runtime configuration and are not persisted.

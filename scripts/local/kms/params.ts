@@ -84,3 +84,45 @@ export function pageOf<T>(items: readonly T[], page: { pageNumber: number; pageS
   const start = (page.pageNumber - 1) * page.pageSize;
   return items.slice(start, start + page.pageSize);
 }
+
+/** One `Filters` entry: values of one key are ORed; different keys are ANDed. */
+export interface Filter {
+  key: string;
+  values: string[];
+}
+
+/**
+ * Parses a `Filters` JSON string `[{"Key":"…","Values":["…"]}, …]` (documented for ListKeys and
+ * ListSecrets: 0-10 pairs, 0-10 values each). Repeated keys are merged (their values ORed, as
+ * documented for ListKeys). Malformed input or an unknown key -> InvalidParameter 400 (inferred).
+ */
+export function parseFilters(params: RequestParams, allowedKeys: readonly string[], name = 'Filters'): Filter[] {
+  const text = params.optional(name);
+  if (text === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidParameter(name, 'It must be a JSON array of {"Key","Values"} objects.');
+  }
+  if (!Array.isArray(parsed)) throw invalidParameter(name, 'It must be a JSON array of {"Key","Values"} objects.');
+  if (parsed.length > 10) throw invalidParameter(name, 'At most 10 key/values pairs are allowed.');
+  const merged = new Map<string, string[]>();
+  for (const item of parsed as unknown[]) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalidParameter(name, 'Each filter must be an object.');
+    const { Key: key, Values: values } = item as Record<string, unknown>;
+    if (typeof key !== 'string' || !allowedKeys.includes(key)) {
+      throw invalidParameter(name, `Filter keys are ${allowedKeys.join(', ')}.`);
+    }
+    if (!Array.isArray(values) || values.length > 10 || !values.every((v) => typeof v === 'string')) {
+      throw invalidParameter(name, 'Values must be an array of at most 10 strings.');
+    }
+    merged.set(key, [...(merged.get(key) ?? []), ...(values as string[])]);
+  }
+  return [...merged].map(([key, values]) => ({ key, values }));
+}
+
+/** True when `candidates(key)` meets every filter (a filter with no values constrains nothing, inferred). */
+export function matchesFilters(filters: readonly Filter[], candidates: (key: string) => readonly string[]): boolean {
+  return filters.every((f) => f.values.length === 0 || candidates(f.key).some((c) => f.values.includes(c)));
+}

@@ -1,12 +1,14 @@
 /**
- * The RPC wire protocol (reference/kms-api.md §1): parameter decoding (query string merged with an
+ * The RPC wire protocol (docs/kms-api.md §1): parameter decoding (query string merged with an
  * `application/x-www-form-urlencoded` body), signature v1 / credential / STS-token / timestamp /
- * nonce verification, and the JSON success and error envelopes. Errors become HTTP responses here
+ * nonce verification (signature v3, ACS3-HMAC-SHA256, in signature-v3.ts), and the JSON success
+ * and error envelopes. Errors become HTTP responses here
  * and nowhere else.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KmsApiError, kmsError, missingParameter } from './errors.js';
 import { computeSignature, constantTimeEqual, stringToSign } from './signature.js';
+import { acs3RequestFor, authenticateAcs3, linkAcs3Params, noteAcs3Request } from './signature-v3.js';
 
 /** An access key the emulator accepts; with `securityToken` it is an STS credential. */
 export interface EmulatorCredential {
@@ -23,7 +25,7 @@ export interface VerifyOptions {
   verifyNonce: boolean;
 }
 
-/** ±15 minutes (reference §1.5, inferred). */
+/** ±15 minutes (docs/kms-api.md §1.5, inferred). */
 export const TIMESTAMP_WINDOW_MS = 15 * 60 * 1000;
 /** Nonces are remembered for the same 15 minutes. */
 export const NONCE_TTL_MS = 15 * 60 * 1000;
@@ -33,7 +35,7 @@ export const MAX_BODY_BYTES = 1 << 20;
 /** Parameter values that must never be echoed, even inside SignatureDoesNotMatch messages. */
 const SENSITIVE_PARAMS = new Set(['SecretData', 'EncryptedKeyMaterial', 'ImportToken', 'Plaintext', 'SecurityToken']);
 
-/** The common parameters every signed RPC request carries (reference §1.2). */
+/** The common parameters every signed RPC request carries (docs/kms-api.md §1.2). */
 const REQUIRED_COMMON = ['Action', 'Version', 'AccessKeyId', 'Signature', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce'];
 
 /** Remembers recently seen nonces per access key. */
@@ -66,7 +68,9 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
     if (total > MAX_BODY_BYTES) throw kmsError('ParseRequestParameterException', 'The request body is too large.');
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  const body = Buffer.concat(chunks);
+  noteAcs3Request(req, body);
+  return body;
 }
 
 function addAll(into: Map<string, string>, source: URLSearchParams): void {
@@ -79,7 +83,7 @@ function addAll(into: Map<string, string>, source: URLSearchParams): void {
 
 /**
  * Decodes query-string parameters and, for form-encoded bodies, body parameters into one map
- * (reference §1.1: the SDK uses the query; other clients a form body; RPC signs the union).
+ * (docs/kms-api.md §1.1: the SDK uses the query; other clients a form body; RPC signs the union).
  */
 export function decodeParams(rawUrl: string, contentType: string | undefined, body: Buffer): Map<string, string> {
   const url = new URL(rawUrl, 'http://127.0.0.1');
@@ -88,6 +92,7 @@ export function decodeParams(rawUrl: string, contentType: string | undefined, bo
   if (body.length > 0 && (contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     addAll(params, new URLSearchParams(body.toString('utf8')));
   }
+  linkAcs3Params(body, rawUrl, params);
   return params;
 }
 
@@ -115,6 +120,11 @@ export function authenticate(
   nonces: NonceCache,
   realNowMs: number,
 ): Authenticated {
+  const acs3 = acs3RequestFor(params); // signature v3: `Authorization: ACS3-HMAC-SHA256 ...`
+  if (acs3 !== undefined) {
+    const context = { credentials, options, nonces, realNowMs, timestampWindowMs: TIMESTAMP_WINDOW_MS, sensitiveParams: SENSITIVE_PARAMS };
+    return authenticateAcs3(acs3, params, context);
+  }
   for (const name of REQUIRED_COMMON) {
     const value = params.get(name);
     if (value === undefined || value === '') throw missingParameter(name);
@@ -124,7 +134,7 @@ export function authenticate(
   if (params.get('SignatureMethod') !== 'HMAC-SHA1' || params.get('SignatureVersion') !== '1.0') {
     throw kmsError('IncompleteSignature');
   }
-  // reference §1.1: `YYYY-MM-DDTHH:mm:ssZ` (fractions tolerated; other clients send them)
+  // docs/kms-api.md §1.1: `YYYY-MM-DDTHH:mm:ssZ` (fractions tolerated; other clients send them)
   const timestampMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(timestamp) ? Date.parse(timestamp) : NaN;
   if (Number.isNaN(timestampMs)) {
     throw kmsError('IllegalTimestamp', 'The specified parameter "Timestamp" is not valid.');
@@ -138,7 +148,7 @@ export function authenticate(
 
   const expected = computeSignature(method, params, credential.accessKeySecret);
   if (!constantTimeEqual(expected, params.get('Signature')!)) {
-    // The real gateway echoes its string to sign; sensitive values are redacted here (DESIGN §5.4).
+    // The real gateway echoes its string to sign; sensitive values are redacted here (docs/design.md §5.4).
     throw kmsError(
       'SignatureDoesNotMatch',
       `Specified signature is not matched with our calculation. server string to sign (sensitive values redacted) is:${stringToSign(
@@ -147,7 +157,7 @@ export function authenticate(
       )}`,
     );
   }
-  // STS (reference §1.4): the token is part of the signed set and must match the configured one.
+  // STS (docs/kms-api.md §1.4): the token is part of the signed set and must match the configured one.
   const token = params.get('SecurityToken');
   const expectedToken = credential.securityToken;
   if (expectedToken !== undefined || (token !== undefined && token !== '')) {
@@ -162,7 +172,7 @@ export function authenticate(
   return { credential, action: params.get('Action')! };
 }
 
-/** JSON error body (reference §1.8): Code, Message, RequestId, HostId, Recommend. */
+/** JSON error body (docs/kms-api.md §1.8): Code, Message, RequestId, HostId, Recommend. */
 export function errorBody(err: KmsApiError, requestId: string, hostId: string): Record<string, string> {
   return {
     RequestId: requestId,
@@ -190,7 +200,7 @@ export function sendKmsError(res: ServerResponse, err: KmsApiError, requestId: s
   sendJson(res, err.httpStatus, errorBody(err, requestId, hostId), requestId);
 }
 
-/** A success envelope: action fields as siblings of `RequestId` (reference §1.7). */
+/** A success envelope: action fields as siblings of `RequestId` (docs/kms-api.md §1.7). */
 export function sendSuccess(res: ServerResponse, fields: Record<string, unknown>, requestId: string): void {
   sendJson(res, 200, { ...fields, RequestId: requestId }, requestId);
 }

@@ -1,5 +1,5 @@
 /**
- * Alibaba Cloud RPC signature v1 (HMAC-SHA1), exactly as reference/kms-api.md §1.3 describes it
+ * Alibaba Cloud RPC signature v1 (HMAC-SHA1), exactly as docs/kms-api.md §1.3 describes it
  * (documented: DOCS21 `Signature.md`, RPCU `getSignatureV1`). Pure functions; the server signs the
  * URL-decoded parameter values, never the raw query text (§5.4).
  */

@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import type { WrappingPrivateKey } from './wrapping-keys.js';
 
-/** CMK states (reference §2.2). */
+/** CMK states (docs/kms-api.md §2.2). */
 export const KeyState = {
   Enabled: 'Enabled',
   Disabled: 'Disabled',
@@ -38,7 +38,7 @@ export interface Tag {
   value: string;
 }
 
-/** A customer master key (reference §6 data model). */
+/** A customer master key (docs/kms-api.md §6 data model). */
 export interface KeyRecord {
   keyId: string;
   origin: 'Aliyun_KMS' | 'EXTERNAL';
@@ -62,6 +62,28 @@ export interface KeyRecord {
   automaticRotation: 'Enabled' | 'Disabled';
   rotationIntervalSeconds: number | null;
   tags: Tag[];
+  /**
+   * KMS 3.0: the instance holding the key (`kst-…`). Absent for KMS 1.0 shared keys, the
+   * version-3 region default key and the Secrets Manager service key.
+   */
+  dkmsInstanceId?: string;
+}
+
+/** KMS 3.0 instance types (emulator names; the console calls them software / hardware key management). */
+export type InstanceType = 'software' | 'hardware';
+
+/** A KMS 3.0 instance (docs/kms-3-instances.md). */
+export interface InstanceRecord {
+  instanceId: string;
+  type: InstanceType;
+  /** Whether crypto calls through the shared (public) KMS endpoint reach its keys (the "Internet access" switch). */
+  sharedGateway: boolean;
+  createUnix: number;
+  startUnix: number;
+  /** Subscription end (Unix seconds); past it the instance's keys and secrets are unusable. */
+  endUnix: number;
+  /** Set when the instance was released; its keys and secrets are unusable from then on. */
+  releasedUnix: number | null;
 }
 
 /** An alias; names are unique per emulator (one account, one region). */
@@ -106,12 +128,21 @@ export interface SecretRecord {
   plannedDeleteUnix: number | null;
   tags: Tag[];
   versions: SecretVersionRecord[];
+  /** KMS 3.0: the instance holding the secret; absent for KMS 1.0 secrets. */
+  dkmsInstanceId?: string;
 }
+
+/** The KMS generation the emulator models: 1 = shared KMS 1.0, 3 = KMS 3.0 instances. */
+export type KmsVersion = 1 | 3;
 
 /** The JSON document written to the state file. */
 export interface PersistedState {
   format: typeof STATE_FORMAT;
-  version: 1;
+  /** 1: KMS 1.0 only (no instances); 2: adds `kmsVersion` and `instances`. Both load. */
+  version: 1 | 2;
+  /** Present from format version 2 on; a version-1 file counts as KMS 1.0 with no instances. */
+  kmsVersion?: KmsVersion;
+  instances?: InstanceRecord[];
   emulatorSecret: string;
   clockOffsetMs: number;
   serviceKeyId: string | null;
@@ -124,6 +155,8 @@ export interface PersistedState {
 const STATE_FORMAT = 'byok-kms-emulator-state';
 /** Expired token records are kept this long so late uses answer ExpiredImportToken (inferred). */
 const EXPIRED_TOKEN_RETENTION_SECONDS = 7 * 86_400;
+/** An expired instance is released 15 days after its end date (documented: secrets FAQ). */
+export const INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS = 15 * 86_400;
 
 /** In-memory state; every mutation calls `markDirty()` so the server persists before answering. */
 export class EmulatorStore {
@@ -131,6 +164,12 @@ export class EmulatorStore {
   readonly aliases = new Map<string, AliasRecord>();
   readonly importTokens = new Map<string, ImportTokenRecord>();
   readonly secrets = new Map<string, SecretRecord>();
+  /** KMS 3.0 instances by id, released ones included (their keys report them). */
+  readonly instances = new Map<string, InstanceRecord>();
+  /** Which KMS generation is modelled (not a mutation: set once at start). */
+  kmsVersion: KmsVersion = 3;
+  /** KMS 3.0: where CreateKey/CreateSecret without DKMSInstanceId go (configuration, not persisted). */
+  defaultInstanceId: string | null = null;
   /** KeyVersionId -> KeyId, so Decrypt finds the CMK named by a blob. */
   readonly versionIndex = new Map<string, string>();
   serviceKeyId: string | null = null;
@@ -150,6 +189,8 @@ export class EmulatorStore {
     for (const alias of doc.aliases) store.aliases.set(alias.aliasName, alias);
     for (const token of doc.importTokens) store.importTokens.set(token.tokenHash, token);
     for (const secret of doc.secrets) store.secrets.set(secret.secretName, secret);
+    for (const instance of doc.instances ?? []) store.instances.set(instance.instanceId, instance);
+    store.kmsVersion = doc.kmsVersion ?? 1;
     store.serviceKeyId = doc.serviceKeyId;
     store.dirty = false;
     return store;
@@ -159,7 +200,9 @@ export class EmulatorStore {
   toPersisted(clockOffsetMs: number): PersistedState {
     return {
       format: STATE_FORMAT,
-      version: 1,
+      version: 2,
+      kmsVersion: this.kmsVersion,
+      instances: [...this.instances.values()],
       emulatorSecret: this.emulatorSecret.toString('base64'),
       clockOffsetMs,
       serviceKeyId: this.serviceKeyId,
@@ -217,12 +260,38 @@ export class EmulatorStore {
   }
 
   /**
+   * Releases a KMS 3.0 instance (explicitly, or 15 days after its subscription ended): its keys
+   * (with their aliases and import tokens) and its secrets are removed for good. Idempotent.
+   */
+  releaseInstance(instanceId: string, nowUnix: number): void {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined) return;
+    if (instance.releasedUnix === null) {
+      instance.releasedUnix = nowUnix;
+      this.dirty = true;
+    }
+    for (const key of [...this.keys.values()]) if (key.dkmsInstanceId === instanceId) this.purgeKey(key.keyId);
+    for (const [name, secret] of this.secrets) {
+      if (secret.dkmsInstanceId === instanceId) {
+        this.secrets.delete(name);
+        this.dirty = true;
+      }
+    }
+  }
+
+  /**
    * Applies every time-driven transition due at `nowUnix` (lazy enforcement on each request):
    * keys whose deletion window ended are removed; expired material is dropped and the key goes
    * to PendingImport unless it is PendingDeletion (documented: DOCS21 "Delete key material");
-   * expired tokens lose their private key; secrets past their recovery window are purged.
+   * expired tokens lose their private key; secrets past their recovery window are purged;
+   * instances 15 days past their end date are released (docs/kms-3-instances.md §5).
    */
   sweep(nowUnix: number): void {
+    for (const instance of this.instances.values()) {
+      if (instance.releasedUnix === null && nowUnix >= instance.endUnix + INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS) {
+        this.releaseInstance(instance.instanceId, nowUnix);
+      }
+    }
     for (const key of [...this.keys.values()]) {
       if (key.state === KeyState.PendingDeletion && key.deleteUnix !== null && nowUnix >= key.deleteUnix) {
         this.purgeKey(key.keyId);
@@ -270,7 +339,20 @@ export function parsePersistedState(json: unknown, path: string): PersistedState
     });
   if (!isRecord(json)) throw bad('not a JSON object');
   if (json['format'] !== STATE_FORMAT) throw bad(`"format" is not "${STATE_FORMAT}"`);
-  if (json['version'] !== 1) throw bad('unsupported "version"');
+  if (json['version'] !== 1 && json['version'] !== 2) throw bad('unsupported "version"');
+  if (json['version'] === 2) {
+    if (json['kmsVersion'] !== 1 && json['kmsVersion'] !== 3) throw bad('"kmsVersion" must be 1 or 3');
+    if (!Array.isArray(json['instances']) || !json['instances'].every(isRecord)) throw bad('"instances" is not a list of objects');
+    for (const instance of json['instances'] as Record<string, unknown>[]) {
+      if (
+        typeof instance['instanceId'] !== 'string' ||
+        (instance['type'] !== 'software' && instance['type'] !== 'hardware') ||
+        typeof instance['endUnix'] !== 'number'
+      ) {
+        throw bad('an instance record lacks instanceId/type/endUnix');
+      }
+    }
+  }
   if (typeof json['emulatorSecret'] !== 'string' || Buffer.from(json['emulatorSecret'], 'base64').length !== 32) {
     throw bad('"emulatorSecret" is missing or malformed');
   }

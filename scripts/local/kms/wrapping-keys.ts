@@ -1,6 +1,6 @@
 /**
  * The KMS emulator's side of import: one-time wrapping key pairs for GetParametersForImport and
- * the real decryption of ImportKeyMaterial's `EncryptedKeyMaterial` (reference/kms-api.md §2.4,
+ * the real decryption of ImportKeyMaterial's `EncryptedKeyMaterial` (docs/kms-api.md §2.4,
  * §2.5, §5.5). The private key is a plain JSON value so the emulator can persist its state file.
  *
  * Every failure is an OrchestratorError with a fixed message (no bytes, no lengths of secrets):
@@ -131,7 +131,7 @@ function rsaOaepDecrypt(privateKey: WrappingPrivateKey, ciphertext: Buffer, hash
 }
 
 // RFC 8017 §7.2.2. Node 20 refuses RSA_PKCS1_PADDING for private decryption (Marvin hardening,
-// kms-api.md §5.5), so we do the raw RSA operation and check EM = 00 || 02 || PS || 00 || M with
+// docs/kms-api.md §5.5), so we do the raw RSA operation and check EM = 00 || 02 || PS || 00 || M with
 // |PS| >= 8 ourselves. The scan touches every byte and accumulates flags with arithmetic, no early
 // exit and no branch on padding bytes; the only branch is on the final verdict. (JavaScript gives
 // no hard constant-time guarantee; this is the best-effort shape, and the emulator is local-only.)

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
 import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
@@ -60,15 +61,18 @@ function advanceDays(days: number): void {
 }
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [AK] });
+  // KMS 3.0: managed keys in one instance, the lease CMK and lease secrets in another.
+  emu = await startKmsEmulator({ port: 0, credentials: [AK], kmsVersion: 3, instances: [{ id: KEYS_INSTANCE, type: 'software' }, { id: ESCROW_INSTANCE, type: 'software' }] });
   kms = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
-  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow and lease CMK' });
+  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow and lease CMK', dkmsInstanceId: ESCROW_INSTANCE });
   dir = await mkdtemp(join(tmpdir(), 'byok-cli-'));
   engineNowMs = emu.clock.nowUnix() * 1000;
   env = {
     BYOK_REGION: 'cn-hangzhou',
     BYOK_KMS_ENDPOINT: emu.endpoint,
     BYOK_KMS_PROTOCOL: 'http',
+    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
+    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
     BYOK_ESCROW_BACKEND: 'file',
     BYOK_ESCROW_DIR: join(dir, 'escrow'),
     BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),

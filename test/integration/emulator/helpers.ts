@@ -27,7 +27,7 @@ export function sdkClient(emu: KmsEmulator, credential: EmulatorCredential = LOC
   } as ConstructorParameters<typeof Client>[0]);
 }
 
-/** Shape of the error SDK v1.2.0 throws for a 4xx/5xx (reference §1.9). */
+/** Shape of the error SDK v1.2.0 throws for a 4xx/5xx (docs/kms-api.md §1.9). */
 interface SdkError {
   message: string;
   code: string;
@@ -50,7 +50,7 @@ export async function expectKmsError(promise: Promise<unknown>, code: string, st
   return err.data!;
 }
 
-/** Lower-case UUID v4-like request ids (reference §1.7). */
+/** Lower-case UUID v4-like request ids (docs/kms-api.md §1.7). */
 export const REQUEST_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Client-side wrap of raw material under the GetParametersForImport public key (node:crypto). */
@@ -118,7 +118,7 @@ export interface RawResponse {
   text: string;
 }
 
-/** Common parameters the SDK adds (reference §1.1), overridable per test. */
+/** Common parameters the SDK adds (docs/kms-api.md §1.1), overridable per test. */
 export function commonParams(action: string, accessKeyId = LOCAL.accessKeyId): Record<string, string> {
   return {
     Action: action,

@@ -1,5 +1,5 @@
 /**
- * The user's source document (reference/import-key-material.md, "Use OpenSSL to encrypt key
+ * The user's source document (docs/import-key-material.md, "Use OpenSSL to encrypt key
  * material") run AS WRITTEN against the emulator's GetParametersForImport output, then imported
  * through the official SDK. The recipe's `-oaep` is OAEP with SHA-1, i.e. RSAES_OAEP_SHA_1.
  */

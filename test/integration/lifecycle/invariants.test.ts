@@ -1,5 +1,5 @@
 /**
- * DESIGN.md §5 invariants that need a failure to be provoked: each test would fail if its guard
+ * docs/design.md §5 invariants that need a failure to be provoked: each test would fail if its guard
  * were removed. Faults are provoked with decorators around the real SDK adapter and escrow store
  * (the emulator stays the only KMS), or with the emulator itself.
  */

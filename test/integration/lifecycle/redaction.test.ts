@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
 import { runCli, type OpsRunner } from '../../../scripts/ops/cli.js';
 import { buildEngineDeps } from '../../../shared/bootstrap.js';
 import { parseConfig } from '../../../shared/config/index.js';
@@ -74,10 +75,10 @@ let escrowKeyId: string;
 let nowMs: number;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [AK] });
+  emu = await startKmsEmulator({ port: 0, credentials: [AK], kmsVersion: 3, instances: [{ id: KEYS_INSTANCE, type: 'software' }, { id: ESCROW_INSTANCE, type: 'software' }] });
   dir = await mkdtemp(join(tmpdir(), 'redaction-'));
   const raw = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
-  escrowKeyId = (await raw.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256' })).keyId;
+  escrowKeyId = (await raw.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', dkmsInstanceId: ESCROW_INSTANCE })).keyId;
   nowMs = emu.clock.nowUnix() * 1000;
 });
 afterAll(async () => {
@@ -90,6 +91,8 @@ function env(): Record<string, string> {
     BYOK_REGION: 'cn-hangzhou',
     BYOK_KMS_ENDPOINT: emu.endpoint,
     BYOK_KMS_PROTOCOL: 'http',
+    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
+    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
     BYOK_ESCROW_BACKEND: 'kms-secrets',
     BYOK_ESCROW_KEY_ID: escrowKeyId,
     BYOK_AUDIT_SINK: 'both',

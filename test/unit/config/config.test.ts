@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, SecretString, parseConfig, redactConfig } from '../../../shared/config/index.js';
 import { ErrorCode } from '../../../shared/errors.js';
 
-/** The smallest valid environment: region + escrow CMK (kms-secrets backend by default). */
-const base = { BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow-0001' };
+const KEYS = 'kst-hzz0keys0000000001';
+const ESCROW = 'kst-hzz0escrow00000001';
+/** The smallest valid environment: region, escrow CMK (kms-secrets backend by default), two KMS instances. */
+const base = { BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow-0001', BYOK_KMS_INSTANCE_ID: KEYS, BYOK_ESCROW_INSTANCE_ID: ESCROW };
 
 /** Parses and returns the ConfigError, failing the test if parsing succeeded. */
 function problemsOf(env: Record<string, string | undefined>): ConfigError {
@@ -23,6 +25,7 @@ describe('parseConfig defaults', () => {
       region: 'cn-hangzhou',
       kms: { endpoint: 'kms.cn-hangzhou.aliyuncs.com', protocol: 'https', concurrency: 4 },
       escrow: { backend: 'kms-secrets', keyId: 'key-escrow-0001' },
+      instances: { keys: KEYS, escrow: ESCROW },
       leaseKeyId: 'key-escrow-0001',
       leaseTtlSeconds: 900,
       audit: { sink: 'stdout' },
@@ -117,7 +120,7 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
   });
 
   it('requires the escrow key for the kms-secrets backend (and then for leases)', () => {
-    const err = problemsOf({ BYOK_REGION: 'cn-hangzhou' });
+    const err = problemsOf({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_INSTANCE_ID: KEYS, BYOK_ESCROW_INSTANCE_ID: ESCROW });
     expect(err.problems.map((p) => p.message)).toEqual([
       'BYOK_ESCROW_KEY_ID: required: the Aliyun_KMS CMK that encrypts escrow secrets (BYOK_ESCROW_BACKEND=kms-secrets)',
       'BYOK_LEASE_KEY_ID: required: the Aliyun_KMS CMK that encrypts lineage lease secrets; set it or BYOK_ESCROW_KEY_ID',
@@ -168,7 +171,7 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
 
 describe('several problems at once', () => {
   it('lists every problem in one error, in variable order', () => {
-    const err = problemsOf({ BYOK_KMS_PROTOCOL: 'ftp', BYOK_POLICY_VALIDITY_DAYS: 'abc', BYOK_AUDIT_SINK: 'file', BYOK_ESCROW_KEY_ID: 'k1' });
+    const err = problemsOf({ BYOK_KMS_PROTOCOL: 'ftp', BYOK_POLICY_VALIDITY_DAYS: 'abc', BYOK_AUDIT_SINK: 'file', BYOK_ESCROW_KEY_ID: 'k1', BYOK_KMS_INSTANCE_ID: KEYS, BYOK_ESCROW_INSTANCE_ID: ESCROW });
     expect(err.problems.map((p) => p.variable)).toEqual(['BYOK_REGION', 'BYOK_KMS_PROTOCOL', 'BYOK_AUDIT_FILE', 'BYOK_POLICY_VALIDITY_DAYS']);
     expect(err.message).toBe(
       '4 configuration problems: BYOK_REGION: required: the KMS region id, e.g. cn-hangzhou; BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
@@ -231,5 +234,62 @@ describe('secrets are never echoed', () => {
   it('SecretString hides itself from JSON, String() and inspect', () => {
     const s = new SecretString('abc-secret');
     expect([JSON.stringify({ s }), String(s), inspect(s)]).toEqual(['{"s":"[redacted]"}', '[redacted]', '[redacted]']);
+  });
+});
+
+describe('KMS 3.0 instances and escrow placement', () => {
+  const refusal =
+    'BYOK_ESCROW_INSTANCE_ID: must name a different KMS instance than BYOK_KMS_INSTANCE_ID';
+
+  it('places keys and escrow in the two instances it is given', () => {
+    expect(parseConfig(base).instances).toEqual({ keys: KEYS, escrow: ESCROW });
+  });
+
+  it('refuses to start when escrow would live in the keys\' own instance', () => {
+    const err = problemsOf({ ...base, BYOK_ESCROW_INSTANCE_ID: KEYS });
+    expect(err.code).toBe(ErrorCode.InvalidConfig);
+    expect(err.message).toContain(`${refusal} (both ${KEYS})`);
+    expect(err.message).toContain('BYOK_RECOVERY_PUBLIC_KEY_FILE');
+    expect(err.message).toContain('BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true');
+  });
+
+  it('refuses to start when neither instance is set (both would be the default instance)', () => {
+    const err = problemsOf({ BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow-0001' });
+    expect(err.message).toContain(`${refusal} (both unset, so both would live in the default instance)`);
+  });
+
+  it('starts with a warning when the offline break-glass copy is configured', () => {
+    const c = parseConfig({ ...base, BYOK_ESCROW_INSTANCE_ID: KEYS, BYOK_RECOVERY_PUBLIC_KEY_FILE: '/etc/byok/recovery.pem' });
+    expect(c.warnings).toEqual([
+      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): escrow shares fate with the keys; the offline break-glass copy (BYOK_RECOVERY_PUBLIC_KEY_FILE) is the only way back if that instance is released or lapses`,
+    ]);
+  });
+
+  it('starts with a warning when the operator accepts the risk explicitly', () => {
+    const c = parseConfig({ ...base, BYOK_ESCROW_INSTANCE_ID: KEYS, BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE: 'true' });
+    expect(c.warnings).toEqual([
+      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): escrow shares fate with the keys; accepted by BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true`,
+    ]);
+  });
+
+  it('does not apply the placement rule to the file escrow backend', () => {
+    const c = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/e', BYOK_ESCROW_MASTER_KEY_FILE: '/m', BYOK_LEASE_KEY_ID: 'k', BYOK_KMS_INSTANCE_ID: KEYS });
+    expect(c.instances).toEqual({ keys: KEYS });
+    expect(c.warnings).toEqual([]);
+  });
+
+  it('warns what an unset keys instance means', () => {
+    const c = parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_BACKEND: 'file', BYOK_ESCROW_DIR: '/e', BYOK_ESCROW_MASTER_KEY_FILE: '/m', BYOK_LEASE_KEY_ID: 'k' });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toMatch(/^BYOK_KMS_INSTANCE_ID is unset: on KMS 3\.0 new CMKs become the region's default key \(at most one/);
+  });
+
+  it.each([
+    ['BYOK_KMS_INSTANCE_ID', 'key-123'],
+    ['BYOK_ESCROW_INSTANCE_ID', 'kst-UPPER0000000'],
+    ['BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE', 'yes'],
+  ])('names %s when its value %s breaks the rule', (variable, value) => {
+    const err = problemsOf({ ...base, [variable]: value });
+    expect(err.problems.map((p) => p.variable)).toEqual([variable]);
   });
 });

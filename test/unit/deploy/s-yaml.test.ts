@@ -19,7 +19,7 @@ const sYamlText = readFileSync(`${root}s.yaml`, 'utf8');
 
 const ACCOUNT_ID = '1234567890123456';
 const ctx: SYamlResolveContext = {
-  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test' },
+  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz0keys0000000001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz0escrow00000001' },
   config: { AccountID: ACCOUNT_ID },
 };
 
@@ -248,6 +248,16 @@ describe('s.yaml: configuration variables', () => {
 
   it('fails to resolve when the deployer has not exported BYOK_ESCROW_KEY_ID', () => {
     expect(() => resolveResources(doc, { env: {}, config: ctx.config })).toThrow("env('BYOK_ESCROW_KEY_ID') not found");
+  });
+
+  it('places the keys and the escrow in the two KMS instances the deployer exported', () => {
+    expect(parseConfig(env()).instances).toEqual({ keys: 'kst-hzz0keys0000000001', escrow: 'kst-hzz0escrow00000001' });
+  });
+
+  it('fails to resolve when the deployer has not exported BYOK_KMS_INSTANCE_ID', () => {
+    expect(() => resolveResources(doc, { env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz0escrow00000001' }, config: ctx.config })).toThrow(
+      "env('BYOK_KMS_INSTANCE_ID') not found",
+    );
   });
 });
 

@@ -47,7 +47,7 @@ function kmsCode(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('CiphertextBlob format (reference §2.11)', () => {
+describe('CiphertextBlob format (docs/kms-api.md §2.11)', () => {
   it('is base64(KeyVersionId 36 ASCII ‖ IV 12 ‖ ciphertext ‖ tag 16)', () => {
     const k = key(randomBytes(32));
     const raw = Buffer.from(sealBlob(k, Buffer.from('hello'), {}), 'base64');

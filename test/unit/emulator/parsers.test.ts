@@ -30,7 +30,7 @@ function adminReason(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('alias names (reference §4.3)', () => {
+describe('alias names (docs/kms-api.md §4.3)', () => {
   it.each(['alias/payments', 'alias/a', 'alias/Team_1/db-key', `alias/${'x'.repeat(255)}`])('accepts %s', (name) => {
     expect(ALIAS_NAME_RE.test(name)).toBe(true);
   });
@@ -42,7 +42,7 @@ describe('alias names (reference §4.3)', () => {
   );
 });
 
-describe('tags (reference §2.10)', () => {
+describe('tags (docs/kms-api.md §2.10)', () => {
   it('parses the Tags JSON string, later duplicates winning', () => {
     expect(parseTags('[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":""},{"TagKey":"a","TagValue":"3"}]')).toEqual([
       { key: 'a', value: '3' },
@@ -76,7 +76,7 @@ describe('tags (reference §2.10)', () => {
   });
 });
 
-describe('KeyMaterialExpireUnix (reference §2.5)', () => {
+describe('KeyMaterialExpireUnix (docs/kms-api.md §2.5)', () => {
   it('treats absent, empty and 0 as "never"', () => {
     expect(parseMaterialExpiry(undefined, 100)).toBe(0);
     expect(parseMaterialExpiry('', 100)).toBe(0);

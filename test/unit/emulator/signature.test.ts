@@ -10,7 +10,7 @@ import {
 
 const map = (o: Record<string, string>): Map<string, string> => new Map(Object.entries(o));
 
-describe('signature v1 (reference §1.3)', () => {
+describe('signature v1 (docs/kms-api.md §1.3)', () => {
   it('matches the vendor GET vector 41wk2SSX1GJh7fwnc5eqOfiJPFg=', () => {
     const params = map({
       AccessKeyId: 'testid',

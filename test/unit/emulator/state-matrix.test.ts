@@ -5,7 +5,7 @@ import type { KeyOp } from '../../../scripts/local/kms/actions/context.js';
 const OK = null;
 const SMF = 'Rejected.StateModifiedFailed';
 
-// Rows transcribed from reference/kms-api.md §3.1 (documented: STATE), columns
+// Rows transcribed from docs/kms-api.md §3.1 (documented: STATE), columns
 // Enabled | Disabled | PendingDeletion | PendingImport.
 const TABLE: Array<[KeyOp, string, [string | null, string | null, string | null, string | null]]> = [
   ['Crypto', 'Encrypt/Decrypt/GenerateDataKey', [OK, 'Rejected.Disabled', 'Rejected.PendingDeletion', 'Rejected.PendingImport']],
@@ -20,7 +20,7 @@ const TABLE: Array<[KeyOp, string, [string | null, string | null, string | null,
   ['Always', 'DescribeKey/GetParametersForImport/DeleteKeyMaterial/ListResourceTags', [OK, OK, OK, OK]],
 ];
 
-describe('key-state matrix (reference §3.1)', () => {
+describe('key-state matrix (docs/kms-api.md §3.1)', () => {
   it.each(TABLE)('%s (%s) answers the documented code in each state', (op, _api, [enabled, disabled, pendingDeletion, pendingImport]) => {
     expect(KEY_STATE_MATRIX[op]).toEqual({
       Enabled: enabled,

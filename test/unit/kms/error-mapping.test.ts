@@ -30,7 +30,7 @@ describe('classifyKmsError', () => {
 
 describe('mapSdkError', () => {
   it('keeps the KMS code, HTTP status and request id as data', () => {
-    // The shape @alicloud/rpc-client 1.3.2 throws (reference/kms-api.md §1.9, verified there).
+    // The shape @alicloud/rpc-client 1.3.2 throws (docs/kms-api.md §1.9, verified there).
     const sdkErr = Object.assign(new Error('Forbidden.KeyNotFoundError: code: 404, The specified Key is not found. requestid: rid-1'), {
       code: 'Forbidden.KeyNotFoundError',
       data: { Code: 'Forbidden.KeyNotFound', Message: 'The specified Key is not found.', RequestId: 'rid-1' },

@@ -30,7 +30,7 @@ function signed(overrides: Partial<{ timestamp: string; signature: string; body:
   const timestamp = overrides.timestamp ?? String(NOW_S);
   const body = overrides.body ?? BODY;
   return {
-    // Go-canonical names, as FC delivers them (reference fc-runtime.md §2.5).
+    // Go-canonical names, as FC delivers them (docs/fc-runtime.md §2.5).
     headers: { 'X-Byok-Timestamp': timestamp, 'X-Byok-Signature': overrides.signature ?? signWebhook(SECRET, timestamp, BODY), 'Content-Type': 'application/json' },
     query: {},
     rawBody: body,

@@ -1,5 +1,5 @@
 /**
- * Webhook payload fixtures built from reference/fc-runtime.md §7: the real form-encoded CloudMonitor
+ * Webhook payload fixtures built from docs/fc-runtime.md §7: the real form-encoded CloudMonitor
  * capture (§7.1, fields as captured, metric/dimensions adapted to a KMS key), the documented JSON-style
  * sample (`ALARM`, seconds timestamp, JSON dimensions), and the synthesised EventBridge
  * `DeleteKeyMaterial` CloudEvent (§7.2). Builders return fresh objects so tests can modify them.

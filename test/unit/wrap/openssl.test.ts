@@ -99,7 +99,7 @@ describe('openssl unwraps what wrapKeyMaterial produces', () => {
 
 describe('unwrapKeyMaterial accepts what openssl produces', () => {
   it('the seed document recipe, run as written, imports as RSAES_OAEP_SHA_1', () => {
-    // reference/import-key-material.md step 3, with the file names it uses, in a fresh directory.
+    // docs/import-key-material.md step 3, with the file names it uses, in a fresh directory.
     const work = mkdtempSync(join(dir, 'seed-'));
     writeFileSync(join(work, 'PublicKey_base64.txt'), rsa.publicKeyBase64);
     const run = (...args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });

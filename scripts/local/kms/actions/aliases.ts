@@ -1,5 +1,5 @@
 /**
- * Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, ListAliasesByKeyId (reference §2.9,
+ * Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases, ListAliasesByKeyId (docs/kms-api.md §2.9,
  * naming §4.3). One alias -> one CMK; a CMK may have many aliases; names unique per emulator.
  */
 import { invalidParameter, kmsError } from '../errors.js';
@@ -8,7 +8,7 @@ import type { AliasRecord } from '../store.js';
 import { KeyOp, aliasArn, assertKeyState, resolveKeyIdOnly } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
-/** Alias names (reference §4.3 suggested regex; violations -> InvalidParameter, inferred). */
+/** Alias names (docs/kms-api.md §4.3 suggested regex; violations -> InvalidParameter, inferred). */
 export const ALIAS_NAME_RE = /^alias\/(?!acs)[A-Za-z0-9_/-]{1,255}$/;
 
 /** Reads and validates `AliasName`. */

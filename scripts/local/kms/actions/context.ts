@@ -1,11 +1,12 @@
 /**
  * What every action handler receives, plus the helpers they share: key lookup (by ID, alias or
- * ARN), the key-state matrix of reference §3.1, and ARN builders.
+ * ARN), the key-state matrix of docs/kms-api.md §3.1, and ARN builders.
  */
 import { isoSeconds } from '../clock.js';
 import { kmsError, missingParameter } from '../errors.js';
 import type { KmsErrorCode } from '../errors.js';
 import type { RequestParams } from '../params.js';
+import { assertInstanceAvailable, isUnavailable } from '../instances.js';
 import { KeyState } from '../store.js';
 import type { EmulatorStore, KeyRecord, SecretRecord } from '../store.js';
 
@@ -23,22 +24,22 @@ export interface ActionContext {
 /** An action handler: returns the response fields (RequestId is added by the caller). */
 export type ActionHandler = (ctx: ActionContext) => Record<string, unknown>;
 
-/** ARN of a key (reference §5.8). */
+/** ARN of a key (docs/kms-api.md §5.8). */
 export function keyArn(ctx: ActionContext, keyId: string): string {
   return `acs:kms:${ctx.region}:${ctx.accountId}:key/${keyId}`;
 }
 
-/** ARN of an alias: `acs:kms:<region>:<uid>:` + the full alias name (reference §2.9). */
+/** ARN of an alias: `acs:kms:<region>:<uid>:` + the full alias name (docs/kms-api.md §2.9). */
 export function aliasArn(ctx: ActionContext, aliasName: string): string {
   return `acs:kms:${ctx.region}:${ctx.accountId}:${aliasName}`;
 }
 
-/** ARN of a secret (reference §5.8). */
+/** ARN of a secret (docs/kms-api.md §5.8). */
 export function secretArn(ctx: ActionContext, secretName: string): string {
   return `acs:kms:${ctx.region}:${ctx.accountId}:secret/${secretName}`;
 }
 
-/** `""` for "no value" (reference §1.7), else an ISO second-precision timestamp. */
+/** `""` for "no value" (docs/kms-api.md §1.7), else an ISO second-precision timestamp. */
 export function isoOrEmpty(unix: number | null | undefined): string {
   return unix === null || unix === undefined || unix === 0 ? '' : isoSeconds(unix);
 }
@@ -60,7 +61,7 @@ function lookupById(ctx: ActionContext, keyId: string): KeyRecord {
 
 /**
  * Resolves `name` (default `KeyId`) for APIs documented to take a key ID, alias or ARN
- * (DescribeKey, Encrypt, GenerateDataKey; reference §5.9). Unknown alias -> Forbidden.AliasNotFound.
+ * (DescribeKey, Encrypt, GenerateDataKey; docs/kms-api.md §5.9). Unknown alias -> Forbidden.AliasNotFound.
  */
 export function resolveKeyOrAlias(ctx: ActionContext, name = 'KeyId'): KeyRecord {
   const value = stripArn(ctx.params.required(name));
@@ -73,7 +74,7 @@ export function resolveKeyOrAlias(ctx: ActionContext, name = 'KeyId'): KeyRecord
 }
 
 /**
- * Resolves `KeyId` for APIs documented to take only the key ID (reference §5.9). An alias is
+ * Resolves `KeyId` for APIs documented to take only the key ID (docs/kms-api.md §5.9). An alias is
  * refused with `Unsupported.Alias` (inferred from the common error table, §3.3).
  */
 export function resolveKeyIdOnly(ctx: ActionContext, name = 'KeyId'): KeyRecord {
@@ -98,7 +99,7 @@ export function resolveSecret(ctx: ActionContext, name = 'SecretName'): SecretRe
   return secret;
 }
 
-/** Operation classes of the key-state matrix (reference §3.1). */
+/** Operation classes of the key-state matrix (docs/kms-api.md §3.1). */
 export const KeyOp = {
   Crypto: 'Crypto',
   EnableDisable: 'EnableDisable',
@@ -118,7 +119,7 @@ type Gate = Readonly<Record<KeyState, KmsErrorCode | null>>;
 const SMF = 'Rejected.StateModifiedFailed';
 
 /**
- * The key-state matrix (documented: STATE, reference §3.1). `null` = allowed; otherwise the 409
+ * The key-state matrix (documented: STATE, docs/kms-api.md §3.1). `null` = allowed; otherwise the 409
  * code answered in that state. DescribeKey/ListKeys/GetParametersForImport/DeleteKeyMaterial/
  * DeleteAlias/ListAliases/ListResourceTags are `Always`.
  */
@@ -146,12 +147,28 @@ export function assertKeyState(key: KeyRecord, op: KeyOp): void {
   if (code !== null) throw kmsError(code);
 }
 
-/** Symmetric key specs and their material length in bytes (reference §2.5). */
+/**
+ * The instance gate, then the state matrix: a key whose KMS 3.0 instance has expired answers
+ * `Rejected.Unavailable` 409 for every operation that goes through here (docs/kms-3-instances.md
+ * §5: documented for crypto; applying it to import, enable/disable, deletion, alias and tag
+ * operations is inferred). DescribeKey/ListKeys/ListAliases/ListResourceTags/DeleteAlias do not.
+ */
+export function assertKeyUsable(ctx: ActionContext, key: KeyRecord, op: KeyOp): void {
+  assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
+  assertKeyState(key, op);
+}
+
+/** The key state DescribeKey/ListKeys report: `Unavailable` while the key's instance is expired (inferred, docs §5). */
+export function reportedKeyState(ctx: ActionContext, key: KeyRecord): string {
+  return isUnavailable(ctx.store, key, ctx.nowUnix) ? 'Unavailable' : key.state;
+}
+
+/** Symmetric key specs and their material length in bytes (docs/kms-api.md §2.5). */
 export const SYMMETRIC_SPECS: Readonly<Record<string, number>> = {
   Aliyun_AES_256: 32,
   Aliyun_SM4: 16,
-  Aliyun_AES_128: 16, // inferred (reference §2.5)
-  Aliyun_AES_192: 24, // inferred (reference §2.5)
+  Aliyun_AES_128: 16, // inferred (docs/kms-api.md §2.5)
+  Aliyun_AES_192: 24, // inferred (docs/kms-api.md §2.5)
 };
 
 /** True when the key has symmetric material usable for Encrypt/Decrypt. */
@@ -159,7 +176,7 @@ export function isSymmetric(key: KeyRecord): boolean {
   return SYMMETRIC_SPECS[key.keySpec] !== undefined;
 }
 
-/** KeyMetadata as DescribeKey/CreateKey return it (reference §2.1/§2.2; `""` for unset dates). */
+/** KeyMetadata as DescribeKey/CreateKey return it (docs/kms-api.md §2.1/§2.2; `""` for unset dates). */
 export function keyMetadata(ctx: ActionContext, key: KeyRecord): Record<string, string> {
   const meta: Record<string, string> = {
     Arn: keyArn(ctx, key.keyId),
@@ -171,7 +188,7 @@ export function keyMetadata(ctx: ActionContext, key: KeyRecord): Record<string, 
     Description: key.description,
     KeyId: key.keyId,
     KeySpec: key.keySpec,
-    KeyState: key.state,
+    KeyState: reportedKeyState(ctx, key),
     KeyUsage: key.keyUsage,
     LastRotationDate: isoSeconds(key.versionCreationUnix),
     MaterialExpireTime: key.material === null ? '' : isoOrEmpty(key.materialExpireUnix),
@@ -179,6 +196,9 @@ export function keyMetadata(ctx: ActionContext, key: KeyRecord): Record<string, 
     PrimaryKeyVersion: key.primaryKeyVersion,
     ProtectionLevel: key.protectionLevel,
   };
+  // documented (TSM DescribeKeyResponseBody): KMS 3.0 reports the instance; `""` for keys outside
+  // any instance (inferred). KMS 1.0 responses keep their old shape (no field).
+  if (ctx.store.kmsVersion === 3) meta['DKMSInstanceId'] = key.dkmsInstanceId ?? '';
   if (key.automaticRotation === 'Enabled' && key.rotationIntervalSeconds !== null) {
     // documented: RotationInterval comes back in seconds (`31536000s`); the emulator never
     // actually rotates, NextRotationDate is informational.

@@ -1,13 +1,13 @@
 /**
  * Symmetric cryptography: Encrypt, Decrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext
- * (reference §2.11), plus the blob sealing the secrets actions reuse.
+ * (docs/kms-api.md §2.11), plus the blob sealing the secrets actions reuse.
  *
  * CiphertextBlob = base64( KeyVersionId (36 ASCII) ‖ IV (12) ‖ ciphertext ‖ tag (16) )
  * (documented: XFER/KGO layout; tag length inferred). Cipher: AES-GCM with the key's material
  * (AES-256 for Aliyun_AES_256). Aliyun_SM4 keys use AES-128-GCM as a stand-in because Node's
  * OpenSSL has no SM4-GCM (emulator deviation). AAD = KeyVersionId ‖ SHA-256(sorted `k=v&…` of the
  * EncryptionContext) — the SHA-256 part is documented (XFER `EncodeUserEncryptionContext`), binding
- * the version ID is the emulator's choice (reference §3.2) so a blob of one CMK never opens under
+ * the version ID is the emulator's choice (docs/kms-api.md §3.2) so a blob of one CMK never opens under
  * another CMK holding the same material. Because an EXTERNAL key keeps its version ID, ciphertexts
  * decrypt again once the same material is re-imported.
  */
@@ -59,7 +59,7 @@ export function blobAad(keyVersionId: string, context: EncryptionContext): Buffe
 }
 
 /**
- * Reads `EncryptionContext` in either wire form (reference §1.11): a JSON object string
+ * Reads `EncryptionContext` in either wire form (docs/kms-api.md §1.11): a JSON object string
  * (current SDKs, the documented API) or flattened `EncryptionContext.k=v` (SDK v1.2.0).
  * Values must be strings; both forms at once are refused.
  */

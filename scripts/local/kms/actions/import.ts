@@ -1,6 +1,6 @@
 /**
  * EXTERNAL key material: GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial
- * (reference §2.4-§2.6, §3.2). The emulator really unwraps the material (wrapping-keys.ts) and
+ * (docs/kms-api.md §2.4-§2.6, §3.2). The emulator really unwraps the material (wrapping-keys.ts) and
  * enforces the same-material rule with a keyed fingerprint (HMAC-SHA256 under a per-emulator
  * secret, never a plain hash).
  */

@@ -1,6 +1,6 @@
 /**
  * Key management actions: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
- * ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription (reference §2.1-§2.3, §2.7, §2.8).
+ * ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription (docs/kms-api.md §2.1-§2.3, §2.7, §2.8).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { invalidParameter, missingParameter } from '../errors.js';
@@ -18,7 +18,7 @@ import {
 } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
-/** Key specs CreateKey accepts (reference §2.1). */
+/** Key specs CreateKey accepts (docs/kms-api.md §2.1). */
 export const KEY_SPECS = [
   'Aliyun_AES_256',
   'Aliyun_SM4',
@@ -59,7 +59,7 @@ export interface NewKey {
  * Creates and stores a key. EXTERNAL keys start PendingImport without material; Aliyun_KMS
  * symmetric keys start Enabled with fresh CSPRNG material (documented: STATE). Asymmetric
  * Aliyun_KMS keys are metadata-only here (the emulator does not implement Asymmetric* actions).
- * `PrimaryKeyVersion` is assigned at creation even for EXTERNAL keys (inferred, reference §2.1).
+ * `PrimaryKeyVersion` is assigned at creation even for EXTERNAL keys (inferred, docs/kms-api.md §2.1).
  */
 export function createKeyRecord(store: EmulatorStore, ctx: Pick<ActionContext, 'nowUnix' | 'accountId'>, input: NewKey): KeyRecord {
   const materialLength = SYMMETRIC_SPECS[input.keySpec];
@@ -157,7 +157,7 @@ const cancelKeyDeletion: ActionHandler = (ctx) => {
   const key = resolveKeyIdOnly(ctx);
   assertKeyState(key, KeyOp.CancelDeletion);
   // documented: "the CMK is set to Enabled"; an EXTERNAL key without material can only be
-  // PendingImport (inferred, reference §2.8).
+  // PendingImport (inferred, docs/kms-api.md §2.8).
   key.state = key.origin === 'EXTERNAL' && key.material === null ? KeyState.PendingImport : KeyState.Enabled;
   key.deleteUnix = null;
   ctx.store.markDirty();

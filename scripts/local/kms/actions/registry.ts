@@ -20,7 +20,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   ...secretActions,
 };
 
-/** Real KMS 2016-01-20 actions (reference §1.12) the emulator does not implement. */
+/** Real KMS 2016-01-20 actions (docs/kms-api.md §1.12) the emulator does not implement. */
 export const NOT_EMULATED_ACTIONS: ReadonlySet<string> = new Set([
   'UpdateSecret',
   'GetRandomPassword',

@@ -1,6 +1,6 @@
 /**
  * Secrets Manager (Generic secrets): CreateSecret, GetSecretValue, PutSecretValue, DescribeSecret,
- * ListSecrets, ListSecretVersionIds, DeleteSecret, RestoreSecret (reference §2.12).
+ * ListSecrets, ListSecretVersionIds, DeleteSecret, RestoreSecret (docs/kms-api.md §2.12).
  *
  * SecretData is really encrypted under the secret's CMK (same blob format as Encrypt, with an
  * emulator-internal EncryptionContext binding secret name and version id). PutSecretValue is a
@@ -233,7 +233,7 @@ const putSecretValue: ActionHandler = (ctx) => {
   const existing = secret.versions.find((v) => v.versionId === versionId);
   if (existing !== undefined) {
     // The conditional write: same VersionId + identical data -> success without change;
-    // different data -> Rejected.ResourceExist 409 (inferred code, reference §2.12).
+    // different data -> Rejected.ResourceExist 409 (inferred code, docs/kms-api.md §2.12).
     if (!EmulatorStore.sameFingerprint(existing.fingerprint, fingerprint)) throw kmsError('Rejected.ResourceExist');
     return { SecretName: secret.secretName, VersionId: versionId, VersionStages: stagesView(existing) };
   }

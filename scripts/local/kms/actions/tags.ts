@@ -1,6 +1,6 @@
 /**
  * Old-style tag actions present in SDK v1.2.0: TagResource, UntagResource, ListResourceTags
- * (reference §2.10). Tags live on keys and on secrets.
+ * (docs/kms-api.md §2.10). Tags live on keys and on secrets.
  */
 import { invalidParameter, kmsError, missingParameter } from '../errors.js';
 import type { Tag } from '../store.js';
@@ -81,7 +81,7 @@ function mergeTag(tags: Tag[], tag: Tag): void {
   else existing.value = tag.value;
 }
 
-/** The tag list of the one resource named by KeyId / SecretName (exactly one; reference §2.10). */
+/** The tag list of the one resource named by KeyId / SecretName (exactly one; docs/kms-api.md §2.10). */
 function taggedResource(ctx: ActionContext): { tags: Tag[]; touch: () => void } {
   const named = ['KeyId', 'SecretName', 'CertificateId'].filter((n) => ctx.params.optional(n) !== undefined);
   if (named.length === 0) throw missingParameter('KeyId');
