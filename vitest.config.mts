@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Use every core: vitest's default is cores - 1, i.e. one worker on a 2-core CI machine.
+    maxWorkers: availableParallelism(),
     // Under CI (CI=true) also write a JSON summary that .ci/run turns into a closing line.
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/test-results.json' }]] : ['default'],
   },

@@ -1,5 +1,5 @@
 /**
- * Pure checks on the function bundles (HOUSE_STYLE "Bundles": a size budget and proof that no
+ * Pure checks on the function bundles (a size budget and proof that no
  * test-only code or secrets end up inside). They take values (metafile input paths, output text,
  * sizes) so they are unit-tested without esbuild; scripts/build.ts feeds them the real outputs.
  *

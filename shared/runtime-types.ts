@@ -1,6 +1,6 @@
 /**
  * The ambient capabilities shared code receives instead of reaching for globals
- * (HOUSE_STYLE: nothing in shared/ reads the wall clock or global randomness directly).
+ * (docs/design.md §3: nothing in shared/ reads the wall clock or global randomness directly).
  */
 
 /** A source of time; tests and the emulator-driven scenarios pass a controllable one. */

@@ -12,6 +12,8 @@ import { createFunctionRuntime } from '../../shared/fc/runtime.js';
 import type { FcContext } from '../../shared/fc/types.js';
 import { WRITE_COMMANDS, executeRequest, parseOpsRequest, type OpsResult } from '../../shared/ops/commands.js';
 import { systemClock } from '../../shared/system.js';
+// The role policy as shipped with this build: doctor compares the product's KMS calls with it.
+import functionRolePolicy from '../../scripts/deploy/ram-policy-function.json';
 
 const runtime = createFunctionRuntime(process.env);
 
@@ -50,5 +52,5 @@ async function run(event: Buffer, context: FcContext): Promise<OpsResult> {
     clock,
     deadlineMs: deadlineFor(context, clock.nowMs()),
   });
-  return executeRequest(deps, request);
+  return executeRequest(deps, request, { config: runtime.config(), identity: 'the function role', ramPolicy: functionRolePolicy });
 }

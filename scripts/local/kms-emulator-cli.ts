@@ -1,7 +1,8 @@
 /**
  * `npm run kms-emulator -- --port <n> --access-key-id <id> --access-key-secret <secret>
  *   [--security-token <token>] [--state-file <path>] [--admin] [--region <id>] [--account-id <uid>]
- *   [--no-verify-timestamp] [--no-verify-nonce]`
+ *   [--no-verify-timestamp] [--no-verify-nonce] [--kms-version 3|1]
+ *   [--instance <id>:<software|hardware>[:no-shared-gateway]]... [--default-instance <id>]`
  *
  * Starts the local KMS emulator on 127.0.0.1 and prints `listening on http://127.0.0.1:<port>`
  * when ready. SIGINT/SIGTERM close it cleanly (state flushed). Exit codes: 0 clean stop,
@@ -9,7 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_ACCOUNT_ID, DEFAULT_CREDENTIAL, DEFAULT_REGION, startKmsEmulator } from './kms/index.js';
-import type { EmulatorCredential, KmsEmulator } from './kms/index.js';
+import type { EmulatorCredential, InstanceSpec, KmsEmulator } from './kms/index.js';
+import { parseInstanceFlag, validateInstanceId } from './kms/instances.js';
 
 const USAGE = `Local Alibaba Cloud KMS emulator (API 2016-01-20, signature v1)
 
@@ -26,6 +28,12 @@ Options:
   --account-id <uid>         account UID used in ARNs and Creator (default: ${DEFAULT_ACCOUNT_ID})
   --no-verify-timestamp      accept any request Timestamp (default: ±15 min of the real clock)
   --no-verify-nonce          accept reused SignatureNonce values
+  --kms-version <3|1>        3 (default): KMS 3.0 with instances; 1: the shared KMS 1.0 model
+  --instance <id>:<type>[:no-shared-gateway]
+                             declare a KMS 3.0 instance (repeatable); <id> like kst-hzz65f176a0ogplgqabcd,
+                             <type> software or hardware; no-shared-gateway refuses crypto on its keys
+                             through this (shared) endpoint
+  --default-instance <id>    KMS 3.0: CreateKey/CreateSecret without DKMSInstanceId go to this instance
   -h, --help                 show this help
 
 Point the official SDK at it with: endpoint '127.0.0.1:<port>', protocol 'http'.
@@ -42,6 +50,9 @@ interface CliOptions {
   accountId: string;
   verifyTimestamp: boolean;
   verifyNonce: boolean;
+  kmsVersion: 1 | 3;
+  instances: InstanceSpec[];
+  defaultInstanceId?: string;
 }
 
 class UsageError extends Error {
@@ -59,6 +70,9 @@ const OPTIONS = {
   'account-id': { type: 'string' },
   'no-verify-timestamp': { type: 'boolean' },
   'no-verify-nonce': { type: 'boolean' },
+  'kms-version': { type: 'string' },
+  instance: { type: 'string', multiple: true },
+  'default-instance': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -88,6 +102,28 @@ function parseCommandLine(argv: string[]): CliOptions | 'help' {
   const stateFile = nonEmpty('--state-file', v['state-file']);
   const region = nonEmpty('--region', v.region) ?? DEFAULT_REGION;
   const accountId = nonEmpty('--account-id', v['account-id']) ?? DEFAULT_ACCOUNT_ID;
+  const versionText = v['kms-version'] ?? '3';
+  if (versionText !== '3' && versionText !== '1') throw new UsageError(`--kms-version must be 3 or 1 (got "${versionText}")`);
+  const kmsVersion = versionText === '3' ? 3 : 1;
+  const instances: InstanceSpec[] = [];
+  for (const text of v.instance ?? []) {
+    try {
+      instances.push(parseInstanceFlag(text));
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  const defaultInstance = nonEmpty('--default-instance', v['default-instance']);
+  if (kmsVersion === 1 && (instances.length > 0 || defaultInstance !== undefined)) {
+    throw new UsageError('--instance and --default-instance need --kms-version 3 (KMS 1.0 has no instances)');
+  }
+  if (defaultInstance !== undefined) {
+    try {
+      validateInstanceId(defaultInstance, '--default-instance');
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
   const credential: EmulatorCredential = { accessKeyId, accessKeySecret: secret ?? DEFAULT_CREDENTIAL.accessKeySecret };
   if (token !== undefined) credential.securityToken = token;
   const options: CliOptions = {
@@ -99,11 +135,20 @@ function parseCommandLine(argv: string[]): CliOptions | 'help' {
     accountId,
     verifyTimestamp: v['no-verify-timestamp'] !== true,
     verifyNonce: v['no-verify-nonce'] !== true,
+    kmsVersion,
+    instances,
   };
   if (stateFile !== undefined) options.stateFile = stateFile;
+  if (defaultInstance !== undefined) options.defaultInstanceId = defaultInstance;
   return options;
 }
 
+function formatInstances(options: CliOptions): string {
+  if (options.instances.length === 0) return 'none declared';
+  return options.instances
+    .map((i) => `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}${i.id === options.defaultInstanceId ? ', default' : ''})`)
+    .join(', ');
+}
 
 async function main(): Promise<number> {
   let options: CliOptions | 'help';
@@ -128,6 +173,9 @@ async function main(): Promise<number> {
       accountId: options.accountId,
       verifyTimestamp: options.verifyTimestamp,
       verifyNonce: options.verifyNonce,
+      kmsVersion: options.kmsVersion,
+      instances: options.instances,
+      ...(options.defaultInstanceId === undefined ? {} : { defaultInstanceId: options.defaultInstanceId }),
       log: (line) => process.stdout.write(`${line}\n`),
       ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile }),
     });
@@ -140,7 +188,8 @@ async function main(): Promise<number> {
   const sts = options.credential.securityToken === undefined ? '' : ', STS token required';
   process.stdout.write(
     `access key id: ${options.credential.accessKeyId} (${secretNote}${sts}); region ${options.region}; ` +
-      `state: ${options.stateFile ?? 'memory only'}; admin API: ${options.admin ? 'on' : 'off'}\n`,
+      `state: ${options.stateFile ?? 'memory only'}; admin API: ${options.admin ? 'on' : 'off'}; ` +
+      `KMS ${options.kmsVersion === 3 ? '3.0' : '1.0'}${options.kmsVersion === 3 ? `; instances: ${formatInstances(options)}` : ''}\n`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -57,7 +57,7 @@ export interface LocalStack {
  * escrow/lease CMK with the lease and webhook secrets in a second instance, so releasing one never
  * takes the keys and their escrow together.
  */
-export const LOCAL_INSTANCES = { keys: 'kst-loc0keys0000000001', escrow: 'kst-loc0escrow00000001' } as const;
+export const LOCAL_INSTANCES = { keys: 'kst-loc00000000keys0001', escrow: 'kst-loc00000000escrow01' } as const;
 
 /** Local operator credentials (the README documents them; local development only). */
 export const LOCAL_OPERATOR = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };

@@ -20,6 +20,8 @@ import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../shared/
 import type { KmsCredentials } from '../../shared/kms/alicloud-adapter.js';
 import type { StatusRow } from '../../shared/lifecycle/engine.js';
 import { executeRequest, type OpsRequest, type OpsResult } from '../../shared/ops/commands.js';
+import { CheckStatus, renderDoctor, worstStatus } from '../../shared/ops/doctor.js';
+import functionRolePolicy from '../deploy/ram-policy-function.json';
 
 export { executeRequest, type OpsRequest, type OpsResult, type SweepOutcome } from '../../shared/ops/commands.js';
 import type { Action, Plan } from '../../shared/lifecycle/plan.js';
@@ -46,7 +48,7 @@ export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Alert: 3, Refused: 4 } as
 /** A CLI exit code. */
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** Maps an error code to the exit code (the edge table of HOUSE_STYLE "Errors"). */
+/** Maps an error code to the exit code (the one edge table for exit codes). */
 export function exitCodeFor(code: string): ExitCode {
   switch (code) {
     case ErrorCode.InvalidInput:
@@ -121,6 +123,21 @@ const COMMANDS: CommandSpec[] = [
   },
   { name: 'restore', args: ['key'], summary: 'clear a revoke/disable hold and re-import the escrowed material', flags: [] },
   { name: 'verify-escrow', args: [], summary: 'read every escrow record back and compare it with the key fingerprint tag', flags: [] },
+  {
+    name: 'doctor',
+    args: [],
+    summary: 'check a deployment before trusting it: credentials, instances, gateway, escrow keys, RAM, webhook secrets',
+    flags: [],
+    details: [
+      '',
+      'One line per check: ok|warn|fail  <check>  <what it found>  [-> what to do]. Read-only: it calls',
+      'only harmless reads and Encrypt/Decrypt of a random probe; write calls are never made, only',
+      'compared with scripts/deploy/ram-policy-function.json. Direct mode probes with your credentials;',
+      '--remote probes with the function role. Secret values are never printed.',
+      '',
+      'doctor exits 0 when every check is ok, 3 when some warn and none fails, 1 when any fails.',
+    ],
+  },
   {
     name: 'audit verify',
     args: [],
@@ -355,7 +372,8 @@ export function createDirectRunner(options: { env: Record<string, string | undef
         clock,
       });
       try {
-        return await executeRequest(deps, request);
+        // doctor also checks the configuration itself and compares the shipped role policy.
+        return await executeRequest(deps, request, { config, identity: `access key ${credentials.accessKeyId}`, ramPolicy: functionRolePolicy });
       } finally {
         await deps.audit.close();
       }
@@ -435,6 +453,8 @@ function renderResult(r: OpsResult): string {
       const bad = r.checks.filter((c) => !c.ok).length;
       return (r.checks.length ? table(['KEY', 'ALIAS', 'ESCROW', 'DETAIL'], r.checks.map((c) => [c.keyId, c.lineage ? `alias/${c.lineage}` : '-', c.ok ? 'ok' : 'FAILED', c.detail])) : 'No managed keys.\n') + `${r.checks.length - bad} ok, ${bad} failed\n`;
     }
+    case 'doctor':
+      return renderDoctor(r.checks);
     default: {
       const exhaustive: never = r;
       return `${JSON.stringify(exhaustive)}\n`;
@@ -456,6 +476,10 @@ function exitCodeOfResult(r: OpsResult): ExitCode {
       return ExitCode.Ok;
     case 'verify-escrow':
       return r.checks.every((c) => c.ok) ? ExitCode.Ok : ExitCode.Failure;
+    case 'doctor': {
+      const worst = worstStatus(r.checks);
+      return worst === CheckStatus.Fail ? ExitCode.Failure : worst === CheckStatus.Warn ? ExitCode.Alert : ExitCode.Ok;
+    }
     default:
       return ExitCode.Ok;
   }
@@ -598,6 +622,7 @@ function toRequest(p: Parsed): OpsRequest {
     case 'plan':
     case 'sweep':
     case 'verify-escrow':
+    case 'doctor':
       return { command: p.spec.name };
     case 'onboard': {
       const keySpec = p.flags['key-spec'] as string | undefined;

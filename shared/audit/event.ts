@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCode, OrchestratorError } from '../errors.js';
+import { LINEAGE_MAX_CHARS, isLineage } from '../lineage.js';
 import { SECRET_DETAIL_KEYS, findSecretLikeRuns, redactSecretLike } from './guard.js';
 
 /** Who caused an event. */
@@ -92,7 +93,6 @@ const MAX_REQUEST_IDS = 64;
 
 const ACTION_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,63}$/;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$/;
-const LINEAGE_PATTERN = /^[A-Za-z0-9/\\_.+=:@-]{1,128}$/;
 const ERROR_CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const DETAIL_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const ACTOR_KINDS: readonly string[] = Object.values(AuditActorKind);
@@ -146,8 +146,8 @@ export function buildAuditEvent(input: AuditInput & { actor: AuditActor }, posit
   assertId('actor.id', input.actor.id);
   if (input.planId !== undefined) assertId('planId', input.planId);
   if (input.keyId !== undefined) assertId('keyId', input.keyId);
-  if (input.lineage !== undefined && (typeof input.lineage !== 'string' || !LINEAGE_PATTERN.test(input.lineage))) {
-    throw invalid('lineage', 'must be 1-128 chars of letters, digits and / \\ _ - . + = : @');
+  if (input.lineage !== undefined && !isLineage(input.lineage)) {
+    throw invalid('lineage', `must be a lineage name: 1-${LINEAGE_MAX_CHARS} letters, digits, _ - /, not starting with acs`);
   }
   if (input.outcome !== undefined && !OUTCOMES.includes(input.outcome)) throw invalid('outcome', `must be one of ${OUTCOMES.join(', ')}`);
   if (input.errorCode !== undefined && (typeof input.errorCode !== 'string' || !ERROR_CODE_PATTERN.test(input.errorCode))) {

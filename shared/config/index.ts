@@ -42,6 +42,7 @@
  */
 import { inspect } from 'node:util';
 import { ErrorCode, OrchestratorError } from '../errors.js';
+import { lineageProblem } from '../lineage.js';
 import { KeySpec, WrappingAlgorithm, isKeySpec, isWrappingAlgorithm } from '../wrap/index.js';
 
 /** Every variable this module reads (plus BYOK_DEBUG, read by the CLI), for typo warnings. */
@@ -247,8 +248,6 @@ const ENDPOINT_PATTERN = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A
 const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,255}$/;
 /** Secrets Manager names: <= 192 chars of letters, digits and `_ / + = . @ -` (docs/kms-api.md §2.12). */
 const SECRET_NAME_PATTERN = /^[A-Za-z0-9_/+=.@-]{1,192}$/;
-/** Lineage names, as the engine's parseLineage accepts them. */
-const LINEAGE_PATTERN = /^[A-Za-z0-9_/-]{1,200}$/;
 /**
  * KMS 3.0 instance ids: `kst-` + a region prefix and random lowercase letters and digits
  * (documented example `kst-hzz62ee817bvyyr5x****`; the exact length is inferred, so be lenient).
@@ -388,8 +387,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       `${V.KmsInstanceId} is unset: on KMS 3.0 new CMKs become the region's default key (at most one, so a second lineage or rotation fails) or, on an account migrated from KMS 1.0, land in its default instance; set it to the software or hardware key management instance the keys belong in`,
     );
   }
+  // With the file backend the escrow is not in KMS; BYOK_ESCROW_INSTANCE_ID still places the lease secrets.
   if (backend === EscrowBackendName.KmsSecrets) checkEscrowPlacement(r, keysInstance, escrowInstance, recoveryPublicKeyFile !== undefined, allowShared === 'true');
-  else if (r.isSet(V.EscrowInstanceId)) r.warnings.push(`${V.EscrowInstanceId} is ignored: ${V.EscrowBackend} is ${backend}`);
 
   // Audit.
   const sink = r.oneOf(V.AuditSink, Object.values(AuditSink), AuditSink.Stdout);
@@ -501,8 +500,9 @@ function parseOverrides(r: Reader, defaults: Partial<PolicyConfig>): Record<stri
       r.fail(V, `lineage "${lineage.slice(0, 64)}" must be written without the alias/ prefix`);
       continue;
     }
-    if (!LINEAGE_PATTERN.test(lineage) || lineage.startsWith('acs')) {
-      r.fail(V, `lineage ${describeJson(lineage)} must be 1-200 letters, digits, _ - / and not start with acs`);
+    const problem = lineageProblem(lineage);
+    if (problem !== undefined) {
+      r.fail(V, `lineage ${describeJson(lineage)}: ${problem.text}`);
       continue;
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {

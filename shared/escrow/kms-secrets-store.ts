@@ -34,7 +34,7 @@ import {
 import type { EscrowListing, EscrowPutResult, EscrowRecord, EscrowStore, EscrowSummary, EscrowUnreadable } from './store.js';
 
 /** The KMS calls this backend makes (a narrow slice of KmsPort, so fakes stay small). */
-export type EscrowSecretsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret'>;
+export type EscrowSecretsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret' | 'listSecretVersionIds'>;
 
 /** Options of the kms-secrets backend. */
 export interface KmsSecretsEscrowOptions {
@@ -55,6 +55,16 @@ export const ESCROW_SECRET_PREFIX = 'byok-escrow/';
 
 /** Tag keys put on each escrow secret (docs/kms-api.md §2.10 tag rules). */
 export const EscrowSecretTag = { Managed: 'byok:managed', KeyId: 'byok:key-id', Lineage: 'byok:lineage' } as const;
+
+/**
+ * Versions the orchestrator writes per escrow secret: exactly one (CreateSecret; put never calls
+ * PutSecretValue). More means someone else wrote to the secret; Secrets Manager keeps at most
+ * SECRET_MAX_VERSIONS and drops the oldest, which is ours (docs/kms-3-instances.md §2, documented;
+ * that it drops a version still carrying ACSCurrent is inferred: the docs name no exception).
+ */
+export const ESCROW_VERSIONS_WRITTEN = 1;
+/** Versions Secrets Manager keeps per secret before it deletes the earliest (docs/kms-3-instances.md §2). */
+export const SECRET_MAX_VERSIONS = 10;
 
 /** Rejected.ResourceInDeleteWindow: someone scheduled the secret for deletion (docs/kms-api.md §2.12). */
 const IN_DELETE_WINDOW = 'Rejected.ResourceInDeleteWindow';
@@ -149,6 +159,20 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
     return { version: versionId, created: true };
   }
 
+  /**
+   * Every version the secret holds, deprecated ones included. Only a lasting failure to count (e.g.
+   * a RAM deny on ListSecretVersionIds) is swallowed, as "nothing extra seen": the record is
+   * readable and stays usable for repair. Throttling and network errors propagate (list retries).
+   */
+  async function countVersions(secretName: string): Promise<number> {
+    try {
+      return (await kms.listSecretVersionIds(secretName)).length;
+    } catch (err) {
+      if (isOrchestratorError(err) && !err.retryable) return ESCROW_VERSIONS_WRITTEN;
+      throw err;
+    }
+  }
+
   async function list(): Promise<EscrowListing> {
     const names = (await kms.listSecrets())
       .map((s) => s.secretName)
@@ -161,7 +185,8 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
       const keyId = name.slice(ESCROW_SECRET_PREFIX.length);
       try {
         const record = await get(keyId);
-        records.push(summarize(record));
+        const versionCount = await countVersions(name);
+        records.push(versionCount > ESCROW_VERSIONS_WRITTEN ? { ...summarize(record), versionCount } : summarize(record));
         record.material.fill(0);
       } catch (err) {
         if (isOrchestratorError(err, ErrorCode.EscrowNotFound) && err.details.kmsCode !== IN_DELETE_WINDOW) continue;

@@ -8,6 +8,7 @@
  * at all. A record is written once per key id and then only read.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
+import { lineageProblem } from '../lineage.js';
 import { fingerprintMaterial, isFingerprint } from './fingerprint.js';
 
 /** The escrow backends configuration can choose. */
@@ -37,6 +38,12 @@ export interface EscrowRecord {
 export interface EscrowSummary extends Omit<EscrowRecord, 'material'> {
   /** The stored version, derived from the fingerprint (see escrowVersionId). */
   version: string;
+  /**
+   * How many versions the backend holds for this record, set only when that is more than the one
+   * the orchestrator writes (kms-secrets: stray PutSecretValue calls on the secret). The record
+   * itself is still the one described here; backends without versions never set it.
+   */
+  versionCount?: number;
 }
 
 /** A stored entry that could not be read or verified (list() reports it instead of failing). */
@@ -82,8 +89,6 @@ export interface EscrowStore {
 
 /** Key ids: shared-KMS UUIDs or instance ids; also safe as a file name and in a secret name. */
 const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-/** Lineage names go on tags: <= 128 chars of letters, digits and `/ \ _ - . + = : @` (docs/kms-api.md §2.10). */
-const LINEAGE_PATTERN = /^[A-Za-z0-9/\\_.+=:@-]{1,128}$/;
 const KEY_SPEC_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
@@ -117,9 +122,9 @@ export function validateEscrowRecord(record: EscrowRecord): void {
   const keyId = record.keyId;
   const bad = (field: string, rule: string): OrchestratorError =>
     new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${rule}`, { details: { field, keyId } });
-  if (typeof record.lineage !== 'string' || !LINEAGE_PATTERN.test(record.lineage)) {
-    throw bad('lineage', 'must be 1-128 chars of letters, digits and / \\ _ - . + = : @');
-  }
+  if (typeof record.lineage !== 'string') throw bad('lineage', 'must be a string');
+  const lineageError = lineageProblem(record.lineage);
+  if (lineageError !== undefined) throw bad('lineage', lineageError.text);
   if (!Number.isSafeInteger(record.generation) || record.generation < 1) {
     throw bad('generation', 'must be an integer >= 1');
   }

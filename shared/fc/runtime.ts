@@ -44,7 +44,15 @@ export async function invocationAudit(config: Config, input: InvocationInput, wr
 /** Creates the runtime; `env` is the function's environment (read only here, in the adapter layer). */
 export function createFunctionRuntime(env: Record<string, string | undefined>): FunctionRuntime {
   let config: Config | undefined;
-  const getConfig = () => (config ??= parseConfig(env));
+  const getConfig = (): Config => {
+    if (config === undefined) {
+      config = parseConfig(env);
+      // Once per instance, in the function's log: what the configuration means for this deployment
+      // (e.g. no KMS instance set, or escrow sharing the keys' instance by explicit override).
+      for (const warning of config.warnings) stdoutLine(JSON.stringify({ level: 'warn', msg: `configuration: ${warning}` }));
+    }
+    return config;
+  };
   const base = instanceCache(async (credentials: () => KmsCredentials) => {
     const kms = buildKms(getConfig(), credentials, systemRandom);
     const escrow = await buildEscrow(getConfig(), kms, systemRandom);

@@ -412,13 +412,6 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
       const r = await rpc('GetKmsInstance', undefined, { KmsInstanceId: instanceId });
       return { ...parseKmsInstance(r['KmsInstance'], instanceId), requestId: stringField(r, 'RequestId') };
     },
-    async listKmsInstances() {
-      return allPages<string>(async (page) => {
-        const r = await rpc('ListKmsInstances', undefined, { PageNumber: String(page), PageSize: '100' });
-        const list = (r['KmsInstances'] as { KmsInstance?: Array<{ KmsInstanceId?: unknown }> } | undefined)?.KmsInstance ?? [];
-        return { items: list.map((i) => i.KmsInstanceId).filter((id): id is string => typeof id === 'string'), total: Number(r['TotalCount'] ?? 0) };
-      });
-    },
     async getDefaultKmsInstance() {
       const r = await rpc('GetDefaultKmsInstance', undefined, {});
       const id = optionalString(r, 'DefaultKmsInstanceId');

@@ -2,7 +2,7 @@
  * Generic KMS RPC calls through @alicloud/openapi-client, for what the official
  * @alicloud/kms20160120 1.2.0 client cannot say: it has no `DKMSInstanceId` on CreateKey or
  * CreateSecret, its response models drop `KeyMetadata.DKMSInstanceId`, and it has no
- * GetKmsInstance / ListKmsInstances / GetDefaultKmsInstance (docs/kms-3-instances.md). Only
+ * GetKmsInstance / GetDefaultKmsInstance (docs/kms-3-instances.md). Only
  * alicloud-adapter.ts uses this file; nothing else in the product sees either SDK.
  *
  * `callApi` with RPC style and no `signatureAlgorithm` signs with ACS3-HMAC-SHA256 (signature V3:

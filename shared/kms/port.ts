@@ -213,8 +213,6 @@ export interface KmsPort {
 
   /** KMS 3.0: one instance's details. */
   getKmsInstance(instanceId: string): Promise<KmsInstanceInfo>;
-  /** KMS 3.0: every instance id in the region (every page). */
-  listKmsInstances(): Promise<string[]>;
   /** KMS 3.0: the default instance of an account migrated from KMS 1.0, if any. */
   getDefaultKmsInstance(): Promise<KmsResult & { instanceId?: string }>;
 }

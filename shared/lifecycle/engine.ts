@@ -6,10 +6,11 @@
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { KeyOrigin, KeyState } from '../kms/port.js';
+import { parseLineage } from '../lineage.js';
 import { acquireLease, leaseDeadline, leaseDeps, type Lease } from './lease.js';
 import { DAY_MS, Hold, Phase, Tag, aliasOf, lineagesOf, policyFor, type LineagePolicy, type Snapshot } from './model.js';
 import { observe } from './observe.js';
-import { planLineage, planSweep, type Action, type Plan } from './plan.js';
+import { planLineage, planSweep, strayEscrowVersionsReason, type Action, type Plan } from './plan.js';
 import { CheckpointAbort, type EngineDeps } from './ports.js';
 import { RequestLog, checkBudget, freshKey, provisionGeneration, reimportFromEscrow, setHold } from './steps.js';
 
@@ -171,7 +172,7 @@ function summarise(planId: string, results: ActionResult[]): SweepResult {
 
 /** Observe the account (read-only). */
 export function snapshotOf(deps: EngineDeps): Promise<Snapshot> {
-  return observe({ kms: deps.kms, escrow: deps.escrow, nowMs: () => deps.clock.nowMs() });
+  return observe({ kms: deps.kms, escrow: deps.escrow, nowMs: () => deps.clock.nowMs(), ...(deps.instances === undefined ? {} : { instances: deps.instances }) });
 }
 
 /** A dry run: what the next sweep would do. */
@@ -212,14 +213,8 @@ async function underLease<T>(deps: EngineDeps, lineage: string, action: string, 
   }
 }
 
-/** Lineage names are alias names without the prefix: letters, digits, `_ - /` (docs/kms-api.md §4.3). */
-export function parseLineage(aliasOrLineage: string): string {
-  const lineage = aliasOrLineage.startsWith('alias/') ? aliasOrLineage.slice('alias/'.length) : aliasOrLineage;
-  if (!/^[A-Za-z0-9_/-]{1,200}$/.test(lineage) || lineage.startsWith('acs')) {
-    throw new OrchestratorError(ErrorCode.InvalidInput, 'alias: must be alias/<name> with 1-200 letters, digits, _ - / and not start with acs', { details: { field: 'alias' } });
-  }
-  return lineage;
-}
+/** The one lineage-name parser (shared/lineage.ts), re-exported where the commands live. */
+export { parseLineage } from '../lineage.js';
 
 /** Onboards a lineage: generation 1 with fresh material, escrowed, imported, self-tested, aliased. Idempotent. */
 export async function onboard(deps: EngineDeps, input: { alias: string; validityDays?: number; keySpec?: LineagePolicy['keySpec'] }): Promise<{ lineage: string; keyId: string; created: boolean }> {
@@ -336,7 +331,10 @@ export interface EscrowCheck {
   detail: string;
 }
 
-/** Reads every managed key's escrow back and checks it against the key's fingerprint tag. */
+/**
+ * Reads every managed key's escrow back and checks it against the key's fingerprint tag; a record
+ * whose secret holds more versions than the orchestrator wrote fails the check, with the fix.
+ */
 export async function verifyEscrow(deps: EngineDeps): Promise<EscrowCheck[]> {
   const snapshot = await snapshotOf(deps);
   const out: EscrowCheck[] = [];
@@ -349,7 +347,14 @@ export async function verifyEscrow(deps: EngineDeps): Promise<EscrowCheck[]> {
       const rec = await deps.escrow.get(k.keyId);
       const ok = rec.fingerprint === k.fingerprint;
       rec.material.fill(0);
-      out.push({ keyId: k.keyId, lineage: k.lineage, ok, detail: ok ? 'escrow matches the key fingerprint' : 'escrow holds different material' });
+      // Matching material in a secret others have written to is not "ok": the escrowed version is
+      // the oldest, the first one Secrets Manager drops (observe counted the versions).
+      const versions = snapshot.escrow[k.keyId]?.versionCount;
+      if (ok && versions !== undefined) {
+        out.push({ keyId: k.keyId, lineage: k.lineage, ok: false, detail: `escrow matches the key fingerprint, but ${strayEscrowVersionsReason(k.keyId, versions)}` });
+      } else {
+        out.push({ keyId: k.keyId, lineage: k.lineage, ok, detail: ok ? 'escrow matches the key fingerprint' : 'escrow holds different material' });
+      }
     } catch (err) {
       out.push({ keyId: k.keyId, lineage: k.lineage, ok: false, detail: errorSummary(err).message });
     }

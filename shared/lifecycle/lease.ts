@@ -5,17 +5,22 @@
  * Mechanism: a conditional write in KMS Secrets Manager. The lease is the secret
  * `byok-lease/<lineage>`; each change is a PutSecretValue with a VersionId derived from the next
  * sequence number (`lease-<seq>`). Two contenders that read the same state both try to write the
- * same VersionId with different data; Secrets Manager accepts the first and rejects the second
- * (`Rejected.ResourceExist`). That rejection code is inferred (docs/kms-api.md §2.12: same
- * VersionId + same data is documented as idempotent, the conflict code is not), so the winner is
- * additionally confirmed by reading ACSCurrent back and checking it is our version and holder.
+ * same VersionId with different data; Secrets Manager accepts the first and rejects the second.
+ * How it rejects is not something to rely on (docs/kms-api.md §2.12 documents only the idempotent
+ * same-data case; `Rejected.ResourceExist` is META's word, and other codes are possible), so ANY
+ * refusal of the conditional write (after the adapter's retries) counts as "maybe lost" and the
+ * lease is read back: ACSCurrent with our version and holder = ours (also when our write landed
+ * but its answer was lost); another holder's unexpired lease current, or our version id taken by
+ * another write = LeaseHeld; otherwise nobody else has it, so the refusal was something else
+ * (a RAM deny, a bad parameter) and is rethrown as it came, never reported as "held".
+ * A write that was accepted is confirmed by the same read-back.
  * A holder that crashes blocks its lineage for at most `ttlMs`; a live holder stops writing at
  * 80 % of `ttlMs` (leaseDeadline), so its lease cannot expire under it. Holders compare expiry on
  * their own clocks: keep them in sync (NTP in the cloud; the local stack shares the emulator's).
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { assertSecretInstance } from '../escrow/kms-secrets-store.js';
-import type { KmsPort } from '../kms/port.js';
+import type { KmsPort, SecretValue } from '../kms/port.js';
 import type { EngineDeps } from './ports.js';
 
 /** The lease secret's content (not sensitive). */
@@ -62,9 +67,12 @@ function held(lineage: string, by: string | null, untilMs: number): Orchestrator
   });
 }
 
+/** The Secrets Manager calls a lease makes. */
+export type LeaseKmsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret'>;
+
 /** What taking a lease needs. */
 export interface LeaseDeps {
-  kms: KmsPort;
+  kms: LeaseKmsPort;
   encryptionKeyId: string;
   /** KMS 3.0 instance of the lease secret (the lease key's instance); verified by read-back on create. */
   dkmsInstanceId?: string;
@@ -102,37 +110,40 @@ export async function acquireLease(
   } catch (err) {
     if (!isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
   }
+  // The conditional write. Any coded refusal may mean a contender won (or that our own write landed
+  // and only its answer was lost): kept, and judged by the read-back below.
+  let refused: OrchestratorError | undefined;
+  const conditionalWrite = async (write: () => Promise<unknown>): Promise<void> => {
+    try {
+      await write();
+    } catch (err) {
+      if (!isOrchestratorError(err)) throw err;
+      refused = err;
+    }
+  };
   if (!current) {
     seq = 1;
-    try {
-      await deps.kms.createSecret({
+    await conditionalWrite(() =>
+      deps.kms.createSecret({
         secretName: name,
-        versionId: versionOf(seq),
-        secretData: JSON.stringify(mine(seq)),
+        versionId: versionOf(1),
+        secretData: JSON.stringify(mine(1)),
         encryptionKeyId: deps.encryptionKeyId,
         description: `BYOK orchestrator lease for lineage ${lineage}`,
         tags: { 'byok:managed': 'true', 'byok:lineage': lineage },
         ...(deps.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: deps.dkmsInstanceId }),
-      });
-      if (deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
-    } catch (err) {
-      // Someone created it first, or this is our own retried create whose first answer was lost:
-      // the confirming read below tells which.
-      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
-    }
+      }),
+    );
   } else {
     if (current.holder && current.holder !== deps.holder && current.expiresAtMs > now) throw held(lineage, current.holder, current.expiresAtMs);
     seq = current.seq + 1;
-    try {
-      await deps.kms.putSecretValue({ secretName: name, versionId: versionOf(seq), secretData: JSON.stringify(mine(seq)) });
-    } catch (err) {
-      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err; // confirmed (or refused) below
-    }
+    const next = seq;
+    await conditionalWrite(() => deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: JSON.stringify(mine(next)) }));
   }
-  // Confirm: ACSCurrent must be our version with us as holder.
-  const check = await deps.kms.getSecretValue({ secretName: name });
-  const rec = parseRecord(check.secretData);
-  if (check.versionId !== versionOf(seq) || rec.holder !== deps.holder) throw held(lineage, rec.holder, rec.expiresAtMs);
+  await confirmHeld(deps, { name, lineage, seq, now, refused });
+  // Outside the refusal handling on purpose: a lease secret in the wrong instance is an
+  // InstanceMismatch, never "maybe lost".
+  if (seq === 1 && deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
 
   return {
     lineage,
@@ -149,6 +160,42 @@ export async function acquireLease(
       }
     },
   };
+}
+
+/**
+ * The read-back after a conditional write: returns when ACSCurrent is our version with us as holder;
+ * otherwise throws LeaseHeld when another run has the lineage, or the write's own refusal when
+ * nobody else does (so a RAM deny or a bad parameter is reported as itself, not as "held").
+ */
+async function confirmHeld(
+  deps: LeaseDeps,
+  attempt: { name: string; lineage: string; seq: number; now: number; refused: OrchestratorError | undefined },
+): Promise<void> {
+  const { name, lineage, seq, now, refused } = attempt;
+  let check: SecretValue;
+  try {
+    check = await deps.kms.getSecretValue({ secretName: name });
+  } catch (err) {
+    throw refused ?? err; // e.g. a refused CreateSecret and no secret at all: the refusal is the news
+  }
+  const rec = parseRecord(check.secretData);
+  if (check.versionId === versionOf(seq) && rec.holder === deps.holder) return;
+  if (rec.holder && rec.holder !== deps.holder && rec.expiresAtMs > now) throw held(lineage, rec.holder, rec.expiresAtMs);
+  // Accepted, yet not current: another run moved the lease on since (the original rule).
+  if (refused === undefined) throw held(lineage, rec.holder, rec.expiresAtMs);
+  // Refused, and nobody holds the lease now. If our version id exists, a contender wrote it first
+  // (and has already moved on): we lost the race. If it does not, the refusal was something else.
+  if (await versionExists(deps.kms, name, versionOf(seq))) throw held(lineage, null, 0);
+  throw refused;
+}
+
+async function versionExists(kms: LeaseKmsPort, secretName: string, versionId: string): Promise<boolean> {
+  try {
+    await kms.getSecretValue({ secretName, versionId });
+    return true;
+  } catch {
+    return false; // not found, or not readable either: no evidence of a contender
+  }
 }
 
 /** The latest time a holder may start a write under `lease`: 80 % of its lifetime. */

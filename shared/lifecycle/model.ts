@@ -4,6 +4,7 @@
  */
 import { DEFAULT_POLICY, type PoliciesConfig, type PolicyConfig } from '../config/index.js';
 import type { KeyState } from '../kms/port.js';
+import { LINEAGE_CHARS_SOURCE, isLineage } from '../lineage.js';
 
 /**
  * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
@@ -43,10 +44,12 @@ export function describeMarker(lineage: string, generation: number): string {
   return `byok-orchestrator lineage=${lineage} generation=${generation}`;
 }
 
-/** Parses the Description marker back; undefined when absent. */
+const MARKER_PATTERN = new RegExp(`^byok-orchestrator lineage=(${LINEAGE_CHARS_SOURCE}+) generation=(\\d+)$`);
+
+/** Parses the Description marker back; undefined when absent or when the lineage in it is not a valid lineage name. */
 export function parseMarker(description: string): { lineage: string; generation: number } | undefined {
-  const m = /^byok-orchestrator lineage=([A-Za-z0-9_/-]+) generation=(\d+)$/.exec(description);
-  return m ? { lineage: m[1]!, generation: Number(m[2]) } : undefined;
+  const m = MARKER_PATTERN.exec(description);
+  return m && isLineage(m[1]) ? { lineage: m[1]!, generation: Number(m[2]) } : undefined;
 }
 
 /** Alias of a lineage. */
@@ -78,6 +81,27 @@ export interface KeyView {
   aliases: string[];
   /** Escrow record present for this key id, and its fingerprint. */
   escrowFingerprint?: string;
+  /**
+   * True when the key carries a `byok:lineage` tag that is not a valid lineage name (set by hand):
+   * it belongs to no lineage, so nothing is done to it, and the plan alerts.
+   */
+  lineageTagInvalid?: boolean;
+}
+
+/** What the configuration uses a KMS 3.0 instance for. */
+export type InstanceRole = 'keys' | 'escrow';
+
+/** A configured KMS 3.0 instance as observe saw it (GetKmsInstance). */
+export interface InstanceView {
+  instanceId: string;
+  /** Sorted; both when the keys and the escrow share the instance. */
+  roles: InstanceRole[];
+  /** KMS's own word: Uninitialized, Connecting, Connected, Disconnected or Error. */
+  status?: string;
+  /** End of the subscription; undefined when KMS gives none. */
+  endDateMs?: number;
+  /** Set when GetKmsInstance failed: our error code and KMS's code, if any. */
+  readError?: { code: string; kmsCode?: string };
 }
 
 /** Everything observe saw, as plain data (JSON-serialisable). */
@@ -86,12 +110,17 @@ export interface Snapshot {
   keys: KeyView[];
   /** alias name -> key id, every alias in the account. */
   aliases: Record<string, string>;
-  /** Escrow records by key id (fingerprints only). */
-  escrow: Record<string, { fingerprint: string; lineage: string; generation: number }>;
+  /**
+   * Escrow records by key id (fingerprints only). `versionCount` is set when the backend holds more
+   * versions of the record than the one the orchestrator wrote (stray writes on an escrow secret).
+   */
+  escrow: Record<string, { fingerprint: string; lineage: string; generation: number; versionCount?: number }>;
   /** Key ids whose escrow record exists but failed verification (corrupt, wrong key). */
   escrowUnreadable: string[];
   /** Keys listed by KMS that could not be described (with the error code); alerted, never acted on. */
   unobservable: Array<{ keyId: string; code: string }>;
+  /** The configured KMS 3.0 instances (keys, escrow), sorted by id; empty when none is configured. */
+  instances: InstanceView[];
 }
 
 /** Per-lineage policy (issue #3 §4 defaults); the config module owns its shape and defaults. */

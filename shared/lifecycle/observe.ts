@@ -4,8 +4,9 @@
  */
 import { isOrchestratorError, ErrorCode } from '../errors.js';
 import { KeyOrigin, type KeyMetadata, type KmsPort } from '../kms/port.js';
+import { isLineage } from '../lineage.js';
 import type { EscrowListingLike } from './ports.js';
-import { Tag, parseMarker, type Hold, type KeyView, type Phase, type Snapshot } from './model.js';
+import { Tag, parseMarker, type Hold, type InstanceRole, type InstanceView, type KeyView, type Phase, type Snapshot } from './model.js';
 
 /** What observe needs from escrow: fingerprints by key id, never material. */
 export interface EscrowIndex {
@@ -30,6 +31,9 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export function toKeyView(meta: KeyMetadata, tags: Record<string, string>, aliases: string[], escrowFingerprint?: string): KeyView {
   const marker = parseMarker(meta.description);
   const tagged = tags[Tag.Managed] === 'true';
+  // A lineage tag edited by hand into something no alias or lease can carry: no lineage at all.
+  const lineageTag = tags[Tag.Lineage];
+  const lineageTagInvalid = lineageTag !== undefined && !isLineage(lineageTag);
   const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
   const supersededUnix = num(tags[Tag.SupersededAt]);
   return {
@@ -41,7 +45,7 @@ export function toKeyView(meta: KeyMetadata, tags: Record<string, string>, alias
     materialExpireAtMs: meta.materialExpireAtMs,
     deleteDateMs: meta.deleteDateMs,
     managed: tagged || marker !== undefined,
-    lineage: tags[Tag.Lineage] ?? marker?.lineage,
+    lineage: lineageTagInvalid ? undefined : (lineageTag ?? marker?.lineage),
     generation: num(tags[Tag.Generation]) ?? marker?.generation,
     fingerprint: tags[Tag.Fingerprint],
     phase: tags[Tag.Phase] as Phase | undefined,
@@ -51,6 +55,7 @@ export function toKeyView(meta: KeyMetadata, tags: Record<string, string>, alias
     untaggedMarker: !tagged && marker !== undefined,
     aliases,
     escrowFingerprint,
+    ...(lineageTagInvalid ? { lineageTagInvalid } : {}),
   };
 }
 
@@ -68,9 +73,49 @@ export async function observeKey(kms: KmsPort, keyId: string, aliasesByKey: Map<
   return toKeyView(meta, tags, aliasesByKey.get(meta.keyId) ?? [], escrow[meta.keyId]?.fingerprint);
 }
 
-/** Takes a snapshot of the account: every EXTERNAL key, every alias, the escrow index. */
-export async function observe(deps: { kms: KmsPort; escrow: EscrowIndex; nowMs: () => number; concurrency?: number }): Promise<Snapshot> {
-  const [keyIds, aliasList, escrowList] = await Promise.all([deps.kms.listKeys(), deps.kms.listAliases(), deps.escrow.list()]);
+/**
+ * Reads the configured KMS 3.0 instances (GetKmsInstance), one entry per distinct id. A lapsing or
+ * lapsed instance is the same cliff as expiring material, so the plan alerts on it; an instance
+ * that cannot be read is reported with the error, never allowed to stop the sweep.
+ */
+export async function observeInstances(kms: Pick<KmsPort, 'getKmsInstance'>, configured: { keys?: string; escrow?: string } | undefined): Promise<InstanceView[]> {
+  const roles = new Map<string, InstanceRole[]>();
+  for (const role of ['keys', 'escrow'] as const) {
+    const id = configured?.[role];
+    if (id) roles.set(id, [...(roles.get(id) ?? []), role]);
+  }
+  const ids = [...roles.keys()].sort();
+  return Promise.all(
+    ids.map(async (instanceId): Promise<InstanceView> => {
+      const base = { instanceId, roles: roles.get(instanceId)!.sort() };
+      try {
+        const info = await kms.getKmsInstance(instanceId);
+        return { ...base, status: info.status, ...(info.endDateMs === undefined ? {} : { endDateMs: info.endDateMs }) };
+      } catch (err) {
+        const readError = isOrchestratorError(err)
+          ? { code: err.code, ...(err.details.kmsCode === undefined ? {} : { kmsCode: err.details.kmsCode }) }
+          : { code: ErrorCode.Internal };
+        return { ...base, readError };
+      }
+    }),
+  );
+}
+
+/** Takes a snapshot of the account: every EXTERNAL key, every alias, the escrow index, the configured instances. */
+export async function observe(deps: {
+  kms: KmsPort;
+  escrow: EscrowIndex;
+  nowMs: () => number;
+  concurrency?: number;
+  /** KMS 3.0 instances the configuration names (EngineDeps.instances); each is read and reported. */
+  instances?: { keys?: string; escrow?: string };
+}): Promise<Snapshot> {
+  const [keyIds, aliasList, escrowList, instances] = await Promise.all([
+    deps.kms.listKeys(),
+    deps.kms.listAliases(),
+    deps.escrow.list(),
+    observeInstances(deps.kms, deps.instances),
+  ]);
   const aliases: Record<string, string> = {};
   const aliasesByKey = new Map<string, string[]>();
   for (const a of aliasList) {
@@ -78,7 +123,10 @@ export async function observe(deps: { kms: KmsPort; escrow: EscrowIndex; nowMs: 
     aliasesByKey.set(a.keyId, [...(aliasesByKey.get(a.keyId) ?? []), a.aliasName]);
   }
   const escrow: Snapshot['escrow'] = {};
-  for (const e of escrowList.records) escrow[e.keyId] = { fingerprint: e.fingerprint, lineage: e.lineage, generation: e.generation };
+  for (const e of escrowList.records) {
+    // A record with stray versions stays in the index: it is still the material to repair from.
+    escrow[e.keyId] = { fingerprint: e.fingerprint, lineage: e.lineage, generation: e.generation, ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }) };
+  }
   // One key that cannot be read (a RAM deny on it, persistent errors) must not hide the others
   // (invariant 7): it is reported, and the plan raises an alert for it.
   const unobservable: Snapshot['unobservable'] = [];
@@ -92,5 +140,5 @@ export async function observe(deps: { kms: KmsPort; escrow: EscrowIndex; nowMs: 
   });
   const keys = views.filter((v): v is KeyView => v !== undefined).sort((a, b) => a.keyId.localeCompare(b.keyId));
   unobservable.sort((a, b) => a.keyId.localeCompare(b.keyId));
-  return { takenAtMs: deps.nowMs(), keys, aliases, escrow, escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(), unobservable };
+  return { takenAtMs: deps.nowMs(), keys, aliases, escrow, escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(), unobservable, instances };
 }

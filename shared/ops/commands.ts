@@ -6,6 +6,8 @@ import { ErrorCode, OrchestratorError } from '../errors.js';
 import { onboard, planNow, reimportNow, renewNow, restore, revoke, rotateNow, status, sweep, verifyEscrow, type ActionResult, type EscrowCheck, type Outcome, type StatusRow } from '../lifecycle/engine.js';
 import type { Plan } from '../lifecycle/plan.js';
 import type { EngineDeps } from '../lifecycle/ports.js';
+import type { Config } from '../config/index.js';
+import { runDoctor, type DoctorCheck } from './doctor.js';
 import { isKeySpec, type KeySpec } from '../wrap/index.js';
 
 /** A request to the engine, the same in direct and remote mode (plain JSON). */
@@ -19,7 +21,8 @@ export type OpsRequest =
   | { command: 'reimport'; keyId: string }
   | { command: 'revoke'; keyId: string; confirm?: string }
   | { command: 'restore'; keyId: string }
-  | { command: 'verify-escrow' };
+  | { command: 'verify-escrow' }
+  | { command: 'doctor' };
 
 /** Command names. */
 export type OpsCommand = OpsRequest['command'];
@@ -43,7 +46,20 @@ export type OpsResult =
   | { command: 'reimport'; keyId: string; expireAtMs?: number }
   | { command: 'revoke'; keyId: string }
   | { command: 'restore'; keyId: string; expireAtMs?: number }
-  | { command: 'verify-escrow'; checks: EscrowCheck[] };
+  | { command: 'verify-escrow'; checks: EscrowCheck[] }
+  | { command: 'doctor'; checks: DoctorCheck[] };
+
+/**
+ * What some commands need beyond the engine deps: `doctor` checks the configuration itself, the
+ * identity its probes run as, and the shipped RAM policy (compared statically).
+ */
+export interface OpsContext {
+  config?: Config;
+  /** `access key <id>` (direct mode) or `the function role` (the ops function). */
+  identity?: string;
+  /** scripts/deploy/ram-policy-function.json as shipped with this build. */
+  ramPolicy?: unknown;
+}
 
 /** Commands that write; the ops function audits them under the caller's identity. */
 export const WRITE_COMMANDS: ReadonlySet<OpsCommand> = new Set(['sweep', 'onboard', 'renew', 'rotate', 'reimport', 'revoke', 'restore']);
@@ -66,6 +82,7 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'plan':
     case 'sweep':
     case 'verify-escrow':
+    case 'doctor':
       return { command };
     case 'onboard': {
       const r: OpsRequest = { command, alias: str(v, 'alias') };
@@ -89,12 +106,12 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'revoke':
       return { command, keyId: str(v, 'keyId'), ...(v.confirm !== undefined ? { confirm: str(v, 'confirm') } : {}) };
     default:
-      throw bad('command', 'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, restore, verify-escrow');
+      throw bad('command', 'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, restore, verify-escrow, doctor');
   }
 }
 
-/** Executes one request against the engine. */
-export async function executeRequest(deps: EngineDeps, request: OpsRequest): Promise<OpsResult> {
+/** Executes one request against the engine (`doctor` also needs `context.config`). */
+export async function executeRequest(deps: EngineDeps, request: OpsRequest, context: OpsContext = {}): Promise<OpsResult> {
   switch (request.command) {
     case 'status':
       return { command: 'status', ...(await status(deps)) };
@@ -123,6 +140,18 @@ export async function executeRequest(deps: EngineDeps, request: OpsRequest): Pro
       return { command: 'restore', ...(await restore(deps, request.keyId)) };
     case 'verify-escrow':
       return { command: 'verify-escrow', checks: await verifyEscrow(deps) };
+    case 'doctor': {
+      if (context.config === undefined) throw new OrchestratorError(ErrorCode.Internal, 'doctor: the caller passed no configuration');
+      const checks = await runDoctor({
+        kms: deps.kms,
+        config: context.config,
+        nowMs: deps.clock.nowMs(),
+        random: deps.random,
+        identity: context.identity ?? deps.actor.id,
+        ...(context.ramPolicy !== undefined ? { ramPolicy: context.ramPolicy } : {}),
+      });
+      return { command: 'doctor', checks };
+    }
     default: {
       const exhaustive: never = request;
       throw new OrchestratorError(ErrorCode.InvalidInput, `unknown command ${JSON.stringify((exhaustive as { command: unknown }).command)}`);

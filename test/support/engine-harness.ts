@@ -23,9 +23,9 @@ import { startKmsEmulator, type KmsEmulator } from '../../scripts/local/kms/inde
 export const TEST_AK = { accessKeyId: 'test-ak', accessKeySecret: 'test-secret-value-0123456789' };
 
 /** Instance of the managed keys in a KMS 3.0 harness. */
-export const KEYS_INSTANCE = 'kst-hzz0keys0000000001';
+export const KEYS_INSTANCE = 'kst-hzz65f176a0keys0001';
 /** Instance of the escrow CMK and the escrow and lease secrets in a KMS 3.0 harness. */
-export const ESCROW_INSTANCE = 'kst-hzz0escrow00000001';
+export const ESCROW_INSTANCE = 'kst-hzz65f176a0escrow01';
 
 /** A running harness. */
 export interface Harness {

@@ -10,12 +10,12 @@
  * yields to the event loop first, so concurrent callers interleave as they would over HTTP.
  */
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
-import type { KmsPort, SecretMetadata, SecretSummary, SecretValue } from '../../shared/kms/port.js';
+import type { KmsPort, SecretMetadata, SecretSummary, SecretValue, SecretVersionSummary } from '../../shared/kms/port.js';
 
 /** The Secrets Manager methods of KmsPort. */
 export type SecretsKmsPort = Pick<
   KmsPort,
-  'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret' | 'listSecrets' | 'deleteSecret' | 'restoreSecret'
+  'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret' | 'listSecretVersionIds' | 'listSecrets' | 'deleteSecret' | 'restoreSecret'
 >;
 
 /** One stored version. */
@@ -137,6 +137,12 @@ export class FakeSecretsKms implements SecretsKmsPort {
     };
   }
 
+  async listSecretVersionIds(secretName: string): Promise<SecretVersionSummary[]> {
+    const requestId = await this.begin('ListSecretVersionIds');
+    // Every retained version, deprecated ones included (IncludeDeprecated=true, as the adapter asks).
+    return this.mustExist(secretName, 'ListSecretVersionIds', requestId).versions.map((v) => ({ versionId: v.versionId, versionStages: [...v.stages], createTimeMs: v.createTimeMs }));
+  }
+
   async listSecrets(): Promise<SecretSummary[]> {
     await this.begin('ListSecrets');
     return [...this.secrets.values()].map((s) => ({
@@ -175,8 +181,8 @@ export class FakeSecretsKms implements SecretsKmsPort {
   private mustExist(secretName: string, action: string, requestId = 'test'): FakeSecret {
     const s = this.secrets.get(secretName);
     if (s === undefined) {
-      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 404)`, {
-        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 404, requestId },
+      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`, {
+        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
       });
     }
     return s;
@@ -185,8 +191,8 @@ export class FakeSecretsKms implements SecretsKmsPort {
   private findVersion(secret: FakeSecret, versionId: string | undefined, stage: string | undefined, action: string, requestId = 'test'): FakeSecretVersion {
     const v = secret.versions.find((x) => (versionId === undefined || x.versionId === versionId) && (stage === undefined || x.stages.includes(stage)));
     if (v === undefined) {
-      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 404)`, {
-        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 404, requestId },
+      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`, {
+        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
       });
     }
     return v;

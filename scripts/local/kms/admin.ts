@@ -7,6 +7,9 @@
  *   POST   /__emulator/faults  {"kind": "throttle"|"error5xx"|"latency"|"reset", "rate"?, "actions"?, "count"?, "latencyMs"?}
  *   DELETE /__emulator/faults
  *   POST   /__emulator/qps     {"limit": n}   (0 / absent = off)
+ *   GET    /__emulator/instances          KMS 3.0 instances (also in GET state)
+ *   POST   /__emulator/instances          {"id", "type": "software"|"hardware", "sharedGateway"?, "endDate"? (ISO)}: create or update
+ *   DELETE /__emulator/instances/<id>     release (keys and secrets of the instance are gone)
  *
  * Invalid bodies get 400 `{"error": "<reason>"}`.
  */
@@ -15,6 +18,7 @@ import { isoSeconds } from './clock.js';
 import type { OffsetClock } from './clock.js';
 import { AdminInputError, parseFaultRequest, parseQpsRequest } from './faults.js';
 import type { FaultInjector } from './faults.js';
+import { instanceSummary, parseAdminInstanceBody, releaseInstance, upsertInstance, validateInstanceId } from './instances.js';
 import { readBody, sendJson } from './protocol.js';
 import type { EmulatorStore } from './store.js';
 
@@ -37,8 +41,12 @@ export function stateSummary(deps: AdminDeps): Record<string, unknown> {
   return {
     nowUnix,
     now: isoSeconds(nowUnix),
+    kmsVersion: store.kmsVersion,
+    defaultInstanceId: store.defaultInstanceId,
+    instances: [...store.instances.values()].map((i) => instanceSummary(store, i, nowUnix)),
     keys: [...store.keys.values()].map((key) => ({
       keyId: key.keyId,
+      dkmsInstanceId: key.dkmsInstanceId ?? null,
       state: key.state,
       origin: key.origin,
       keySpec: key.keySpec,
@@ -54,6 +62,7 @@ export function stateSummary(deps: AdminDeps): Record<string, unknown> {
     secrets: [...store.secrets.values()].map((s) => ({
       secretName: s.secretName,
       encryptionKeyId: s.encryptionKeyId,
+      dkmsInstanceId: s.dkmsInstanceId ?? null,
       versionIds: s.versions.map((v) => v.versionId),
       plannedDeleteUnix: s.plannedDeleteUnix,
     })),
@@ -95,6 +104,29 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pathname: string, deps: AdminDeps): Promise<void> {
   const route = `${req.method ?? ''} ${pathname}`;
   try {
+    const instancePath = /^\/__emulator\/instances\/([^/]+)$/.exec(pathname);
+    if (instancePath !== null) {
+      if (req.method !== 'DELETE') {
+        sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${pathname}` });
+        return;
+      }
+      let raw: string;
+      try {
+        raw = decodeURIComponent(instancePath[1]!);
+      } catch {
+        throw new AdminInputError('the instance id in the path is not valid percent-encoding');
+      }
+      const id = validateInstanceId(raw, 'the instance id');
+      deps.settle();
+      if (!deps.store.instances.has(id)) {
+        sendJson(res, 404, { error: `no instance ${id}` });
+        return;
+      }
+      const instance = releaseInstance(deps.store, id, deps.clock.nowUnix());
+      deps.settle();
+      sendJson(res, 200, { instance: instanceSummary(deps.store, instance, deps.clock.nowUnix()) });
+      return;
+    }
     switch (route) {
       case 'GET /__emulator/state':
         deps.settle();
@@ -124,8 +156,22 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
         sendJson(res, 200, { qpsLimit: limit });
         return;
       }
+      case 'GET /__emulator/instances': {
+        deps.settle();
+        const nowUnix = deps.clock.nowUnix();
+        sendJson(res, 200, { instances: [...deps.store.instances.values()].map((i) => instanceSummary(deps.store, i, nowUnix)) });
+        return;
+      }
+      case 'POST /__emulator/instances': {
+        const spec = parseAdminInstanceBody(await readJson(req));
+        deps.settle();
+        const instance = upsertInstance(deps.store, spec, deps.clock.nowUnix());
+        deps.settle();
+        sendJson(res, 200, { instance: instanceSummary(deps.store, instance, deps.clock.nowUnix()) });
+        return;
+      }
       default: {
-        const known = ['/__emulator/state', '/__emulator/clock', '/__emulator/faults', '/__emulator/qps'];
+        const known = ['/__emulator/state', '/__emulator/clock', '/__emulator/faults', '/__emulator/qps', '/__emulator/instances'];
         if (known.includes(pathname)) sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${pathname}` });
         else sendJson(res, 404, { error: `no admin route ${pathname}` });
       }

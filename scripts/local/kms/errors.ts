@@ -42,7 +42,8 @@ export const KMS_ERRORS = {
   // KMS
   'Forbidden.KeyNotFound': { status: 404, message: 'The specified Key is not found.' },
   'Forbidden.AliasNotFound': { status: 404, message: 'The specified Alias is not found.' },
-  'Forbidden.ResourceNotFound': { status: 404, message: 'The resource is not found.' },
+  // 403, not 404: the 2024 per-API error lists put it under 403 (docs/kms-3-instances.md, corrections).
+  'Forbidden.ResourceNotFound': { status: 403, message: 'The resource is not found.' },
   'Rejected.LimitExceeded': {
     status: 400,
     message: 'The request was rejected because user create resource limit was exceeded.',
@@ -73,6 +74,8 @@ export const KMS_ERRORS = {
   'Forbidden.NoPermission': { status: 403, message: 'This operation is forbidden by permission system.' },
   // documented (META Decrypt/GenerateDataKey; secrets FAQ): the key's instance has expired
   'Rejected.Unavailable': { status: 409, message: 'The request was rejected because the key state is Unavailable.' },
+  // documented (META CreateKey/CreateSecret): the instance's KeyNum/SecretNum quota is used up
+  'Rejected.ShareQuotaExceedLimit': { status: 400, message: 'Instance Share Quota Exceed Limit.' },
   // documented for CreateSecret in the 2021 docs; used for every Secrets Manager action: inferred
   'Rejected.Throttling': { status: 429, message: 'The QPS upper limit is exceeded.' },
 } as const satisfies Record<string, CatalogueEntry>;
@@ -85,7 +88,9 @@ function productCodeFor(code: KmsErrorCode): ErrorCode {
   if (code === 'Throttling' || code === 'Rejected.Throttling') return ErrorCode.KmsThrottled;
   if (code === 'Forbidden.NoPermission' || code === 'Forbidden.DKMSInstanceStateInvalid') return ErrorCode.KmsForbidden;
   if (code.startsWith('Forbidden.') || code === 'InvalidAction.NotFound') return ErrorCode.KmsNotFound;
-  if (code.startsWith('Rejected.') && code !== 'Rejected.LimitExceeded') return ErrorCode.KmsRejectedState;
+  if (code.startsWith('Rejected.') && code !== 'Rejected.LimitExceeded' && code !== 'Rejected.ShareQuotaExceedLimit') {
+    return ErrorCode.KmsRejectedState;
+  }
   if (code === 'InvalidKeyMaterial') return ErrorCode.KmsInvalidKeyMaterial;
   if (code === 'InvalidImportToken') return ErrorCode.KmsInvalidImportToken;
   if (code === 'ExpiredImportToken') return ErrorCode.KmsExpiredImportToken;

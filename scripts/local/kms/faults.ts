@@ -40,8 +40,25 @@ export interface FaultRule {
 /** What the emulator does to one request. */
 export interface FaultDecision {
   latencyMs: number;
-  error: Extract<KmsErrorCode, 'Throttling' | 'ServiceUnavailableTemporary'> | null;
+  error: Extract<KmsErrorCode, 'Throttling' | 'Rejected.Throttling' | 'ServiceUnavailableTemporary'> | null;
 }
+
+/**
+ * Secrets Manager actions: throttling (a `throttle` fault or the QPS limit) answers
+ * `Rejected.Throttling` 429 for them (documented for CreateSecret in the 2021 docs; applied to every
+ * Secrets Manager action: inferred, docs/kms-3-instances.md §2). Key actions keep `Throttling` 400.
+ * A unit test checks this list against the emulated secret actions.
+ */
+export const SECRETS_MANAGER_ACTIONS: ReadonlySet<string> = new Set([
+  'CreateSecret',
+  'GetSecretValue',
+  'PutSecretValue',
+  'DescribeSecret',
+  'ListSecrets',
+  'ListSecretVersionIds',
+  'DeleteSecret',
+  'RestoreSecret',
+]);
 
 /** Thrown for an invalid admin/fault/QPS/clock request; the message is safe to return in a 400. */
 export class AdminInputError extends OrchestratorError {
@@ -211,13 +228,14 @@ export class FaultInjector {
    */
   decide(action: string): FaultDecision {
     const decision: FaultDecision = { latencyMs: 0, error: null };
-    if (this.bucket !== null && !this.bucket.take(this.realNowMs())) decision.error = 'Throttling';
+    const throttle = SECRETS_MANAGER_ACTIONS.has(action) ? 'Rejected.Throttling' : 'Throttling';
+    if (this.bucket !== null && !this.bucket.take(this.realNowMs())) decision.error = throttle;
     for (const rule of this.rules) {
       if (rule.actions !== null && !rule.actions.includes(action)) continue;
       if (rule.kind !== 'latency' && decision.error !== null) continue;
       if (!(this.draw() < rule.rate)) continue;
       if (rule.kind === 'latency') decision.latencyMs += rule.latencyMs;
-      else decision.error = rule.kind === 'throttle' ? 'Throttling' : 'ServiceUnavailableTemporary';
+      else decision.error = rule.kind === 'throttle' ? throttle : 'ServiceUnavailableTemporary';
       if (rule.remaining !== null) rule.remaining -= 1;
     }
     this.rules = this.rules.filter((r) => r.remaining === null || r.remaining > 0);

@@ -21,14 +21,18 @@ import type { EmulatorClock } from './clock.js';
 import { KmsApiError, kmsError } from './errors.js';
 import { FaultInjector, parseFaultRequest } from './faults.js';
 import type { FaultRequest, FaultRule } from './faults.js';
+import { configureInstances, instanceControls } from './instances.js';
+import type { InstanceControls, InstanceSpec } from './instances.js';
 import { RequestParams } from './params.js';
 import { NonceCache, authenticate, decodeParams, readBody, sendKmsError, sendSuccess } from './protocol.js';
+import { acs3RequestOf } from './signature-v3.js';
 import type { EmulatorCredential } from './protocol.js';
 import { EmulatorStore, loadStateFile, saveStateFile } from './store.js';
 
 export type { EmulatorClock } from './clock.js';
 export type { EmulatorCredential } from './protocol.js';
 export type { FaultRequest, FaultRule } from './faults.js';
+export type { InstanceControls, InstanceSpec, InstanceSummary } from './instances.js';
 
 /** Credentials used when none are configured (documented in the README; local use only). */
 export const DEFAULT_CREDENTIAL: Readonly<EmulatorCredential> = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };
@@ -59,6 +63,12 @@ export interface KmsEmulatorOptions {
   faultSeed?: number;
   /** One line per request and lifecycle event; never parameters, material or secrets. */
   log?: (line: string) => void;
+  /** 3 (default): KMS 3.0 with instances; 1: the shared KMS 1.0 (no instances, DKMSInstanceId refused). */
+  kmsVersion?: 1 | 3;
+  /** KMS 3.0 instances to create (or update, when the state file has them). */
+  instances?: InstanceSpec[];
+  /** KMS 3.0: CreateKey/CreateSecret without DKMSInstanceId go here (a migrated account's default instance). */
+  defaultInstanceId?: string;
 }
 
 /** In-process fault controls (same validation as `POST /__emulator/faults`). */
@@ -84,6 +94,8 @@ export interface KmsEmulator {
   /** Accepts another access key (or replaces the one with the same id). */
   addCredentials(credential: EmulatorCredential): void;
   faults: FaultControls;
+  /** KMS 3.0 instance controls (throw AdminInputError on invalid input or with kmsVersion 1). */
+  instances: InstanceControls;
   /** Stops listening, drops open connections, writes pending state. Idempotent. */
   close(): Promise<void>;
 }
@@ -133,6 +145,7 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
       log(`kms-emulator warning: could not persist the clock offset: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
+  configureInstances(store, options, clock.nowUnix());
   if (persisted === undefined || options.startUnix !== undefined) store.markDirty();
   persist(); // creates the file (0600) right away, so a fresh emulator's secret is stable
 
@@ -150,7 +163,7 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     if (method !== 'POST' && method !== 'GET') throw kmsError('UnsupportedHTTPMethod');
     const body = await readBody(req);
     const decoded = decodeParams(req.url ?? '/', req.headers['content-type'], body);
-    const { action } = authenticate(method, decoded, credentials, verify, nonces, Date.now());
+    const { action } = authenticate(method, decoded, credentials, verify, nonces, Date.now(), acs3RequestOf(req, body));
     const handler = findAction(action);
     if (handler === undefined) {
       if (NOT_EMULATED_ACTIONS.has(action)) throw kmsError('UnsupportedOperation', `The action ${action} is not supported by the local KMS emulator.`);
@@ -199,7 +212,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
       fail(kmsError('InvalidAction.NotFound'));
       return;
     }
-    const actionName = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('Action');
+    const v3Action = req.headers['x-acs-action'];
+    const actionName = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('Action') ?? (typeof v3Action === 'string' ? v3Action : null);
     if (actionName !== null && /^[A-Za-z0-9]{1,64}$/.test(actionName)) action = actionName; // log-safe
     handleApi(req, res, requestId).then(() => finish(200, 'OK'), fail);
   });
@@ -237,6 +251,7 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
       },
       active: () => faults.active(),
     },
+    instances: instanceControls(store, () => clock.nowUnix(), settle),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -301,3 +301,83 @@ export function assertSharedGatewayAllowed(store: EmulatorStore, key: KeyRecord)
     );
   }
 }
+
+/** The instance part of `startKmsEmulator`'s options. */
+export interface InstanceOptions {
+  kmsVersion?: 1 | 3;
+  instances?: InstanceSpec[];
+  defaultInstanceId?: string;
+}
+
+/**
+ * Applies the start-up options to a fresh or restored store: the KMS generation (default 3),
+ * the declared instances (created, or updated when the state file already has them) and the
+ * default instance. Throws AdminInputError with a clear message on any inconsistency.
+ */
+export function configureInstances(store: EmulatorStore, options: InstanceOptions, nowUnix: number): void {
+  const version = options.kmsVersion ?? 3;
+  if (version !== 1 && version !== 3) throw new AdminInputError('kmsVersion must be 1 or 3');
+  if (version === 1) {
+    if ((options.instances ?? []).length > 0 || options.defaultInstanceId !== undefined) {
+      throw new AdminInputError('instances and defaultInstanceId need kmsVersion 3 (KMS 1.0 has no instances)');
+    }
+    const inInstance = [...store.keys.values(), ...store.secrets.values()].some((r) => r.dkmsInstanceId !== undefined);
+    if (store.instances.size > 0 || inInstance) {
+      throw new AdminInputError('the state file holds KMS 3.0 instances; start the emulator with kmsVersion 3');
+    }
+  }
+  if (store.kmsVersion !== version) {
+    store.kmsVersion = version;
+    store.markDirty();
+  }
+  if (options.instances !== undefined && !Array.isArray(options.instances)) throw new AdminInputError('instances must be an array');
+  const specs = (options.instances ?? []).map(parseInstanceSpec);
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    if (seen.has(spec.id)) throw new AdminInputError(`instance ${spec.id} is declared twice`);
+    seen.add(spec.id);
+  }
+  for (const spec of specs) upsertInstance(store, spec, nowUnix);
+  if (options.defaultInstanceId !== undefined) {
+    const id = validateInstanceId(options.defaultInstanceId, 'defaultInstanceId');
+    const instance = store.instances.get(id);
+    if (instance === undefined || instance.releasedUnix !== null) {
+      throw new AdminInputError(`defaultInstanceId ${id} is not a declared (or persisted, unreleased) instance`);
+    }
+    store.defaultInstanceId = id;
+  }
+}
+
+/** In-process instance controls (`emu.instances`). */
+export interface InstanceControls {
+  /** Creates or updates an instance (type fixed once created; `endUnix` sets the subscription end). */
+  upsert(spec: InstanceSpec): InstanceSummary;
+  /** Releases an instance: its keys and secrets are gone, its id answers Forbidden.DKMSInstanceNotFound. */
+  release(id: string): InstanceSummary;
+  /** Every instance, released ones included. */
+  list(): InstanceSummary[];
+}
+
+/** Builds `emu.instances`; `settle` applies time-driven transitions and persists. */
+export function instanceControls(store: EmulatorStore, nowUnix: () => number, settle: () => void): InstanceControls {
+  const summary = (instance: InstanceRecord): InstanceSummary => instanceSummary(store, instance, nowUnix());
+  return {
+    upsert(spec) {
+      const parsed = parseInstanceSpec(spec);
+      settle();
+      const instance = upsertInstance(store, parsed, nowUnix());
+      settle();
+      return summary(instance);
+    },
+    release(id) {
+      settle();
+      const instance = releaseInstance(store, validateInstanceId(id), nowUnix());
+      settle();
+      return summary(instance);
+    },
+    list() {
+      settle();
+      return [...store.instances.values()].map(summary);
+    },
+  };
+}

@@ -72,10 +72,10 @@ export class RequestParams {
 }
 
 /** Page parameters shared by the List* actions (PageNumber >= 1, PageSize 1..100, default 1/10). */
-export function readPage(params: RequestParams): { pageNumber: number; pageSize: number } {
+export function readPage(params: RequestParams, defaultPageSize = 10): { pageNumber: number; pageSize: number } {
   return {
     pageNumber: params.int('PageNumber', { min: 1, max: 1_000_000 }, 1),
-    pageSize: params.int('PageSize', { min: 1, max: 100 }, 10),
+    pageSize: params.int('PageSize', { min: 1, max: 100 }, defaultPageSize),
   };
 }
 

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KmsApiError, kmsError, missingParameter } from './errors.js';
 import { computeSignature, constantTimeEqual, stringToSign } from './signature.js';
-import { acs3RequestFor, authenticateAcs3, linkAcs3Params, noteAcs3Request } from './signature-v3.js';
+import { authenticateAcs3, type Acs3Request } from './signature-v3.js';
 
 /** An access key the emulator accepts; with `securityToken` it is an STS credential. */
 export interface EmulatorCredential {
@@ -68,9 +68,7 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
     if (total > MAX_BODY_BYTES) throw kmsError('ParseRequestParameterException', 'The request body is too large.');
     chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks);
-  noteAcs3Request(req, body);
-  return body;
+  return Buffer.concat(chunks);
 }
 
 function addAll(into: Map<string, string>, source: URLSearchParams): void {
@@ -92,7 +90,6 @@ export function decodeParams(rawUrl: string, contentType: string | undefined, bo
   if (body.length > 0 && (contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     addAll(params, new URLSearchParams(body.toString('utf8')));
   }
-  linkAcs3Params(body, rawUrl, params);
   return params;
 }
 
@@ -119,8 +116,9 @@ export function authenticate(
   options: VerifyOptions,
   nonces: NonceCache,
   realNowMs: number,
+  /** The request's V3 view (`acs3RequestOf`) when it carries `Authorization: ACS3-HMAC-SHA256 ...`. */
+  acs3?: Acs3Request,
 ): Authenticated {
-  const acs3 = acs3RequestFor(params); // signature v3: `Authorization: ACS3-HMAC-SHA256 ...`
   if (acs3 !== undefined) {
     const context = { credentials, options, nonces, realNowMs, timestampWindowMs: TIMESTAMP_WINDOW_MS, sensitiveParams: SENSITIVE_PARAMS };
     return authenticateAcs3(acs3, params, context);

@@ -164,32 +164,10 @@ export function acs3Signature(accessKeySecret: string, stringToSign: string): st
   return createHmac('sha256', accessKeySecret).update(stringToSign, 'utf8').digest('hex');
 }
 
-// ---------------------------------------------------------------------------------------------
-// Request plumbing. protocol.ts's readBody / decodeParams / authenticate keep their signatures
-// (index.ts calls them unchanged), so the headers of a V3-signed request travel with the body
-// buffer readBody returns, then with the parameter map decodeParams returns (weak references: they
-// vanish with the request). A V3 request that somehow misses this link fails closed: the V1 path
-// answers it MissingParameter.
-// ---------------------------------------------------------------------------------------------
-
-const headersByBody = new WeakMap<Buffer, { method: string; headers: Acs3Request['headers'] }>();
-const requestsByParams = new WeakMap<ReadonlyMap<string, string>, Acs3Request>();
-
-/** protocol.ts `readBody`: remembers the method and headers of a V3-signed request with its body. */
-export function noteAcs3Request(req: IncomingMessage, body: Buffer): void {
-  if (!isAcs3Authorization(req.headers.authorization)) return;
-  headersByBody.set(body, { method: req.method ?? '', headers: req.headersDistinct });
-}
-
-/** protocol.ts `decodeParams`: ties a noted request to the parameter map decoded from `rawUrl` and `body`. */
-export function linkAcs3Params(body: Buffer, rawUrl: string, params: ReadonlyMap<string, string>): void {
-  const noted = headersByBody.get(body);
-  if (noted !== undefined) requestsByParams.set(params, { ...noted, rawUrl, body });
-}
-
-/** protocol.ts `authenticate`: the V3 request behind `params`, if it was one. */
-export function acs3RequestFor(params: ReadonlyMap<string, string>): Acs3Request | undefined {
-  return requestsByParams.get(params);
+/** The V3 view of a request when its `Authorization` selects signature V3, else undefined. */
+export function acs3RequestOf(req: IncomingMessage, body: Buffer): Acs3Request | undefined {
+  if (!isAcs3Authorization(req.headers.authorization)) return undefined;
+  return { method: req.method ?? '', rawUrl: req.url ?? '/', headers: req.headersDistinct, body };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ export interface KeyRecord {
    * version-3 region default key and the Secrets Manager service key.
    */
   dkmsInstanceId?: string;
+  /** KMS 3.0: the region's single default CMK (created by CreateKey without an instance). */
+  defaultCmk?: boolean;
 }
 
 /** KMS 3.0 instance types (emulator names; the console calls them software / hardware key management). */

@@ -82,8 +82,10 @@ describe('buildEngineDeps', () => {
   });
 
   it('opens the kms-secrets backend when configured', async () => {
-    const deps = await buildEngineDeps({ config: parseConfig({ BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow' }), credentials, actor, auditWriter: () => {} });
+    const env = { BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' };
+    const deps = await buildEngineDeps({ config: parseConfig(env), credentials, actor, auditWriter: () => {} });
     expect([(deps.escrow as { backend?: string }).backend, deps.leaseKeyId]).toEqual(['kms-secrets', 'key-escrow']);
+    expect(deps.instances).toEqual({ keys: 'kst-hzz65f176a0keys0001', escrow: 'kst-hzz65f176a0escrow01' });
   });
 
   it('names BYOK_RECOVERY_PUBLIC_KEY_FILE when the file is missing', async () => {

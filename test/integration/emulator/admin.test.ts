@@ -9,7 +9,7 @@ let emu: KmsEmulator;
 let kms: Client;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, admin: true, faultSeed: 7 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0, admin: true, faultSeed: 7 });
   kms = sdkClient(emu);
 });
 afterAll(() => emu.close());
@@ -168,7 +168,7 @@ describe('admin routing', () => {
   });
 
   it('is absent (404) without --admin', async () => {
-    const plain = await startKmsEmulator();
+    const plain = await startKmsEmulator({ kmsVersion: 1 });
     try {
       const res = await rawCall(plain, { method: 'POST', path: '/__emulator/clock', json: { advanceSeconds: 1 } });
       expect(res.status).toBe(404);

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { $Kms, expectKmsError, sdkClient } from './helpers.js';
+import { $Kms, expectKmsError, sdkClient, signedCall } from './helpers.js';
 import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -106,5 +106,60 @@ describe('npm run kms-emulator', () => {
     expect(bad.output()).toContain("'--prot'");
     expect(helpCode).toBe(0);
     expect(help.output()).toContain('--access-key-secret');
+  });
+});
+
+describe('npm run kms-emulator: KMS 3.0 flags', () => {
+  const HARD = 'kst-hzz65f176a0clihard0001';
+  const SOFT = 'kst-hzz65f176a0clisoft0001';
+  const exitOf = (run: ReturnType<typeof runCli>) => new Promise<number | null>((resolve) => run.child.on('exit', (code) => resolve(code)));
+
+  it('declares instances (--instance, repeatable) and a default instance; KMS 3.0 is the default', async () => {
+    const cli = runCli(['--port', '0', '--instance', `${HARD}:hardware:no-shared-gateway`, '--instance', `${SOFT}:software`, '--default-instance', HARD], 'tsx');
+    const [, port] = await waitFor(cli.output, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    await waitFor(cli.output, /KMS 3\.0; instances: /);
+    expect(cli.output()).toContain(`instances: ${HARD} (hardware, no shared gateway, default), ${SOFT} (software)`);
+    const emu = { port: Number(port), endpoint: `127.0.0.1:${port}` } as KmsEmulator;
+    const kms = sdkClient(emu);
+    const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId; // lands in the default instance
+    const described = await signedCall(emu, 'DescribeKey', { KeyId: keyId });
+    expect(described.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: HARD, ProtectionLevel: 'HSM' });
+    await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'Forbidden.NoPermission', 403);
+    const soft = await signedCall(emu, 'CreateKey', { DKMSInstanceId: SOFT });
+    expect(soft.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
+    const listed = await signedCall(emu, 'ListKmsInstances');
+    expect(listed.body['TotalCount']).toBe(2);
+    process.kill(-cli.child.pid!, 'SIGTERM');
+    await cli.closed;
+  });
+
+  it('--kms-version 1 keeps the shared KMS 1.0 model (many keys without an instance)', async () => {
+    const cli = runCli(['--port', '0', '--kms-version', '1'], 'tsx');
+    const [, port] = await waitFor(cli.output, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    await waitFor(cli.output, /KMS 1\.0/);
+    const kms = sdkClient({ endpoint: `127.0.0.1:${port}` } as KmsEmulator);
+    for (let i = 0; i < 3; i += 1) await kms.createKey(new $Kms.CreateKeyRequest({}));
+    expect((await kms.listKeys(new $Kms.ListKeysRequest({}))).totalCount).toBe(3);
+    process.kill(-cli.child.pid!, 'SIGTERM');
+    await cli.closed;
+  });
+
+  it('names bad KMS 3.0 flags and exits 2 (an undeclared default instance fails the start: exit 1)', async () => {
+    const cases: Array<[string[], number, string]> = [
+      [['--kms-version', '2'], 2, '--kms-version must be 3 or 1'],
+      [['--instance', 'kst-bad:software'], 2, 'KMS instance id like kst-'],
+      [['--instance', `${SOFT}:cloud`], 2, 'the type must be "software" or "hardware"'],
+      [['--instance', `${SOFT}:software:private`], 2, 'no-shared-gateway'],
+      [['--instance', SOFT], 2, '--instance must be <id>:<software|hardware>'],
+      [['--kms-version', '1', '--instance', `${SOFT}:software`], 2, 'need --kms-version 3'],
+      [['--default-instance', 'nope'], 2, '--default-instance must be a KMS instance id'],
+      [['--instance', `${SOFT}:software`, '--default-instance', HARD], 1, `defaultInstanceId ${HARD} is not a declared`],
+    ];
+    const runs = cases.map(([args]) => runCli(args, 'tsx'));
+    const codes = await Promise.all(runs.map(exitOf));
+    await Promise.all(runs.map((r) => r.closed));
+    for (const [i, [, code, message]] of cases.entries()) {
+      expect([codes[i], runs[i]!.output()]).toEqual([code, expect.stringContaining(message)]);
+    }
   });
 });

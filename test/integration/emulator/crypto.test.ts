@@ -9,7 +9,7 @@ let kms: Client;
 let keyId: string;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
   kms = sdkClient(emu);
   keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
   await kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/crypto', keyId }));

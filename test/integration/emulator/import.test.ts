@@ -11,7 +11,7 @@ let emu: KmsEmulator;
 let kms: Client;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
   kms = sdkClient(emu);
 });
 afterAll(() => emu.close());

@@ -8,7 +8,7 @@ let emu: KmsEmulator;
 let kms: Client;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
   kms = sdkClient(emu);
 });
 afterAll(() => emu.close());
@@ -81,7 +81,7 @@ describe('CreateKey / DescribeKey', () => {
 
 describe('ListKeys', () => {
   it('pages through every key with TotalCount', async () => {
-    const emu2 = await startKmsEmulator();
+    const emu2 = await startKmsEmulator({ kmsVersion: 1 });
     try {
       const c = sdkClient(emu2);
       const ids: string[] = [];

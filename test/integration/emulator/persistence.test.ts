@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('state file', () => {
   it('survives a restart: keys, material, tokens, aliases, tags, secrets and the clock offset', async () => {
     const stateFile = join(dir, 'nested', 'kms-state.json');
-    const first = await startKmsEmulator({ stateFile });
+    const first = await startKmsEmulator({ kmsVersion: 1, stateFile });
     const kms1 = sdkClient(first);
 
     const managed = (await kms1.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
@@ -44,7 +44,7 @@ describe('state file', () => {
     expect(text).not.toContain('SECRET-ONE'); // secret data is encrypted under its CMK
     expect(text).not.toContain(params.importToken); // tokens are stored by hash only
 
-    const second = await startKmsEmulator({ stateFile });
+    const second = await startKmsEmulator({ kmsVersion: 1, stateFile });
     try {
       const kms2 = sdkClient(second);
       expect(second.clock.nowUnix() - clockBefore).toBeGreaterThanOrEqual(0);
@@ -104,16 +104,16 @@ describe('state file', () => {
   it('refuses to start on a corrupt state file, naming it, and leaves the file untouched', async () => {
     const stateFile = join(dir, 'corrupt.json');
     writeFileSync(stateFile, '{"not":"ours"}');
-    await expect(startKmsEmulator({ stateFile })).rejects.toThrow(stateFile);
+    await expect(startKmsEmulator({ kmsVersion: 1, stateFile })).rejects.toThrow(stateFile);
     expect(readFileSync(stateFile, 'utf8')).toBe('{"not":"ours"}');
   });
 
   it('lets startUnix override a restored clock offset', async () => {
     const stateFile = join(dir, 'clock.json');
-    const a = await startKmsEmulator({ stateFile });
+    const a = await startKmsEmulator({ kmsVersion: 1, stateFile });
     a.clock.advance(1000 * 86_400);
     await a.close();
-    const b = await startKmsEmulator({ stateFile, startUnix: 1_800_000_000 });
+    const b = await startKmsEmulator({ kmsVersion: 1, stateFile, startUnix: 1_800_000_000 });
     try {
       expect(b.clock.nowUnix() - 1_800_000_000).toBeLessThanOrEqual(2);
     } finally {

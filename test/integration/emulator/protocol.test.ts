@@ -22,8 +22,8 @@ let emu: KmsEmulator;
 let lax: KmsEmulator;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [LOCAL, STS] });
-  lax = await startKmsEmulator({ port: 0, verifyTimestamp: false, verifyNonce: false });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0, credentials: [LOCAL, STS] });
+  lax = await startKmsEmulator({ kmsVersion: 1, port: 0, verifyTimestamp: false, verifyNonce: false });
 });
 afterAll(async () => {
   await emu.close();
@@ -168,7 +168,7 @@ describe('internal failures', () => {
   it('turn into InternalFailure 500 JSON instead of a crash, and persistence is retried', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kms-emu-fail-'));
     const stateFile = join(dir, 'state.json');
-    const broken = await startKmsEmulator({ stateFile, log: () => {} });
+    const broken = await startKmsEmulator({ kmsVersion: 1, stateFile, log: () => {} });
     try {
       rmSync(stateFile);
       mkdirSync(stateFile); // persisting now fails: rename onto a directory

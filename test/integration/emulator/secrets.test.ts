@@ -10,7 +10,7 @@ let kms: Client;
 let cmk: string;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
   kms = sdkClient(emu);
   cmk = (await kms.createKey(new $Kms.CreateKeyRequest({ description: 'escrow CMK' }))).keyMetadata.keyId;
 });
@@ -59,7 +59,7 @@ describe('CreateSecret / GetSecretValue', () => {
 
   it('refuses invalid names and unknown secrets', async () => {
     await expectKmsError(createSecret({ secretName: 'acs/reserved', secretData: 'a' }), 'InvalidParameter', 400);
-    await expectKmsError(getValue({ secretName: 'no-such-secret' }), 'Forbidden.ResourceNotFound', 404);
+    await expectKmsError(getValue({ secretName: 'no-such-secret' }), 'Forbidden.ResourceNotFound', 403);
   });
 
   it('encrypts under the EncryptionKeyId CMK: a disabled CMK makes GetSecretValue fail with Rejected.Disabled', async () => {
@@ -97,8 +97,8 @@ describe('PutSecretValue (the conditional write)', () => {
     expect((await getValue({ secretName })).secretData).toBe('three');
     expect(await getValue({ secretName, versionStage: 'ACSPrevious' })).toMatchObject({ versionId: 'v2', secretData: 'two' });
     expect(await getValue({ secretName, versionId: 'v1' })).toMatchObject({ secretData: 'one', versionStages: { versionStage: [] } });
-    await expectKmsError(getValue({ secretName, versionId: 'v9' }), 'Forbidden.ResourceNotFound', 404);
-    await expectKmsError(getValue({ secretName, versionId: 'v1', versionStage: 'ACSCurrent' }), 'Forbidden.ResourceNotFound', 404);
+    await expectKmsError(getValue({ secretName, versionId: 'v9' }), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(getValue({ secretName, versionId: 'v1', versionStage: 'ACSCurrent' }), 'Forbidden.ResourceNotFound', 403);
   });
 
   it('is idempotent for the same VersionId and identical data, without moving stages', async () => {
@@ -177,7 +177,7 @@ describe('DescribeSecret / ListSecrets / tags', () => {
   });
 
   it('pages ListSecrets and includes tags with FetchTags', async () => {
-    const emu2 = await startKmsEmulator();
+    const emu2 = await startKmsEmulator({ kmsVersion: 1 });
     try {
       const c = sdkClient(emu2);
       for (const name of ['s-a', 's-b', 's-c']) {
@@ -215,14 +215,14 @@ describe('DeleteSecret / RestoreSecret', () => {
     await createSecret({ secretName, secretData: 'gone soon' });
     await deleteSecret({ secretName, recoveryWindowInDays: '7' });
     emu.clock.advance(7 * 86_400 + 1);
-    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 404);
+    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 403);
   });
 
   it('force-deletes without recovery; the name can be created again', async () => {
     const secretName = uniqueName();
     await createSecret({ secretName, secretData: 'old' });
     await deleteSecret({ secretName, forceDeleteWithoutRecovery: 'true' });
-    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 404);
+    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 403);
     await createSecret({ secretName, secretData: 'new' });
     expect((await getValue({ secretName })).secretData).toBe('new');
   });

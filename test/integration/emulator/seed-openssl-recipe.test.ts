@@ -14,7 +14,7 @@ import { $Kms, sdkClient } from './helpers.js';
 let emu: KmsEmulator;
 let dir: string;
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0 });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
   dir = mkdtempSync(join(tmpdir(), 'seed-recipe-'));
 });
 afterAll(async () => {

@@ -37,8 +37,8 @@ let emu: KmsEmulator;
 let lax: KmsEmulator;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [LOCAL, STS] });
-  lax = await startKmsEmulator({ port: 0, verifyTimestamp: false, verifyNonce: false });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0, credentials: [LOCAL, STS] });
+  lax = await startKmsEmulator({ kmsVersion: 1, port: 0, verifyTimestamp: false, verifyNonce: false });
 });
 afterAll(async () => {
   await emu.close();

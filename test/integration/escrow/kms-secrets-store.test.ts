@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 escrowStoreContract('kms-secrets (KMS emulator via the SDK adapter)', async (options) => {
-  const emu = await startKmsEmulator({ port: 0, credentials: [TEST_AK] });
+  const emu = await startKmsEmulator({ kmsVersion: 1, port: 0, credentials: [TEST_AK] });
   emulators.push(emu);
   const kms = createAlicloudKms({
     endpoint: emu.endpoint,
@@ -196,6 +196,38 @@ describe('kms-secrets escrow backend', () => {
       });
     };
     const err = await rejection(createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK }).get(testRecord(1).keyId));
+    expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
+  });
+
+  it('lists a record whose secret holds stray versions with its version count, still readable', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    // Versions that do not take ACSCurrent: the escrowed record still reads back intact.
+    for (const n of [1, 2]) await kms.putSecretValue({ secretName: escrowSecretName(testRecord(1).keyId), versionId: `stray-${n}`, secretData: 'x', versionStages: [`Stray${n}`] });
+    const listing = await store.list();
+    expect([listing.records.map((r) => [r.keyId, r.fingerprint, r.versionCount]), listing.unreadable]).toEqual([[[testRecord(1).keyId, testRecord(1).fingerprint, 3]], []]);
+  });
+
+  it('lists the record without a count when ListSecretVersionIds is refused (the record stays usable)', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    kms.listSecretVersionIds = async () => {
+      throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS ListSecretVersionIds failed: Forbidden.NoPermission (HTTP 403)', { details: { kmsCode: 'Forbidden.NoPermission' } });
+    };
+    const listing = await store.list();
+    expect([listing.records.map((r) => [r.keyId, r.versionCount]), listing.unreadable]).toEqual([[[testRecord(1).keyId, undefined]], []]);
+  });
+
+  it('fails the whole listing, retryable, when ListSecretVersionIds is throttled', async () => {
+    const kms = new FakeSecretsKms();
+    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+    await store.put(testRecord(1));
+    kms.listSecretVersionIds = async () => {
+      throw new OrchestratorError(ErrorCode.KmsThrottled, 'KMS ListSecretVersionIds failed: Rejected.Throttling (HTTP 429)', { retryable: true, details: { kmsCode: 'Rejected.Throttling' } });
+    };
+    const err = await rejection(store.list());
     expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
   });
 

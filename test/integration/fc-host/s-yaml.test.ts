@@ -83,7 +83,7 @@ describe('loadFunctionsFromSYaml', () => {
   });
 
   it.skipIf(!existsSync(PROJECT_S_YAML))("loads the project's own s.yaml: nodejs functions, parsable timers, an HTTP trigger", () => {
-    const project = readSYaml(PROJECT_S_YAML, { distDir, config: { AccountID: '1234567890123456' }, env: { BYOK_ESCROW_KEY_ID: 'key-local', BYOK_KMS_INSTANCE_ID: 'kst-hzz0keys0000000001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz0escrow00000001' } });
+    const project = readSYaml(PROJECT_S_YAML, { distDir, config: { AccountID: '1234567890123456' }, env: { BYOK_ESCROW_KEY_ID: 'key-local', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' } });
     expect(project.functions.length).toBeGreaterThanOrEqual(3);
     const timers = project.functions.flatMap((f) => f.timers ?? []);
     expect(timers.length).toBeGreaterThanOrEqual(1);

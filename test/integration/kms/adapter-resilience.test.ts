@@ -11,7 +11,7 @@ import { systemRandom } from '../../../shared/system.js';
 const AK = { accessKeyId: 'resilience-ak', accessKeySecret: 'resilience-secret-0123456789' };
 let emu: KmsEmulator;
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [AK] });
+  emu = await startKmsEmulator({ kmsVersion: 1, port: 0, credentials: [AK] });
 });
 afterAll(async () => {
   await emu?.close();

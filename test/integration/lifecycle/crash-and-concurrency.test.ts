@@ -4,7 +4,10 @@
  * without recording an outcome or releasing its lease, as a killed function would.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../../shared/errors.js';
+import type { KmsPort } from '../../../shared/kms/port.js';
 import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
+import { leaseSecretName } from '../../../shared/lifecycle/lease.js';
 import { Tag } from '../../../shared/lifecycle/model.js';
 import { CheckpointAbort } from '../../../shared/lifecycle/ports.js';
 import { startHarness, type Harness } from '../../support/engine-harness.js';
@@ -85,6 +88,37 @@ describe('concurrent runs', () => {
     const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
     expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
     await expectConverged('race', 2);
+  });
+
+  it('two sweeps at once still rotate exactly once when the lease conflict comes back as another code', async () => {
+    await onboard(h.deps(), { alias: 'alias/recoded', validityDays: 400 });
+    h.advanceDays(365);
+    // The real rejection code of a conflicting conditional write is undocumented: here it is InvalidParameter 400.
+    const recode = (action: string) => (err: unknown) => {
+      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
+      throw new OrchestratorError(ErrorCode.KmsInvalidRequest, `KMS ${action} failed: InvalidParameter (HTTP 400)`, { details: { action, kmsCode: 'InvalidParameter', httpStatus: 400 } });
+    };
+    // Both runs read the lease before either writes it, so their conditional writes really collide.
+    let arrived = 0;
+    let bothRead!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+    const kms: KmsPort = {
+      ...h.kms,
+      getSecretValue: async (input) => {
+        const value = await h.kms.getSecretValue(input);
+        if (input.secretName === leaseSecretName('recoded') && input.versionId === undefined && arrived < 2) {
+          if (++arrived === 2) bothRead();
+          await barrier;
+        }
+        return value;
+      },
+      createSecret: (input) => h.kms.createSecret(input).catch(recode('CreateSecret')),
+      putSecretValue: (input) => h.kms.putSecretValue(input).catch(recode('PutSecretValue')),
+    };
+    const [a, b] = await Promise.all([sweep(h.deps({ kms })), sweep(h.deps({ kms }))]);
+    const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
+    expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
+    await expectConverged('recoded', 2);
   });
 
   it('two onboards of the same alias at once create one CMK', async () => {

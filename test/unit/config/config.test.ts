@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, SecretString, parseConfig, redactConfig } from '../../../shared/config/index.js';
 import { ErrorCode } from '../../../shared/errors.js';
 
-const KEYS = 'kst-hzz0keys0000000001';
-const ESCROW = 'kst-hzz0escrow00000001';
+const KEYS = 'kst-hzz65f176a0keys0001';
+const ESCROW = 'kst-hzz65f176a0escrow01';
 /** The smallest valid environment: region, escrow CMK (kms-secrets backend by default), two KMS instances. */
 const base = { BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow-0001', BYOK_KMS_INSTANCE_ID: KEYS, BYOK_ESCROW_INSTANCE_ID: ESCROW };
 
@@ -165,7 +165,26 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
   });
 
   it('rejects a lineage name with characters an alias cannot have', () => {
-    expect(overrides('{"pay ments": {}}').message).toBe('BYOK_POLICY_OVERRIDES: lineage "pay ments" must be 1-200 letters, digits, _ - / and not start with acs');
+    expect(overrides('{"pay ments": {}}').message).toBe(
+      'BYOK_POLICY_OVERRIDES: lineage "pay ments": a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
+    );
+  });
+
+  it('accepts a lineage name of exactly 128 characters', () => {
+    const lineage = 'a'.repeat(128);
+    expect(parseConfig({ ...base, BYOK_POLICY_OVERRIDES: JSON.stringify({ [lineage]: { validityDays: 10 } }) }).policies.lineages[lineage]).toEqual({ validityDays: 10 });
+  });
+
+  it('refuses a lineage name of 129 characters, naming the tag-value limit', () => {
+    expect(overrides(JSON.stringify({ ['a'.repeat(129)]: {} })).message).toBe(
+      `BYOK_POLICY_OVERRIDES: lineage "${'a'.repeat(64)}...": a lineage name must be 1-128 characters (it is stored as the byok:lineage tag value, which KMS limits to 128), got 129`,
+    );
+  });
+
+  it('refuses a lineage name starting with acs, which KMS reserves for its aliases', () => {
+    expect(overrides('{"acs-payments": {}}').message).toBe(
+      'BYOK_POLICY_OVERRIDES: lineage "acs-payments": a lineage name must not start with "acs" (KMS reserves alias names starting with alias/acs)',
+    );
   });
 });
 

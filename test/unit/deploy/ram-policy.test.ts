@@ -1,8 +1,8 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parseSYaml, resolveResources } from '../../../scripts/deploy/s-yaml.js';
+import { calledKmsMethods, kmsPortMethods } from '../../support/kms-calls.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -24,6 +24,8 @@ function loadPolicy(name: string): PolicyDocument {
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const actionsOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Action));
+/** What the policy lets through: its Allow statements only (a Deny grants nothing). */
+const allowsOf = (p: PolicyDocument): PolicyDocument => ({ ...p, Statement: p.Statement.filter((s) => s.Effect === 'Allow') });
 const resourcesOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Resource));
 
 /** RAM wildcard match: `*` any run of characters, `?` one character (case-insensitive, as RAM compares actions). */
@@ -37,36 +39,6 @@ function grants(policy: PolicyDocument, action: string): boolean {
   return policy.Statement.some((s) => s.Effect === 'Allow' && list(s.Action).some((a) => wildcardMatches(a, action)));
 }
 
-/** Method names of `interface KmsPort` in shared/kms/port.ts, read with the TypeScript parser. */
-function kmsPortMethods(): string[] {
-  const path = `${root}shared/kms/port.ts`;
-  const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
-  const port = source.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'KmsPort');
-  if (!port) throw new Error('shared/kms/port.ts: interface KmsPort not found');
-  return port.members.filter(ts.isMethodSignature).map((m) => m.name.getText(source));
-}
-
-/**
- * KmsPort methods the product actually calls (shared/ and functions/, outside the port and its
- * adapter): `kms.<method>(` call sites. The role needs exactly these, not every port method.
- */
-function calledKmsMethods(): string[] {
-  const port = new Set(kmsPortMethods());
-  const called = new Set<string>();
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(`${root}${dir}`, { withFileTypes: true })) {
-      const rel = `${dir}/${e.name}`;
-      if (e.isDirectory()) walk(rel);
-      else if (e.name.endsWith('.ts') && !rel.startsWith('shared/kms/')) {
-        for (const m of readFileSync(`${root}${rel}`, 'utf8').matchAll(/\bkms\.([A-Za-z]+)\(/g)) if (port.has(m[1]!)) called.add(m[1]!);
-      }
-    }
-  };
-  walk('shared');
-  walk('functions');
-  return [...called].sort();
-}
-
 /** camelCase port method -> KMS API action (`getParametersForImport` -> `kms:GetParametersForImport`). */
 const kmsActionOf = (method: string): string => `kms:${method.charAt(0).toUpperCase()}${method.slice(1)}`;
 
@@ -78,18 +50,30 @@ const IMPLIED_KMS_ACTIONS = {
 
 const functionPolicy = loadPolicy('ram-policy-function.json');
 const oncallPolicy = loadPolicy('ram-policy-oncall.json');
+const escrowGuardPolicy = loadPolicy('ram-policy-escrow-guard.json');
 const trustPolicy = loadPolicy('trust-policy-fc.json');
-const permissionPolicies = { 'ram-policy-function.json': functionPolicy, 'ram-policy-oncall.json': oncallPolicy };
+const permissionPolicies = { 'ram-policy-function.json': functionPolicy, 'ram-policy-oncall.json': oncallPolicy, 'ram-policy-escrow-guard.json': escrowGuardPolicy };
+
+/**
+ * The escrow guard: nobody may add a version to an escrow secret, move its stages or delete it.
+ * The product writes each escrow secret once, with CreateSecret; Secrets Manager keeps at most 10
+ * versions and drops the oldest, so stray versions would push the escrowed one out.
+ */
+const ESCROW_GUARD: Statement = {
+  Effect: 'Deny',
+  Action: ['kms:PutSecretValue', 'kms:UpdateSecretVersionStage', 'kms:DeleteSecret'],
+  Resource: 'acs:kms:*:*:secret/byok-escrow/*',
+};
 
 const resolved = resolveResources(parseSYaml(readFileSync(`${root}s.yaml`, 'utf8')), {
-  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-test' },
+  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
   config: { AccountID: '1234567890123456' },
 });
 
 describe('RAM permission policies', () => {
   for (const [name, policy] of Object.entries(permissionPolicies)) {
-    it(`${name} is RAM policy Version "1" with Allow statements only`, () => {
-      expect([policy.Version, [...new Set(policy.Statement.map((s) => s.Effect))]]).toEqual(['1', ['Allow']]);
+    it(`${name} is RAM policy Version "1" whose only Deny is the escrow guard`, () => {
+      expect([policy.Version, policy.Statement.filter((s) => s.Effect !== 'Allow')]).toEqual(['1', [ESCROW_GUARD]]);
     });
 
     it(`${name} uses only kms:, fc: and log: actions`, () => {
@@ -120,7 +104,7 @@ describe('function role policy and the code cannot drift', () => {
 
   it('grants no KMS action that neither the product\'s calls nor Secrets Manager need', () => {
     const needed = new Set([...calledKmsMethods().map(kmsActionOf), ...Object.keys(IMPLIED_KMS_ACTIONS)]);
-    const extra = actionsOf(functionPolicy).filter((a) => a.startsWith('kms:') && !needed.has(a));
+    const extra = actionsOf(allowsOf(functionPolicy)).filter((a) => a.startsWith('kms:') && !needed.has(a));
     expect(extra).toEqual([]);
   });
 
@@ -144,7 +128,7 @@ describe('function role policy and the code cannot drift', () => {
 
   it('scopes secret access to secrets named byok-*', () => {
     const secretActions = ['kms:CreateSecret', 'kms:GetSecretValue', 'kms:PutSecretValue', 'kms:DeleteSecret'];
-    const resources = functionPolicy.Statement.filter((s) => list(s.Action).some((a) => secretActions.includes(a))).map((s) => s.Resource);
+    const resources = allowsOf(functionPolicy).Statement.filter((s) => list(s.Action).some((a) => secretActions.includes(a))).map((s) => s.Resource);
     expect(resources).toEqual(['acs:kms:*:*:secret/byok-*']);
   });
 
@@ -162,7 +146,7 @@ describe('on-call policy', () => {
   });
 
   it('grants KMS read actions only (Describe*/List*), never a secret value', () => {
-    const kms = actionsOf(oncallPolicy).filter((a) => a.startsWith('kms:'));
+    const kms = actionsOf(allowsOf(oncallPolicy)).filter((a) => a.startsWith('kms:'));
     expect([kms, grants(oncallPolicy, 'kms:GetSecretValue'), grants(oncallPolicy, 'kms:DeleteKeyMaterial')]).toEqual([
       ['kms:Describe*', 'kms:List*'],
       false,
@@ -173,6 +157,39 @@ describe('on-call policy', () => {
   it('reads the function logstore only', () => {
     const logResources = oncallPolicy.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('log:'))).flatMap((s) => list(s.Resource));
     expect(logResources).toEqual(['acs:log:*:*:project/byok-orchestrator/logstore/byok-functions']);
+  });
+});
+
+describe('escrow guard (no stray versions on escrow secrets)', () => {
+  const escrowArn = 'acs:kms:cn-hangzhou:1234567890123456:secret/byok-escrow/key-hzz62f1cb66fa42qo0001';
+  const leaseArn = 'acs:kms:cn-hangzhou:1234567890123456:secret/byok-lease/payments';
+  const denies = (policy: PolicyDocument, action: string, arn: string): boolean =>
+    policy.Statement.some((s) => s.Effect === 'Deny' && list(s.Action).some((a) => wildcardMatches(a, action)) && list(s.Resource).some((r) => wildcardMatches(r, arn)));
+
+  it('ships the guard as a Deny-only policy to attach to every other principal', () => {
+    expect(escrowGuardPolicy).toEqual({ Version: '1', Statement: [ESCROW_GUARD] });
+  });
+
+  it('is part of the function role policy and the on-call policy (an explicit Deny beats any other Allow they hold)', () => {
+    expect([functionPolicy, oncallPolicy].map((p) => p.Statement.filter((s) => s.Effect === 'Deny'))).toEqual([[ESCROW_GUARD], [ESCROW_GUARD]]);
+  });
+
+  it.each(['kms:PutSecretValue', 'kms:UpdateSecretVersionStage', 'kms:DeleteSecret'])('denies %s on an escrow secret', (action) => {
+    expect(denies(escrowGuardPolicy, action, escrowArn)).toBe(true);
+  });
+
+  it('leaves the lease secrets writable (leases are PutSecretValue calls on byok-lease/*)', () => {
+    expect([denies(functionPolicy, 'kms:PutSecretValue', leaseArn), grants(functionPolicy, 'kms:PutSecretValue')]).toEqual([false, true]);
+  });
+
+  it('leaves the write the escrow backend makes (CreateSecret) and reads allowed', () => {
+    expect(['kms:CreateSecret', 'kms:GetSecretValue', 'kms:ListSecretVersionIds'].filter((a) => denies(functionPolicy, a, escrowArn))).toEqual([]);
+  });
+
+  it('does not deny anything the escrow backend calls', () => {
+    const source = readFileSync(`${root}shared/escrow/kms-secrets-store.ts`, 'utf8');
+    const called = [...source.matchAll(/\bkms\.([A-Za-z]+)\(/g)].map((m) => kmsActionOf(m[1]!));
+    expect(called.filter((a) => list(ESCROW_GUARD.Action).includes(a))).toEqual([]);
   });
 });
 

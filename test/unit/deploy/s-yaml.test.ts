@@ -19,7 +19,7 @@ const sYamlText = readFileSync(`${root}s.yaml`, 'utf8');
 
 const ACCOUNT_ID = '1234567890123456';
 const ctx: SYamlResolveContext = {
-  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz0keys0000000001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz0escrow00000001' },
+  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
   config: { AccountID: ACCOUNT_ID },
 };
 
@@ -247,15 +247,17 @@ describe('s.yaml: configuration variables', () => {
   });
 
   it('fails to resolve when the deployer has not exported BYOK_ESCROW_KEY_ID', () => {
-    expect(() => resolveResources(doc, { env: {}, config: ctx.config })).toThrow("env('BYOK_ESCROW_KEY_ID') not found");
+    expect(() => resolveResources(doc, { env: { BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' }, config: ctx.config })).toThrow(
+      "env('BYOK_ESCROW_KEY_ID') not found",
+    );
   });
 
   it('places the keys and the escrow in the two KMS instances the deployer exported', () => {
-    expect(parseConfig(env()).instances).toEqual({ keys: 'kst-hzz0keys0000000001', escrow: 'kst-hzz0escrow00000001' });
+    expect(parseConfig(env()).instances).toEqual({ keys: 'kst-hzz65f176a0keys0001', escrow: 'kst-hzz65f176a0escrow01' });
   });
 
   it('fails to resolve when the deployer has not exported BYOK_KMS_INSTANCE_ID', () => {
-    expect(() => resolveResources(doc, { env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz0escrow00000001' }, config: ctx.config })).toThrow(
+    expect(() => resolveResources(doc, { env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' }, config: ctx.config })).toThrow(
       "env('BYOK_KMS_INSTANCE_ID') not found",
     );
   });

@@ -12,7 +12,7 @@ describe('classifyKmsError', () => {
     ['SomethingNew', 502, ErrorCode.KmsUnavailable, true],
     ['Forbidden.KeyNotFound', 404, ErrorCode.KmsNotFound, false],
     ['Forbidden.AliasNotFound', 404, ErrorCode.KmsNotFound, false],
-    ['Forbidden.ResourceNotFound', 404, ErrorCode.KmsNotFound, false],
+    ['Forbidden.ResourceNotFound', 403, ErrorCode.KmsNotFound, false],
     ['Forbidden.NoPermission', 403, ErrorCode.KmsForbidden, false],
     ['Rejected.PendingImport', 409, ErrorCode.KmsRejectedState, false],
     ['Rejected.StateModifiedFailed', 409, ErrorCode.KmsRejectedState, false],
@@ -48,6 +48,14 @@ describe('mapSdkError', () => {
     const mapped = mapSdkError(sdkErr, 'ImportKeyMaterial');
     expect(mapped.message).not.toContain(echoed);
     expect(JSON.stringify(mapped.toJSON())).not.toContain(echoed);
+  });
+
+  it('maps a Secrets Manager Rejected.Throttling (HTTP 429) to a retryable KmsThrottled', () => {
+    // The emulator answers Secrets Manager actions with this code and status under load (docs/kms-3-instances.md §2).
+    const sdkErr = Object.assign(new Error('Rejected.ThrottlingError: code: 429, The QPS upper limit is exceeded. requestid: rid-9'), {
+      data: { Code: 'Rejected.Throttling', Message: 'The QPS upper limit is exceeded.', RequestId: 'rid-9' },
+    });
+    expect(mapSdkError(sdkErr, 'PutSecretValue')).toMatchObject({ code: ErrorCode.KmsThrottled, retryable: true, details: { kmsCode: 'Rejected.Throttling', httpStatus: 429 } });
   });
 
   it('treats socket errors and non-JSON bodies as retryable network errors', () => {

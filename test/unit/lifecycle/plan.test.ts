@@ -29,7 +29,7 @@ function key(over: Partial<KeyView> = {}): KeyView {
 function snap(keys: KeyView[], aliases: Record<string, string> = { 'alias/payments': 'k1' }, escrowUnreadable: string[] = []): Snapshot {
   const escrow: Snapshot['escrow'] = {};
   for (const k of keys) if (k.escrowFingerprint) escrow[k.keyId] = { fingerprint: k.escrowFingerprint, lineage: k.lineage ?? '', generation: k.generation ?? 0 };
-  return { takenAtMs: NOW, keys, aliases, escrow, escrowUnreadable, unobservable: [] };
+  return { takenAtMs: NOW, keys, aliases, escrow, escrowUnreadable, unobservable: [], instances: [] };
 }
 
 const kinds = (actions: Action[]) => actions.map((a) => `${a.kind}:${'keyId' in a ? a.keyId : a.lineage}`);

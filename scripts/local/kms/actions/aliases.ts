@@ -5,17 +5,21 @@
 import { invalidParameter, kmsError } from '../errors.js';
 import { pageOf, readPage } from '../params.js';
 import type { AliasRecord } from '../store.js';
-import { KeyOp, aliasArn, assertKeyState, resolveKeyIdOnly } from './context.js';
+import { KeyOp, aliasArn, assertKeyUsable, resolveKeyIdOnly } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
-/** Alias names (docs/kms-api.md §4.3 suggested regex; violations -> InvalidParameter, inferred). */
-export const ALIAS_NAME_RE = /^alias\/(?!acs)[A-Za-z0-9_/-]{1,255}$/;
+/**
+ * Alias names: 1-255 characters INCLUDING the `alias/` prefix (documented: TSM CreateAliasRequest,
+ * docs/kms-3-instances.md §7), so at most 249 after it; letters, digits, `_ / -`; not `alias/acs…`.
+ * Violations -> InvalidParameter (inferred).
+ */
+export const ALIAS_NAME_RE = /^alias\/(?!acs)[A-Za-z0-9_/-]{1,249}$/;
 
 /** Reads and validates `AliasName`. */
 function aliasName(ctx: ActionContext): string {
   const name = ctx.params.required('AliasName');
   if (!ALIAS_NAME_RE.test(name)) {
-    throw invalidParameter('AliasName', 'It must match ^alias/(?!acs)[A-Za-z0-9_/-]{1,255}$.');
+    throw invalidParameter('AliasName', 'It must match ^alias/(?!acs)[A-Za-z0-9_/-]{1,249}$ (at most 255 characters with the prefix).');
   }
   return name;
 }
@@ -46,7 +50,7 @@ const createAlias: ActionHandler = (ctx) => {
   const key = resolveKeyIdOnly(ctx);
   // documented (DOCS21 common errors): duplicate name -> AliasAlreadyExists 400
   if (ctx.store.aliases.has(name)) throw kmsError('AliasAlreadyExists');
-  assertKeyState(key, KeyOp.CreateAlias); // PendingDeletion -> Rejected.StateModifiedFailed
+  assertKeyUsable(ctx, key, KeyOp.CreateAlias); // PendingDeletion -> Rejected.StateModifiedFailed
   ctx.store.aliases.set(name, { aliasName: name, keyId: key.keyId, creationUnix: ctx.nowUnix });
   ctx.store.markDirty();
   return {};
@@ -57,7 +61,7 @@ const updateAlias: ActionHandler = (ctx) => {
   const alias = existingAlias(ctx, name);
   const key = resolveKeyIdOnly(ctx);
   // documented (STATE): depends only on the new target; PendingDeletion -> Rejected.PendingDeletion
-  assertKeyState(key, KeyOp.UpdateAliasTarget);
+  assertKeyUsable(ctx, key, KeyOp.UpdateAliasTarget);
   alias.keyId = key.keyId;
   ctx.store.markDirty();
   return {};

@@ -14,6 +14,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { CipherGCMTypes } from 'node:crypto';
 import { invalidParameter, kmsError } from '../errors.js';
+import { assertInstanceAvailable, assertSharedGatewayAllowed } from '../instances.js';
 import type { RequestParams } from '../params.js';
 import type { KeyRecord } from '../store.js';
 import { KeyOp, assertKeyState, isSymmetric, resolveKeyOrAlias } from './context.js';
@@ -185,6 +186,22 @@ export function assertUsableForCrypto(key: KeyRecord): void {
   assertKeyState(key, KeyOp.Crypto);
 }
 
+/**
+ * The checks of a client-side crypto call (Encrypt, Decrypt, GenerateDataKey*) through the shared
+ * endpoint, in order: the key's instance must allow the shared gateway (`Forbidden.NoPermission`
+ * 403, inferred code), must not have expired (`Rejected.Unavailable` 409, documented), the key
+ * must not be the KMS 3.0 default CMK (documented: "default keys do not support client-side
+ * encryption"; `UnsupportedOperation` 400 is inferred), then spec and state as before.
+ */
+export function assertClientCrypto(ctx: ActionContext, key: KeyRecord): void {
+  assertSharedGatewayAllowed(ctx.store, key);
+  assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
+  if (key.defaultCmk === true) {
+    throw kmsError('UnsupportedOperation', 'This action is not supported. The default key does not support client-side encryption; use a key in a KMS instance.');
+  }
+  assertUsableForCrypto(key);
+}
+
 const encrypt: ActionHandler = (ctx) => {
   const key = resolveKeyOrAlias(ctx);
   // documented (XFER/KGO): Plaintext is an opaque string; its UTF-8 bytes are what is protected.
@@ -193,7 +210,7 @@ const encrypt: ActionHandler = (ctx) => {
     throw invalidParameter('Plaintext', `It must be at most ${MAX_PLAINTEXT_BYTES} bytes.`);
   }
   const context = parseEncryptionContext(ctx.params);
-  assertUsableForCrypto(key);
+  assertClientCrypto(ctx, key);
   return {
     CiphertextBlob: sealBlob(key, Buffer.from(plaintext, 'utf8'), context),
     KeyId: key.keyId,
@@ -205,7 +222,7 @@ const decrypt: ActionHandler = (ctx) => {
   const blob = parseBlob(ctx.params.required('CiphertextBlob'));
   const context = parseEncryptionContext(ctx.params);
   const key = keyForBlob(ctx, blob);
-  assertUsableForCrypto(key);
+  assertClientCrypto(ctx, key);
   return {
     Plaintext: openBlob(key, blob, context).toString('utf8'),
     KeyId: key.keyId,
@@ -222,7 +239,7 @@ function dataKey(ctx: ActionContext): { key: KeyRecord; plaintext: string; blob:
   // documented: NumberOfBytes wins over KeySpec; neither -> 32 bytes
   const length = numberOfBytes ?? (spec === 'AES_128' ? 16 : 32);
   const context = parseEncryptionContext(ctx.params);
-  assertUsableForCrypto(key);
+  assertClientCrypto(ctx, key);
   const raw = randomBytes(length);
   // documented (XFER generate_data_key.go): the blob protects the base64 text of the data key,
   // so Decrypt(CiphertextBlob).Plaintext === GenerateDataKey.Plaintext.

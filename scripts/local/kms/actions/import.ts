@@ -11,7 +11,7 @@ import { invalidParameter, kmsError } from '../errors.js';
 import { EmulatorStore, KeyState } from '../store.js';
 import type { KeyRecord } from '../store.js';
 import { generateWrappingKeyPair, unwrapKeyMaterial } from '../wrapping-keys.js';
-import { KeyOp, SYMMETRIC_SPECS, assertKeyState, resolveKeyIdOnly } from './context.js';
+import { KeyOp, SYMMETRIC_SPECS, assertKeyUsable, resolveKeyIdOnly } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
 /** Import tokens are valid 24 h (documented: DOCS21, W-GPI). */
@@ -39,7 +39,7 @@ const getParametersForImport: ActionHandler = (ctx) => {
     // documented (W-GPI): EC_SM2/SM2PKE only for ProtectionLevel=HSM keys
     throw invalidParameter('WrappingKeySpec', 'EC_SM2 requires a key with ProtectionLevel HSM.');
   }
-  assertKeyState(key, KeyOp.Always); // documented (STATE): allowed in every state
+  assertKeyUsable(ctx, key, KeyOp.Always); // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
   // documented (W-GPI): every call returns a fresh key pair and token bound to this CMK.
   const pair = generateWrappingKeyPair(spec);
   const token = randomBytes(96).toString('base64'); // opaque; only its SHA-256 is stored
@@ -77,7 +77,7 @@ const importKeyMaterial: ActionHandler = (ctx) => {
   const expireUnix = parseMaterialExpiry(ctx.params.get('KeyMaterialExpireUnix'), ctx.nowUnix);
   const key = resolveKeyIdOnly(ctx);
   requireExternal(key);
-  assertKeyState(key, KeyOp.ImportMaterial); // PendingDeletion -> Rejected.StateModifiedFailed
+  assertKeyUsable(ctx, key, KeyOp.ImportMaterial); // PendingDeletion -> Rejected.StateModifiedFailed
   const record = ctx.store.importTokens.get(EmulatorStore.tokenHash(token));
   // inferred mapping (§2.5): unknown token or a token issued for another CMK -> InvalidImportToken
   if (record === undefined || record.keyId !== key.keyId) throw kmsError('InvalidImportToken');
@@ -117,7 +117,7 @@ function unwrap(privateKey: Parameters<typeof unwrapKeyMaterial>[0], algorithm: 
 const deleteKeyMaterial: ActionHandler = (ctx: ActionContext) => {
   const key = resolveKeyIdOnly(ctx);
   requireExternal(key);
-  assertKeyState(key, KeyOp.Always); // documented (STATE): allowed in every state
+  assertKeyUsable(ctx, key, KeyOp.Always); // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
   key.material = null;
   key.materialExpireUnix = 0;
   // documented: PendingDeletion keeps its state and DeleteDate; anything else -> PendingImport

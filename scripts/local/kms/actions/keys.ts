@@ -3,20 +3,23 @@
  * ScheduleKeyDeletion, CancelKeyDeletion, UpdateKeyDescription (docs/kms-api.md §2.1-§2.3, §2.7, §2.8).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { invalidParameter, missingParameter } from '../errors.js';
-import { pageOf, readPage } from '../params.js';
+import { invalidParameter, kmsError, missingParameter } from '../errors.js';
+import { newInstanceKeyId, targetInstance } from '../instances.js';
+import { matchesFilters, pageOf, parseFilters, readPage } from '../params.js';
 import { KeyState } from '../store.js';
 import type { EmulatorStore, KeyRecord } from '../store.js';
 import {
   KeyOp,
   SYMMETRIC_SPECS,
-  assertKeyState,
+  assertKeyUsable,
   keyArn,
   keyMetadata,
+  reportedKeyState,
   resolveKeyIdOnly,
   resolveKeyOrAlias,
 } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
+import { INSTANCE_KEY_QUOTA } from './instances.js';
 
 /** Key specs CreateKey accepts (docs/kms-api.md §2.1). */
 export const KEY_SPECS = [
@@ -53,6 +56,10 @@ export interface NewKey {
   protectionLevel: KeyRecord['protectionLevel'];
   description: string;
   rotationIntervalSeconds: number | null;
+  /** KMS 3.0: the instance the key goes into (its id becomes `key-…`); absent = a UUID key. */
+  dkmsInstanceId?: string;
+  /** KMS 3.0: this is the region's single default CMK. */
+  defaultCmk?: boolean;
 }
 
 /**
@@ -65,7 +72,9 @@ export function createKeyRecord(store: EmulatorStore, ctx: Pick<ActionContext, '
   const materialLength = SYMMETRIC_SPECS[input.keySpec];
   const generated = input.origin === 'Aliyun_KMS' && materialLength !== undefined;
   const key: KeyRecord = {
-    keyId: randomUUID(),
+    // documented (docs/kms-3-instances.md §3): instance keys are `key-<region code>…`; default and
+    // KMS 1.0 keys stay UUIDs
+    keyId: input.dkmsInstanceId === undefined ? randomUUID() : newInstanceKeyId(input.dkmsInstanceId, ctx.nowUnix),
     origin: input.origin,
     keySpec: input.keySpec,
     keyUsage: input.keyUsage,
@@ -84,6 +93,8 @@ export function createKeyRecord(store: EmulatorStore, ctx: Pick<ActionContext, '
     rotationIntervalSeconds: input.rotationIntervalSeconds,
     tags: [],
   };
+  if (input.dkmsInstanceId !== undefined) key.dkmsInstanceId = input.dkmsInstanceId;
+  if (input.defaultCmk === true) key.defaultCmk = true;
   store.putKey(key);
   return key;
 }
@@ -99,7 +110,39 @@ const createKey: ActionHandler = (ctx) => {
     // documented: DOCS21 CreateKey "do not set Origin to EXTERNAL" for asymmetric default keys
     throw invalidParameter('Origin', 'Asymmetric keys cannot be EXTERNAL.');
   }
-  const protectionLevel = params.oneOf('ProtectionLevel', ['SOFTWARE', 'HSM'] as const, 'SOFTWARE');
+  const instance = targetInstance(ctx.store, params.optional('DKMSInstanceId'), ctx.nowUnix);
+  // documented (TSM CreateKeyRequest): with an instance, ProtectionLevel is ignored and follows the
+  // instance type (software -> SOFTWARE, hardware -> HSM)
+  const protectionLevel =
+    instance === undefined
+      ? params.oneOf('ProtectionLevel', ['SOFTWARE', 'HSM'] as const, 'SOFTWARE')
+      : instance.type === 'hardware'
+        ? 'HSM'
+        : 'SOFTWARE';
+  // documented (TSM): KeyStorageMechanism is for hardware instances only; elsewhere InvalidParameter (inferred)
+  const storage = params.optional('KeyStorageMechanism');
+  if (storage !== undefined && (instance?.type !== 'hardware' || !['HsmInternal', 'HsmEncryptedDatabase'].includes(storage))) {
+    throw invalidParameter('KeyStorageMechanism', 'It is HsmInternal or HsmEncryptedDatabase, for keys in hardware instances only.');
+  }
+  if (instance !== undefined) {
+    let count = 0;
+    for (const k of ctx.store.keys.values()) if (k.dkmsInstanceId === instance.instanceId) count += 1;
+    // documented code (META CreateKey); the quota value is inferred (INSTANCE_KEY_QUOTA)
+    if (count >= INSTANCE_KEY_QUOTA) throw kmsError('Rejected.ShareQuotaExceedLimit');
+  }
+  const defaultCmk = instance === undefined && ctx.store.kmsVersion === 3;
+  if (defaultCmk) {
+    // documented: default keys support only symmetric Aliyun_AES_256 (the code is inferred)
+    if (keySpec !== 'Aliyun_AES_256') throw invalidParameter('KeySpec', 'The default key supports only Aliyun_AES_256.');
+    // documented: one default CMK per region; the code for a second one is inferred
+    // (Rejected.LimitExceeded 400, the only limit code META lists for CreateKey)
+    if ([...ctx.store.keys.values()].some((k) => k.defaultCmk === true)) {
+      throw kmsError(
+        'Rejected.LimitExceeded',
+        'The request was rejected because user create resource limit was exceeded. Only one default key can be created per region; create keys in a KMS instance (DKMSInstanceId).',
+      );
+    }
+  }
   const description = params.get('Description') ?? '';
   if (description.length > 8192) throw invalidParameter('Description', 'It must be at most 8192 characters.');
   let rotationIntervalSeconds: number | null = null;
@@ -110,15 +153,69 @@ const createKey: ActionHandler = (ctx) => {
     }
     rotationIntervalSeconds = parseRotationInterval(params.required('RotationInterval'));
   }
-  const key = createKeyRecord(ctx.store, ctx, { origin, keySpec, keyUsage, protectionLevel, description, rotationIntervalSeconds });
+  const key = createKeyRecord(ctx.store, ctx, {
+    origin,
+    keySpec,
+    keyUsage,
+    protectionLevel,
+    description,
+    rotationIntervalSeconds,
+    ...(instance === undefined ? {} : { dkmsInstanceId: instance.instanceId }),
+    ...(defaultCmk ? { defaultCmk } : {}),
+  });
   return { KeyMetadata: keyMetadata(ctx, key) };
 };
 
 const describeKey: ActionHandler = (ctx) => ({ KeyMetadata: keyMetadata(ctx, resolveKeyOrAlias(ctx)) });
 
+/** ListKeys `Filters` keys (documented: TSM ListKeysRequest; note the lower-case `keyId`). */
+export const LIST_KEYS_FILTER_KEYS = [
+  'KeyState',
+  'KeySpec',
+  'KeyUsage',
+  'ProtectionLevel',
+  'CreatorType',
+  'DKMSInstanceId',
+  'keyId',
+  'AliasName',
+  'Creator',
+  'TagKey',
+  'TagValue',
+] as const;
+
+function keyFilterValues(ctx: ActionContext, key: KeyRecord, filterKey: string): string[] {
+  switch (filterKey) {
+    case 'KeyState':
+      return [reportedKeyState(ctx, key)];
+    case 'KeySpec':
+      return [key.keySpec];
+    case 'KeyUsage':
+      return [key.keyUsage];
+    case 'ProtectionLevel':
+      return [key.protectionLevel];
+    case 'CreatorType':
+      return [ctx.store.serviceKeyId === key.keyId ? 'Service' : 'User'];
+    case 'DKMSInstanceId':
+      return [key.dkmsInstanceId ?? ''];
+    case 'keyId':
+      return [key.keyId];
+    case 'AliasName':
+      return [...ctx.store.aliases.values()].filter((a) => a.keyId === key.keyId).map((a) => a.aliasName);
+    case 'Creator':
+      return [key.creator];
+    case 'TagKey':
+      return key.tags.map((t) => t.key);
+    case 'TagValue':
+      return key.tags.map((t) => t.value);
+    default:
+      return [];
+  }
+}
+
 const listKeys: ActionHandler = (ctx) => {
   const page = readPage(ctx.params);
-  const all = [...ctx.store.keys.values()];
+  const filters = parseFilters(ctx.params, LIST_KEYS_FILTER_KEYS);
+  const all = [...ctx.store.keys.values()].filter((key) => matchesFilters(filters, (f) => keyFilterValues(ctx, key, f)));
   return {
     Keys: { Key: pageOf(all, page).map((key) => ({ KeyId: key.keyId, KeyArn: keyArn(ctx, key.keyId) })) },
     TotalCount: all.length,
@@ -129,7 +226,7 @@ const listKeys: ActionHandler = (ctx) => {
 
 function setEnabled(ctx: ActionContext, enabled: boolean): Record<string, unknown> {
   const key = resolveKeyIdOnly(ctx);
-  assertKeyState(key, KeyOp.EnableDisable);
+  assertKeyUsable(ctx, key, KeyOp.EnableDisable);
   const next = enabled ? KeyState.Enabled : KeyState.Disabled;
   if (key.state !== next) {
     key.state = next;
@@ -146,7 +243,7 @@ const scheduleKeyDeletion: ActionHandler = (ctx) => {
   const days = ctx.params.int('PendingWindowInDays', { min: 7, max: 366 });
   if (days === undefined) throw missingParameter('PendingWindowInDays');
   const key = resolveKeyIdOnly(ctx);
-  assertKeyState(key, KeyOp.ScheduleDeletion);
+  assertKeyUsable(ctx, key, KeyOp.ScheduleDeletion);
   key.state = KeyState.PendingDeletion;
   key.deleteUnix = ctx.nowUnix + days * SECONDS_PER_DAY;
   ctx.store.markDirty();
@@ -155,7 +252,7 @@ const scheduleKeyDeletion: ActionHandler = (ctx) => {
 
 const cancelKeyDeletion: ActionHandler = (ctx) => {
   const key = resolveKeyIdOnly(ctx);
-  assertKeyState(key, KeyOp.CancelDeletion);
+  assertKeyUsable(ctx, key, KeyOp.CancelDeletion);
   // documented: "the CMK is set to Enabled"; an EXTERNAL key without material can only be
   // PendingImport (inferred, docs/kms-api.md §2.8).
   key.state = key.origin === 'EXTERNAL' && key.material === null ? KeyState.PendingImport : KeyState.Enabled;
@@ -169,7 +266,7 @@ const updateKeyDescription: ActionHandler = (ctx) => {
   if (description === undefined) throw missingParameter('Description');
   if (description.length > 8192) throw invalidParameter('Description', 'It must be at most 8192 characters.');
   const key = resolveKeyIdOnly(ctx);
-  assertKeyState(key, KeyOp.UpdateDescription);
+  assertKeyUsable(ctx, key, KeyOp.UpdateDescription);
   key.description = description;
   ctx.store.markDirty();
   return {};

@@ -6,6 +6,7 @@ import { aliasActions } from './aliases.js';
 import type { ActionHandler } from './context.js';
 import { cryptoActions } from './crypto.js';
 import { importActions } from './import.js';
+import { instanceActions } from './instances.js';
 import { keyActions } from './keys.js';
 import { secretActions } from './secrets.js';
 import { tagActions } from './tags.js';
@@ -18,6 +19,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   ...aliasActions,
   ...tagActions,
   ...secretActions,
+  ...instanceActions,
 };
 
 /** Real KMS 2016-01-20 actions (docs/kms-api.md §1.12) the emulator does not implement. */

@@ -9,12 +9,15 @@
  * the check and the write are atomic with respect to concurrent requests.
  */
 import { invalidParameter, kmsError, missingParameter } from '../errors.js';
-import { pageOf, readPage } from '../params.js';
+import { assertInstanceAvailable, targetInstance } from '../instances.js';
+import type { InstanceRecord } from '../store.js';
+import { matchesFilters, pageOf, parseFilters, readPage } from '../params.js';
 import { EmulatorStore } from '../store.js';
 import type { KeyRecord, SecretRecord, SecretVersionRecord, Tag } from '../store.js';
 import { isoSeconds } from '../clock.js';
 import { isoOrEmpty, resolveKeyOrAlias, resolveSecret, secretArn } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
+import { INSTANCE_SECRET_QUOTA } from './instances.js';
 import { assertUsableForCrypto, isStrictBase64, openBlob, parseBlob, sealBlob } from './crypto.js';
 import type { EncryptionContext } from './crypto.js';
 import { createKeyRecord } from './keys.js';
@@ -71,10 +74,16 @@ function assertNotInDeleteWindow(secret: SecretRecord): void {
   if (secret.plannedDeleteUnix !== null) throw kmsError('Rejected.ResourceInDeleteWindow');
 }
 
-/** The CMK of a secret, usable for crypto right now (else its Rejected.* / KeyNotFound). */
+/**
+ * The CMK of a secret, usable for crypto right now (else its Rejected.* / KeyNotFound). A secret
+ * (or key) in an expired KMS 3.0 instance answers `Rejected.Unavailable` 409 (documented: secrets FAQ).
+ * Secrets are not gated by the instance's Internet-access switch (documented, docs §2/§6).
+ */
 function secretKey(ctx: ActionContext, secret: SecretRecord): KeyRecord {
+  assertInstanceAvailable(ctx.store, secret, ctx.nowUnix);
   const key = ctx.store.keys.get(secret.encryptionKeyId);
   if (key === undefined) throw kmsError('Forbidden.KeyNotFound');
+  assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
   assertUsableForCrypto(key);
   return key;
 }
@@ -83,8 +92,23 @@ function secretKey(ctx: ActionContext, secret: SecretRecord): KeyRecord {
  * The CMK for a new secret: `EncryptionKeyId` (ID, alias or ARN), else a service-created
  * Aliyun_KMS key shared by all such secrets (documented: 2021 CreateSecret doc).
  */
-function keyForNewSecret(ctx: ActionContext): KeyRecord {
-  if (ctx.params.optional('EncryptionKeyId') !== undefined) return resolveKeyOrAlias(ctx, 'EncryptionKeyId');
+function keyForNewSecret(ctx: ActionContext, instance: InstanceRecord | undefined): KeyRecord {
+  if (ctx.params.optional('EncryptionKeyId') !== undefined) {
+    const key = resolveKeyOrAlias(ctx, 'EncryptionKeyId');
+    // documented (TSM CreateSecretRequest): the key and the secret must be in the same KMS
+    // instance; the code for a mismatch is inferred (InvalidParameter 400, docs §2)
+    if (key.dkmsInstanceId !== instance?.instanceId) {
+      throw invalidParameter(
+        'EncryptionKeyId',
+        instance === undefined
+          ? 'The key is in a KMS instance; the secret must be created in the same instance (DKMSInstanceId).'
+          : 'The key must be a symmetric key in the same KMS instance as the secret.',
+      );
+    }
+    return key;
+  }
+  // inferred: a secret in an instance needs a key of that instance; there is no service key there
+  if (instance !== undefined) throw missingParameter('EncryptionKeyId');
   const existing = ctx.store.serviceKeyId === null ? undefined : ctx.store.keys.get(ctx.store.serviceKeyId);
   if (existing !== undefined) return existing;
   const key = createKeyRecord(ctx.store, ctx, {
@@ -144,7 +168,16 @@ const createSecret: ActionHandler = (ctx) => {
   if (existing !== undefined) {
     throw kmsError(existing.plannedDeleteUnix === null ? 'Rejected.ResourceExist' : 'Rejected.ResourceInDeleteWindow');
   }
-  const key = keyForNewSecret(ctx);
+  // KMS 3.0: DKMSInstanceId, else the configured default instance, else none (KMS 1.0: refused)
+  const instance = targetInstance(ctx.store, ctx.params.optional('DKMSInstanceId'), ctx.nowUnix);
+  if (instance !== undefined) {
+    let count = 0;
+    for (const s of ctx.store.secrets.values()) if (s.dkmsInstanceId === instance.instanceId) count += 1;
+    // documented code (META CreateSecret); the quota value is inferred (INSTANCE_SECRET_QUOTA)
+    if (count >= INSTANCE_SECRET_QUOTA) throw kmsError('Rejected.ShareQuotaExceedLimit');
+  }
+  const key = keyForNewSecret(ctx, instance);
+  assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
   assertUsableForCrypto(key);
   const secret: SecretRecord = {
     secretName: name,
@@ -165,6 +198,7 @@ const createSecret: ActionHandler = (ctx) => {
       },
     ],
   };
+  if (instance !== undefined) secret.dkmsInstanceId = instance.instanceId;
   ctx.store.secrets.set(name, secret);
   ctx.store.markDirty();
   return { Arn: secretArn(ctx, name), SecretName: name, VersionId: versionId, SecretType: 'Generic' };
@@ -172,6 +206,7 @@ const createSecret: ActionHandler = (ctx) => {
 
 const getSecretValue: ActionHandler = (ctx) => {
   const secret = resolveSecret(ctx);
+  assertInstanceAvailable(ctx.store, secret, ctx.nowUnix);
   assertNotInDeleteWindow(secret);
   const versionId = ctx.params.optional('VersionId');
   const stage = ctx.params.optional('VersionStage');
@@ -212,13 +247,15 @@ function applyStages(secret: SecretRecord, target: SecretVersionRecord, stages: 
   target.stages = [...new Set([...target.stages, ...stages])];
 }
 
-/** Drops the oldest versions beyond the limit, preferring versions without any stage. */
+/**
+ * Drops the earliest versions beyond the limit (documented: TSC putSecretValue "at most 10
+ * versions; beyond that KMS deletes the earliest"; staged versions are not protected). The one
+ * exception is the ACSCurrent version, which is never dropped (inferred: a secret always keeps
+ * its current value; it can only be the earliest after puts that did not move ACSCurrent).
+ */
 function trimVersions(secret: SecretRecord): void {
   while (secret.versions.length > MAX_SECRET_VERSIONS) {
-    const victim =
-      secret.versions.find((v) => v.stages.length === 0) ??
-      secret.versions.find((v) => !v.stages.includes(CURRENT) && !v.stages.includes(PREVIOUS)) ??
-      secret.versions.find((v) => !v.stages.includes(CURRENT))!;
+    const victim = secret.versions.find((v) => !v.stages.includes(CURRENT))!;
     secret.versions.splice(secret.versions.indexOf(victim), 1);
   }
 }
@@ -228,6 +265,7 @@ const putSecretValue: ActionHandler = (ctx) => {
   const versionId = versionIdParam(ctx);
   const { data, dataType } = secretDataParams(ctx);
   const stages = parseVersionStages(ctx.params.optional('VersionStages'));
+  assertInstanceAvailable(ctx.store, secret, ctx.nowUnix);
   assertNotInDeleteWindow(secret);
   const fingerprint = dataFingerprint(ctx.store, dataType, data);
   const existing = secret.versions.find((v) => v.versionId === versionId);
@@ -275,13 +313,42 @@ const describeSecret: ActionHandler = (ctx) => {
     EncryptionKeyId: secret.encryptionKeyId,
     Description: secret.description,
     AutomaticRotation: 'Disabled',
+    // documented (TSM DescribeSecretResponseBody): the instance; `""` outside any instance (inferred);
+    // KMS 1.0 responses keep their old shape
+    ...(ctx.store.kmsVersion === 3 ? { DKMSInstanceId: secret.dkmsInstanceId ?? '' } : {}),
   };
 };
+
+/** ListSecrets `Filters` keys (documented: TSM ListSecretsRequest). */
+export const LIST_SECRETS_FILTER_KEYS = ['SecretName', 'Description', 'TagKey', 'TagValue', 'DKMSInstanceId', 'SecretType', 'Creator'] as const;
+
+function secretFilterValues(ctx: ActionContext, secret: SecretRecord, filterKey: string): string[] {
+  switch (filterKey) {
+    case 'SecretName':
+      return [secret.secretName];
+    case 'Description':
+      return [secret.description];
+    case 'TagKey':
+      return secret.tags.map((t) => t.key);
+    case 'TagValue':
+      return secret.tags.map((t) => t.value);
+    case 'DKMSInstanceId':
+      return [secret.dkmsInstanceId ?? ''];
+    case 'SecretType':
+      return ['Generic'];
+    case 'Creator':
+      return [ctx.accountId];
+    default:
+      return [];
+  }
+}
 
 const listSecrets: ActionHandler = (ctx) => {
   const fetchTags = ctx.params.bool('FetchTags', false);
   const page = readPage(ctx.params);
-  const all = [...ctx.store.secrets.values()];
+  // inferred: exact matches (the docs do not say whether SecretName/Description match partially)
+  const filters = parseFilters(ctx.params, LIST_SECRETS_FILTER_KEYS);
+  const all = [...ctx.store.secrets.values()].filter((s) => matchesFilters(filters, (f) => secretFilterValues(ctx, s, f)));
   return {
     SecretList: { Secret: pageOf(all, page).map((s) => secretSummary(s, fetchTags)) },
     PageNumber: page.pageNumber,
@@ -312,6 +379,7 @@ const listSecretVersionIds: ActionHandler = (ctx) => {
 
 const deleteSecret: ActionHandler = (ctx) => {
   const secret = resolveSecret(ctx);
+  assertInstanceAvailable(ctx.store, secret, ctx.nowUnix); // inferred: expired instance -> Rejected.Unavailable
   const force = ctx.params.bool('ForceDeleteWithoutRecovery', false);
   const days = ctx.params.int('RecoveryWindowInDays', { min: 7, max: 30 }, DEFAULT_RECOVERY_WINDOW_DAYS);
   if (force) {
@@ -329,6 +397,7 @@ const deleteSecret: ActionHandler = (ctx) => {
 
 const restoreSecret: ActionHandler = (ctx) => {
   const secret = resolveSecret(ctx);
+  assertInstanceAvailable(ctx.store, secret, ctx.nowUnix); // inferred, as DeleteSecret
   // inferred: restoring a secret that is not scheduled for deletion is a successful no-op
   if (secret.plannedDeleteUnix !== null) {
     secret.plannedDeleteUnix = null;

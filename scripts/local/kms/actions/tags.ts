@@ -3,8 +3,9 @@
  * (docs/kms-api.md §2.10). Tags live on keys and on secrets.
  */
 import { invalidParameter, kmsError, missingParameter } from '../errors.js';
+import { assertInstanceAvailable } from '../instances.js';
 import type { Tag } from '../store.js';
-import { KeyOp, assertKeyState, resolveKeyIdOnly, resolveSecret } from './context.js';
+import { KeyOp, assertKeyUsable, resolveKeyIdOnly, resolveSecret } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
 /** At most 10 tags per resource via TagResource (documented: DOCS21 TagResource). */
@@ -89,10 +90,11 @@ function taggedResource(ctx: ActionContext): { tags: Tag[]; touch: () => void } 
   if (named[0] === 'CertificateId') throw kmsError('UnsupportedOperation', 'Certificates are not emulated.');
   if (named[0] === 'SecretName') {
     const secret = resolveSecret(ctx);
+    assertInstanceAvailable(ctx.store, secret, ctx.nowUnix); // expired instance -> Rejected.Unavailable (inferred)
     return { tags: secret.tags, touch: () => (secret.updateUnix = ctx.nowUnix) };
   }
   const key = resolveKeyIdOnly(ctx);
-  assertKeyState(key, KeyOp.Tag); // documented (STATE): PendingDeletion -> Rejected.PendingDeletion
+  assertKeyUsable(ctx, key, KeyOp.Tag); // documented (STATE): PendingDeletion -> Rejected.PendingDeletion
   return { tags: key.tags, touch: () => {} };
 }
 
