@@ -191,6 +191,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...common,
       BYOK_AUDIT_SINK: 'file',
       BYOK_AUDIT_FILE: join(stateDir, 'audit-cli.jsonl'),
+      // As the functions have them, so `doctor` checks the webhook secrets too.
+      BYOK_WEBHOOK_SECRET_NAME: WEBHOOK_SECRET_NAMES.hmac,
+      BYOK_WEBHOOK_URL_TOKEN_NAME: WEBHOOK_SECRET_NAMES.token,
     };
     // Remote mode against the local FC host.
     Object.assign(cliEnv, { BYOK_FC_ENDPOINT: host.url, BYOK_FC_ACCOUNT_ID: '1234567890123456', BYOK_OPS_FUNCTION: byRole('ops'), BYOK_FC2_SERVICE: project.projectName });

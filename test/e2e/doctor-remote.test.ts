@@ -31,4 +31,13 @@ describe('doctor through the ops function', () => {
     expect(err).toContain('invoking byok-ops');
     for (const secret of [env.stack.secrets.webhookHmac, env.stack.secrets.webhookToken]) expect(out + err).not.toContain(secret);
   });
+
+  it('finds the same local deployment healthy in direct mode, with the operator credentials', async () => {
+    let out = '';
+    const code = await runCli(['doctor', '--json'], { env: env.stack.cliEnv, stdout: (s) => (out += s), stderr: () => {} });
+    const doc = JSON.parse(out) as { exitCode: number; checks: Array<{ name: string; status: string; detail: string }> };
+    expect(doc.checks.filter((c) => c.status !== 'ok')).toEqual([]);
+    expect([code, doc.exitCode]).toEqual([0, 0]);
+    expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(/^probed as access key local-ak; answered: /);
+  });
 });

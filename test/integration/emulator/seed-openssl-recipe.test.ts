@@ -11,16 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
 import { $Kms, sdkClient } from './helpers.js';
 
-let emu: KmsEmulator;
-let dir: string;
-beforeAll(async () => {
-  emu = await startKmsEmulator({ kmsVersion: 1, port: 0 });
-  dir = mkdtempSync(join(tmpdir(), 'seed-recipe-'));
-});
-afterAll(async () => {
-  await emu?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const SOFTWARE_INSTANCE = 'kst-hzz65f176a0seed0001';
+/**
+ * The recipe's SDK calls send no DKMSInstanceId. On KMS 1.0 the key lands in the shared KMS; on
+ * KMS 3.0 an account migrated from 1.0 has a default instance, where such a key lands (and crypto
+ * works there, unlike on the region's default key).
+ */
+const MODELS = [
+  { name: 'KMS 1.0 (shared KMS)', options: { kmsVersion: 1 as const } },
+  { name: 'KMS 3.0 (default software instance)', options: { kmsVersion: 3 as const, instances: [{ id: SOFTWARE_INSTANCE, type: 'software' as const }], defaultInstanceId: SOFTWARE_INSTANCE } },
+];
 
 /** The four commands of the seed document, verbatim, run in `dir` through a shell. */
 const SEED_COMMANDS = [
@@ -30,7 +30,18 @@ const SEED_COMMANDS = [
   'openssl enc -e -base64 -A -in EncryptedKeyMaterial.bin -out EncryptedKeyMaterial_base64.txt',
 ];
 
-describe("the seed document's OpenSSL recipe", () => {
+describe.each(MODELS)("the seed document's OpenSSL recipe on $name", ({ options }) => {
+  let emu: KmsEmulator;
+  let dir: string;
+  beforeAll(async () => {
+    emu = await startKmsEmulator({ port: 0, ...options });
+    dir = mkdtempSync(join(tmpdir(), 'seed-recipe-'));
+  });
+  afterAll(async () => {
+    await emu?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('produces EncryptedKeyMaterial the emulator imports, and the same material re-imports after deletion', async () => {
     const kms = sdkClient(emu);
     const key = await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL', description: 'External key' }));
