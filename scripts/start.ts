@@ -28,9 +28,17 @@ function num(flag: string, v: string | undefined, dflt: number, min: number, max
 }
 
 async function main(): Promise<number> {
-  let args;
+  const options = {
+    speed: { type: 'string' },
+    'kms-port': { type: 'string' },
+    'fc-port': { type: 'string' },
+    'state-dir': { type: 'string' },
+    'no-timers': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
   try {
-    args = parseArgs({ args: process.argv.slice(2), options: { speed: { type: 'string' }, 'kms-port': { type: 'string' }, 'fc-port': { type: 'string' }, 'state-dir': { type: 'string' }, 'no-timers': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+    args = parseArgs({ args: process.argv.slice(2), options }).values;
   } catch (err) {
     process.stderr.write(`start: ${(err as Error).message}\n${USAGE}`);
     return 2;

@@ -391,7 +391,7 @@ const iso = (ms: number | undefined): string => (ms === undefined ? 'never' : ne
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
 function stateOf(r: StatusRow): string {
@@ -407,7 +407,7 @@ function actionLine(a: Action): string[] {
 
 function renderPlan(plan: Plan): string {
   if (plan.actions.length === 0) return `Plan ${plan.planId} at ${iso(plan.createdAtMs)}: nothing to do.\n`;
-  return `Plan ${plan.planId} at ${iso(plan.createdAtMs)}: ${plan.actions.length} action(s)\n` + table(['ACTION', 'ALIAS', 'KEY', 'REASON'], plan.actions.map(actionLine));
+  return `Plan ${plan.planId} at ${iso(plan.createdAtMs)}: ${plan.actions.length} action(s)\n${table(['ACTION', 'ALIAS', 'KEY', 'REASON'], plan.actions.map(actionLine))}`;
 }
 
 function renderResult(r: OpsResult): string {
@@ -451,7 +451,7 @@ function renderResult(r: OpsResult): string {
       return `Restored ${r.keyId}: material valid until ${iso(r.expireAtMs)}\n`;
     case 'verify-escrow': {
       const bad = r.checks.filter((c) => !c.ok).length;
-      return (r.checks.length ? table(['KEY', 'ALIAS', 'ESCROW', 'DETAIL'], r.checks.map((c) => [c.keyId, c.lineage ? `alias/${c.lineage}` : '-', c.ok ? 'ok' : 'FAILED', c.detail])) : 'No managed keys.\n') + `${r.checks.length - bad} ok, ${bad} failed\n`;
+      return `${r.checks.length ? table(['KEY', 'ALIAS', 'ESCROW', 'DETAIL'], r.checks.map((c) => [c.keyId, c.lineage ? `alias/${c.lineage}` : '-', c.ok ? 'ok' : 'FAILED', c.detail])) : 'No managed keys.\n'}${r.checks.length - bad} ok, ${bad} failed\n`;
     }
     case 'doctor':
       return renderDoctor(r.checks);

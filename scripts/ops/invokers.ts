@@ -81,6 +81,7 @@ export function sanitizeFunctionMessage(message: string, secrets: readonly strin
   for (const s of secrets) if (s.length >= 8) out = out.split(s).join('[redacted]');
   out = out
     .replace(/[A-Za-z0-9+/_-]{40,}={0,2}/g, '[redacted]')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
     .replace(/[\u0000-\u001f\u007f]+/g, ' ')
     .trim();
   return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;

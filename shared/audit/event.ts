@@ -157,7 +157,7 @@ export function buildAuditEvent(input: AuditInput & { actor: AuditActor }, posit
     if (!Array.isArray(input.kmsRequestIds) || input.kmsRequestIds.length > MAX_REQUEST_IDS) {
       throw invalid('kmsRequestIds', `must be an array of at most ${MAX_REQUEST_IDS} ids`);
     }
-    input.kmsRequestIds.forEach((id, i) => assertId(`kmsRequestIds[${i}]`, id));
+    for (const [i, id] of input.kmsRequestIds.entries()) assertId(`kmsRequestIds[${i}]`, id);
   }
   const details = input.details === undefined ? undefined : checkDetails(input.details);
   let reason: string | undefined;

@@ -231,15 +231,6 @@ const Range = {
 const POLICY_FIELDS = ['validityDays', 'renewBeforeDays', 'rotateAfterDays', 'retainPreviousDays', 'wrappingAlgorithm', 'keySpec'] as const;
 type PolicyField = (typeof POLICY_FIELDS)[number];
 
-const POLICY_VARIABLE: Record<PolicyField, ConfigVariable> = {
-  validityDays: ConfigVariable.PolicyValidityDays,
-  renewBeforeDays: ConfigVariable.PolicyRenewBeforeDays,
-  rotateAfterDays: ConfigVariable.PolicyRotateAfterDays,
-  retainPreviousDays: ConfigVariable.PolicyRetainPreviousDays,
-  wrappingAlgorithm: ConfigVariable.PolicyWrappingAlgorithm,
-  keySpec: ConfigVariable.PolicyKeySpec,
-};
-
 /** `cn-hangzhou`, `ap-southeast-1`, `cn-shanghai-finance-1`. */
 const REGION_PATTERN = /^[a-z]{2,}(?:-[a-z0-9]+)+$/;
 /** A DNS name or IPv4 address, optional port. */

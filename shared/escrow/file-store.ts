@@ -116,7 +116,7 @@ export async function openFileEscrowStore(options: FileEscrowOptions): Promise<E
       // missing: (re)create below, e.g. after a crash between the record and its break-glass copy
     }
     const blob = sealBreakGlass(key, { keyId: record.keyId, fingerprint: record.fingerprint, material: record.material });
-    await writeReplace(io, name, Buffer.from(blob + '\n', 'utf8'));
+    await writeReplace(io, name, Buffer.from(`${blob}\n`, 'utf8'));
   }
 
   /** Existing record matches: idempotent success; otherwise EscrowConflict. */
@@ -259,7 +259,7 @@ function sealEnvelope(key: Buffer, aad: string, plaintext: Buffer, random: Rando
     ct: ct.toString('base64'),
     tag: cipher.getAuthTag().toString('base64'),
   };
-  return Buffer.from(JSON.stringify(envelope) + '\n', 'utf8');
+  return Buffer.from(`${JSON.stringify(envelope)}\n`, 'utf8');
 }
 
 /** Decrypts an envelope; undefined on any mismatch (shape, AAD, authentication). */

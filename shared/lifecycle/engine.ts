@@ -10,7 +10,7 @@ import { parseLineage } from '../lineage.js';
 import { acquireLease, leaseDeadline, leaseDeps, type Lease } from './lease.js';
 import { DAY_MS, Hold, Phase, Tag, aliasOf, lineagesOf, policyFor, type LineagePolicy, type Snapshot } from './model.js';
 import { observe } from './observe.js';
-import { planLineage, planSweep, strayEscrowVersionsReason, type Action, type Plan } from './plan.js';
+import { planSweep, strayEscrowVersionsReason, type Action, type Plan } from './plan.js';
 import { CheckpointAbort, type EngineDeps } from './ports.js';
 import { RequestLog, checkBudget, freshKey, provisionGeneration, reimportFromEscrow, setHold } from './steps.js';
 

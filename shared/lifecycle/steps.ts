@@ -7,7 +7,7 @@ import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js'
 import { KeyOrigin, KeyState, type KeyMetadata } from '../kms/port.js';
 import { generateKeyMaterial, wrapKeyMaterial, wrappingKeySpecFor, type KeySpec, type WrappingAlgorithm } from '../wrap/index.js';
 import { fingerprintMaterial } from '../escrow/fingerprint.js';
-import { DAY_MS, Hold, Phase, Tag, aliasOf, describeMarker, policyFor, type LineagePolicy } from './model.js';
+import { DAY_MS, type Hold, Phase, Tag, aliasOf, describeMarker, policyFor, type LineagePolicy } from './model.js';
 import { observeKey } from './observe.js';
 import type { EngineDeps, EscrowRecordLike } from './ports.js';
 
@@ -151,7 +151,7 @@ export async function findGeneration(deps: EngineDeps, lineage: string, generati
   const found: string[] = [];
   for (const id of ids) {
     const v = await observeKey(deps.kms, id, new Map(), {});
-    if (v && v.managed && v.lineage === lineage && v.generation === generation && v.state !== KeyState.PendingDeletion) found.push(v.keyId);
+    if (v?.managed && v.lineage === lineage && v.generation === generation && v.state !== KeyState.PendingDeletion) found.push(v.keyId);
   }
   return found;
 }

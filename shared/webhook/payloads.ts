@@ -104,6 +104,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 
 /** Collapses control characters and cuts to MAX_REASON_LENGTH. */
 function cleanReason(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
   const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return flat.length > MAX_REASON_LENGTH ? `${flat.slice(0, MAX_REASON_LENGTH - 1)}…` : flat;
 }

@@ -175,8 +175,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const method = req.method ?? 'GET';
     const [rawPath = '/', rawQuery = ''] = (req.url ?? '/').split(/\?(.*)/s);
-    let m: RegExpExecArray | null;
-    if ((m = HTTP_ROUTE.exec(rawPath))) return handleHttpTrigger(req, res, requestId, decodeSegment(m[1] ?? ''), m[2] ?? '/', rawQuery);
+    const m = HTTP_ROUTE.exec(rawPath);
+    if (m) return handleHttpTrigger(req, res, requestId, decodeSegment(m[1] ?? ''), m[2] ?? '/', rawQuery);
     const fc2 = FC2_ROUTE.exec(rawPath);
     const fc3 = FC3_ROUTE.exec(rawPath);
     if ((!fc2 && !fc3) || method !== 'POST') {

@@ -131,13 +131,13 @@ async function invoke(msg) {
     const value = await callBothStyles(exported, [event, context]);
     return { kind: 'ok', body: encodeResult(value) };
   } catch (tagged) {
-    const fcErrorType = tagged && tagged.handled ? 'HandledInvocationError' : 'UnhandledInvocationError';
+    const fcErrorType = tagged?.handled ? 'HandledInvocationError' : 'UnhandledInvocationError';
     return { kind: 'error', fcErrorType, ...describe(tagged ? tagged.err : tagged) };
   }
 }
 
 parentPort.on('message', (msg) => {
-  if (!msg || msg.type !== 'invoke') return;
+  if (msg?.type !== 'invoke') return;
   invoke(msg).then(
     (result) => {
       const out = { type: 'result', id: msg.id, ...result };

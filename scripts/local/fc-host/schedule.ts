@@ -99,7 +99,7 @@ export function runSchedule(schedule: Schedule, clock: HostClock, fire: (schedul
   let lastFiredMs = clock.nowMs();
   const arm = () => {
     if (stopped) return;
-    const next = schedule.nextAfterMs(lastFiredMs > clock.nowMs() ? lastFiredMs : clock.nowMs());
+    const next = schedule.nextAfterMs(Math.max(lastFiredMs, clock.nowMs()));
     if (next === null) return;
     const wait = clock.realDelayUntil(next);
     timer = setTimeout(() => {

@@ -166,7 +166,7 @@ export function regionCode(region: string): string {
     .split('-')
     .filter((p) => /^[a-z]+$/.test(p))
     .pop();
-  return ((letters ?? 'xxx') + 'xxx').slice(0, 3);
+  return (`${letters ?? 'xxx'}xxx`).slice(0, 3);
 }
 
 const ALNUM = '0123456789abcdefghijklmnopqrstuvwxyz';

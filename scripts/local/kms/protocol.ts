@@ -6,7 +6,7 @@
  * and nowhere else.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KmsApiError, kmsError, missingParameter } from './errors.js';
+import { type KmsApiError, kmsError, missingParameter } from './errors.js';
 import { computeSignature, constantTimeEqual, stringToSign } from './signature.js';
 import { authenticateAcs3, type Acs3Request } from './signature-v3.js';
 

@@ -69,7 +69,7 @@ export interface Acs3CanonicalParts {
 
 /** True for an `Authorization` value that selects the V3 path. */
 export function isAcs3Authorization(value: string | undefined): boolean {
-  return value !== undefined && value.startsWith('ACS3-');
+  return value?.startsWith('ACS3-') === true;
 }
 
 /** A header name as RFC 9110 `token`, lower case (what SignedHeaders may list). */

@@ -50,9 +50,12 @@ async function ops(argv: string[], extraEnv: Record<string, string | undefined> 
 }
 
 /** Runs with --json and parses stdout (which must be exactly one JSON document). */
-async function opsJson(argv: string[]): Promise<{ code: number; doc: Record<string, any>; stderr: string }> {
+// biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON documents, read field by field in assertions
+type Doc = Record<string, any>;
+
+async function opsJson(argv: string[]): Promise<{ code: number; doc: Doc; stderr: string }> {
   const r = await ops([...argv, '--json']);
-  return { code: r.code, doc: JSON.parse(r.stdout) as Record<string, any>, stderr: r.stderr };
+  return { code: r.code, doc: JSON.parse(r.stdout) as Doc, stderr: r.stderr };
 }
 
 function advanceDays(days: number): void {
@@ -332,7 +335,7 @@ describe('audit file commands', () => {
   it('audit tail -n 3 --json gives the last three events, operator as actor', async () => {
     const { code, doc } = await opsJson(['audit', 'tail', '-n', '3']);
     expect(code).toBe(ExitCode.Ok);
-    const events = doc['events'] as Array<Record<string, any>>;
+    const events = doc['events'] as Doc[];
     expect(events).toHaveLength(3);
     expect(events.map((e) => e['actor'])).toEqual(Array(3).fill({ kind: 'operator', id: AK.accessKeyId }));
   });

@@ -83,7 +83,10 @@ const paramsCache = new WeakMap<Client, Map<string, { importToken: string; publi
 /** GetParametersForImport (cached per key) + wrap + ImportKeyMaterial; refetches once on ExpiredImportToken. */
 export async function importInto(client: Client, keyId: string, material: Buffer, expireUnix = 0): Promise<void> {
   let cache = paramsCache.get(client);
-  if (cache === undefined) paramsCache.set(client, (cache = new Map()));
+  if (cache === undefined) {
+    cache = new Map();
+    paramsCache.set(client, cache);
+  }
   for (let attempt = 0; ; attempt += 1) {
     let p = cache.get(keyId);
     if (p === undefined) {

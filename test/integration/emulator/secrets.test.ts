@@ -17,7 +17,10 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 
 let counter = 0;
-const uniqueName = (prefix = 'escrow/test') => `${prefix}-${(counter += 1)}`;
+const uniqueName = (prefix = 'escrow/test') => {
+  counter += 1;
+  return `${prefix}-${counter}`;
+};
 const createSecret = (fields: Record<string, unknown>) =>
   kms.createSecret(new $Kms.CreateSecretRequest({ versionId: 'v1', encryptionKeyId: cmk, ...fields }));
 const getValue = (fields: Record<string, unknown>) => kms.getSecretValue(new $Kms.GetSecretValueRequest(fields));

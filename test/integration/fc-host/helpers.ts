@@ -54,7 +54,12 @@ export function fakeStsCredentials(): { get: () => StsCredentials; rotate: () =>
     accessKeySecret: `fn-secret-${generation}-xyz`,
     securityToken: `fn-token-${generation}-xyz`,
   });
-  return { get: make, rotate: () => void (generation += 1) };
+  return {
+    get: make,
+    rotate: () => {
+      generation += 1;
+    },
+  };
 }
 
 /** A function spec for a fixture bundle with test-friendly defaults. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { genesisHash } from '../../../shared/audit/event.js';
-import { AuditLog, createAuditLog, memoryAuditSink, writerAuditSink } from '../../../shared/audit/log.js';
+import { type AuditLog, createAuditLog, memoryAuditSink, writerAuditSink } from '../../../shared/audit/log.js';
 import type { AuditSink } from '../../../shared/audit/log.js';
 import { verifyAuditChain } from '../../../shared/audit/verify.js';
 import type { Clock } from '../../../shared/runtime-types.js';

@@ -263,7 +263,8 @@ describe('generic JSON', () => {
   it('gives the same body the same dedupe key and a different body another', () => {
     const key = (body: string) => parseWebhookPayload({ body, contentType: JSON_TYPE }).intents[0]?.dedupeKey;
     const a = '{"action":"check","key":"key-hzz6xxxx"}';
-    expect([key(a) === key(a), key(a) === key('{"action":"check","key":"key-other"}')]).toEqual([true, false]);
+    const [first, again, other] = [key(a), key(a), key('{"action":"check","key":"key-other"}')];
+    expect([first === again, first === other]).toEqual([true, false]);
   });
 
   it('strips control characters and cuts the reason to 512 characters', () => {
