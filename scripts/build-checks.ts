@@ -44,6 +44,9 @@ export interface BundleViolation {
 export const FORBIDDEN_INPUTS: ReadonlyArray<{ pattern: RegExp; why: string }> = [
   { pattern: /(^|\/)test\//, why: 'test code' },
   { pattern: /(^|\/)scripts\/local\//, why: 'local stack (emulator / local FC host)' },
+  // The dev-only workspaces (packages/kms-emulator, packages/fc-local-host), by path or by package name.
+  { pattern: /^(\.\.\/)*packages\//, why: 'dev-only workspace package (KMS emulator / local FC host)' },
+  { pattern: /(^|\/)node_modules\/@byok\//, why: 'dev-only workspace package (KMS emulator / local FC host)' },
   { pattern: /(^|\/)fixtures?\//, why: 'test fixture' },
   { pattern: /\.(test|spec)\.[cm]?[jt]sx?$/, why: 'test file' },
   { pattern: /(^|\/)node_modules\/(vitest|@vitest|vite|tsx|@types)\//, why: 'test or build tooling' },

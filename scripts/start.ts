@@ -3,6 +3,10 @@
  * lineage on first start, print what is running and what to try next. Ctrl-C stops everything.
  *
  *   npm start -- [--speed <n>] [--kms-port <n>] [--fc-port <n>] [--state-dir <dir>] [--no-timers]
+ *
+ * stdout is for people (and the functions' own JSON log lines, as the local FC host relays them);
+ * this script's diagnostics (the engine's while seeding, a failed seed, an unexpected failure with
+ * its stack) are structured log lines on stderr (shared/log.ts).
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
@@ -10,6 +14,14 @@ import { join, resolve } from 'node:path';
 import { buildFunctions } from './build.js';
 import { LOCAL_INSTANCES, seedLineage, startLocalStack } from './local/stack.js';
 import { isOrchestratorError } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+
+/** Diagnostics: JSON lines on stderr (`script: start`). */
+const log = createLogger({
+  write: (line) => process.stderr.write(`${line}\n`),
+  nowMs: Date.now,
+  context: { script: 'start' },
+});
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -73,10 +85,11 @@ async function main(): Promise<number> {
 
   // Seed the demo lineage on first start (idempotent: onboarding an onboarded alias is a no-op).
   try {
-    const r = await seedLineage(stack, 'alias/demo');
+    const r = await seedLineage(stack, 'alias/demo', 'npm-start', log);
     process.stdout.write(r.created ? `Seeded demo lineage alias/demo -> ${r.keyId}\n` : `Demo lineage alias/demo -> ${r.keyId} (already there)\n`);
   } catch (err) {
-    process.stderr.write(`start: could not seed the demo lineage: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : 'internal error'}\n`);
+    // The stack stays up without the demo lineage; the log line carries the code (or the stack of a bug).
+    log.error('could not seed the demo lineage alias/demo', err);
   }
 
   // The CLI's --local flag reads these (ids, endpoints and the documented local-only credentials).
@@ -120,6 +133,7 @@ main().then(
   },
   (err: unknown) => {
     process.stderr.write(`start: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : err instanceof Error ? err.message : String(err)}\n`);
+    if (!isOrchestratorError(err)) log.error('start failed', err); // a bug: its stack is the only trace
     process.exitCode = 1;
   },
 );

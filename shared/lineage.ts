@@ -10,7 +10,7 @@
  *   `_ / + = . @ -` (docs/kms-api.md §2.12), i.e. at most 181 for the lineage.
  *
  * The intersection: 1-128 letters, digits, `_`, `-` and `/`, not starting with `acs`.
- * This module imports nothing but the error type, so configuration (a leaf) can use it too.
+ * This module imports nothing but the error type, so configuration and escrow can use it too.
  */
 import { ErrorCode, OrchestratorError } from './errors.js';
 

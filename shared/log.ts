@@ -1,7 +1,7 @@
 /**
  * The structured logger every function and script uses (in the manner of AWS Powertools' Logger):
  * one JSON object per line with stable keys `{time, level, msg, ...context, ...fields}`; an error
- * is logged with its code and, at `error` level, its stack. Log lines are for operators: they never
+ * is logged at `error` level with its code and, when uncoded, its stack. Log lines are for operators: they never
  * reach HTTP responses or audit events. Every string that goes out passes the secret guard, so a
  * secret-looking run is redacted even if a caller slips one in.
  *
@@ -38,7 +38,7 @@ export interface Logger {
   debug(msg: string, fields?: LogFields): void;
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
-  /** `err` adds `errorCode`, `errorMessage` and (for uncoded errors, or at BYOK debug) `stack`. */
+  /** `err` adds `errorCode`, `errorMessage` and (for uncoded errors, or at debug level) `stack`. */
   error(msg: string, err?: unknown, fields?: LogFields): void;
   /** A logger whose lines also carry `fields`. */
   child(fields: LogFields): Logger;
@@ -48,10 +48,20 @@ function clean(value: string): string {
   return redactSecretLike(value).text;
 }
 
-/** Fields describing an error: its code and message, and its stack (never its cause chain's data). */
-export function errorFields(err: unknown): LogFields {
-  if (isOrchestratorError(err)) return { errorCode: err.code, errorMessage: err.message, ...(err.stack ? { stack: err.stack } : {}) };
-  if (err instanceof Error) return { errorCode: 'ERR_INTERNAL', errorName: err.name, errorMessage: err.message, ...(err.stack ? { stack: err.stack } : {}) };
+/**
+ * Fields describing an error: its code and message, and (never its cause chain's data) its stack:
+ * always for an uncoded error (a bug: the stack is the only trace), for a coded one only when
+ * `codedStack` is set (a logger at debug level), since its code and message already say what happened.
+ */
+export function errorFields(err: unknown, options: { codedStack?: boolean } = {}): LogFields {
+  if (isOrchestratorError(err)) {
+    const stack = options.codedStack && err.stack ? { stack: err.stack } : {};
+    return { errorCode: err.code, errorMessage: err.message, ...stack };
+  }
+  if (err instanceof Error) {
+    const stack = err.stack ? { stack: err.stack } : {};
+    return { errorCode: 'ERR_INTERNAL', errorName: err.name, errorMessage: err.message, ...stack };
+  }
   return { errorCode: 'ERR_INTERNAL', errorMessage: 'a non-Error value was thrown' };
 }
 
@@ -71,7 +81,10 @@ export function createLogger(options: LoggerOptions): Logger {
     debug: (msg, fields = {}) => emit(LogLevel.Debug, msg, fields),
     info: (msg, fields = {}) => emit(LogLevel.Info, msg, fields),
     warn: (msg, fields = {}) => emit(LogLevel.Warn, msg, fields),
-    error: (msg, err, fields = {}) => emit(LogLevel.Error, msg, { ...(err === undefined ? {} : errorFields(err)), ...fields }),
+    error: (msg, err, fields = {}) => {
+      const described = err === undefined ? {} : errorFields(err, { codedStack: threshold <= RANK.debug });
+      emit(LogLevel.Error, msg, { ...described, ...fields });
+    },
     child: (fields) => createLogger({ ...options, context: { ...context, ...fields } }),
   };
 }

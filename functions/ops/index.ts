@@ -5,11 +5,14 @@
  * as the CLI reports it; the InvokeFunction call itself is in ActionTrail). Destructive commands
  * need their confirmation field. A refused or failed command throws a coded error: FC returns it
  * with `x-fc-error-type`, and both invokers surface it as a failure.
+ * Logs: one JSON line per command (`fn`, `requestId`, `runId`, `command`, `operator`); a failure at
+ * `error` level with its stack when uncoded (the caller only sees "internal error").
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../shared/errors.js';
-import { decodeJson, deadlineFor, invocationClock } from '../../shared/fc/adapter.js';
+import { decodeJson, deadlineFor, invocationClock, logFailure } from '../../shared/fc/adapter.js';
 import { createFunctionRuntime } from '../../shared/fc/runtime.js';
 import type { FcContext } from '../../shared/fc/types.js';
+import type { LogFields } from '../../shared/log.js';
 import { WRITE_COMMANDS, executeRequest, parseOpsRequest, type OpsResult } from '../../shared/ops/commands.js';
 import { systemClock } from '../../shared/system.js';
 // The role policy as shipped with this build: doctor compares the product's KMS calls with it.
@@ -30,27 +33,44 @@ function asFunctionError(err: unknown): Error {
 
 /** FC entry point. */
 export async function handler(event: Buffer, context: FcContext): Promise<OpsResult> {
+  const fields: LogFields = {};
+  const log = runtime.logger(context);
   try {
-    return await run(event, context);
+    const result = await run(event, context, fields);
+    log.info('ops command done', fields);
+    return result;
   } catch (err) {
+    logFailure(log, 'ops command failed', err, fields);
     throw asFunctionError(err);
   }
 }
 
-async function run(event: Buffer, context: FcContext): Promise<OpsResult> {
+/** Runs one command; fills `fields` (command, operator, runId) for the log line as they become known. */
+async function run(event: Buffer, context: FcContext, fields: LogFields): Promise<OpsResult> {
   const payload = decodeJson(event) as Record<string, unknown>;
   const request = parseOpsRequest(payload);
-  const claimed = typeof payload?.operator === 'string' && /^[\w.@:/-]{1,128}$/.test(payload.operator) ? payload.operator : undefined;
+  fields.command = request.command;
+  const operator = payload?.operator;
+  const claimed = typeof operator === 'string' && /^[\w.@:/-]{1,128}$/.test(operator) ? operator : undefined;
   if (!claimed && WRITE_COMMANDS.has(request.command)) {
-    throw new OrchestratorError(ErrorCode.InvalidInput, `operator: required for ${request.command}, who is invoking (1-128 of letters, digits, . @ : / _ -)`, { details: { field: 'operator' } });
+    const rule = `operator: required for ${request.command}, who is invoking (1-128 of letters, digits, . @ : / _ -)`;
+    throw new OrchestratorError(ErrorCode.InvalidInput, rule, { details: { field: 'operator' } });
   }
-  const operator = claimed ?? 'unnamed-reader';
+  const operatorId = claimed ?? 'unnamed-reader';
+  fields.operator = operatorId;
+  const runId = `ops-${context.requestId}`;
+  fields.runId = runId;
   const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);
   const deps = await runtime.deps(context, {
-    actor: { kind: 'operator', id: operator },
-    runId: `ops-${context.requestId}`,
+    actor: { kind: 'operator', id: operatorId },
+    runId,
     clock,
     deadlineMs: deadlineFor(context, clock.nowMs()),
   });
-  return executeRequest(deps, request, { config: runtime.config(), identity: 'the function role', ramPolicy: functionRolePolicy });
+  try {
+    const opsContext = { config: runtime.config(), identity: 'the function role', ramPolicy: functionRolePolicy };
+    return await executeRequest(deps, request, opsContext);
+  } finally {
+    await deps.close();
+  }
 }

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startKmsEmulator } from '../local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
 import { createAlicloudKms } from '../../shared/kms/alicloud-adapter.js';
 import { openFileEscrowStore } from '../../shared/escrow/file-store.js';
 import { onboard } from '../../shared/lifecycle/engine.js';

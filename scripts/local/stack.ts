@@ -10,12 +10,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { startKmsEmulator, type KmsEmulator } from './kms/index.js';
-import { readSYaml, startFcHost, type FcHost } from './fc-host/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
+import { readSYaml, startFcHost, type FcHost } from '@byok/fc-local-host';
 import { buildEngineDeps, buildKms } from '../../shared/bootstrap.js';
 import { onboard } from '../../shared/lifecycle/engine.js';
 import { parseConfig } from '../../shared/config/index.js';
 import { systemRandom } from '../../shared/system.js';
+import type { Logger } from '../../shared/log.js';
 import type { KmsPort } from '../../shared/kms/port.js';
 
 /** Options of the local stack. */
@@ -221,10 +222,27 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
 }
 
-/** Onboards a lineage through the engine in-process (idempotent), on the emulator's clock. */
-export async function seedLineage(stack: LocalStack, alias: string, actorId = 'npm-start'): Promise<{ keyId: string; created: boolean }> {
-  const config = parseConfig(stack.cliEnv);
-  const deps = await buildEngineDeps({ config, credentials: () => stack.operator, actor: { kind: 'operator', id: actorId }, clock: { nowMs: () => stack.emu.clock.nowUnix() * 1000 } });
-  const r = await onboard(deps, { alias });
-  return { keyId: r.keyId, created: r.created };
+/**
+ * Onboards a lineage through the engine in-process (idempotent), on the emulator's clock; the
+ * engine's diagnostics go to `log` (default: none).
+ */
+export async function seedLineage(
+  stack: LocalStack,
+  alias: string,
+  actorId = 'npm-start',
+  log?: Logger,
+): Promise<{ keyId: string; created: boolean }> {
+  const deps = await buildEngineDeps({
+    config: parseConfig(stack.cliEnv),
+    credentials: () => stack.operator,
+    actor: { kind: 'operator', id: actorId },
+    clock: { nowMs: () => stack.emu.clock.nowUnix() * 1000 },
+    ...(log ? { log } : {}),
+  });
+  try {
+    const r = await onboard(deps, { alias });
+    return { keyId: r.keyId, created: r.created };
+  } finally {
+    await deps.close();
+  }
 }

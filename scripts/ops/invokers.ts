@@ -10,6 +10,7 @@
 import { Readable } from 'node:stream';
 import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 import FC from '@alicloud/fc2';
+import { redactSecretLike } from '../../shared/audit/guard.js';
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
 import type { ErrorDetails } from '../../shared/errors.js';
 
@@ -72,18 +73,16 @@ function decodeResult(body: Buffer): unknown {
 }
 
 /**
- * Makes a function's error message safe to show and log: single line, bounded, and with anything
- * that looks like a secret blob (long base64/hex runs: wrapped material, tokens) or the caller's
- * own secret redacted (docs/design.md §5.4).
+ * Makes a function's error message safe to show and log: single line, bounded, with the caller's
+ * own secrets and anything the shared secret guard finds secret-looking (shared/audit/guard.ts:
+ * wrapped material, tokens) redacted (docs/design.md §5.4).
  */
 export function sanitizeFunctionMessage(message: string, secrets: readonly string[] = []): string {
   let out = message;
   for (const s of secrets) if (s.length >= 8) out = out.split(s).join('[redacted]');
-  out = out
-    .replace(/[A-Za-z0-9+/_-]{40,}={0,2}/g, '[redacted]')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .trim();
+  const redacted = redactSecretLike(out).text;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  out = redacted.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;
 }
 

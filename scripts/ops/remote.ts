@@ -11,14 +11,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { ErrorCode, OrchestratorError, isOrchestratorError, type ErrorCode as Code } from '../../shared/errors.js';
-import type { OpsRequest, OpsResult } from '../../shared/ops/commands.js';
+import type { OpsResult } from '../../shared/ops/commands.js';
 import { Fc2Invoker, Fc3Invoker, type Invoker } from './invokers.js';
-
-/** Runs requests somewhere (matches cli.ts OpsRunner). */
-export interface RemoteRunner {
-  readonly mode: 'remote';
-  run(request: OpsRequest, hooks: { progress: (line: string) => void }): Promise<OpsResult>;
-}
+import type { OpsRunner } from './runner.js';
 
 const knownCodes = new Set<string>(Object.values(ErrorCode));
 
@@ -29,7 +24,12 @@ function need(env: Record<string, string | undefined>, name: string, rule: strin
 }
 
 /** Builds the remote runner from the environment (or with a given invoker, for tests). */
-export function createRemoteRunner(options: { env: Record<string, string | undefined>; fc2: boolean; operator: string; invoker?: Invoker }): RemoteRunner {
+export function createRemoteRunner(options: {
+  env: Record<string, string | undefined>;
+  fc2: boolean;
+  operator: string;
+  invoker?: Invoker;
+}): OpsRunner {
   const { env } = options;
   const functionName = env.BYOK_OPS_FUNCTION || 'byok-ops';
   const invoker =

@@ -15,10 +15,10 @@ import { ErrorCode, OrchestratorError } from '../errors.js';
 import { LINEAGE_MAX_CHARS, isLineage } from '../lineage.js';
 import { SECRET_DETAIL_KEYS, findSecretLikeRuns, redactSecretLike } from './guard.js';
 
-/** Who caused an event. */
-export const AuditActorKind = { Timer: 'timer', Webhook: 'webhook', Operator: 'operator', System: 'system' } as const;
+/** Who asks for something, and so causes its events. */
+export const ActorKind = { Timer: 'timer', Webhook: 'webhook', Operator: 'operator', System: 'system' } as const;
 /** An actor kind. */
-export type AuditActorKind = (typeof AuditActorKind)[keyof typeof AuditActorKind];
+export type ActorKind = (typeof ActorKind)[keyof typeof ActorKind];
 
 /** Decision (what the plan chose and why), intent (about to write), outcome (what happened). */
 export const AuditPhase = { Decision: 'decision', Intent: 'intent', Outcome: 'outcome' } as const;
@@ -30,9 +30,12 @@ export const AuditOutcome = { Ok: 'ok', Failed: 'failed', Skipped: 'skipped' } a
 /** An outcome. */
 export type AuditOutcome = (typeof AuditOutcome)[keyof typeof AuditOutcome];
 
-/** The timer, a webhook source, an operator's identity, or the system itself. */
-export interface AuditActor {
-  kind: AuditActorKind;
+/**
+ * Who asked: the timer, a webhook source, an operator (with identity), or the system itself. The
+ * engine runs for one actor (EngineDeps.actor) and every audit event records one.
+ */
+export interface Actor {
+  kind: ActorKind;
   id: string;
 }
 
@@ -49,7 +52,7 @@ export interface AuditEvent {
   time: string;
   runId: string;
   planId?: string;
-  actor: AuditActor;
+  actor: Actor;
   action: string;
   phase: AuditPhase;
   keyId?: string;
@@ -63,11 +66,14 @@ export interface AuditEvent {
   hash: string;
 }
 
-/** What a caller supplies; the log adds v, seq, time, runId, chain hashes (and the actor if omitted). */
+/**
+ * One audit record as a caller (the engine) supplies it; the log adds v, seq, time, runId, chain
+ * hashes (and the actor if omitted).
+ */
 export interface AuditInput {
   action: string;
   phase: AuditPhase;
-  actor?: AuditActor;
+  actor?: Actor;
   planId?: string;
   keyId?: string;
   lineage?: string;
@@ -95,7 +101,7 @@ const ACTION_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,63}$/;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$/;
 const ERROR_CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const DETAIL_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-const ACTOR_KINDS: readonly string[] = Object.values(AuditActorKind);
+const ACTOR_KINDS: readonly string[] = Object.values(ActorKind);
 const PHASES: readonly string[] = Object.values(AuditPhase);
 const OUTCOMES: readonly string[] = Object.values(AuditOutcome);
 
@@ -134,7 +140,7 @@ export function computeEventHash(event: Omit<AuditEvent, 'hash'> | AuditEvent): 
  * secret-looking identifiers and details (InvalidInput naming the field, never the value),
  * redacts secret-looking runs in `reason`, and computes the hash.
  */
-export function buildAuditEvent(input: AuditInput & { actor: AuditActor }, position: ChainPosition, timeMs: number): AuditEvent {
+export function buildAuditEvent(input: AuditInput & { actor: Actor }, position: ChainPosition, timeMs: number): AuditEvent {
   if (!Number.isSafeInteger(timeMs) || timeMs < 0) throw invalid('timeMs', 'must be a non-negative integer of epoch milliseconds');
   if (!Number.isSafeInteger(position.seq) || position.seq < 1) throw invalid('seq', 'must be an integer >= 1');
   assertId('runId', position.runId);

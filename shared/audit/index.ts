@@ -1,6 +1,6 @@
 /** Audit: event schema and hash chain, the log and its sinks, and chain verification. */
 export {
-  AuditActorKind,
+  ActorKind,
   AuditOutcome,
   AuditPhase,
   buildAuditEvent,
@@ -9,10 +9,10 @@ export {
   genesisHash,
   serializeAuditEvent,
 } from './event.js';
-export type { AuditActor, AuditDetails, AuditEvent, AuditInput, ChainPosition } from './event.js';
+export type { Actor, AuditDetails, AuditEvent, AuditInput, ChainPosition } from './event.js';
 export { findSecretLikeRuns, looksSecret, redactSecretLike } from './guard.js';
 export { AuditLog, createAuditLog, memoryAuditSink, writerAuditSink } from './log.js';
-export type { AuditLogOptions, AuditSink, AuditSinkLike, ChainHead, MemoryAuditSink } from './log.js';
+export type { AuditLogOptions, AuditSink, ChainHead, MemoryAuditSink } from './log.js';
 export { fileAuditSink } from './file-sink.js';
 export type { FileAuditSinkOptions } from './file-sink.js';
 export { AuditBreak, verifyAuditChain } from './verify.js';

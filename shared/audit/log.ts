@@ -6,7 +6,7 @@
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { Clock } from '../runtime-types.js';
 import { buildAuditEvent, genesisHash, serializeAuditEvent } from './event.js';
-import type { AuditActor, AuditEvent, AuditInput } from './event.js';
+import type { Actor, AuditEvent, AuditInput } from './event.js';
 
 /** The last event of a chain: what the next event links to. */
 export interface ChainHead {
@@ -29,15 +29,12 @@ export interface AuditSink {
   close?(): Promise<void> | void;
 }
 
-/** Alias kept for callers that type sink lists structurally. */
-export type AuditSinkLike = AuditSink;
-
 /** What createAuditLog needs. */
 export interface AuditLogOptions {
   /** Unique per invocation (FC request id or generated); names the chain's genesis. */
   runId: string;
   /** Recorded on every event that does not name its own actor. */
-  actor: AuditActor;
+  actor: Actor;
   clock: Clock;
   sinks: AuditSink[];
 }

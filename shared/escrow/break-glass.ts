@@ -17,7 +17,7 @@
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { decodeCanonicalBase64 } from './store.js';
+import { decodeCanonicalBase64 } from './record-json.js';
 import { fingerprintMaterial } from './fingerprint.js';
 
 /** Smallest recovery key accepted, in bits. */

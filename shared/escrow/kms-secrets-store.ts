@@ -25,12 +25,10 @@ import {
   escrowCorrupt,
   escrowNotFound,
   escrowVersionId,
-  parseStoredRecord,
   sameEscrow,
-  storedRecordJson,
-  summarize,
   validateEscrowRecord,
 } from './store.js';
+import { parseStoredRecord, storedRecordJson, summarize } from './record-json.js';
 import type { EscrowListing, EscrowPutResult, EscrowRecord, EscrowStore, EscrowSummary, EscrowUnreadable } from './store.js';
 
 /** The KMS calls this backend makes (a narrow slice of KmsPort, so fakes stay small). */

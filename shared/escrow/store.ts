@@ -16,6 +16,28 @@ export const EscrowBackend = { File: 'file', KmsSecrets: 'kms-secrets' } as cons
 /** An escrow backend name. */
 export type EscrowBackend = (typeof EscrowBackend)[keyof typeof EscrowBackend];
 
+/**
+ * The escrow a deployment uses, one shape per backend: parsed from BYOK_ESCROW_* by the
+ * configuration (shared/config), opened by openEscrowStore (shared/escrow/index.ts).
+ */
+export type EscrowConfig =
+  | {
+      backend: typeof EscrowBackend.File;
+      /** Directory of sealed records. */
+      dir: string;
+      /** 32-byte master key file (0600); created on first use of an empty store. */
+      masterKeyFile: string;
+      /** PEM file of the offline recovery RSA-4096 public key (break-glass copies). */
+      recoveryPublicKeyFile?: string;
+    }
+  | {
+      backend: typeof EscrowBackend.KmsSecrets;
+      /** The escrow CMK (Origin Aliyun_KMS) that encrypts the secrets. */
+      keyId: string;
+      /** PEM file of the offline recovery RSA-4096 public key (break-glass copies). */
+      recoveryPublicKeyFile?: string;
+    };
+
 /** One escrowed material and the metadata that ties it to its CMK. */
 export interface EscrowRecord {
   /** The CMK the material belongs to (shared-KMS UUID or `key-...` instance id). */
@@ -194,80 +216,6 @@ export function escrowCorrupt(keyId: string, reason: string): OrchestratorError 
   return new OrchestratorError(ErrorCode.EscrowCorrupt, `escrow record for ${keyId} failed verification: ${reason}`, {
     details: { keyId },
   });
-}
-
-/** Standard base64, canonical (RFC 4648 §4): Buffer.from(s, 'base64') alone skips junk silently. */
-export function decodeCanonicalBase64(text: unknown): Buffer | undefined {
-  if (typeof text !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
-    return undefined;
-  }
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
-}
-
-/**
- * Parses the JSON form both backends store inside their sealed/secret payload and checks it
- * against `keyId` and its own fingerprint. Throws EscrowCorrupt (fixed reasons, no content).
- */
-export function parseStoredRecord(keyId: string, value: unknown): EscrowRecord & { breakglass?: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw escrowCorrupt(keyId, 'not a JSON object');
-  const v = value as Record<string, unknown>;
-  if (v['v'] !== 1) throw escrowCorrupt(keyId, 'unknown record version');
-  if (v['keyId'] !== keyId) throw escrowCorrupt(keyId, 'record names another key id');
-  const material = decodeCanonicalBase64(v['material']);
-  if (material === undefined) throw escrowCorrupt(keyId, 'material is not canonical base64');
-  const record: EscrowRecord = {
-    keyId,
-    lineage: v['lineage'] as string,
-    generation: v['generation'] as number,
-    keySpec: v['keySpec'] as string,
-    fingerprint: v['fingerprint'] as string,
-    createdAtMs: v['createdAtMs'] as number,
-    material,
-  };
-  try {
-    validateEscrowRecord(record);
-  } catch (err) {
-    material.fill(0);
-    if (err instanceof OrchestratorError && err.code === ErrorCode.EscrowMismatch) {
-      throw escrowCorrupt(keyId, 'material does not match the recorded fingerprint');
-    }
-    throw escrowCorrupt(keyId, `invalid field ${err instanceof OrchestratorError ? String(err.details.field) : ''}`.trim());
-  }
-  const breakglass = v['breakglass'];
-  if (breakglass !== undefined && decodeCanonicalBase64(breakglass) === undefined) {
-    material.fill(0);
-    throw escrowCorrupt(keyId, 'breakglass is not canonical base64');
-  }
-  return breakglass === undefined ? record : { ...record, breakglass: breakglass as string };
-}
-
-/** The JSON object both backends store: metadata, base64 material, optional break-glass blob. */
-export function storedRecordJson(record: EscrowRecord, breakglass?: string): string {
-  return JSON.stringify({
-    v: 1,
-    keyId: record.keyId,
-    lineage: record.lineage,
-    generation: record.generation,
-    keySpec: record.keySpec,
-    fingerprint: record.fingerprint,
-    createdAtMs: record.createdAtMs,
-    material: record.material.toString('base64'),
-    ...(breakglass === undefined ? {} : { breakglass }),
-  });
-}
-
-/** A summary (no material) of `record`. */
-export function summarize(record: EscrowRecord): EscrowSummary {
-  return {
-    keyId: record.keyId,
-    lineage: record.lineage,
-    generation: record.generation,
-    keySpec: record.keySpec,
-    fingerprint: record.fingerprint,
-    createdAtMs: record.createdAtMs,
-    version: escrowVersionId(record.fingerprint),
-  };
 }
 
 function definedOnly(obj: Record<string, string | undefined>): Record<string, string> {

@@ -1,10 +1,12 @@
 /**
  * Shared pieces of the three function adapters: decoding events into typed values, the one table
- * from error codes to HTTP statuses, per-instance dependency caching keyed by the STS credentials
- * (FC rotates them; docs/fc-runtime.md §2.3: valid 36 h), and the time budget.
+ * from error codes to HTTP statuses, error responses and failure logging, per-instance dependency
+ * caching keyed by the STS credentials (FC rotates them; docs/fc-runtime.md §2.3: valid 36 h), and
+ * the time budget.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError, type ErrorCode as Code } from '../errors.js';
 import type { KmsCredentials } from '../kms/alicloud-adapter.js';
+import type { LogFields, Logger } from '../log.js';
 import type { Clock } from '../runtime-types.js';
 import type { FcContext, HttpResponse, HttpTriggerEvent, TimerEvent } from './types.js';
 
@@ -97,6 +99,34 @@ export function jsonResponse(statusCode: number, body: unknown): HttpResponse {
 export function errorResponse(err: unknown): HttpResponse {
   if (isOrchestratorError(err)) return jsonResponse(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
   return jsonResponse(500, { error: { code: ErrorCode.Internal, message: 'internal error' } });
+}
+
+/**
+ * An error as a response to a caller that may not even be authenticated: refusals (4xx) say what
+ * was wrong; failures (5xx) say only which kind, with a fixed message (details go to the log).
+ */
+export function publicErrorResponse(err: unknown): HttpResponse {
+  const response = errorResponse(err);
+  if (response.statusCode < 500) return response;
+  const code = isOrchestratorError(err) ? err.code : ErrorCode.Internal;
+  return jsonResponse(response.statusCode, { error: { code, message: 'temporarily unable to process; retry later' } });
+}
+
+/** True when `err` is a refusal of the request (a coded error answered with a 4xx status). */
+export function isRefusal(err: unknown): boolean {
+  return isOrchestratorError(err) && httpStatusOf(err.code) < 500;
+}
+
+/**
+ * Logs a failed invocation: a refusal at `warn` with its code, anything else at `error` (with the
+ * stack when the error is uncoded: for a bug, the log is the only trace). Never into a response.
+ */
+export function logFailure(log: Logger, msg: string, err: unknown, fields: LogFields = {}): void {
+  if (isOrchestratorError(err) && isRefusal(err)) {
+    log.warn(msg, { errorCode: err.code, errorMessage: err.message, ...fields });
+  } else {
+    log.error(msg, err, fields);
+  }
 }
 
 /** The credentials FC hands the invocation, in the KMS adapter's shape. */

@@ -7,13 +7,17 @@
  * `requestId` so audit events can cite it.
  */
 
-/** Key states (docs/kms-api.md §3.1). `Unavailable` exists for KMS-instance keys only. */
+/**
+ * Key states (docs/kms-api.md §3.1). `Unavailable` exists for KMS-instance keys only. `Unknown` is
+ * ours: any other word KMS answers (the adapter keeps it in `unknownKeyState`); nothing acts on it.
+ */
 export const KeyState = {
   Enabled: 'Enabled',
   Disabled: 'Disabled',
   PendingDeletion: 'PendingDeletion',
   PendingImport: 'PendingImport',
   Unavailable: 'Unavailable',
+  Unknown: 'Unknown',
 } as const;
 /** A CMK state. */
 export type KeyState = (typeof KeyState)[keyof typeof KeyState];
@@ -33,9 +37,12 @@ export interface KeyMetadata {
   keyId: string;
   arn: string;
   keyState: KeyState;
+  /** The state word KMS answered when it is none of ours (`keyState` is then `Unknown`). */
+  unknownKeyState?: string;
   keySpec: string;
   keyUsage: string;
-  origin: KeyOrigin;
+  /** A KeyOrigin, or whatever else KMS reports (only EXTERNAL keys are ever managed). */
+  origin: string;
   protectionLevel: string;
   description: string;
   creationDateMs: number;
@@ -133,7 +140,10 @@ export interface SecretSummary {
   tags: Record<string, string>;
 }
 
-/** The KMS operations the orchestrator uses. */
+/**
+ * The KMS operations the orchestrator uses, and only those: what an operator does by hand
+ * (DisableKey, ScheduleKeyDeletion, DeleteSecret ...) is not something the product ever calls.
+ */
 export interface KmsPort {
   createKey(input: {
     origin: KeyOrigin;
@@ -160,17 +170,11 @@ export interface KmsPort {
     keyMaterialExpireUnix: number;
   }): Promise<KmsResult>;
   deleteKeyMaterial(keyId: string): Promise<KmsResult>;
-  enableKey(keyId: string): Promise<KmsResult>;
-  disableKey(keyId: string): Promise<KmsResult>;
-  scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<KmsResult>;
-  cancelKeyDeletion(keyId: string): Promise<KmsResult>;
 
   createAlias(aliasName: string, keyId: string): Promise<KmsResult>;
   updateAlias(aliasName: string, keyId: string): Promise<KmsResult>;
-  deleteAlias(aliasName: string): Promise<KmsResult>;
   /** Every alias in the account (every page). */
   listAliases(): Promise<AliasEntry[]>;
-  listAliasesByKeyId(keyId: string): Promise<AliasEntry[]>;
 
   tagResource(keyId: string, tags: Record<string, string>): Promise<KmsResult>;
   untagResource(keyId: string, tagKeys: string[]): Promise<KmsResult>;
@@ -204,12 +208,6 @@ export interface KmsPort {
   listSecretVersionIds(secretName: string): Promise<SecretVersionSummary[]>;
   /** Every secret (every page), with tags. */
   listSecrets(): Promise<SecretSummary[]>;
-  deleteSecret(input: {
-    secretName: string;
-    forceDeleteWithoutRecovery?: boolean;
-    recoveryWindowInDays?: number;
-  }): Promise<KmsResult & { plannedDeleteTimeMs?: number }>;
-  restoreSecret(secretName: string): Promise<KmsResult>;
 
   /** KMS 3.0: one instance's details. */
   getKmsInstance(instanceId: string): Promise<KmsInstanceInfo>;

@@ -2,9 +2,10 @@
  * The lifecycle's vocabulary: the tags that hold its state in KMS (docs/design.md §4), the snapshot that
  * observe produces, and the per-lineage policy.
  */
-import { DEFAULT_POLICY, type PoliciesConfig, type PolicyConfig } from '../config/index.js';
+import { DEFAULT_POLICY, type LineagePolicy, type Policies } from '../config/index.js';
 import type { KeyState } from '../kms/port.js';
-import { LINEAGE_CHARS_SOURCE, isLineage } from '../lineage.js';
+import { ALIAS_PREFIX, LINEAGE_CHARS_SOURCE, isLineage } from '../lineage.js';
+import type { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
 
 /**
  * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
@@ -54,24 +55,33 @@ export function parseMarker(description: string): { lineage: string; generation:
 
 /** Alias of a lineage. */
 export function aliasOf(lineage: string): string {
-  return `alias/${lineage}`;
+  return `${ALIAS_PREFIX}${lineage}`;
 }
 
-/** One CMK as the orchestrator sees it. */
+/**
+ * One CMK as the orchestrator sees it: KMS metadata and our tags, parsed once (key-view.ts). The
+ * planner reads it from the snapshot, the executor from a fresh read just before it writes.
+ */
 export interface KeyView {
   keyId: string;
   state: KeyState;
+  /** KMS's word when `state` is Unknown (a state this code does not know). */
+  unknownState?: string;
   origin: string;
   keySpec: string;
   creationDateMs: number;
   materialExpireAtMs?: number;
   deleteDateMs?: number;
+  /** KMS 3.0: the instance the key lives in; undefined for a default key or on KMS 1.0. */
+  dkmsInstanceId?: string;
   /** True when tagged managed, or carrying our CreateKey marker. */
   managed: boolean;
   lineage?: string;
   generation?: number;
   fingerprint?: string;
+  /** Undefined when untagged, or when the tag holds no phase we know. */
   phase?: Phase;
+  /** Undefined when there is none; a hold tag with a value we do not know counts as `revoked`. */
   hold?: Hold;
   supersededAtMs?: number;
   validityDaysOverride?: number;
@@ -123,19 +133,43 @@ export interface Snapshot {
   instances: InstanceView[];
 }
 
-/** Per-lineage policy (issue #3 §4 defaults); the config module owns its shape and defaults. */
-export type LineagePolicy = PolicyConfig;
+/** Per-lineage policy and the policies of all lineages: shapes the config module owns (one name each). */
+export type { LineagePolicy, Policies } from '../config/index.js';
 
 /** Defaults: 30 d validity, renew 7 d before, rotate yearly, keep the previous generation 90 d. */
 export const defaultPolicy: LineagePolicy = { ...DEFAULT_POLICY };
-
-/** Policies: defaults plus per-lineage overrides. */
-export type Policies = PoliciesConfig;
 
 /** Resolves the effective policy for a lineage (a key's validity-days tag wins over config). */
 export function policyFor(policies: Policies, lineage: string, validityDaysOverride?: number): LineagePolicy {
   const p = { ...policies.defaults, ...(policies.lineages[lineage] ?? {}) };
   return validityDaysOverride ? { ...p, validityDays: validityDaysOverride } : p;
+}
+
+/**
+ * The policy one action runs under, resolved when its plan is made: the executor never looks a
+ * policy up, nor back into the snapshot.
+ */
+export interface ActionPolicy {
+  /** Valid Until of each import, in days from the import (the override, when there is one). */
+  validityDays: number;
+  renewBeforeDays: number;
+  wrappingAlgorithm: WrappingAlgorithm;
+  /** Key spec of a CMK this action creates. */
+  keySpec: KeySpec;
+  /** The `byok:validity-days` override in force (a key's tag, or onboard's); tagged on a new generation. */
+  validityDaysOverride?: number;
+}
+
+/** The ActionPolicy of a lineage, with the validity override of the key the action concerns. */
+export function actionPolicy(policies: Policies, lineage: string, validityDaysOverride?: number): ActionPolicy {
+  const p = policyFor(policies, lineage, validityDaysOverride);
+  return {
+    validityDays: p.validityDays,
+    renewBeforeDays: p.renewBeforeDays,
+    wrappingAlgorithm: p.wrappingAlgorithm,
+    keySpec: p.keySpec,
+    ...(validityDaysOverride ? { validityDaysOverride } : {}),
+  };
 }
 
 /** Milliseconds in a day. */

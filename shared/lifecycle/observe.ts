@@ -3,14 +3,22 @@
  * index. Only EXTERNAL keys are described in full; unmanaged ones are reported, never touched.
  */
 import { isOrchestratorError, ErrorCode } from '../errors.js';
+import type { EscrowListing } from '../escrow/store.js';
 import { KeyOrigin, type KeyMetadata, type KmsPort } from '../kms/port.js';
-import { isLineage } from '../lineage.js';
-import type { EscrowListingLike } from './ports.js';
-import { Tag, parseMarker, type Hold, type InstanceRole, type InstanceView, type KeyView, type Phase, type Snapshot } from './model.js';
+import type { Logger } from '../log.js';
+import { toKeyView } from './key-view.js';
+import type { InstanceRole, InstanceView, KeyView, Snapshot } from './model.js';
 
 /** What observe needs from escrow: fingerprints by key id, never material. */
 export interface EscrowIndex {
-  list(): Promise<EscrowListingLike>;
+  list(): Promise<EscrowListing>;
+}
+
+/** Our code for a read that failed; an uncoded error (a bug) is logged with its stack. */
+function readErrorCode(err: unknown, log: Logger | undefined, fields: Record<string, string>): string {
+  if (isOrchestratorError(err)) return err.code;
+  log?.error('internal error', err, fields);
+  return ErrorCode.Internal;
 }
 
 /** Bounded parallel map (KMS calls go through the adapter's limiter too; this keeps memory flat). */
@@ -27,40 +35,13 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
-/** Turns metadata + tags into a KeyView. */
-export function toKeyView(meta: KeyMetadata, tags: Record<string, string>, aliases: string[], escrowFingerprint?: string): KeyView {
-  const marker = parseMarker(meta.description);
-  const tagged = tags[Tag.Managed] === 'true';
-  // A lineage tag edited by hand into something no alias or lease can carry: no lineage at all.
-  const lineageTag = tags[Tag.Lineage];
-  const lineageTagInvalid = lineageTag !== undefined && !isLineage(lineageTag);
-  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
-  const supersededUnix = num(tags[Tag.SupersededAt]);
-  return {
-    keyId: meta.keyId,
-    state: meta.keyState,
-    origin: meta.origin,
-    keySpec: meta.keySpec,
-    creationDateMs: meta.creationDateMs,
-    materialExpireAtMs: meta.materialExpireAtMs,
-    deleteDateMs: meta.deleteDateMs,
-    managed: tagged || marker !== undefined,
-    lineage: lineageTagInvalid ? undefined : (lineageTag ?? marker?.lineage),
-    generation: num(tags[Tag.Generation]) ?? marker?.generation,
-    fingerprint: tags[Tag.Fingerprint],
-    phase: tags[Tag.Phase] as Phase | undefined,
-    hold: tags[Tag.Hold] as Hold | undefined,
-    supersededAtMs: supersededUnix === undefined ? undefined : supersededUnix * 1000,
-    validityDaysOverride: num(tags[Tag.ValidityDays]),
-    untaggedMarker: !tagged && marker !== undefined,
-    aliases,
-    escrowFingerprint,
-    ...(lineageTagInvalid ? { lineageTagInvalid } : {}),
-  };
-}
-
 /** Describes one key fully; undefined when it vanished meanwhile (deleted after its window). */
-export async function observeKey(kms: KmsPort, keyId: string, aliasesByKey: Map<string, string[]>, escrow: Snapshot['escrow']): Promise<KeyView | undefined> {
+export async function observeKey(
+  kms: KmsPort,
+  keyId: string,
+  aliasesByKey: Map<string, string[]>,
+  escrow: Snapshot['escrow'],
+): Promise<KeyView | undefined> {
   let meta: KeyMetadata;
   try {
     meta = await kms.describeKey(keyId);
@@ -78,7 +59,11 @@ export async function observeKey(kms: KmsPort, keyId: string, aliasesByKey: Map<
  * lapsed instance is the same cliff as expiring material, so the plan alerts on it; an instance
  * that cannot be read is reported with the error, never allowed to stop the sweep.
  */
-export async function observeInstances(kms: Pick<KmsPort, 'getKmsInstance'>, configured: { keys?: string; escrow?: string } | undefined): Promise<InstanceView[]> {
+export async function observeInstances(
+  kms: Pick<KmsPort, 'getKmsInstance'>,
+  configured: { keys?: string; escrow?: string } | undefined,
+  log?: Logger,
+): Promise<InstanceView[]> {
   const roles = new Map<string, InstanceRole[]>();
   for (const role of ['keys', 'escrow'] as const) {
     const id = configured?.[role];
@@ -94,7 +79,7 @@ export async function observeInstances(kms: Pick<KmsPort, 'getKmsInstance'>, con
       } catch (err) {
         const readError = isOrchestratorError(err)
           ? { code: err.code, ...(err.details.kmsCode === undefined ? {} : { kmsCode: err.details.kmsCode }) }
-          : { code: ErrorCode.Internal };
+          : { code: readErrorCode(err, log, { instanceId }) };
         return { ...base, readError };
       }
     }),
@@ -109,12 +94,14 @@ export async function observe(deps: {
   concurrency?: number;
   /** KMS 3.0 instances the configuration names (EngineDeps.instances); each is read and reported. */
   instances?: { keys?: string; escrow?: string };
+  /** Where an uncoded error (a bug) is logged with its stack. */
+  log?: Logger;
 }): Promise<Snapshot> {
   const [keyIds, aliasList, escrowList, instances] = await Promise.all([
     deps.kms.listKeys(),
     deps.kms.listAliases(),
     deps.escrow.list(),
-    observeInstances(deps.kms, deps.instances),
+    observeInstances(deps.kms, deps.instances, deps.log),
   ]);
   const aliases: Record<string, string> = {};
   const aliasesByKey = new Map<string, string[]>();
@@ -125,7 +112,12 @@ export async function observe(deps: {
   const escrow: Snapshot['escrow'] = {};
   for (const e of escrowList.records) {
     // A record with stray versions stays in the index: it is still the material to repair from.
-    escrow[e.keyId] = { fingerprint: e.fingerprint, lineage: e.lineage, generation: e.generation, ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }) };
+    escrow[e.keyId] = {
+      fingerprint: e.fingerprint,
+      lineage: e.lineage,
+      generation: e.generation,
+      ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }),
+    };
   }
   // One key that cannot be read (a RAM deny on it, persistent errors) must not hide the others
   // (invariant 7): it is reported, and the plan raises an alert for it.
@@ -134,11 +126,32 @@ export async function observe(deps: {
     try {
       return await observeKey(deps.kms, id, aliasesByKey, escrow);
     } catch (err) {
-      unobservable.push({ keyId: id, code: isOrchestratorError(err) ? err.code : ErrorCode.Internal });
+      unobservable.push({ keyId: id, code: readErrorCode(err, deps.log, { keyId: id }) });
       return undefined;
     }
   });
   const keys = views.filter((v): v is KeyView => v !== undefined).sort((a, b) => a.keyId.localeCompare(b.keyId));
   unobservable.sort((a, b) => a.keyId.localeCompare(b.keyId));
-  return { takenAtMs: deps.nowMs(), keys, aliases, escrow, escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(), unobservable, instances };
+  return {
+    takenAtMs: deps.nowMs(),
+    keys,
+    aliases,
+    escrow,
+    escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(),
+    unobservable,
+    instances,
+  };
+}
+
+/**
+ * Every managed key of one lineage in the account right now: a full scan of the account (rare and
+ * authoritative; run under the lineage's lease when its result decides a write).
+ */
+export async function observeLineage(kms: KmsPort, lineage: string): Promise<KeyView[]> {
+  const found: KeyView[] = [];
+  for (const id of await kms.listKeys()) {
+    const v = await observeKey(kms, id, new Map(), {});
+    if (v?.managed && v.lineage === lineage) found.push(v);
+  }
+  return found.sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0));
 }

@@ -1,42 +1,21 @@
 /**
- * What the lifecycle needs from escrow and audit, stated structurally so the engine depends on
- * behaviour, not on a backend.
+ * Everything the engine is given (EngineDeps), and the slices of escrow and audit it uses, stated
+ * as ports so the engine depends on behaviour, not on a backend.
  */
-import type { Clock, RandomSource } from '../runtime-types.js';
+import type { Actor, AuditInput } from '../audit/event.js';
+import type { EscrowStore } from '../escrow/store.js';
 import type { KmsPort } from '../kms/port.js';
+import type { Logger } from '../log.js';
+import type { Clock, RandomSource } from '../runtime-types.js';
 import type { Policies } from './model.js';
-import type { EscrowListing, EscrowRecord, EscrowStore } from '../escrow/store.js';
 
-/** A saved copy of one CMK's material (the escrow module's record). */
-export type EscrowRecordLike = EscrowRecord;
+/** The one Actor type (audit's), named where EngineDeps is for the callers that build deps. */
+export type { Actor } from '../audit/event.js';
 
 /** The escrow operations the engine uses (there is no delete: escrow is never deleted while a CMK exists). */
 export type EscrowPort = Pick<EscrowStore, 'put' | 'get' | 'list'>;
 
-/** Escrow index: readable summaries (never material) and entries that failed verification. */
-export type EscrowListingLike = EscrowListing;
-
-/** Who asked: the timer, a webhook, or an operator (with identity). */
-export interface Actor {
-  kind: 'timer' | 'webhook' | 'operator' | 'system';
-  id: string;
-}
-
-/** One audit record as the engine emits it; the audit log adds time, sequence and hash chain. */
-export interface AuditInput {
-  action: string;
-  phase: 'decision' | 'intent' | 'outcome';
-  planId?: string;
-  keyId?: string;
-  lineage?: string;
-  reason?: string;
-  outcome?: 'ok' | 'failed' | 'skipped';
-  errorCode?: string;
-  kmsRequestIds?: string[];
-  details?: Record<string, string | number | boolean>;
-}
-
-/** Where audit records go. */
+/** Where audit records go (an AuditLog, or a list in tests). */
 export interface AuditRecorder {
   record(event: AuditInput): Promise<unknown> | unknown;
 }
@@ -65,6 +44,11 @@ export interface EngineDeps {
   deadlineMs?: number;
   /** Progress lines for people (no secrets are ever passed here). */
   progress?: (line: string) => void;
+  /**
+   * Where the engine logs what results and audit must not carry: an uncoded error (a bug) with its
+   * stack, at error level. Unset = not logged.
+   */
+  log?: Logger;
   /** Called after each completed provisioning step; tests inject crashes here. */
   onCheckpoint?: (step: string, info: { lineage: string; generation: number; keyId?: string }) => void | Promise<void>;
 }

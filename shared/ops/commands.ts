@@ -3,7 +3,22 @@
  * them in-process; remote mode sends them to the `ops` function) and the `ops` function itself.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { onboard, planNow, reimportNow, renewNow, restore, revoke, rotateNow, status, sweep, verifyEscrow, type ActionResult, type EscrowCheck, type Outcome, type StatusRow } from '../lifecycle/engine.js';
+import {
+  onboard,
+  planNow,
+  reimportNow,
+  renewNow,
+  restore,
+  revoke,
+  rotateNow,
+  status,
+  sweep,
+  verifyEscrow,
+  type ActionResult,
+  type EscrowCheck,
+  type Outcome,
+  type StatusRow,
+} from '../lifecycle/engine.js';
 import type { Plan } from '../lifecycle/plan.js';
 import type { EngineDeps } from '../lifecycle/ports.js';
 import type { Config } from '../config/index.js';

@@ -8,6 +8,7 @@
  * secrets in another, so escrow never shares fate with the keys. `kmsVersion: 1` gives the old
  * shared KMS without instances.
  */
+import Client, * as $Kms from '@alicloud/kms20160120';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,10 @@ import type { KmsPort } from '../../shared/kms/port.js';
 import { openFileEscrowStore } from '../../shared/escrow/file-store.js';
 import { createKmsSecretsEscrowStore } from '../../shared/escrow/kms-secrets-store.js';
 import { defaultPolicy, type Policies } from '../../shared/lifecycle/model.js';
-import type { AuditInput, EngineDeps, EscrowPort } from '../../shared/lifecycle/ports.js';
+import type { AuditInput } from '../../shared/audit/event.js';
+import type { EngineDeps, EscrowPort } from '../../shared/lifecycle/ports.js';
 import { systemRandom } from '../../shared/system.js';
-import { startKmsEmulator, type KmsEmulator } from '../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 
 export const TEST_AK = { accessKeyId: 'test-ak', accessKeySecret: 'test-secret-value-0123456789' };
 
@@ -27,9 +29,47 @@ export const KEYS_INSTANCE = 'kst-hzz65f176a0keys0001';
 /** Instance of the escrow CMK and the escrow and lease secrets in a KMS 3.0 harness. */
 export const ESCROW_INSTANCE = 'kst-hzz65f176a0escrow01';
 
+/**
+ * What an operator does by hand in the KMS console, through the official SDK: calls the product
+ * itself never makes (so KmsPort has no such methods).
+ */
+export interface KmsConsole {
+  disableKey(keyId: string): Promise<void>;
+  enableKey(keyId: string): Promise<void>;
+  scheduleKeyDeletion(keyId: string, pendingWindowInDays: number): Promise<void>;
+  /** DeleteSecret, with the default recovery window unless `force`. */
+  deleteSecret(secretName: string, options?: { force?: boolean }): Promise<void>;
+}
+
+/** A KmsConsole on the emulator at `endpoint`. */
+export function kmsConsole(
+  endpoint: string,
+  credentials: { accessKeyId: string; accessKeySecret: string } = TEST_AK,
+): KmsConsole {
+  const options = { ...credentials, endpoint, protocol: 'http', regionId: 'cn-hangzhou' };
+  const client = new Client(options as ConstructorParameters<typeof Client>[0]);
+  return {
+    async disableKey(keyId) {
+      await client.disableKey(new $Kms.DisableKeyRequest({ keyId }));
+    },
+    async enableKey(keyId) {
+      await client.enableKey(new $Kms.EnableKeyRequest({ keyId }));
+    },
+    async scheduleKeyDeletion(keyId, pendingWindowInDays) {
+      await client.scheduleKeyDeletion(new $Kms.ScheduleKeyDeletionRequest({ keyId, pendingWindowInDays }));
+    },
+    async deleteSecret(secretName, options = {}) {
+      const force = options.force ? { forceDeleteWithoutRecovery: 'true' } : {};
+      await client.deleteSecret(new $Kms.DeleteSecretRequest({ secretName, ...force }));
+    },
+  };
+}
+
 /** A running harness. */
 export interface Harness {
   emu: KmsEmulator;
+  /** Out-of-band operator actions (DisableKey, ScheduleKeyDeletion ...) on the same emulator. */
+  console: KmsConsole;
   /** Instance placement the deps carry (empty on KMS 1.0). */
   instances: { keys?: string; escrow?: string };
   kms: KmsPort;
@@ -76,6 +116,7 @@ export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; p
   const policies = options.policies ?? { defaults: defaultPolicy, lineages: {} };
   return {
     emu,
+    console: kmsConsole(emu.endpoint),
     instances,
     kms,
     escrow,

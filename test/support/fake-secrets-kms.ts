@@ -6,7 +6,7 @@
  * window -> KmsRejectedState `Rejected.ResourceInDeleteWindow` (documented for CreateSecret; inferred
  * for GetSecretValue and PutSecretValue).
  *
- * Stand-in until the KMS emulator (scripts/local/kms) can serve the integration tests; every call
+ * Stand-in until the KMS emulator (packages/kms-emulator) can serve the integration tests; every call
  * yields to the event loop first, so concurrent callers interleave as they would over HTTP.
  */
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
@@ -15,8 +15,15 @@ import type { KmsPort, SecretMetadata, SecretSummary, SecretValue, SecretVersion
 /** The Secrets Manager methods of KmsPort. */
 export type SecretsKmsPort = Pick<
   KmsPort,
-  'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret' | 'listSecretVersionIds' | 'listSecrets' | 'deleteSecret' | 'restoreSecret'
+  'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret' | 'listSecretVersionIds' | 'listSecrets'
 >;
+
+/** What an operator can do to a secret by hand (the product never deletes or restores one). */
+export interface DeleteSecretInput {
+  secretName: string;
+  forceDeleteWithoutRecovery?: boolean;
+  recoveryWindowInDays?: number;
+}
 
 /** One stored version. */
 export interface FakeSecretVersion {
@@ -153,7 +160,8 @@ export class FakeSecretsKms implements SecretsKmsPort {
     }));
   }
 
-  async deleteSecret(input: Parameters<KmsPort['deleteSecret']>[0]): ReturnType<KmsPort['deleteSecret']> {
+  /** Test hook: DeleteSecret as an operator would call it (with a recovery window unless forced). */
+  async deleteSecret(input: DeleteSecretInput): Promise<{ requestId: string; plannedDeleteTimeMs?: number }> {
     const requestId = await this.begin('DeleteSecret');
     const s = this.mustExist(input.secretName, 'DeleteSecret', requestId);
     if (input.forceDeleteWithoutRecovery === true) {
@@ -164,7 +172,8 @@ export class FakeSecretsKms implements SecretsKmsPort {
     return { requestId, plannedDeleteTimeMs: s.plannedDeleteTimeMs };
   }
 
-  async restoreSecret(secretName: string): ReturnType<KmsPort['restoreSecret']> {
+  /** Test hook: RestoreSecret, ending the recovery window. */
+  async restoreSecret(secretName: string): Promise<{ requestId: string }> {
     const requestId = await this.begin('RestoreSecret');
     const s = this.mustExist(secretName, 'RestoreSecret', requestId);
     delete s.plannedDeleteTimeMs;

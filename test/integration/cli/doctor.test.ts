@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
 import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../../shared/kms/port.js';

@@ -32,7 +32,8 @@ async function run(argv: string[], runner: OpsRunner): Promise<{ code: number; s
   return { code, stdout, stderr };
 }
 
-const renew: Action = { kind: 'renew', keyId: 'k-1', lineage: 'payments', generation: 1, validityDays: 30, expiresAtMs: 0, reason: 'material expires in 6 d (renew 7 d before)' };
+const policy = { validityDays: 30, renewBeforeDays: 7, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', keySpec: 'Aliyun_AES_256' } as const;
+const renew: Action = { kind: 'renew', keyId: 'k-1', lineage: 'payments', generation: 1, expiresAtMs: 0, policy, reason: 'material expires in 6 d (renew 7 d before)' };
 const critical: Action = { kind: 'alert', severity: 'critical', keyId: 'k-2', lineage: 'orders', reason: 'escrow record missing: the key cannot be restored if its material is lost' };
 const warning: Action = { kind: 'alert', severity: 'warning', keyId: 'k-3', lineage: 'orders', reason: 'drift' };
 
@@ -50,13 +51,32 @@ describe('exit codes', () => {
     ).toEqual([2, 2, 4, 4, 1, 1, 1, 1]);
   });
 
+  // Name and expected exit code first: the title's %s and %i take the first two elements.
   it.each([
-    ['all ok', [{ action: renew, outcome: 'ok' as const }], ExitCode.Ok],
-    ['an action failed', [{ action: renew, outcome: 'failed' as const, errorCode: ErrorCode.KmsUnavailable }, { action: critical, outcome: 'alerted' as const }], ExitCode.Failure],
-    ['a critical alert, nothing failed', [{ action: renew, outcome: 'ok' as const }, { action: critical, outcome: 'alerted' as const }], ExitCode.Alert],
-    ['only a warning alert', [{ action: warning, outcome: 'alerted' as const }], ExitCode.Ok],
-    ['a lineage skipped because another run holds its lease', [{ action: renew, outcome: 'skipped' as const, errorCode: ErrorCode.LeaseHeld }], ExitCode.Refused],
-  ])('sweep: %s -> exit %i', async (_name, results, expected) => {
+    ['all ok', ExitCode.Ok, [{ action: renew, outcome: 'ok' as const }]],
+    [
+      'an action failed',
+      ExitCode.Failure,
+      [
+        { action: renew, outcome: 'failed' as const, errorCode: ErrorCode.KmsUnavailable },
+        { action: critical, outcome: 'alerted' as const },
+      ],
+    ],
+    [
+      'a critical alert, nothing failed',
+      ExitCode.Alert,
+      [
+        { action: renew, outcome: 'ok' as const },
+        { action: critical, outcome: 'alerted' as const },
+      ],
+    ],
+    ['only a warning alert', ExitCode.Ok, [{ action: warning, outcome: 'alerted' as const }]],
+    [
+      'a lineage skipped because another run holds its lease',
+      ExitCode.Refused,
+      [{ action: renew, outcome: 'skipped' as const, errorCode: ErrorCode.LeaseHeld }],
+    ],
+  ])('sweep: %s -> exit %i', async (_name, expected, results) => {
     const r = await run(['sweep'], scripted(() => sweepOf(results)));
     expect(r.code).toBe(expected);
   });

@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
 import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
@@ -209,7 +209,15 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     const { code, doc } = await opsJson(['plan']);
     expect(code).toBe(ExitCode.Ok);
     expect(doc['plan'].actions).toEqual([
-      { kind: 'renew', keyId, lineage: 'payments', generation: 1, validityDays: 30, expiresAtMs: engineNowMs + 6 * DAY_MS, reason: 'material expires in 6 d (renew 7 d before)' },
+      {
+        kind: 'renew',
+        keyId,
+        lineage: 'payments',
+        generation: 1,
+        expiresAtMs: engineNowMs + 6 * DAY_MS,
+        policy: { validityDays: 30, renewBeforeDays: 7, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', keySpec: 'Aliyun_AES_256' },
+        reason: 'material expires in 6 d (renew 7 d before)',
+      },
     ]);
     const human = await ops(['plan']);
     expect(human.stdout.split('\n')[2]!.split(/\s{2,}/)).toEqual(['renew', 'alias/payments', keyId, 'material expires in 6 d (renew 7 d before)']);
@@ -314,11 +322,17 @@ describe('audit sinks in the CLI', () => {
   it('with BYOK_AUDIT_SINK=both, audit lines go to stderr and stdout stays one JSON document', async () => {
     const r = await ops(['plan', '--json'], { BYOK_AUDIT_SINK: 'both' });
     expect(JSON.parse(r.stdout)).toMatchObject({ command: 'plan' });
-    // plan writes no audit event; renew writes intent + outcome.
+    // plan writes no audit event; renew, a single-lineage plan, writes the executor's trail:
+    // its decision, the lease taken, intent + outcome.
     const renew = await ops(['renew', 'alias/payments', '--json'], { BYOK_AUDIT_SINK: 'both' });
     expect(JSON.parse(renew.stdout)).toMatchObject({ command: 'renew', ok: true });
     const events = renew.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events.map((e) => [e['action'], e['phase'], e['outcome']])).toEqual([['renew', 'intent', undefined], ['renew', 'outcome', 'ok']]);
+    expect(events.map((e) => [e['action'], e['phase'], e['outcome']])).toEqual([
+      ['renew', 'decision', undefined],
+      ['lease', 'outcome', 'ok'],
+      ['renew', 'intent', undefined],
+      ['renew', 'outcome', 'ok'],
+    ]);
   });
 });
 

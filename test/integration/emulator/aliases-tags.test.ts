@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
-import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
+import type { KmsEmulator } from '@byok/kms-emulator';
 import { $Kms, expectKmsError, sdkClient } from './helpers.js';
 import type Client from '@alicloud/kms20160120';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $Kms, expectKmsError, sdkClient, signedCall } from './helpers.js';
-import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
+import type { KmsEmulator } from '@byok/kms-emulator';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'kms-emu-cli-'));
@@ -31,7 +31,7 @@ function runCli(args: string[], via: 'npx' | 'tsx' = 'npx'): { child: ChildProce
   // The main test goes through `npx tsx` exactly as documented; the others call the tsx binary
   // directly to save npx's start-up time.
   const [command, prefix] = via === 'npx' ? ['npx', ['tsx']] : [join(ROOT, 'node_modules', '.bin', 'tsx'), []];
-  const child = spawn(command, [...prefix, 'scripts/local/kms-emulator-cli.ts', ...args], {
+  const child = spawn(command, [...prefix, 'packages/kms-emulator/src/cli.ts', ...args], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,11 +8,11 @@ import { request } from 'node:http';
 import Client, * as $Kms from '@alicloud/kms20160120';
 import RPCUtil from '@alicloud/rpc-util';
 import { expect } from 'vitest';
-import type { EmulatorCredential, KmsEmulator } from '../../../scripts/local/kms/index.js';
+import type { EmulatorCredential, KmsEmulator } from '@byok/kms-emulator';
 
 export { $Kms };
 
-/** Default credential of the emulator (scripts/local/kms/index.ts DEFAULT_CREDENTIAL). */
+/** Default credential of the emulator (packages/kms-emulator/src/index.ts DEFAULT_CREDENTIAL). */
 export const LOCAL: EmulatorCredential = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };
 
 /** The official client pointed at the emulator exactly as the README says. */

@@ -1,9 +1,9 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
 import { systemRandom } from '../../../shared/system.js';
 import { wrapKeyMaterial } from '../../../shared/wrap/index.js';
-import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
+import type { KmsEmulator } from '@byok/kms-emulator';
 import { $Kms, expectKmsError, importInto, sdkClient, wrapMaterial } from './helpers.js';
 import type Client from '@alicloud/kms20160120';
 

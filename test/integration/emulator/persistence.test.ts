@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
 import { $Kms, expectKmsError, importInto, sdkClient, wrapMaterial } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kms-emu-persist-'));

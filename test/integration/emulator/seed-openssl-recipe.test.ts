@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { $Kms, sdkClient } from './helpers.js';
 
 const SOFTWARE_INSTANCE = 'kst-hzz65f176a0seed0001';

@@ -13,15 +13,15 @@ import { stringify } from 'node:querystring';
 import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 import OpenApiUtilModule from '@alicloud/openapi-util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
-import type { EmulatorCredential, KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
+import type { EmulatorCredential, KmsEmulator } from '@byok/kms-emulator';
 import {
   acs3CanonicalQueryString,
   acs3CanonicalRequest,
   acs3Signature,
   acs3StringToSign,
   parseAcs3Authorization,
-} from '../../../scripts/local/kms/signature-v3.js';
+} from '../../../packages/kms-emulator/src/signature-v3.js';
 import { $Kms, LOCAL, REQUEST_ID_RE, commonParams, rawCall, sdkClient, signParams } from './helpers.js';
 
 // Both packages are CommonJS with `exports.default`: unwrap for loaders that hand over module.exports.

@@ -5,13 +5,14 @@
  * backend-specific tests below also use for call recording and direct tampering.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator } from '../../../scripts/local/kms/index.js';
-import type { KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator } from '@byok/kms-emulator';
+import type { KmsEmulator } from '@byok/kms-emulator';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { createKmsSecretsEscrowStore, escrowSecretName } from '../../../shared/escrow/kms-secrets-store.js';
 import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import { systemRandom } from '../../../shared/system.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
+import { kmsConsole } from '../../support/engine-harness.js';
 import { escrowStoreContract, rejection, testMaterial, testRecord } from '../../unit/escrow/contract.js';
 
 const TEST_AK = { accessKeyId: 'escrow-test-ak', accessKeySecret: 'escrow-test-secret-0123456789' };
@@ -44,7 +45,7 @@ escrowStoreContract('kms-secrets (KMS emulator via the SDK adapter)', async (opt
       const current = await kms.getSecretValue({ secretName });
       const parsed = JSON.parse(current.secretData) as { material: string };
       const flipped = Buffer.from(Buffer.from(parsed.material, 'base64').map((b) => b ^ 0xff)).toString('base64');
-      await kms.deleteSecret({ secretName, forceDeleteWithoutRecovery: true });
+      await kmsConsole(emu.endpoint, TEST_AK).deleteSecret(secretName, { force: true });
       await kms.createSecret({
         secretName,
         versionId: current.versionId,

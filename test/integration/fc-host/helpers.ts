@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { startFcHost } from '../../../scripts/local/fc-host/index.js';
-import type { FcHost, FcHostOptions, FunctionSpec, StsCredentials } from '../../../scripts/local/fc-host/index.js';
+import { startFcHost } from '@byok/fc-local-host';
+import type { FcHost, FcHostOptions, FunctionSpec, StsCredentials } from '@byok/fc-local-host';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/fc-host/', import.meta.url));
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCOUNT_ID, buildFixtures, fixtureFunction, startTestHost } from './helpers.js';
-import type { FcHost, HttpTriggerEvent } from '../../../scripts/local/fc-host/index.js';
+import type { FcHost, HttpTriggerEvent } from '@byok/fc-local-host';
 
 describe('HTTP trigger', () => {
   let cleanup: () => void;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCOUNT_ID, REGION, buildFixtures, fakeStsCredentials, fixtureFunction, json, startTestHost } from './helpers.js';
-import type { FcHost } from '../../../scripts/local/fc-host/index.js';
+import type { FcHost } from '@byok/fc-local-host';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -151,10 +151,20 @@ describe('local FC host runtime', () => {
     expect(logLine).toMatch(/^\[echo\] \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [0-9a-f-]{36} \[info\] echo 4 bytes$/);
   });
 
-  it('never writes credentials to the host log', () => {
+  it('never writes credentials to the host log', async () => {
+    // Its own invocations (a success and a failure), so it holds when run alone too.
+    const ok = await host.invoke('echo', 'creds');
+    const failed = await host.invoke('fail', '{"reason":"creds"}');
+    if (ok.kind !== 'ok') throw new Error('echo failed');
+    const creds = json(ok.body)['credentials'] as { accessKeySecret: string; securityToken: string };
+    expect(creds).toEqual(sts.get()); // the host did hand the function credentials
+    await new Promise((resolve) => setTimeout(resolve, 50)); // worker stdout is asynchronous
     const all = lines.join('\n');
-    expect(all).not.toContain('fn-secret-');
-    expect(all).not.toContain('fn-token-');
+    expect(all).toContain(ok.requestId); // both invocations reached the log
+    expect(all).toContain(failed.requestId);
+    for (const secret of [creds.accessKeySecret, creds.securityToken, 'fn-secret-', 'fn-token-']) {
+      expect(all).not.toContain(secret);
+    }
   });
 });
 

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_S_YAML, buildFixtures, json, startTestHost } from './helpers.js';
-import { loadFunctionsFromSYaml, parseSchedule, parseSYaml, readSYaml } from '../../../scripts/local/fc-host/index.js';
+import { loadFunctionsFromSYaml, parseSchedule, parseSYaml, readSYaml } from '@byok/fc-local-host';
 
 const PROJECT_S_YAML = fileURLToPath(new URL('../../../s.yaml', import.meta.url));
-import { ErrorCode } from '../../../shared/errors.js';
+import { FcHostErrorCode as ErrorCode } from '@byok/fc-local-host';
 
 describe('loadFunctionsFromSYaml', () => {
   let distDir: string;

@@ -4,9 +4,9 @@
  */
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { buildFixtures, fixtureFunction, json, startTestHost } from './helpers.js';
-import { formatTriggerTime, parseSchedule } from '../../../scripts/local/fc-host/index.js';
-import type { FcHost } from '../../../scripts/local/fc-host/index.js';
-import { ErrorCode } from '../../../shared/errors.js';
+import { formatTriggerTime, parseSchedule } from '@byok/fc-local-host';
+import type { FcHost } from '@byok/fc-local-host';
+import { FcHostErrorCode as ErrorCode } from '@byok/fc-local-host';
 
 describe('timer triggers', () => {
   let distDir: string;

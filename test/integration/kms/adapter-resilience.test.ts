@@ -4,7 +4,7 @@
  * repeated, and a client-side rate limit keeps a burst under the account's QPS.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { createAlicloudKms, type AlicloudKmsOptions } from '../../../shared/kms/alicloud-adapter.js';
 import { systemRandom } from '../../../shared/system.js';
 

@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '../../../scripts/local/kms/index.js';
+import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
 import { runCli, type OpsRunner } from '../../../scripts/ops/cli.js';
 import { buildEngineDeps } from '../../../shared/bootstrap.js';

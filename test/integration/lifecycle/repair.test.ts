@@ -1,13 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { onboard, restore, revoke, sweep } from '../../../shared/lifecycle/engine.js';
 import { Tag } from '../../../shared/lifecycle/model.js';
 import { startHarness, type Harness } from '../../support/engine-harness.js';
 
+// A fresh emulator per test: no test depends on what another one left behind.
 let h: Harness;
-beforeAll(async () => {
+beforeEach(async () => {
   h = await startHarness();
 });
-afterAll(async () => {
+afterEach(async () => {
   await h?.close();
 });
 
@@ -29,6 +30,7 @@ describe('repairs and guard rails against the emulator', () => {
   });
 
   it('re-imports after an out-of-band DeleteKeyMaterial and the old ciphertext decrypts', async () => {
+    await onboard(h.deps(), { alias: 'alias/payments' });
     const enc = await h.kms.encrypt({ keyId: 'alias/payments', plaintext });
     await h.kms.deleteKeyMaterial(enc.keyId);
     await expect(h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).rejects.toMatchObject({ details: { kmsCode: 'Rejected.PendingImport' } });
@@ -40,7 +42,7 @@ describe('repairs and guard rails against the emulator', () => {
 
   it('keeps a disabled key disabled, even after its material expires', async () => {
     const r = await onboard(h.deps(), { alias: 'alias/disabled-lineage' });
-    await h.kms.disableKey(r.keyId);
+    await h.console.disableKey(r.keyId);
     const first = await sweep(h.deps());
     expect(first.results.filter((x) => x.action.lineage === 'disabled-lineage').map((x) => [x.action.kind, x.outcome])).toEqual([['hold', 'ok']]);
     for (let day = 0; day < 40; day += 5) {
@@ -53,7 +55,7 @@ describe('repairs and guard rails against the emulator', () => {
 
   it('alerts on PendingDeletion and does not touch the key', async () => {
     const r = await onboard(h.deps(), { alias: 'alias/doomed' });
-    await h.kms.scheduleKeyDeletion(r.keyId, 30);
+    await h.console.scheduleKeyDeletion(r.keyId, 30);
     h.advanceDays(29);
     const result = await sweep(h.deps());
     const mine = result.results.filter((x) => x.action.lineage === 'doomed');

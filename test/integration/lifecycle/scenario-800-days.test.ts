@@ -67,11 +67,11 @@ describe(`${DAYS} days of daily sweeps`, () => {
         if (r.action.kind === 'renew' && r.outcome === 'ok') {
           renewals++;
           // Renewed inside the window: never earlier than renewBeforeDays before expiry.
-          expect(r.action.expiresAtMs - now).toBeLessThanOrEqual(renewBefore[r.action.lineage]! * DAY_MS);
-          expect(r.action.expiresAtMs - now).toBeGreaterThan(0);
+          expect(r.action.expiresAtMs! - now).toBeLessThanOrEqual(renewBefore[r.action.lineage]! * DAY_MS);
+          expect(r.action.expiresAtMs! - now).toBeGreaterThan(0);
         }
         if (r.action.kind === 'rotate' && r.outcome === 'ok') {
-          rotationsOnDay.push({ lineage: r.action.lineage, day, generation: r.action.nextGeneration });
+          rotationsOnDay.push({ lineage: r.action.lineage, day, generation: r.action.nextGeneration! });
           await encryptProbe(r.action.lineage);
         }
       }

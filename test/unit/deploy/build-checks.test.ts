@@ -26,7 +26,17 @@ describe('checkBundleInputs', () => {
   });
 
   it('rejects the local stack under scripts/local/', () => {
-    expect(checkBundleInputs('ops', ['scripts/local/kms/store.ts']).map((v) => v.kind)).toEqual(['test-input']);
+    expect(checkBundleInputs('ops', ['scripts/local/stack.ts']).map((v) => v.kind)).toEqual(['test-input']);
+  });
+
+  it('rejects the dev-only workspace packages (emulator, local FC host), by path or package name', () => {
+    const inputs = [
+      'packages/kms-emulator/src/store.ts',
+      'packages/fc-local-host/src/host.ts',
+      'node_modules/@byok/kms-emulator/src/index.ts',
+    ];
+    expect(checkBundleInputs('ops', inputs).map((v) => v.kind)).toEqual(['test-input', 'test-input', 'test-input']);
+    expect(checkBundleInputs('ops', ['node_modules/some-lib/packages/core/index.js'])).toEqual([]);
   });
 
   it('rejects vitest pulled in from node_modules', () => {

@@ -9,10 +9,10 @@ import {
   parseBlob,
   parseEncryptionContext,
   sealBlob,
-} from '../../../scripts/local/kms/actions/crypto.js';
-import { KmsApiError } from '../../../scripts/local/kms/errors.js';
-import { RequestParams } from '../../../scripts/local/kms/params.js';
-import type { KeyRecord } from '../../../scripts/local/kms/store.js';
+} from '../../../packages/kms-emulator/src/actions/crypto.js';
+import { KmsApiError } from '../../../packages/kms-emulator/src/errors.js';
+import { RequestParams } from '../../../packages/kms-emulator/src/params.js';
+import type { KeyRecord } from '../../../packages/kms-emulator/src/store.js';
 
 function key(material: Buffer, keySpec = 'Aliyun_AES_256'): KeyRecord {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { secretActions } from '../../../scripts/local/kms/actions/secrets.js';
-import { FaultInjector, SECRETS_MANAGER_ACTIONS } from '../../../scripts/local/kms/faults.js';
+import { secretActions } from '../../../packages/kms-emulator/src/actions/secrets.js';
+import { FaultInjector, SECRETS_MANAGER_ACTIONS } from '../../../packages/kms-emulator/src/faults.js';
 import {
   INSTANCE_ID_RE,
   INSTANCE_KEY_ID_RE,
@@ -9,8 +9,8 @@ import {
   parseAdminInstanceBody,
   parseInstanceFlag,
   regionCode,
-} from '../../../scripts/local/kms/instances.js';
-import { parsePersistedState } from '../../../scripts/local/kms/store.js';
+} from '../../../packages/kms-emulator/src/instances.js';
+import { parsePersistedState } from '../../../packages/kms-emulator/src/store.js';
 
 describe('instance ids', () => {
   it('accepts the documented shapes and refuses others', () => {

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ALIAS_NAME_RE } from '../../../scripts/local/kms/actions/aliases.js';
-import { parseMaterialExpiry } from '../../../scripts/local/kms/actions/import.js';
-import { parseRotationInterval } from '../../../scripts/local/kms/actions/keys.js';
-import { SECRET_NAME_RE, parseVersionStages } from '../../../scripts/local/kms/actions/secrets.js';
-import { parseTagKeys, parseTags } from '../../../scripts/local/kms/actions/tags.js';
-import { parseClockRequest } from '../../../scripts/local/kms/admin.js';
-import { KmsApiError } from '../../../scripts/local/kms/errors.js';
-import { AdminInputError, FaultInjector, parseFaultRequest, parseQpsRequest } from '../../../scripts/local/kms/faults.js';
-import { RequestParams } from '../../../scripts/local/kms/params.js';
-import { decodeParams } from '../../../scripts/local/kms/protocol.js';
+import { ALIAS_NAME_RE } from '../../../packages/kms-emulator/src/actions/aliases.js';
+import { parseMaterialExpiry } from '../../../packages/kms-emulator/src/actions/import.js';
+import { parseRotationInterval } from '../../../packages/kms-emulator/src/actions/keys.js';
+import { SECRET_NAME_RE, parseVersionStages } from '../../../packages/kms-emulator/src/actions/secrets.js';
+import { parseTagKeys, parseTags } from '../../../packages/kms-emulator/src/actions/tags.js';
+import { parseClockRequest } from '../../../packages/kms-emulator/src/admin.js';
+import { KmsApiError } from '../../../packages/kms-emulator/src/errors.js';
+import { AdminInputError, FaultInjector, parseFaultRequest, parseQpsRequest } from '../../../packages/kms-emulator/src/faults.js';
+import { RequestParams } from '../../../packages/kms-emulator/src/params.js';
+import { decodeParams } from '../../../packages/kms-emulator/src/protocol.js';
 
 function kmsCode(fn: () => unknown): string | undefined {
   try {

@@ -6,7 +6,7 @@ import {
   constantTimeEqual,
   percentEncode,
   stringToSign,
-} from '../../../scripts/local/kms/signature.js';
+} from '../../../packages/kms-emulator/src/signature.js';
 
 const map = (o: Record<string, string>): Map<string, string> => new Map(Object.entries(o));
 

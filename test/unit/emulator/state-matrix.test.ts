@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KEY_STATE_MATRIX } from '../../../scripts/local/kms/actions/context.js';
-import type { KeyOp } from '../../../scripts/local/kms/actions/context.js';
+import { KEY_STATE_MATRIX } from '../../../packages/kms-emulator/src/actions/context.js';
+import type { KeyOp } from '../../../packages/kms-emulator/src/actions/context.js';
 
 const OK = null;
 const SMF = 'Rejected.StateModifiedFailed';

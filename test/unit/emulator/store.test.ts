@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isOrchestratorError } from '../../../shared/errors.js';
-import { EmulatorStore, loadStateFile, saveStateFile, writeFileAtomic } from '../../../scripts/local/kms/store.js';
-import type { KeyRecord } from '../../../scripts/local/kms/store.js';
-import { OffsetClock } from '../../../scripts/local/kms/clock.js';
+import { EmulatorErrorCode, KmsEmulatorError } from '../../../packages/kms-emulator/src/errors.js';
+import { EmulatorStore, loadStateFile, saveStateFile, writeFileAtomic } from '../../../packages/kms-emulator/src/store.js';
+import type { KeyRecord } from '../../../packages/kms-emulator/src/store.js';
+import { OffsetClock } from '../../../packages/kms-emulator/src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kms-emu-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,14 +60,14 @@ describe('atomic state file', () => {
     expect(again.fingerprint(Buffer.from('m'))).toBe(store.fingerprint(Buffer.from('m')));
   });
 
-  it('refuses a corrupt or foreign file with an InvalidConfig error naming the file', () => {
+  it('refuses a corrupt or foreign file with an InvalidStateFile error naming the file', () => {
     const path = join(dir, 'corrupt.json');
     writeFileSync(path, '{"format":"something-else"}');
     try {
       loadStateFile(path);
       expect.unreachable();
     } catch (err) {
-      expect(isOrchestratorError(err, 'ERR_INVALID_CONFIG')).toBe(true);
+      expect(err instanceof KmsEmulatorError && err.code === EmulatorErrorCode.InvalidStateFile).toBe(true);
       expect((err as Error).message).toContain(path);
     }
   });

@@ -11,23 +11,23 @@ import { rejection } from './contract.js';
 const random = { bytes: (n: number) => randomBytes(n) };
 
 describe('openEscrowStore', () => {
-  it('opens the file backend for kind file', async () => {
+  it('opens the file backend for backend file', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'escrow-open-'));
     try {
-      const store = await openEscrowStore({ kind: 'file', dir: path.join(root, 'e'), masterKeyFile: path.join(root, 'k') }, { random });
+      const store = await openEscrowStore({ backend: 'file', dir: path.join(root, 'e'), masterKeyFile: path.join(root, 'k') }, { random });
       expect(store.backend).toBe('file');
     } finally {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
 
-  it('opens the kms-secrets backend for kind kms-secrets with the given client', async () => {
-    const store = await openEscrowStore({ kind: 'kms-secrets', encryptionKeyId: 'escrow-cmk' }, { random, kms: new FakeSecretsKms() });
+  it('opens the kms-secrets backend for backend kms-secrets with the given client', async () => {
+    const store = await openEscrowStore({ backend: 'kms-secrets', keyId: 'escrow-cmk' }, { random, kms: new FakeSecretsKms() });
     expect(store.backend).toBe('kms-secrets');
   });
 
   it('refuses kms-secrets without a KMS client with InvalidConfig', async () => {
-    const err = await rejection(openEscrowStore({ kind: 'kms-secrets', encryptionKeyId: 'escrow-cmk' }, { random }));
-    expect([err.code, err.details.field]).toEqual([ErrorCode.InvalidConfig, 'escrow.kind']);
+    const err = await rejection(openEscrowStore({ backend: 'kms-secrets', keyId: 'escrow-cmk' }, { random }));
+    expect([err.code, err.details.field]).toEqual([ErrorCode.InvalidConfig, 'escrow.backend']);
   });
 });

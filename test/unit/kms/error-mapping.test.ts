@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
-import { classifyKmsError, mapSdkError } from '../../../shared/kms/alicloud-adapter.js';
+import { classifyKmsError, mapSdkError } from '../../../shared/kms/error-mapping.js';
 
 describe('classifyKmsError', () => {
   it.each([

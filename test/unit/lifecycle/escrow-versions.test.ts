@@ -9,7 +9,8 @@ import { createKmsSecretsEscrowStore, escrowSecretName } from '../../../shared/e
 import type { KmsPort } from '../../../shared/kms/port.js';
 import { planNow, verifyEscrow } from '../../../shared/lifecycle/engine.js';
 import { DAY_MS, defaultPolicy, type KeyView, type Snapshot } from '../../../shared/lifecycle/model.js';
-import { planSweep, strayEscrowVersionsReason } from '../../../shared/lifecycle/plan.js';
+import { strayEscrowVersionsReason } from '../../../shared/lifecycle/plan-alerts.js';
+import { planSweep } from '../../../shared/lifecycle/plan.js';
 import type { EngineDeps } from '../../../shared/lifecycle/ports.js';
 import { systemRandom } from '../../../shared/system.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';

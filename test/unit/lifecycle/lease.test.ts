@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../../shared/errors.js';
-import { classifyKmsError } from '../../../shared/kms/alicloud-adapter.js';
+import { classifyKmsError } from '../../../shared/kms/error-mapping.js';
 import { acquireLease, leaseSecretName, type LeaseDeps, type LeaseKmsPort } from '../../../shared/lifecycle/lease.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
 

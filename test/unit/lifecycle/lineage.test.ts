@@ -8,8 +8,9 @@ import { validateEscrowRecord } from '../../../shared/escrow/store.js';
 import { parseLineage as engineParseLineage } from '../../../shared/lifecycle/engine.js';
 import { leaseSecretName } from '../../../shared/lifecycle/lease.js';
 import { DAY_MS, Tag, aliasOf, defaultPolicy, describeMarker, parseMarker, type Snapshot } from '../../../shared/lifecycle/model.js';
-import { toKeyView } from '../../../shared/lifecycle/observe.js';
-import { LINEAGE_TAG_INVALID_REASON, planSweep } from '../../../shared/lifecycle/plan.js';
+import { toKeyView } from '../../../shared/lifecycle/key-view.js';
+import { LINEAGE_TAG_INVALID_REASON } from '../../../shared/lifecycle/plan-alerts.js';
+import { planSweep } from '../../../shared/lifecycle/plan.js';
 import { LINEAGE_MAX_CHARS, LineageRule, isLineage, parseLineage } from '../../../shared/lineage.js';
 import { testRecord } from '../escrow/contract.js';
 

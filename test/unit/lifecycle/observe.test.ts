@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import type { KmsInstanceInfo, KmsPort } from '../../../shared/kms/port.js';
 import { observe } from '../../../shared/lifecycle/observe.js';
-import type { EscrowListingLike } from '../../../shared/lifecycle/ports.js';
+import type { EscrowListing } from '../../../shared/escrow/store.js';
 
 const NOW = Date.UTC(2027, 0, 1);
 const KEYS = 'kst-hzz65f176a0keys0001';
@@ -33,7 +33,7 @@ function account(instances: Record<string, () => Promise<KmsInstanceInfo>>, call
   });
 }
 
-const noEscrow = { list: async (): Promise<EscrowListingLike> => ({ records: [], unreadable: [] }) };
+const noEscrow = { list: async (): Promise<EscrowListing> => ({ records: [], unreadable: [] }) };
 const info = (instanceId: string, over: Partial<KmsInstanceInfo> = {}): KmsInstanceInfo => ({ requestId: 'r', instanceId, status: 'Connected', endDateMs: NOW + 100 * 86_400_000, ...over });
 
 describe('observe: KMS instances', () => {
@@ -80,7 +80,7 @@ describe('observe: KMS instances', () => {
 describe('observe: escrow with stray versions', () => {
   it('keeps the record in the index and carries its version count', async () => {
     const escrow = {
-      list: async (): Promise<EscrowListingLike> => ({
+      list: async (): Promise<EscrowListing> => ({
         records: [{ keyId: 'k1', lineage: 'payments', generation: 1, keySpec: 'Aliyun_AES_256', fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa', createdAtMs: 1, version: 'kcv1-aaaaaaaaaaaaaaaaaaaaaaaa', versionCount: 3 }],
         unreadable: [],
       }),

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
 import { DAY_MS, defaultPolicy, type InstanceView, type Snapshot } from '../../../shared/lifecycle/model.js';
-import { planInstances, planSweep } from '../../../shared/lifecycle/plan.js';
+import { planInstances } from '../../../shared/lifecycle/plan-alerts.js';
+import { planSweep } from '../../../shared/lifecycle/plan.js';
 
 const NOW = Date.UTC(2027, 0, 1, 0, 0, 0);
 const ID = 'kst-hzz65f176a0keys0001';

@@ -32,6 +32,9 @@ function snap(keys: KeyView[], aliases: Record<string, string> = { 'alias/paymen
   return { takenAtMs: NOW, keys, aliases, escrow, escrowUnreadable, unobservable: [], instances: [] };
 }
 
+/** The resolved policy a renewal or re-import of `payments` carries (the defaults). */
+const resolved = { validityDays: 30, renewBeforeDays: 7, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', keySpec: 'Aliyun_AES_256' } as const;
+
 const kinds = (actions: Action[]) => actions.map((a) => `${a.kind}:${'keyId' in a ? a.keyId : a.lineage}`);
 
 describe('planSweep: renewal', () => {
@@ -41,7 +44,9 @@ describe('planSweep: renewal', () => {
 
   it('renews exactly when 7 days or less of material are left', () => {
     const at7 = planSweep(snap([key({ materialExpireAtMs: NOW + 7 * DAY_MS })]), policies, NOW).actions;
-    expect(at7).toEqual([{ kind: 'renew', keyId: 'k1', lineage: 'payments', generation: 1, validityDays: 30, expiresAtMs: NOW + 7 * DAY_MS, reason: 'material expires in 7 d (renew 7 d before)' }]);
+    expect(at7).toEqual([
+      { kind: 'renew', keyId: 'k1', lineage: 'payments', generation: 1, expiresAtMs: NOW + 7 * DAY_MS, policy: resolved, reason: 'material expires in 7 d (renew 7 d before)' },
+    ]);
     const justOutside = planSweep(snap([key({ materialExpireAtMs: NOW + 7 * DAY_MS + 1 })]), policies, NOW).actions;
     expect(justOutside).toEqual([]);
   });
@@ -49,13 +54,13 @@ describe('planSweep: renewal', () => {
   it('uses the lineage override of the policy (validity 10, renew 3 days before)', () => {
     const k = key({ lineage: 'short', aliases: ['alias/short'], materialExpireAtMs: NOW + 3 * DAY_MS });
     const actions = planSweep(snap([k], { 'alias/short': 'k1' }), policies, NOW).actions;
-    expect(actions).toMatchObject([{ kind: 'renew', validityDays: 10 }]);
+    expect(actions).toMatchObject([{ kind: 'renew', policy: { validityDays: 10, renewBeforeDays: 3 } }]);
     expect(planSweep(snap([{ ...k, materialExpireAtMs: NOW + 4 * DAY_MS }], { 'alias/short': 'k1' }), policies, NOW).actions).toEqual([]);
   });
 
   it('uses the validity-days tag written by onboard over the configured policy', () => {
     const actions = planSweep(snap([key({ validityDaysOverride: 14, materialExpireAtMs: NOW + DAY_MS })]), policies, NOW).actions;
-    expect(actions).toMatchObject([{ kind: 'renew', validityDays: 14 }]);
+    expect(actions).toMatchObject([{ kind: 'renew', policy: { validityDays: 14, validityDaysOverride: 14 } }]);
   });
 
   it('never renews material that never expires', () => {
@@ -76,7 +81,7 @@ describe('planSweep: renewal', () => {
 describe('planSweep: availability', () => {
   it('re-imports a managed key found PendingImport when escrow matches its fingerprint', () => {
     const actions = planSweep(snap([key({ state: 'PendingImport', materialExpireAtMs: undefined })]), policies, NOW).actions;
-    expect(actions).toEqual([{ kind: 'reimport', keyId: 'k1', lineage: 'payments', generation: 1, validityDays: 30, reason: 'material deleted or expired (PendingImport)' }]);
+    expect(actions).toEqual([{ kind: 'reimport', keyId: 'k1', lineage: 'payments', generation: 1, policy: resolved, reason: 'material deleted or expired (PendingImport)' }]);
   });
 
   it('alerts instead of re-importing when escrow is missing', () => {
@@ -129,7 +134,9 @@ describe('planSweep: availability', () => {
 describe('planSweep: rotation and retention', () => {
   it('rotates the current generation at exactly 365 days of age', () => {
     const at = planSweep(snap([key({ creationDateMs: NOW - 365 * DAY_MS })]), policies, NOW).actions;
-    expect(at).toEqual([{ kind: 'rotate', lineage: 'payments', fromKeyId: 'k1', nextGeneration: 2, reason: 'generation 1 is 365 d old (rotate after 365 d)' }]);
+    expect(at).toEqual([
+      { kind: 'rotate', lineage: 'payments', fromKeyId: 'k1', nextGeneration: 2, policy: resolved, reason: 'generation 1 is 365 d old (rotate after 365 d)' },
+    ]);
     expect(planSweep(snap([key({ creationDateMs: NOW - 365 * DAY_MS + 1 })]), policies, NOW).actions).toEqual([]);
   });
 

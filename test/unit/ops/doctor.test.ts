@@ -1,5 +1,6 @@
 /**
- * The pure parts of `doctor` (shared/ops/doctor.ts): thresholds, verdict builders and the output
+ * The pure parts of `doctor` (shared/ops/doctor-checks.ts, doctor-secrets.ts, doctor-ram.ts and
+ * doctor-render.ts, imported through shared/ops/doctor.ts): thresholds, verdict builders and the output
  * format, with values. The probing itself runs against the emulator in
  * test/integration/cli/doctor.test.ts.
  */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { systemRandom } from '../../../shared/system.js';
 import { type WrappingAlgorithm, wrapKeyMaterial } from '../../../shared/wrap/index.js';
-import { generateWrappingKeyPair, unwrapKeyMaterial } from '../../../scripts/local/kms/wrapping-keys.js';
+import { generateWrappingKeyPair, unwrapKeyMaterial } from '../../../packages/kms-emulator/src/wrapping-keys.js';
 import { ecFixture, ecScalarHex } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wrap-openssl-'));

@@ -8,7 +8,7 @@ import {
   type WrappingKeySpec,
   wrapKeyMaterial,
 } from '../../../shared/wrap/index.js';
-import { generateWrappingKeyPair, unwrapKeyMaterial } from '../../../scripts/local/kms/wrapping-keys.js';
+import { generateWrappingKeyPair, unwrapKeyMaterial } from '../../../packages/kms-emulator/src/wrapping-keys.js';
 import { ecFixture, ecScalarHex, rsaFixture, thrown } from './helpers.js';
 
 // One key pair of each kind per file: RSA key generation dominates the run time.

@@ -1,8 +1,8 @@
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../../shared/errors.js';
+import { EmulatorErrorCode as ErrorCode } from '../../../packages/kms-emulator/src/errors.js';
 import { sm2Encrypt } from '../../../shared/wrap/sm2.js';
-import { checkPkcs1Type2, generateWrappingKeyPair, unwrapKeyMaterial } from '../../../scripts/local/kms/wrapping-keys.js';
+import { checkPkcs1Type2, generateWrappingKeyPair, unwrapKeyMaterial } from '../../../packages/kms-emulator/src/wrapping-keys.js';
 
 const rsa = generateWrappingKeyPair('RSA_2048');
 const sm2 = generateWrappingKeyPair('EC_SM2');

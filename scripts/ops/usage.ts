@@ -1,0 +1,212 @@
+/**
+ * The ops CLI's command table (names, arguments, flags, one-line summaries) and the help texts
+ * built from it. args.ts parses command lines against the same table.
+ */
+
+/** One flag: its long name, optional short letter, and whether it takes a value. */
+export interface FlagSpec {
+  name: string;
+  short?: string;
+  value?: 'string' | 'int';
+  /** Placeholder in usage lines. */
+  valueName?: string;
+  help: string;
+}
+
+/** One command (`audit verify` and `audit tail` are two-word commands). */
+export interface CommandSpec {
+  name: string;
+  args: string[];
+  summary: string;
+  flags: FlagSpec[];
+  /** Extra help lines. */
+  details?: string[];
+}
+
+/** Flags every command takes. */
+export const COMMON_FLAGS: FlagSpec[] = [
+  { name: 'json', help: 'print one JSON document on stdout' },
+  { name: 'help', short: 'h', help: 'show help' },
+];
+
+const DOCTOR_DETAILS = [
+  '',
+  'One line per check: ok|warn|fail  <check>  <what it found>  [-> what to do]. Read-only: it calls',
+  'only harmless reads and Encrypt/Decrypt of a random probe; write calls are never made, only',
+  'compared with scripts/deploy/ram-policy-function.json. Direct mode probes with your credentials;',
+  '--remote probes with the function role. Secret values are never printed.',
+  '',
+  'doctor exits 0 when every check is ok, 3 when some warn and none fails, 1 when any fails.',
+];
+
+const AUDIT_FILE_FLAG: FlagSpec = {
+  name: 'file',
+  value: 'string',
+  valueName: 'path',
+  help: 'audit file (default BYOK_AUDIT_FILE)',
+};
+
+/** Every command, in help order. */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'status',
+    args: [],
+    summary: 'every lineage and EXTERNAL key: generation, state, expiry, days left, escrow, next action',
+    flags: [],
+  },
+  { name: 'plan', args: [], summary: 'dry run: what the next sweep would do, and why', flags: [] },
+  {
+    name: 'sweep',
+    args: [],
+    summary: 'apply the plan now (renew, re-import, rotate, ...); progress on stderr',
+    flags: [],
+  },
+  {
+    name: 'onboard',
+    args: ['alias'],
+    summary: 'create generation 1 of a lineage: EXTERNAL CMK, fresh material, escrow, import, alias',
+    flags: [
+      {
+        name: 'validity-days',
+        value: 'int',
+        valueName: 'days',
+        help: 'Valid Until of each import for this lineage, days (default: policy)',
+      },
+      {
+        name: 'key-spec',
+        value: 'string',
+        valueName: 'spec',
+        help: 'Aliyun_AES_256 (default), Aliyun_AES_192, Aliyun_AES_128 or Aliyun_SM4',
+      },
+    ],
+  },
+  {
+    name: 'renew',
+    args: ['alias|key'],
+    summary: 're-import the escrowed material now with a fresh Valid Until',
+    flags: [],
+  },
+  { name: 'rotate', args: ['alias'], summary: 'create the next generation, self-test it, move the alias', flags: [] },
+  {
+    name: 'reimport',
+    args: ['key'],
+    summary: 're-import escrowed material into a key in PendingImport (not a revoked one: use restore)',
+    flags: [],
+  },
+  {
+    name: 'revoke',
+    args: ['key'],
+    summary: 'crypto-shred: hold the key and delete its material (escrow is kept for restore)',
+    flags: [
+      {
+        name: 'confirm',
+        value: 'string',
+        valueName: 'key',
+        help: 'the key id again; without it nothing is changed (exit 4)',
+      },
+    ],
+  },
+  {
+    name: 'restore',
+    args: ['key'],
+    summary: 'clear a revoke/disable hold and re-import the escrowed material',
+    flags: [],
+  },
+  {
+    name: 'verify-escrow',
+    args: [],
+    summary: 'read every escrow record back and compare it with the key fingerprint tag',
+    flags: [],
+  },
+  {
+    name: 'doctor',
+    args: [],
+    summary:
+      'check a deployment before trusting it: credentials, instances, gateway, escrow keys, RAM, webhook secrets',
+    flags: [],
+    details: DOCTOR_DETAILS,
+  },
+  {
+    name: 'audit verify',
+    args: [],
+    summary: 'walk the audit JSONL file and report the first broken or missing link',
+    flags: [AUDIT_FILE_FLAG],
+  },
+  {
+    name: 'audit tail',
+    args: [],
+    summary: 'show the last audit events',
+    flags: [
+      { name: 'lines', short: 'n', value: 'int', valueName: 'n', help: 'how many events (default 20)' },
+      AUDIT_FILE_FLAG,
+    ],
+  },
+  { name: 'config', args: [], summary: 'print the effective configuration (secrets redacted) and warnings', flags: [] },
+];
+
+const EXIT_CODE_HELP = [
+  'Exit codes:',
+  '  0  ok',
+  '  1  failure (an action failed, KMS/escrow error, verification failed)',
+  '  2  usage or configuration error',
+  '  3  alert-worthy: a critical alert is raised (nothing failed)',
+  '  4  refused, nothing changed: confirmation required, or the lineage is leased by another run',
+];
+
+// ---------------------------------------------------------------------------------------------
+// Help
+
+/** `name <args>` without flags: the global list stays narrow; `<command> --help` shows the flags. */
+function synopsisOf(c: CommandSpec): string {
+  return [c.name, ...c.args.map((a) => `<${a}>`)].join(' ');
+}
+
+/** `npm run ops -- --help`. */
+export function globalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => synopsisOf(c).length));
+  return [
+    'Usage: npm run ops -- [--remote [--fc2]] [--local] <command> [args] [--json] [--help]',
+    '',
+    'On-call CLI for the BYOK orchestrator. Direct mode (default) runs the engine in-process with your',
+    'ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN)',
+    'and the BYOK_* configuration (see the README). BYOK_DEBUG=1 shows stack traces.',
+    '',
+    'Modes:',
+    '  --remote   invoke the deployed ops function instead (FC 3.0 invoke API; BYOK_FC_ACCOUNT_ID,',
+    '             BYOK_REGION, optional BYOK_FC_ENDPOINT and BYOK_OPS_FUNCTION)',
+    '  --fc2      with --remote: use the FC 2.0 API (@alicloud/fc2; BYOK_FC2_SERVICE)',
+    '  --local    read the settings `npm start` wrote to .local/cli.env (the local stack)',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${synopsisOf(c).padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "npm run ops -- <command> --help" for a command\'s flags.',
+    '',
+    ...EXIT_CODE_HELP,
+    '',
+  ].join('\n');
+}
+
+const valuePart = (f: FlagSpec): string => (f.value ? ` <${f.valueName ?? 'value'}>` : '');
+
+function usageOf(c: CommandSpec): string {
+  const flags = c.flags.map((f) => `[--${f.name}${valuePart(f)}]`);
+  return [c.name, ...c.args.map((a) => `<${a}>`), ...flags].join(' ');
+}
+
+/** `npm run ops -- <command> --help`. */
+export function commandHelp(c: CommandSpec): string {
+  const flags = [...c.flags, ...COMMON_FLAGS];
+  return [
+    `Usage: npm run ops -- ${usageOf(c)} [--json]`,
+    '',
+    c.summary,
+    ...(c.details ?? []),
+    '',
+    'Flags:',
+    ...flags.map((f) => `  ${`--${f.name}${f.short ? `, -${f.short}` : ''}${valuePart(f)}`.padEnd(24)}${f.help}`),
+    '',
+    ...EXIT_CODE_HELP,
+    '',
+  ].join('\n');
+}

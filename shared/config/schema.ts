@@ -1,0 +1,140 @@
+/**
+ * The shape of a validated configuration (Config and its parts), its defaults and ranges, and the
+ * error that lists every problem. No parsing here: see reader.ts, policy.ts, placement.ts, index.ts.
+ */
+import { inspect } from 'node:util';
+import { ErrorCode, OrchestratorError } from '../errors.js';
+import type { EscrowConfig } from '../escrow/store.js';
+import { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
+
+/** A secret value that prints, inspects and serialises as `[redacted]`; `reveal()` gives the value. */
+export class SecretString {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  /** The secret itself: call only where it is used (an HMAC key), never to print it. */
+  reveal(): string {
+    return this.#value;
+  }
+  /** Serialises as `[redacted]`. */
+  toJSON(): string {
+    return REDACTED;
+  }
+  /** Prints as `[redacted]`. */
+  toString(): string {
+    return REDACTED;
+  }
+  /** util.inspect / console.log show `[redacted]`. */
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+}
+
+/** What redacted values look like in output. */
+export const REDACTED = '[redacted]';
+
+/** KMS transport protocols. */
+export const KmsProtocol = { Http: 'http', Https: 'https' } as const;
+/** A KMS transport protocol. */
+export type KmsProtocol = (typeof KmsProtocol)[keyof typeof KmsProtocol];
+
+/** Where the audit log writes (BYOK_AUDIT_SINK); the audit module's AuditSink is one destination. */
+export const AuditSinkChoice = { Stdout: 'stdout', File: 'file', Both: 'both' } as const;
+/** An audit sink choice. */
+export type AuditSinkChoice = (typeof AuditSinkChoice)[keyof typeof AuditSinkChoice];
+
+/** One lineage policy (the lifecycle re-exports this type; configuration never imports the lifecycle). */
+export interface LineagePolicy {
+  validityDays: number;
+  renewBeforeDays: number;
+  /** 0 = never rotate. */
+  rotateAfterDays: number;
+  retainPreviousDays: number;
+  wrappingAlgorithm: WrappingAlgorithm;
+  keySpec: KeySpec;
+}
+
+/** Policy defaults plus per-lineage overrides. */
+export interface Policies {
+  defaults: LineagePolicy;
+  lineages: Record<string, Partial<LineagePolicy>>;
+}
+
+/** Where a webhook secret comes from: the value itself, or the name of a KMS secret holding it. */
+export type SecretSetting = { source: 'value'; value: SecretString } | { source: 'kms-secret'; secretName: string };
+
+/** The validated configuration. Print it only through `redactConfig`. */
+export interface Config {
+  region: string;
+  kms: {
+    /** host[:port], no scheme. */
+    endpoint: string;
+    protocol: KmsProtocol;
+    /** Client-side QPS ceiling; undefined = none. */
+    maxRequestsPerSecond?: number;
+    concurrency: number;
+  };
+  escrow: EscrowConfig;
+  /**
+   * KMS 3.0 placement (docs/kms-3-instances.md): `keys` = instance of the managed CMKs, `escrow` =
+   * instance of the escrow CMK and the escrow/lease secrets. Undefined = no DKMSInstanceId sent.
+   */
+  instances: { keys?: string; escrow?: string };
+  /** Aliyun_KMS CMK that encrypts lease secrets. */
+  leaseKeyId: string;
+  leaseTtlSeconds: number;
+  audit: { sink: AuditSinkChoice; file?: string };
+  policies: Policies;
+  webhook: { secret?: SecretSetting; urlToken?: SecretSetting };
+  /** Things worth telling an operator that do not stop the start (unknown BYOK_* names, ignored variables). */
+  warnings: string[];
+}
+
+/** One configuration problem: the variable (or `VAR.path` inside a JSON variable) and the rule. */
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+/** InvalidConfig carrying every problem found; the message lists them all. */
+export class ConfigError extends OrchestratorError {
+  override readonly name: string = 'ConfigError';
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    const lines = problems.map((p) => p.message);
+    const message = lines.length === 1 ? lines[0]! : `${lines.length} configuration problems: ${lines.join('; ')}`;
+    super(ErrorCode.InvalidConfig, message, {
+      details: {
+        field: problems[0]?.variable,
+        variables: [...new Set(problems.map((p) => p.variable.split('.')[0]!))].join(','),
+      },
+    });
+    this.problems = problems;
+  }
+}
+
+/** Policy defaults (issue #3 §4): 30 d validity, renew 7 d before, rotate yearly, keep previous 90 d. */
+export const DEFAULT_POLICY: Readonly<LineagePolicy> = {
+  validityDays: 30,
+  renewBeforeDays: 7,
+  rotateAfterDays: 365,
+  retainPreviousDays: 90,
+  wrappingAlgorithm: WrappingAlgorithm.RsaesOaepSha256,
+  keySpec: KeySpec.Aes256,
+};
+
+/** Default KMS calls in flight. */
+export const DEFAULT_KMS_CONCURRENCY = 4;
+/** Default lease lifetime: above the sweep function's 600 s timeout. */
+export const DEFAULT_LEASE_TTL_SECONDS = 900;
+
+/** Integer ranges of numeric settings (one place, so messages and checks agree). */
+export const Range = {
+  validityDays: [2, 3650],
+  renewBeforeDays: [1, 3649],
+  rotateAfterDays: [0, 36500],
+  retainPreviousDays: [1, 36500],
+  concurrency: [1, 64],
+  leaseTtlSeconds: [60, 86400],
+} as const;

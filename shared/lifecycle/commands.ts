@@ -1,0 +1,171 @@
+/**
+ * The on-call commands, each a single-lineage plan: the command resolves its target (which key,
+ * which lineage, under which policy: the only reads outside the lease), builds one action whose
+ * reason is the command's intent ("operator rotate") and whose actor is the operator, and hands it
+ * to the same executor a sweep uses (execute.ts): same lease, same audit, same deadline, same fresh
+ * precondition checks. What the executor reports back becomes the command's answer or its error:
+ * an action skipped because its precondition no longer holds is a PreconditionFailed naming why.
+ */
+import { ErrorCode, OrchestratorError } from '../errors.js';
+import { parseLineage } from '../lineage.js';
+import { type ActionRun, runPlan } from './execute.js';
+import { isTagged, toKeyView } from './key-view.js';
+import { actionPolicy, aliasOf, type KeyView, type LineagePolicy } from './model.js';
+import { planIdOf, type Action, type Plan } from './plan.js';
+import type { EngineDeps } from './ports.js';
+
+/** The single-lineage plan of one operator command: one action, the operator as its actor. */
+export function operatorPlan(deps: EngineDeps, action: Action): Plan {
+  const createdAtMs = deps.clock.nowMs();
+  return { planId: planIdOf([action], createdAtMs), createdAtMs, actor: deps.actor, actions: [action] };
+}
+
+/** Executes an operator's action; the error it stopped on (a failure, the lease refused) is the command's. */
+async function execute(deps: EngineDeps, action: Action): Promise<ActionRun> {
+  const [run] = await runPlan(deps, operatorPlan(deps, action), { announce: false });
+  if (run === undefined)
+    throw new OrchestratorError(ErrorCode.Internal, `${action.kind}: the executor returned no result`);
+  if (run.error !== undefined) throw run.error;
+  return run;
+}
+
+/** The error of an action that was skipped: it was not done, and why. */
+function notDone(what: string, run: ActionRun, keyId: string): OrchestratorError {
+  return new OrchestratorError(ErrorCode.PreconditionFailed, `not ${what}: ${run.detail}`, { details: { keyId } });
+}
+
+/** Resolves an alias or key id to a managed key: it names the lineage whose lease the command takes. */
+async function managedKey(deps: EngineDeps, aliasOrKey: string): Promise<KeyView & { lineage: string }> {
+  const meta = await deps.kms.describeKey(aliasOrKey);
+  const key = toKeyView(meta, await deps.kms.listResourceTags(meta.keyId), []);
+  if (!isTagged(key) || key.lineage === undefined) {
+    throw new OrchestratorError(ErrorCode.NotManaged, `key ${meta.keyId} is not managed by this tool`, {
+      details: { keyId: meta.keyId },
+    });
+  }
+  return { ...key, lineage: key.lineage };
+}
+
+/** Onboards a lineage: generation 1 with fresh material, escrowed, imported, self-tested, aliased. Idempotent. */
+export async function onboard(
+  deps: EngineDeps,
+  input: { alias: string; validityDays?: number; keySpec?: LineagePolicy['keySpec'] },
+): Promise<{ lineage: string; keyId: string; created: boolean }> {
+  const lineage = parseLineage(input.alias);
+  const days = input.validityDays;
+  if (days !== undefined && (!Number.isInteger(days) || days < 2 || days > 3650)) {
+    const text = 'validity-days: must be a whole number from 2 to 3650';
+    throw new OrchestratorError(ErrorCode.InvalidInput, text, { details: { field: 'validity-days' } });
+  }
+  let policy = actionPolicy(deps.policies, lineage, days);
+  if (input.keySpec) policy = { ...policy, keySpec: input.keySpec };
+  if (policy.renewBeforeDays >= policy.validityDays) {
+    const text = `validity-days: must be greater than renewBeforeDays (${policy.renewBeforeDays})`;
+    throw new OrchestratorError(ErrorCode.InvalidInput, text, { details: { field: 'validity-days' } });
+  }
+  const run = await execute(deps, { kind: 'onboard', lineage, policy, reason: 'operator onboard' });
+  const keyId = run.value?.keyId;
+  if (keyId === undefined)
+    throw new OrchestratorError(ErrorCode.Internal, `onboard: no key for ${aliasOf(lineage)} (${run.detail})`);
+  return { lineage, keyId, created: run.outcome === 'ok' };
+}
+
+/** Renews one key now (re-import from escrow with a fresh Valid Until), whatever its time left. */
+export async function renewNow(
+  deps: EngineDeps,
+  aliasOrKey: string,
+): Promise<{ keyId: string; expireAtMs?: number; detail: string }> {
+  const k = await managedKey(deps, aliasOrKey);
+  const run = await execute(deps, {
+    kind: 'renew',
+    keyId: k.keyId,
+    lineage: k.lineage,
+    generation: k.generation ?? 0,
+    ...(k.materialExpireAtMs === undefined ? {} : { expiresAtMs: k.materialExpireAtMs }),
+    force: true,
+    policy: actionPolicy(deps.policies, k.lineage, k.validityDaysOverride),
+    reason: 'operator renew',
+  });
+  if (run.outcome !== 'ok') throw notDone('renewed', run, k.keyId);
+  return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs, detail: run.detail };
+}
+
+/**
+ * Rotates a lineage now: next generation (or the one an interrupted run left), self-tested, alias
+ * moved. The generation is decided under the lease; if the alias moved meanwhile, nothing is done.
+ */
+export async function rotateNow(
+  deps: EngineDeps,
+  alias: string,
+): Promise<{ lineage: string; keyId: string; previousKeyId?: string; generation: number }> {
+  const lineage = parseLineage(alias);
+  const current = await managedKey(deps, aliasOf(lineage));
+  const policy = actionPolicy(deps.policies, lineage, current.validityDaysOverride);
+  const run = await execute(deps, {
+    kind: 'rotate',
+    lineage,
+    fromKeyId: current.keyId,
+    policy,
+    reason: 'operator rotate',
+  });
+  const value = run.value;
+  if (run.outcome !== 'ok' || value?.keyId === undefined || value.generation === undefined)
+    throw notDone('rotated', run, current.keyId);
+  return {
+    lineage,
+    keyId: value.keyId,
+    ...(value.previousKeyId ? { previousKeyId: value.previousKeyId } : {}),
+    generation: value.generation,
+  };
+}
+
+/** Re-imports escrowed material into a key in PendingImport (not if revoked or disabled: use restore). */
+export async function reimportNow(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
+  const k = await managedKey(deps, keyId);
+  const policy = actionPolicy(deps.policies, k.lineage, k.validityDaysOverride);
+  const action: Action = {
+    kind: 'reimport',
+    keyId: k.keyId,
+    lineage: k.lineage,
+    generation: k.generation ?? 0,
+    policy,
+    reason: 'operator reimport',
+  };
+  const run = await execute(deps, action);
+  if (run.outcome !== 'ok') throw notDone('re-imported', run, k.keyId);
+  return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs };
+}
+
+/**
+ * Revokes on purpose (crypto-shred / kill switch): marks the key revoked, then deletes its
+ * material. Escrow is kept, so `restore` can bring it back. Needs `confirm` equal to the key id.
+ */
+export async function revoke(deps: EngineDeps, keyId: string, confirm: string | undefined): Promise<{ keyId: string }> {
+  const k = await managedKey(deps, keyId);
+  if (confirm !== k.keyId) {
+    const text = `revoke deletes the key material of ${k.keyId}; repeat the key id with --confirm to proceed`;
+    throw new OrchestratorError(ErrorCode.ConfirmationRequired, text, {
+      details: { field: 'confirm', keyId: k.keyId },
+    });
+  }
+  const run = await execute(deps, { kind: 'revoke', keyId: k.keyId, lineage: k.lineage, reason: 'operator revoke' });
+  if (run.outcome !== 'ok') throw notDone('revoked', run, k.keyId);
+  return { keyId: k.keyId };
+}
+
+/** Restores a revoked (or operator-held) key: clears the hold and re-imports the escrowed material. */
+export async function restore(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
+  const k = await managedKey(deps, keyId);
+  const policy = actionPolicy(deps.policies, k.lineage, k.validityDaysOverride);
+  const action: Action = {
+    kind: 'restore',
+    keyId: k.keyId,
+    lineage: k.lineage,
+    generation: k.generation ?? 0,
+    policy,
+    reason: 'operator restore',
+  };
+  const run = await execute(deps, action);
+  if (run.outcome !== 'ok') throw notDone('restored', run, k.keyId);
+  return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs };
+}

@@ -1,0 +1,131 @@
+/**
+ * EventBridge CloudEvents 1.0 carrying ActionTrail records of KMS write calls
+ * (docs/fc-runtime.md §7.2): `type` `kms:ActionTrail:ApiCall` etc., `data.eventName`,
+ * `data.requestParameters.KeyId`, `data.userIdentity`; one event or a batch array.
+ */
+import {
+  SUBJECT_KEY,
+  WebhookSource,
+  cleanReason,
+  describeTarget,
+  isRecord,
+  str,
+  targetFromKeyRef,
+  unknownPayload,
+  type IntentKind,
+  type ParsedWebhook,
+  type Severity,
+  type WebhookActor,
+  type WebhookTarget,
+} from './intents.js';
+
+/** ActionTrail-based KMS event types (EventBridge "KMS events"). */
+const ACTIONTRAIL_TYPES = new Set([
+  'kms:ActionTrail:ApiCall',
+  'kms:ActionTrail:ConsoleOperation',
+  'kms:ActionTrail:AliyunServiceEvent',
+]);
+
+/** What each KMS write reported by ActionTrail asks for. Others are ignored. */
+const EVENT_INTENTS: Readonly<Record<string, readonly { kind: IntentKind; severity?: Severity }[]>> = {
+  // Material gone: the CMK is PendingImport; the engine re-imports after its own fresh look.
+  DeleteKeyMaterial: [{ kind: 'check' }],
+  // Material imported by someone else: compare against escrow/fingerprint.
+  ImportKeyMaterial: [{ kind: 'check' }],
+  // Destructive or availability-affecting: tell a human, and look.
+  ScheduleKeyDeletion: [{ kind: 'alert', severity: 'critical' }, { kind: 'check' }],
+  DisableKey: [{ kind: 'alert', severity: 'warning' }, { kind: 'check' }],
+  // State restored or state-holding metadata changed by hand: look (drift detection).
+  CancelKeyDeletion: [{ kind: 'check' }],
+  EnableKey: [{ kind: 'check' }],
+  UpdateAlias: [{ kind: 'check' }],
+  DeleteAlias: [{ kind: 'check' }],
+  TagResource: [{ kind: 'check' }],
+  UntagResource: [{ kind: 'check' }],
+};
+
+function actorOf(identity: unknown): WebhookActor | undefined {
+  if (!isRecord(identity)) return undefined;
+  const actor: WebhookActor = { type: str(identity['type']) ?? 'unknown' };
+  const name = str(identity['userName']) ?? str(identity['sessionName']);
+  if (name !== undefined) actor.name = name;
+  const principalId = str(identity['principalId']);
+  if (principalId !== undefined) actor.principalId = principalId;
+  const accountId = str(identity['accountId']);
+  if (accountId !== undefined) actor.accountId = accountId;
+  const arn = str(identity['arn']);
+  if (arn !== undefined) actor.arn = arn;
+  return actor;
+}
+
+function isSelf(actor: WebhookActor | undefined, selfRoleNames: readonly string[]): boolean {
+  if (!actor || selfRoleNames.length === 0) return false;
+  return selfRoleNames.some((role) => actor.arn?.includes(`:assumed-role/${role}/`) === true || actor.name === role);
+}
+
+function eventTarget(event: Record<string, unknown>, data: Record<string, unknown>): WebhookTarget {
+  const params = isRecord(data['requestParameters']) ? data['requestParameters'] : {};
+  const refs: (string | undefined)[] = [str(params['KeyId']), str(params['AliasName']), str(data['resourceName'])];
+  const referenced = isRecord(data['referencedResources']) ? data['referencedResources']['ACS::KMS::Key'] : undefined;
+  if (Array.isArray(referenced)) refs.push(str(referenced[0]));
+  const subject = SUBJECT_KEY.exec(str(event['subject']) ?? '');
+  refs.push(subject?.[1]);
+  for (const ref of refs) {
+    const target = ref === undefined ? undefined : targetFromKeyRef(ref);
+    if (target) return target;
+  }
+  return { all: true };
+}
+
+/**
+ * Adds the intents of one CloudEvent to `out` (or why it was ignored). `selfRoleNames`: RAM roles the
+ * orchestrator runs as; their own writes are ignored.
+ */
+export function parseCloudEvent(event: unknown, opts: { selfRoleNames?: readonly string[] }, out: ParsedWebhook): void {
+  if (!isRecord(event)) throw unknownPayload('EventBridge batch item is not an object');
+  for (const required of ['id', 'source', 'specversion', 'type'] as const) {
+    if (str(event[required]) === undefined) throw unknownPayload(`CloudEvent without ${required}`);
+  }
+  const id = String(event['id']);
+  const source = String(event['source']);
+  const type = String(event['type']);
+  if (!ACTIONTRAIL_TYPES.has(type)) {
+    out.ignored.push(`CloudEvent ${id}: type ${type} is not a KMS ActionTrail event`);
+    return;
+  }
+  const data = event['data'];
+  if (!isRecord(data)) throw unknownPayload(`CloudEvent ${id} (${type}) without data`);
+  const eventName = str(data['eventName']);
+  if (eventName === undefined) throw unknownPayload(`CloudEvent ${id} (${type}) without data.eventName`);
+  const plan = EVENT_INTENTS[eventName];
+  if (plan === undefined) {
+    out.ignored.push(`CloudEvent ${id}: ${eventName} needs no action`);
+    return;
+  }
+  if (str(data['errorCode']) !== undefined) {
+    out.ignored.push(`CloudEvent ${id}: ${eventName} failed, nothing changed`);
+    return;
+  }
+  const actor = actorOf(data['userIdentity']);
+  if (isSelf(actor, opts.selfRoleNames ?? [])) {
+    out.ignored.push(`CloudEvent ${id}: ${eventName} made by the orchestrator itself`);
+    return;
+  }
+  const target = eventTarget(event, data);
+  const who = actor ? (actor.name ?? actor.principalId ?? actor.type) : 'unknown';
+  const reason = cleanReason(`${eventName} on ${describeTarget(target)} by ${who} (EventBridge ${type})`);
+  for (const step of plan) {
+    const base = {
+      target,
+      reason,
+      source: WebhookSource.EventBridge,
+      dedupeKey: `eventbridge:${source}:${id}:${step.kind}`,
+    };
+    const withActor = actor ? { ...base, actor } : base;
+    out.intents.push(
+      step.kind === 'alert'
+        ? { ...withActor, kind: 'alert', severity: step.severity ?? 'warning' }
+        : { ...withActor, kind: step.kind },
+    );
+  }
+}

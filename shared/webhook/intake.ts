@@ -1,0 +1,136 @@
+/**
+ * The webhook's decisions, platform-neutral (the function only decodes the HTTP event and encodes
+ * the answer): authenticate the delivery, parse it into intents, drop repeated deliveries, act for
+ * whom the delivery names, audit one decision per intent, and run one check per distinct target: a
+ * targeted check of the key's or alias's lineage, or a full sweep for "all managed keys". The engine
+ * decides what a check does (re-import, alert, nothing); intents never decide a write.
+ *
+ * A delivery that fails after its intents were accepted is forgotten by the de-duplication cache,
+ * so the sender's retry is processed instead of being answered as a duplicate.
+ */
+import { checkTarget, sweep } from '../lifecycle/engine.js';
+import type { EngineDeps } from '../lifecycle/ports.js';
+import { authenticateWebhook } from './auth.js';
+import type { DedupeCache } from './dedupe.js';
+import { targetKey, type WebhookIntent, type WebhookSource, type WebhookTarget } from './intents.js';
+import { parseWebhookPayload } from './payloads.js';
+import type { WebhookSecrets } from './secrets.js';
+
+type Actor = EngineDeps['actor'];
+type DecisionEvent = Parameters<EngineDeps['audit']['record']>[0];
+/** What a check returns (a sweep's result, restricted to the target's lineage for a targeted check). */
+export type CheckResult = Awaited<ReturnType<typeof checkTarget>>;
+
+/** Distinct targets of `intents` in first-seen order, with their keys: one check each. */
+export function distinctTargets(intents: readonly WebhookIntent[]): Array<{ key: string; target: WebhookTarget }> {
+  const targets = new Map<string, WebhookTarget>();
+  for (const i of intents) if (!targets.has(targetKey(i.target))) targets.set(targetKey(i.target), i.target);
+  return [...targets].map(([key, target]) => ({ key, target }));
+}
+
+/** An audit-safe actor id: ActionTrail names may contain characters the audit schema refuses. */
+export function auditSafeId(raw: string): string {
+  const cleaned = raw.replace(/[^A-Za-z0-9._:@/+=-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return (cleaned || 'unknown').slice(0, 100);
+}
+
+/**
+ * Who a delivery acts for: `<source>:<who>`, where who is the ActionTrail identity of the first
+ * intent that names one, else `<source>-<auth method>` (a CloudMonitor callback names nobody).
+ */
+export function webhookActor(source: WebhookSource, intents: readonly WebhookIntent[], authMethod: string): Actor {
+  const first = intents[0]?.actor;
+  const who = first?.name ?? first?.principalId ?? `${source}-${authMethod}`;
+  return { kind: 'webhook', id: `${source}:${auditSafeId(who)}` };
+}
+
+/** The audit decision event of one accepted intent. */
+export function decisionEvent(i: WebhookIntent): DecisionEvent {
+  const details: Record<string, string> = { source: i.source, target: targetKey(i.target) };
+  if (i.kind === 'alert') details.severity = i.severity;
+  return { action: `webhook-${i.kind}`, phase: 'decision', reason: i.reason, details };
+}
+
+/** One target's check: a full sweep for "all", else a check of the key's or alias's lineage. */
+export async function checkWebhookTarget(deps: EngineDeps, target: WebhookTarget): Promise<CheckResult> {
+  if ('all' in target) return sweep(deps);
+  return checkTarget(deps, 'keyId' in target ? { keyId: target.keyId } : { alias: target.alias });
+}
+
+/** A check as the response reports it (secret-free). */
+export interface TargetResult {
+  target: string;
+  planId: string;
+  counts: CheckResult['counts'];
+  actions: Array<{ kind: string; outcome: string; detail: string }>;
+}
+
+/** The response's view of one check. */
+export function targetResult(key: string, r: CheckResult): TargetResult {
+  const actions = r.results.map((x) => ({ kind: x.action.kind, outcome: x.outcome, detail: x.detail }));
+  return { target: key, planId: r.planId, counts: r.counts, actions };
+}
+
+/** One delivery as the HTTP trigger received it (decoded by the function). */
+export interface WebhookDelivery {
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  /** The body bytes (after FC's base64 decoding, if any). */
+  rawBody: Buffer;
+  contentType?: string;
+}
+
+/** What the intake is given: per-instance state and the engine. */
+export interface WebhookIntakeDeps {
+  dedupe: DedupeCache;
+  /** Real time: senders sign with their own (real) clocks, and dedupe entries expire in real time. */
+  nowMs: () => number;
+  /** The webhook secrets (read from configuration or KMS, cached by the caller). */
+  secrets: () => Promise<WebhookSecrets>;
+  /** Engine deps for the run acting for `actor`; the intake closes them. */
+  openEngine: (actor: Actor) => Promise<EngineDeps & { close(): Promise<void> }>;
+  /** The check of one target (default checkWebhookTarget; tests pass their own). */
+  check?: (deps: EngineDeps, target: WebhookTarget) => Promise<CheckResult>;
+}
+
+/** The answer to a processed delivery (200). */
+export interface WebhookReply {
+  accepted: number;
+  duplicates: number;
+  ignored: string[];
+  /** One per distinct target; absent when every intent was a duplicate. */
+  results?: TargetResult[];
+}
+
+/**
+ * Processes one delivery. Throws coded errors for refusals (Unauthenticated, PayloadTooLarge,
+ * UnknownPayload, InvalidInput) and for failures (KMS errors): the caller turns them into responses.
+ */
+export async function processWebhook(delivery: WebhookDelivery, deps: WebhookIntakeDeps): Promise<WebhookReply> {
+  const secrets = await deps.secrets();
+  const authRequest = { headers: delivery.headers, query: delivery.query, rawBody: delivery.rawBody };
+  const keys = { hmacSecrets: secrets.hmac, urlTokens: secrets.tokens };
+  const auth = authenticateWebhook(authRequest, { ...keys, nowMs: deps.nowMs() });
+  const parsed = parseWebhookPayload({ body: delivery.rawBody, contentType: delivery.contentType });
+  const fresh = parsed.intents.filter((i) => !deps.dedupe.seen(i.dedupeKey, deps.nowMs()));
+  const duplicates = parsed.intents.length - fresh.length;
+  if (fresh.length === 0) return { accepted: 0, duplicates, ignored: parsed.ignored };
+  try {
+    const engine = await deps.openEngine(webhookActor(parsed.source, fresh, auth.method));
+    try {
+      for (const i of fresh) await engine.audit.record(decisionEvent(i));
+      const check = deps.check ?? checkWebhookTarget;
+      const results: TargetResult[] = [];
+      for (const { key, target } of distinctTargets(fresh)) {
+        results.push(targetResult(key, await check(engine, target)));
+      }
+      return { accepted: fresh.length, duplicates, ignored: parsed.ignored, results };
+    } finally {
+      await engine.close();
+    }
+  } catch (err) {
+    // A delivery we failed to process must be processed when the sender retries it.
+    for (const i of fresh) deps.dedupe.forget(i.dedupeKey);
+    throw err;
+  }
+}
