@@ -70,14 +70,24 @@ export function checkBundleInputs(fn: string, inputPaths: Iterable<string>): Bun
 const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:\s|\\[nr])*[A-Za-z0-9+/]{40,}/;
 
 /** Output text (bundle, source map, legal file) must contain no fixture secret and no private key. */
-export function checkBundleText(fn: string, file: string, text: string, fixtureSecrets: readonly string[]): BundleViolation[] {
+export function checkBundleText(
+  fn: string,
+  file: string,
+  text: string,
+  fixtureSecrets: readonly string[],
+): BundleViolation[] {
   const out: BundleViolation[] = [];
   fixtureSecrets.forEach((secret, index) => {
     if (text.includes(secret)) {
-      out.push({ fn, kind: ViolationKind.FixtureSecret, detail: `${file} contains fixture secret #${index + 1} of secrets.txt` });
+      out.push({
+        fn,
+        kind: ViolationKind.FixtureSecret,
+        detail: `${file} contains fixture secret #${index + 1} of secrets.txt`,
+      });
     }
   });
-  if (PRIVATE_KEY_BLOCK.test(text)) out.push({ fn, kind: ViolationKind.PrivateKey, detail: `${file} contains a PEM private key block` });
+  if (PRIVATE_KEY_BLOCK.test(text))
+    out.push({ fn, kind: ViolationKind.PrivateKey, detail: `${file} contains a PEM private key block` });
   return out;
 }
 
@@ -102,7 +112,9 @@ export function parseFixtureSecrets(text: string): string[] {
     const value = line.trim();
     if (value === '' || value.startsWith('#')) return;
     if (value.length < MIN_FIXTURE_SECRET_LENGTH) {
-      throw new Error(`secrets.txt line ${index + 1}: entries must be at least ${MIN_FIXTURE_SECRET_LENGTH} characters`);
+      throw new Error(
+        `secrets.txt line ${index + 1}: entries must be at least ${MIN_FIXTURE_SECRET_LENGTH} characters`,
+      );
     }
     out.push(value);
   });
@@ -122,8 +134,15 @@ const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 /** A fixed-width table of bundle sizes against budgets, one line per function. */
 export function formatSizeTable(rows: readonly SizeRow[]): string {
   const header = ['function', 'index.js', 'index.js.map', 'budget', 'used'];
-  const body = rows.map((r) => [r.fn, kib(r.bytes), kib(r.mapBytes), kib(r.budgetBytes), `${Math.round((r.bytes / r.budgetBytes) * 100)}%`]);
+  const body = rows.map((r) => [
+    r.fn,
+    kib(r.bytes),
+    kib(r.mapBytes),
+    kib(r.budgetBytes),
+    `${Math.round((r.bytes / r.budgetBytes) * 100)}%`,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), ...body.map(line)].join('\n');
 }

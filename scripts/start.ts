@@ -35,7 +35,8 @@ const USAGE = `Usage: npm start -- [options]
 
 function num(flag: string, v: string | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new Error(`${flag}: must be a whole number from ${min} to ${max}, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new Error(`${flag}: must be a whole number from ${min} to ${max}, got "${v}"`);
   return Number(v);
 }
 
@@ -74,19 +75,34 @@ async function main(): Promise<number> {
   process.stdout.write('Building function bundles...\n');
   const report = await buildFunctions({ absWorkingDir: root, outDir: 'dist', functionsDir: 'functions' });
   if (!report.ok) {
-    process.stderr.write(`start: build failed:\n${report.violations.map((v) => `  ${JSON.stringify(v)}`).join('\n')}\n`);
+    process.stderr.write(
+      `start: build failed:\n${report.violations.map((v) => `  ${JSON.stringify(v)}`).join('\n')}\n`,
+    );
     return 1;
   }
   // Successful emulator requests are routine; show failures and everything from the FC host.
   const quiet = (line: string) => {
     if (!/^\[kms\] kms-emulator (GET|POST|DELETE) \S+ \S+ 200 /.test(line)) process.stdout.write(`${line}\n`);
   };
-  const stack = await startLocalStack({ stateDir, distDir: join(root, 'dist'), sYamlPath: join(root, 's.yaml'), kmsPort, fcPort, speed, fireTimers: !args['no-timers'], log: quiet });
+  const stack = await startLocalStack({
+    stateDir,
+    distDir: join(root, 'dist'),
+    sYamlPath: join(root, 's.yaml'),
+    kmsPort,
+    fcPort,
+    speed,
+    fireTimers: !args['no-timers'],
+    log: quiet,
+  });
 
   // Seed the demo lineage on first start (idempotent: onboarding an onboarded alias is a no-op).
   try {
     const r = await seedLineage(stack, 'alias/demo', 'npm-start', log);
-    process.stdout.write(r.created ? `Seeded demo lineage alias/demo -> ${r.keyId}\n` : `Demo lineage alias/demo -> ${r.keyId} (already there)\n`);
+    process.stdout.write(
+      r.created
+        ? `Seeded demo lineage alias/demo -> ${r.keyId}\n`
+        : `Demo lineage alias/demo -> ${r.keyId} (already there)\n`,
+    );
   } catch (err) {
     // The stack stays up without the demo lineage; the log line carries the code (or the stack of a bug).
     log.error('could not seed the demo lineage alias/demo', err);
@@ -94,7 +110,13 @@ async function main(): Promise<number> {
 
   // The CLI's --local flag reads these (ids, endpoints and the documented local-only credentials).
   const cliEnvFile = join(stateDir, 'cli.env');
-  await writeFile(cliEnvFile, `${Object.entries(stack.cliEnv).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
+  await writeFile(
+    cliEnvFile,
+    `${Object.entries(stack.cliEnv)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n')}\n`,
+    { mode: 0o600 },
+  );
   process.stdout.write(`
 The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
   KMS emulator      ${stack.emu.url}   (KMS 3.0; admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)
@@ -132,7 +154,9 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`start: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `start: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : err instanceof Error ? err.message : String(err)}\n`,
+    );
     if (!isOrchestratorError(err)) log.error('start failed', err); // a bug: its stack is the only trace
     process.exitCode = 1;
   },

@@ -84,7 +84,11 @@ export class OrchestratorError extends Error {
   readonly retryable: boolean;
   readonly details: ErrorDetails;
 
-  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; details?: ErrorDetails; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryable?: boolean; details?: ErrorDetails; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;

@@ -45,10 +45,16 @@ export function lineageProblem(name: string): { rule: LineageRule; text: string 
     };
   }
   if (!ONLY_LINEAGE_CHARS.test(name)) {
-    return { rule: LineageRule.Characters, text: 'a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)' };
+    return {
+      rule: LineageRule.Characters,
+      text: 'a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
+    };
   }
   if (name.startsWith(RESERVED_PREFIX)) {
-    return { rule: LineageRule.ReservedPrefix, text: `a lineage name must not start with "${RESERVED_PREFIX}" (KMS reserves alias names starting with ${ALIAS_PREFIX}${RESERVED_PREFIX})` };
+    return {
+      rule: LineageRule.ReservedPrefix,
+      text: `a lineage name must not start with "${RESERVED_PREFIX}" (KMS reserves alias names starting with ${ALIAS_PREFIX}${RESERVED_PREFIX})`,
+    };
   }
   return undefined;
 }
@@ -67,7 +73,9 @@ export function parseLineage(aliasOrLineage: string, field = 'alias'): string {
   const lineage = text.startsWith(ALIAS_PREFIX) ? text.slice(ALIAS_PREFIX.length) : text;
   const problem = lineageProblem(lineage);
   if (problem !== undefined) {
-    throw new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${problem.text}`, { details: { field, rule: problem.rule } });
+    throw new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${problem.text}`, {
+      details: { field, rule: problem.rule },
+    });
   }
   return lineage;
 }

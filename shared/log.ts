@@ -71,7 +71,11 @@ export function createLogger(options: LoggerOptions): Logger {
   const context = options.context ?? {};
   const emit = (level: LogLevel, msg: string, fields: LogFields): void => {
     if (RANK[level] < threshold) return;
-    const line: Record<string, string | number | boolean> = { time: new Date(options.nowMs()).toISOString(), level, msg: clean(msg) };
+    const line: Record<string, string | number | boolean> = {
+      time: new Date(options.nowMs()).toISOString(),
+      level,
+      msg: clean(msg),
+    };
     for (const [k, v] of Object.entries({ ...context, ...fields })) {
       if (v !== undefined) line[k] = typeof v === 'string' ? clean(v) : v;
     }
@@ -90,4 +94,9 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /** A logger that drops everything (for tests and library callers that pass none). */
-export const silentLogger: Logger = createLogger({ write: () => {}, nowMs: () => 0, level: LogLevel.Error, context: {} });
+export const silentLogger: Logger = createLogger({
+  write: () => {},
+  nowMs: () => 0,
+  level: LogLevel.Error,
+  context: {},
+});

@@ -22,18 +22,44 @@ import { systemClock, systemRandom } from '../../shared/system.js';
 const AK = { accessKeyId: 'bench-ak', accessKeySecret: 'bench-secret-0123456789' };
 
 async function main(): Promise<void> {
-  const v = parseArgs({ options: { lineages: { type: 'string' }, 'latency-ms': { type: 'string' }, rounds: { type: 'string' } } }).values;
+  const v = parseArgs({
+    options: { lineages: { type: 'string' }, 'latency-ms': { type: 'string' }, rounds: { type: 'string' } },
+  }).values;
   const lineages = Number(v.lineages ?? 12);
   const latencyMs = Number(v['latency-ms'] ?? 15);
   const rounds = Number(v.rounds ?? 3);
   const emu = await startKmsEmulator({ port: 0, credentials: [AK] });
   const dir = await mkdtemp(join(tmpdir(), 'byok-bench-'));
   try {
-    const kms = (concurrency: number) => createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: systemClock.nowMs, maxConcurrency: concurrency });
+    const kms = (concurrency: number) =>
+      createAlicloudKms({
+        endpoint: emu.endpoint,
+        protocol: 'http',
+        regionId: 'cn-hangzhou',
+        credentials: () => AK,
+        random: systemRandom,
+        nowMs: systemClock.nowMs,
+        maxConcurrency: concurrency,
+      });
     const k = kms(8);
     const escrowKey = await k.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256' });
-    const escrow = await openFileEscrowStore({ dir: join(dir, 'escrow'), masterKeyFile: join(dir, 'master.key'), random: systemRandom });
-    const deps: EngineDeps = { kms: k, escrow, audit: { record: () => undefined }, clock: systemClock, random: systemRandom, policies: { defaults: defaultPolicy, lineages: {} }, leaseKeyId: escrowKey.keyId, leaseTtlMs: 60_000, actor: { kind: 'system', id: 'bench' }, runId: 'bench' };
+    const escrow = await openFileEscrowStore({
+      dir: join(dir, 'escrow'),
+      masterKeyFile: join(dir, 'master.key'),
+      random: systemRandom,
+    });
+    const deps: EngineDeps = {
+      kms: k,
+      escrow,
+      audit: { record: () => undefined },
+      clock: systemClock,
+      random: systemRandom,
+      policies: { defaults: defaultPolicy, lineages: {} },
+      leaseKeyId: escrowKey.keyId,
+      leaseTtlMs: 60_000,
+      actor: { kind: 'system', id: 'bench' },
+      runId: 'bench',
+    };
     for (let i = 0; i < lineages; i++) await onboard({ ...deps, runId: `bench-${i}` }, { alias: `alias/bench-${i}` });
     emu.faults.inject({ kind: 'latency', latencyMs });
     const time = async (concurrency: number): Promise<number> => {
@@ -50,7 +76,9 @@ async function main(): Promise<void> {
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     process.stdout.write(`observe of ${lineages} EXTERNAL keys, ${latencyMs} ms per KMS call, median of ${rounds}:\n`);
-    process.stdout.write(`  concurrency 1: ${median(serial).toFixed(0)} ms\n  concurrency 4: ${median(parallel).toFixed(0)} ms\n`);
+    process.stdout.write(
+      `  concurrency 1: ${median(serial).toFixed(0)} ms\n  concurrency 4: ${median(parallel).toFixed(0)} ms\n`,
+    );
     process.stdout.write(`  speed-up (1 / 4): ${(median(serial) / median(parallel)).toFixed(2)}x\n`);
   } finally {
     await emu.close();

@@ -10,7 +10,9 @@ import { signWebhook } from '../../shared/webhook/index.js';
 import { readEnvFile } from '../ops/remote.js';
 
 async function main(): Promise<number> {
-  const body = process.argv[2] ?? JSON.stringify({ action: 'check', alias: 'alias/demo', reason: 'manual test from npm run local:webhook' });
+  const body =
+    process.argv[2] ??
+    JSON.stringify({ action: 'check', alias: 'alias/demo', reason: 'manual test from npm run local:webhook' });
   const dir = join(process.cwd(), '.local');
   let secret: string;
   let env: Record<string, string>;
@@ -23,7 +25,15 @@ async function main(): Promise<number> {
   }
   const url = `${env.BYOK_FC_ENDPOINT}/http/${(env.BYOK_OPS_FUNCTION ?? 'byok-ops').replace(/ops$/, 'webhook')}`;
   const ts = Math.floor(Date.now() / 1000);
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-byok-timestamp': String(ts), 'x-byok-signature': signWebhook(secret, ts, body) }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-byok-timestamp': String(ts),
+      'x-byok-signature': signWebhook(secret, ts, body),
+    },
+    body,
+  });
   process.stdout.write(`POST ${url} -> ${res.status}\n${JSON.stringify(await res.json(), null, 2)}\n`);
   return res.ok ? 0 : 1;
 }

@@ -68,7 +68,10 @@ async function loadOrCreateSecrets(stateDir: string): Promise<LocalStack['secret
   try {
     return JSON.parse(await readFile(file, 'utf8')) as LocalStack['secrets'];
   } catch {
-    const secrets = { webhookHmac: randomBytes(24).toString('base64url'), webhookToken: randomBytes(24).toString('base64url') };
+    const secrets = {
+      webhookHmac: randomBytes(24).toString('base64url'),
+      webhookToken: randomBytes(24).toString('base64url'),
+    };
     await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
     return secrets;
   }
@@ -95,7 +98,12 @@ async function ensureEscrowKey(kms: KmsPort): Promise<string> {
     const tags = await kms.listResourceTags(id);
     if (tags['byok:escrow'] === 'true') return id;
   }
-  const key = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'byok-orchestrator escrow and lease CMK (local stack)', dkmsInstanceId: LOCAL_INSTANCES.escrow });
+  const key = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'byok-orchestrator escrow and lease CMK (local stack)',
+    dkmsInstanceId: LOCAL_INSTANCES.escrow,
+  });
   await kms.tagResource(key.keyId, { 'byok:escrow': 'true' });
   return key.keyId;
 }
@@ -106,9 +114,19 @@ export const WEBHOOK_SECRET_NAMES = { hmac: 'byok-webhook-hmac', token: 'byok-we
 /** Stores the local webhook secrets in the emulator's Secrets Manager (idempotent). */
 async function ensureWebhookSecrets(kms: KmsPort, escrowKeyId: string, secrets: LocalStack['secrets']): Promise<void> {
   const existing = new Set((await kms.listSecrets()).map((x) => x.secretName));
-  for (const [name, value] of [[WEBHOOK_SECRET_NAMES.hmac, secrets.webhookHmac], [WEBHOOK_SECRET_NAMES.token, secrets.webhookToken]] as const) {
+  for (const [name, value] of [
+    [WEBHOOK_SECRET_NAMES.hmac, secrets.webhookHmac],
+    [WEBHOOK_SECRET_NAMES.token, secrets.webhookToken],
+  ] as const) {
     if (!existing.has(name)) {
-      await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKeyId, description: 'byok-orchestrator webhook secret (local stack)', dkmsInstanceId: LOCAL_INSTANCES.escrow });
+      await kms.createSecret({
+        secretName: name,
+        versionId: 'v1',
+        secretData: value,
+        encryptionKeyId: escrowKeyId,
+        description: 'byok-orchestrator webhook secret (local stack)',
+        dkmsInstanceId: LOCAL_INSTANCES.escrow,
+      });
     }
   }
 }
@@ -120,7 +138,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const secrets = await loadOrCreateSecrets(stateDir);
   // STS-like credentials for the functions, as FC hands them out (docs/fc-runtime.md §2.3).
-  const sts = { accessKeyId: `STS.local${randomBytes(6).toString('hex')}`, accessKeySecret: randomBytes(18).toString('base64url'), securityToken: randomBytes(32).toString('base64url') };
+  const sts = {
+    accessKeyId: `STS.local${randomBytes(6).toString('hex')}`,
+    accessKeySecret: randomBytes(18).toString('base64url'),
+    securityToken: randomBytes(32).toString('base64url'),
+  };
   const emu = await startKmsEmulator({
     port: options.kmsPort ?? 0,
     credentials: [LOCAL_OPERATOR, sts],
@@ -152,11 +174,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_AUDIT_SINK: 'stdout',
       BYOK_LOCAL_TIME_URL: `${emu.url}/__emulator/state`,
     };
-    const env = { BYOK_ESCROW_KEY_ID: escrowKeyId, BYOK_KMS_INSTANCE_ID: LOCAL_INSTANCES.keys, BYOK_ESCROW_INSTANCE_ID: LOCAL_INSTANCES.escrow };
-    const project = readSYaml(options.sYamlPath, { distDir: options.distDir, env, config: { AccountID: '1234567890123456' }, envOverrides: common });
+    const env = {
+      BYOK_ESCROW_KEY_ID: escrowKeyId,
+      BYOK_KMS_INSTANCE_ID: LOCAL_INSTANCES.keys,
+      BYOK_ESCROW_INSTANCE_ID: LOCAL_INSTANCES.escrow,
+    };
+    const project = readSYaml(options.sYamlPath, {
+      distDir: options.distDir,
+      env,
+      config: { AccountID: '1234567890123456' },
+      envOverrides: common,
+    });
     // Local secrets are given as values, not KMS secret names.
     const functions = project.functions.map((f) => {
-      const e: Record<string, string> = { ...f.env, BYOK_AUDIT_FILE: join(stateDir, `audit-${f.name}.jsonl`), BYOK_AUDIT_SINK: 'both' };
+      const e: Record<string, string> = {
+        ...f.env,
+        BYOK_AUDIT_FILE: join(stateDir, `audit-${f.name}.jsonl`),
+        BYOK_AUDIT_SINK: 'both',
+      };
       delete e.BYOK_ESCROW_KEY_ID;
       return { ...f, env: e };
     });
@@ -197,7 +232,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_WEBHOOK_URL_TOKEN_NAME: WEBHOOK_SECRET_NAMES.token,
     };
     // Remote mode against the local FC host.
-    Object.assign(cliEnv, { BYOK_FC_ENDPOINT: host.url, BYOK_FC_ACCOUNT_ID: '1234567890123456', BYOK_OPS_FUNCTION: byRole('ops'), BYOK_FC2_SERVICE: project.projectName });
+    Object.assign(cliEnv, {
+      BYOK_FC_ENDPOINT: host.url,
+      BYOK_FC_ACCOUNT_ID: '1234567890123456',
+      BYOK_OPS_FUNCTION: byRole('ops'),
+      BYOK_FC2_SERVICE: project.projectName,
+    });
     const h = host;
     return {
       emu,

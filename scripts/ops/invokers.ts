@@ -90,9 +90,15 @@ function firstHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function functionFailed(functionName: string, body: unknown, headers: Record<string, string | string[] | undefined>, secrets: string[]): OrchestratorError {
+function functionFailed(
+  functionName: string,
+  body: unknown,
+  headers: Record<string, string | string[] | undefined>,
+  secrets: string[],
+): OrchestratorError {
   const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const raw = typeof b['errorMessage'] === 'string' ? b['errorMessage'] : typeof body === 'string' ? body : 'no error message';
+  const raw =
+    typeof b['errorMessage'] === 'string' ? b['errorMessage'] : typeof body === 'string' ? body : 'no error message';
   const requestId = firstHeader(headers['x-fc-request-id']);
   const details: ErrorDetails = {
     functionName,
@@ -100,11 +106,20 @@ function functionFailed(functionName: string, body: unknown, headers: Record<str
     errorType: typeof b['errorType'] === 'string' ? b['errorType'] : undefined,
     ...(requestId === undefined ? {} : { requestId }),
   };
-  return new OrchestratorError(ErrorCode.FunctionFailed, `function ${functionName} failed: ${sanitizeFunctionMessage(raw, secrets)}`, { details });
+  return new OrchestratorError(
+    ErrorCode.FunctionFailed,
+    `function ${functionName} failed: ${sanitizeFunctionMessage(raw, secrets)}`,
+    { details },
+  );
 }
 
 /** FC error codes (FC error-code table) -> our codes. */
-function fromServiceError(functionName: string, status: number | undefined, fcCode: string | undefined, requestId: string | undefined): OrchestratorError {
+function fromServiceError(
+  functionName: string,
+  status: number | undefined,
+  fcCode: string | undefined,
+  requestId: string | undefined,
+): OrchestratorError {
   const details: ErrorDetails = {
     functionName,
     ...(status === undefined ? {} : { httpStatus: status }),
@@ -113,18 +128,29 @@ function fromServiceError(functionName: string, status: number | undefined, fcCo
   };
   const what = `FC refused the invocation of ${functionName}: ${fcCode ?? 'error'}${status === undefined ? '' : ` (HTTP ${status})`}`;
   if (status === 401 || status === 403) return new OrchestratorError(ErrorCode.Unauthenticated, what, { details });
-  if (fcCode === 'EntityTooLarge' || status === 413) return new OrchestratorError(ErrorCode.PayloadTooLarge, what, { details });
+  if (fcCode === 'EntityTooLarge' || status === 413)
+    return new OrchestratorError(ErrorCode.PayloadTooLarge, what, { details });
   // The function (or its service/alias) is not deployed under that name: fix the CLI's configuration.
-  if (status === 404) return new OrchestratorError(ErrorCode.InvalidConfig, what, { details: { ...details, field: 'functionName' } });
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429) return new OrchestratorError(ErrorCode.InvalidInput, what, { details });
+  if (status === 404)
+    return new OrchestratorError(ErrorCode.InvalidConfig, what, { details: { ...details, field: 'functionName' } });
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429)
+    return new OrchestratorError(ErrorCode.InvalidInput, what, { details });
   // 429 / 5xx: FC-side trouble. Not retried here: an invocation is not idempotent in general.
-  return new OrchestratorError(ErrorCode.FunctionFailed, what, { retryable: true, details: { ...details, failure: 'service' } });
+  return new OrchestratorError(ErrorCode.FunctionFailed, what, {
+    retryable: true,
+    details: { ...details, failure: 'service' },
+  });
 }
 
 /** A network failure (refused, reset, timed out) before any FC answer. */
 function transportError(functionName: string, err: unknown): OrchestratorError {
   const e = err as { code?: unknown; name?: unknown };
-  const cause = typeof e.code === 'string' && /^[A-Z_]+$/.test(e.code) ? e.code : typeof e.name === 'string' ? e.name : 'network error';
+  const cause =
+    typeof e.code === 'string' && /^[A-Z_]+$/.test(e.code)
+      ? e.code
+      : typeof e.name === 'string'
+        ? e.name
+        : 'network error';
   return new OrchestratorError(ErrorCode.FunctionFailed, `could not reach FC to invoke ${functionName}: ${cause}`, {
     retryable: true,
     details: { functionName, failure: 'transport', cause },
@@ -141,7 +167,8 @@ function secretsOf(c: InvokerCredentials): string[] {
 
 // @alicloud/openapi-client is CommonJS with `exports.default`: unwrap for ESM loaders that hand
 // over module.exports as the default.
-const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ?? OpenApiModule) as typeof OpenApiModule;
+const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ??
+  OpenApiModule) as typeof OpenApiModule;
 type CallApiRuntime = Parameters<InstanceType<typeof OpenApiModule>['callApi']>[2];
 
 /**
@@ -160,7 +187,9 @@ export class Fc3Invoker implements Invoker {
       new Config({
         accessKeyId: options.credentials.accessKeyId,
         accessKeySecret: options.credentials.accessKeySecret,
-        ...(options.credentials.securityToken === undefined ? {} : { securityToken: options.credentials.securityToken }),
+        ...(options.credentials.securityToken === undefined
+          ? {}
+          : { securityToken: options.credentials.securityToken }),
         endpoint: url.host,
         protocol: url.protocol.replace(':', ''),
         regionId: options.region,
@@ -187,7 +216,12 @@ export class Fc3Invoker implements Invoker {
     const request = new OpenApiRequest({ headers: { 'x-fc-invocation-type': 'Sync' }, stream: Readable.from([body]) });
     // callApi only reads fields of its runtime argument; a plain object avoids importing the
     // transitive @alicloud/tea-util. No automatic retries: an invocation is not idempotent.
-    const runtime = { readTimeout: this.timeoutMs, connectTimeout: 10_000, autoretry: false, maxAttempts: 1 } as unknown as CallApiRuntime;
+    const runtime = {
+      readTimeout: this.timeoutMs,
+      connectTimeout: 10_000,
+      autoretry: false,
+      maxAttempts: 1,
+    } as unknown as CallApiRuntime;
     let response: { body: unknown; headers: Record<string, string | string[] | undefined>; statusCode: number };
     try {
       response = (await this.client.callApi(params, request, runtime)) as typeof response;
@@ -206,7 +240,8 @@ export class Fc3Invoker implements Invoker {
       return Promise.reject(transportError(functionName, err));
     }
     const bytes = Buffer.isBuffer(response.body) ? response.body : Buffer.from(String(response.body ?? ''), 'utf8');
-    if (response.headers['x-fc-error-type'] !== undefined) throw functionFailed(functionName, decodeResult(bytes), response.headers, this.secrets);
+    if (response.headers['x-fc-error-type'] !== undefined)
+      throw functionFailed(functionName, decodeResult(bytes), response.headers, this.secrets);
     return decodeResult(bytes);
   }
 }
@@ -242,14 +277,23 @@ export class Fc2Invoker implements Invoker {
     const fn = dollar > 0 ? functionName.slice(dollar + 1) : functionName;
     let response: { headers: Record<string, string | string[] | undefined>; data: unknown };
     try {
-      response = await this.client.invokeFunction(service, fn, encodePayload(payload), { 'x-fc-invocation-type': 'Sync' }, undefined, { rawBuf: true });
+      response = await this.client.invokeFunction(
+        service,
+        fn,
+        encodePayload(payload),
+        { 'x-fc-invocation-type': 'Sync' },
+        undefined,
+        { rawBuf: true },
+      );
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown; name?: unknown };
       // fc2 throws `FC<ErrorCode>Error` with "... failed with <status>. requestid: <id>, ..." (§6.3).
       const m = typeof e.message === 'string' ? /failed with (\d{3})\. requestid: ([^,\s]*)/.exec(e.message) : null;
       if (m && typeof e.name === 'string' && e.name.startsWith('FC')) {
         const requestId = m[2] === '' || m[2] === 'undefined' ? undefined : m[2];
-        return Promise.reject(fromServiceError(functionName, Number(m[1]), typeof e.code === 'string' ? e.code : undefined, requestId));
+        return Promise.reject(
+          fromServiceError(functionName, Number(m[1]), typeof e.code === 'string' ? e.code : undefined, requestId),
+        );
       }
       return Promise.reject(transportError(functionName, err));
     }

@@ -35,15 +35,26 @@ export function createRemoteRunner(options: {
   const invoker =
     options.invoker ??
     (() => {
-      const accountId = need(env, 'BYOK_FC_ACCOUNT_ID', 'required for --remote: the Alibaba Cloud account id that owns the functions');
+      const accountId = need(
+        env,
+        'BYOK_FC_ACCOUNT_ID',
+        'required for --remote: the Alibaba Cloud account id that owns the functions',
+      );
       const region = need(env, 'BYOK_REGION', 'required for --remote, e.g. cn-hangzhou');
       const credentials = {
         accessKeyId: need(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'required: the operator access key id'),
         accessKeySecret: need(env, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'required: the operator access key secret'),
         ...(env.ALIBABA_CLOUD_SECURITY_TOKEN ? { securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN } : {}),
       };
-      const common = { accountId, region, credentials, ...(env.BYOK_FC_ENDPOINT ? { endpoint: env.BYOK_FC_ENDPOINT } : {}) };
-      return options.fc2 ? new Fc2Invoker({ ...common, serviceName: env.BYOK_FC2_SERVICE || 'byok-orchestrator' }) : new Fc3Invoker(common);
+      const common = {
+        accountId,
+        region,
+        credentials,
+        ...(env.BYOK_FC_ENDPOINT ? { endpoint: env.BYOK_FC_ENDPOINT } : {}),
+      };
+      return options.fc2
+        ? new Fc2Invoker({ ...common, serviceName: env.BYOK_FC2_SERVICE || 'byok-orchestrator' })
+        : new Fc3Invoker(common);
     })();
   return {
     mode: 'remote',
@@ -54,15 +65,27 @@ export function createRemoteRunner(options: {
         result = await invoker.invoke(functionName, { ...request, operator: options.operator });
       } catch (err) {
         // The ops function names our error code as the FC errorType; give it back its code.
-        if (isOrchestratorError(err, ErrorCode.FunctionFailed) && typeof err.details.errorType === 'string' && knownCodes.has(err.details.errorType)) {
+        if (
+          isOrchestratorError(err, ErrorCode.FunctionFailed) &&
+          typeof err.details.errorType === 'string' &&
+          knownCodes.has(err.details.errorType)
+        ) {
           const code = err.details.errorType as Code;
           const message = err.message.replace(/^function \S+ failed: /, '').replace(new RegExp(`^${code}: `), '');
           throw new OrchestratorError(code, message, { details: { ...err.details, remote: true } });
         }
         throw err;
       }
-      if (typeof result !== 'object' || result === null || (result as { command?: unknown }).command !== request.command) {
-        throw new OrchestratorError(ErrorCode.FunctionFailed, `${functionName} answered something that is not a ${request.command} result`, { details: { functionName } });
+      if (
+        typeof result !== 'object' ||
+        result === null ||
+        (result as { command?: unknown }).command !== request.command
+      ) {
+        throw new OrchestratorError(
+          ErrorCode.FunctionFailed,
+          `${functionName} answered something that is not a ${request.command} result`,
+          { details: { functionName } },
+        );
       }
       return result as OpsResult;
     },
@@ -75,7 +98,11 @@ export function readEnvFile(path: string): Record<string, string> {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new OrchestratorError(ErrorCode.InvalidConfig, `--local: cannot read ${path}; start the local stack first (npm start)`, { details: { field: '--local' } });
+    throw new OrchestratorError(
+      ErrorCode.InvalidConfig,
+      `--local: cannot read ${path}; start the local stack first (npm start)`,
+      { details: { field: '--local' } },
+    );
   }
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {

@@ -108,7 +108,8 @@ const OUTCOMES: readonly string[] = Object.values(AuditOutcome);
 /** RFC 8785-style canonical JSON: sorted keys, no whitespace, undefined members dropped. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new OrchestratorError(ErrorCode.InvalidInput, 'canonicalJson: non-finite number');
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new OrchestratorError(ErrorCode.InvalidInput, 'canonicalJson: non-finite number');
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
@@ -140,11 +141,17 @@ export function computeEventHash(event: Omit<AuditEvent, 'hash'> | AuditEvent): 
  * secret-looking identifiers and details (InvalidInput naming the field, never the value),
  * redacts secret-looking runs in `reason`, and computes the hash.
  */
-export function buildAuditEvent(input: AuditInput & { actor: Actor }, position: ChainPosition, timeMs: number): AuditEvent {
-  if (!Number.isSafeInteger(timeMs) || timeMs < 0) throw invalid('timeMs', 'must be a non-negative integer of epoch milliseconds');
+export function buildAuditEvent(
+  input: AuditInput & { actor: Actor },
+  position: ChainPosition,
+  timeMs: number,
+): AuditEvent {
+  if (!Number.isSafeInteger(timeMs) || timeMs < 0)
+    throw invalid('timeMs', 'must be a non-negative integer of epoch milliseconds');
   if (!Number.isSafeInteger(position.seq) || position.seq < 1) throw invalid('seq', 'must be an integer >= 1');
   assertId('runId', position.runId);
-  if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action)) throw invalid('action', 'must be 1-64 chars of letters, digits and . _ : -, starting with a letter');
+  if (typeof input.action !== 'string' || !ACTION_PATTERN.test(input.action))
+    throw invalid('action', 'must be 1-64 chars of letters, digits and . _ : -, starting with a letter');
   if (!PHASES.includes(input.phase)) throw invalid('phase', `must be one of ${PHASES.join(', ')}`);
   if (typeof input.actor !== 'object' || input.actor === null || !ACTOR_KINDS.includes(input.actor.kind)) {
     throw invalid('actor.kind', `must be one of ${ACTOR_KINDS.join(', ')}`);
@@ -153,10 +160,17 @@ export function buildAuditEvent(input: AuditInput & { actor: Actor }, position: 
   if (input.planId !== undefined) assertId('planId', input.planId);
   if (input.keyId !== undefined) assertId('keyId', input.keyId);
   if (input.lineage !== undefined && !isLineage(input.lineage)) {
-    throw invalid('lineage', `must be a lineage name: 1-${LINEAGE_MAX_CHARS} letters, digits, _ - /, not starting with acs`);
+    throw invalid(
+      'lineage',
+      `must be a lineage name: 1-${LINEAGE_MAX_CHARS} letters, digits, _ - /, not starting with acs`,
+    );
   }
-  if (input.outcome !== undefined && !OUTCOMES.includes(input.outcome)) throw invalid('outcome', `must be one of ${OUTCOMES.join(', ')}`);
-  if (input.errorCode !== undefined && (typeof input.errorCode !== 'string' || !ERROR_CODE_PATTERN.test(input.errorCode))) {
+  if (input.outcome !== undefined && !OUTCOMES.includes(input.outcome))
+    throw invalid('outcome', `must be one of ${OUTCOMES.join(', ')}`);
+  if (
+    input.errorCode !== undefined &&
+    (typeof input.errorCode !== 'string' || !ERROR_CODE_PATTERN.test(input.errorCode))
+  ) {
     throw invalid('errorCode', 'must be 1-64 chars of letters, digits and _ . : -');
   }
   if (input.kmsRequestIds !== undefined) {
@@ -171,7 +185,8 @@ export function buildAuditEvent(input: AuditInput & { actor: Actor }, position: 
     if (typeof input.reason !== 'string') throw invalid('reason', 'must be a string');
     // Reasons often quote error messages on failure paths; refusing them would lose the failure
     // itself from the audit trail, so secret-looking runs are redacted instead.
-    const cut = input.reason.length > MAX_REASON_CHARS ? `${input.reason.slice(0, MAX_REASON_CHARS - 1)}…` : input.reason;
+    const cut =
+      input.reason.length > MAX_REASON_CHARS ? `${input.reason.slice(0, MAX_REASON_CHARS - 1)}…` : input.reason;
     reason = redactSecretLike(cut).text;
   }
 
@@ -204,13 +219,15 @@ export function serializeAuditEvent(event: AuditEvent): string {
 }
 
 function checkDetails(details: AuditDetails): AuditDetails {
-  if (typeof details !== 'object' || details === null || Array.isArray(details)) throw invalid('details', 'must be an object');
+  if (typeof details !== 'object' || details === null || Array.isArray(details))
+    throw invalid('details', 'must be an object');
   const entries = Object.entries(details);
   if (entries.length > MAX_DETAIL_ENTRIES) throw invalid('details', `at most ${MAX_DETAIL_ENTRIES} entries`);
   const out: AuditDetails = {};
   for (const [key, value] of entries) {
     // The key is shown only when it is well-formed (then it is our own field name, not data).
-    if (!DETAIL_KEY_PATTERN.test(key)) throw invalid('details', 'keys must be 1-64 chars of letters, digits and _ . -, starting with a letter');
+    if (!DETAIL_KEY_PATTERN.test(key))
+      throw invalid('details', 'keys must be 1-64 chars of letters, digits and _ . -, starting with a letter');
     const field = `details.${key}`;
     if (typeof value === 'string') {
       if (SECRET_DETAIL_KEYS.has(key.toLowerCase())) throw secretRefused(field, 'its name marks it as a secret');

@@ -60,9 +60,13 @@ function readHead(fd: number, file: string): ChainHead | undefined {
   }
   const tail = buf.subarray(0, got).toString('utf8');
   const broken = (why: string): OrchestratorError =>
-    new OrchestratorError(ErrorCode.AuditChainBroken, `audit file ${file}: last line ${why}; move the file aside to start a new chain`, {
-      details: { field: 'auditFile' },
-    });
+    new OrchestratorError(
+      ErrorCode.AuditChainBroken,
+      `audit file ${file}: last line ${why}; move the file aside to start a new chain`,
+      {
+        details: { field: 'auditFile' },
+      },
+    );
   if (!tail.endsWith('\n')) throw broken('is incomplete (no trailing newline; torn write?)');
   const body = tail.slice(0, -1);
   const from = body.lastIndexOf('\n');
@@ -74,7 +78,12 @@ function readHead(fd: number, file: string): ChainHead | undefined {
   } catch {
     throw broken('is not JSON');
   }
-  if (typeof event !== 'object' || event === null || !Number.isSafeInteger(event.seq) || typeof event.hash !== 'string') {
+  if (
+    typeof event !== 'object' ||
+    event === null ||
+    !Number.isSafeInteger(event.seq) ||
+    typeof event.hash !== 'string'
+  ) {
     throw broken('is not an audit event');
   }
   if (computeEventHash(event) !== event.hash) throw broken('does not match its own hash (altered?)');

@@ -30,7 +30,9 @@ export interface SecretLikeRun {
 /** The secret-looking runs in `text`, after UUIDs and fingerprints are set aside. */
 export function findSecretLikeRuns(text: string): SecretLikeRun[] {
   // Same-length blanking keeps indexes valid for redaction.
-  const blanked = text.replace(UUID, (m) => ' '.repeat(m.length)).replace(FINGERPRINT, (m) => (isFingerprint(m.replace('-', ':')) ? ' '.repeat(m.length) : m));
+  const blanked = text
+    .replace(UUID, (m) => ' '.repeat(m.length))
+    .replace(FINGERPRINT, (m) => (isFingerprint(m.replace('-', ':')) ? ' '.repeat(m.length) : m));
   const runs: SecretLikeRun[] = [];
   for (const m of blanked.matchAll(BASE64_RUN)) {
     const run = m[0];

@@ -50,7 +50,9 @@ export class AuditLog {
     resumeFrom?: ChainHead,
   ) {
     if (options.sinks.length === 0) {
-      throw new OrchestratorError(ErrorCode.InvalidConfig, 'audit: at least one sink is required', { details: { field: 'sinks' } });
+      throw new OrchestratorError(ErrorCode.InvalidConfig, 'audit: at least one sink is required', {
+        details: { field: 'sinks' },
+      });
     }
     this.seq = resumeFrom?.seq ?? 0;
     this.prevHash = resumeFrom?.hash ?? genesisHash(options.runId);
@@ -90,10 +92,14 @@ export class AuditLog {
       this.prevHash = event.hash;
     }
     if (failed.length > 0) {
-      throw new OrchestratorError(ErrorCode.AuditWriteFailed, `audit: could not write event ${event.seq} to ${failed.join(', ')}`, {
-        cause: firstError,
-        details: { seq: event.seq, failedSinks: failed.join(',') },
-      });
+      throw new OrchestratorError(
+        ErrorCode.AuditWriteFailed,
+        `audit: could not write event ${event.seq} to ${failed.join(', ')}`,
+        {
+          cause: firstError,
+          details: { seq: event.seq, failedSinks: failed.join(',') },
+        },
+      );
     }
     return event;
   }

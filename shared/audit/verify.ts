@@ -54,17 +54,24 @@ export function verifyAuditChain(input: string | readonly string[]): AuditVerify
     if (schemaError !== undefined) return fail(AuditBreak.BadSchema, schemaError);
     const e = parsed as { seq: number; runId: string; prevHash: string; hash: string };
     if (computeEventHash(parsed as Parameters<typeof computeEventHash>[0]) !== e.hash) {
-      return fail(AuditBreak.HashMismatch, `event ${e.seq} of run ${e.runId} does not match its hash (a field was altered)`);
+      return fail(
+        AuditBreak.HashMismatch,
+        `event ${e.seq} of run ${e.runId} does not match its hash (a field was altered)`,
+      );
     }
     if (e.prevHash === genesisHash(e.runId)) {
-      if (e.seq !== 1) return fail(AuditBreak.SeqMismatch, `chain start of run ${e.runId} has seq ${e.seq}, expected 1`);
+      if (e.seq !== 1)
+        return fail(AuditBreak.SeqMismatch, `chain start of run ${e.runId} has seq ${e.seq}, expected 1`);
       if (startedRuns.has(e.runId)) return fail(AuditBreak.DuplicateGenesis, `run ${e.runId} starts a second chain`);
       startedRuns.add(e.runId);
       chains += 1;
     } else {
       const headSeq = heads.get(e.prevHash);
       if (headSeq === undefined) {
-        return fail(AuditBreak.BrokenLink, `event ${e.seq} of run ${e.runId} links to no chain head: an earlier event is missing, reordered, duplicated or altered`);
+        return fail(
+          AuditBreak.BrokenLink,
+          `event ${e.seq} of run ${e.runId} links to no chain head: an earlier event is missing, reordered, duplicated or altered`,
+        );
       }
       if (e.seq !== headSeq + 1) return fail(AuditBreak.SeqMismatch, `event has seq ${e.seq}, expected ${headSeq + 1}`);
       heads.delete(e.prevHash);
@@ -84,7 +91,13 @@ function checkShape(v: unknown): string | undefined {
   if (!Number.isSafeInteger(e['timeMs'])) return 'timeMs is not an integer';
   if (e['time'] !== new Date(e['timeMs'] as number).toISOString()) return 'time does not match timeMs';
   const actor = e['actor'] as Record<string, unknown> | undefined;
-  if (typeof actor !== 'object' || actor === null || typeof actor['kind'] !== 'string' || typeof actor['id'] !== 'string') return 'actor missing';
+  if (
+    typeof actor !== 'object' ||
+    actor === null ||
+    typeof actor['kind'] !== 'string' ||
+    typeof actor['id'] !== 'string'
+  )
+    return 'actor missing';
   if (typeof e['action'] !== 'string' || typeof e['phase'] !== 'string') return 'action or phase missing';
   if (typeof e['prevHash'] !== 'string' || !HASH_PATTERN.test(e['prevHash'])) return 'prevHash is not 64 hex digits';
   if (typeof e['hash'] !== 'string' || !HASH_PATTERN.test(e['hash'])) return 'hash is not 64 hex digits';

@@ -36,7 +36,9 @@ export interface BreakGlassPayload {
 /** Parses the configured recovery public key: PEM, RSA, >= 4096 bits, else InvalidConfig. */
 export function parseRecoveryPublicKey(pem: string): KeyObject {
   const invalid = (rule: string): OrchestratorError =>
-    new OrchestratorError(ErrorCode.InvalidConfig, `recoveryPublicKeyPem: ${rule}`, { details: { field: 'recoveryPublicKeyPem' } });
+    new OrchestratorError(ErrorCode.InvalidConfig, `recoveryPublicKeyPem: ${rule}`, {
+      details: { field: 'recoveryPublicKeyPem' },
+    });
   let key: KeyObject;
   try {
     key = createPublicKey({ key: pem, format: 'pem' });
@@ -102,7 +104,12 @@ export function openBreakGlass(recoveryPrivateKeyPem: string, blobBase64: string
   try {
     const parsed = JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
     const material = decodeCanonicalBase64(parsed['material']);
-    if (parsed['v'] !== 1 || typeof parsed['keyId'] !== 'string' || typeof parsed['fingerprint'] !== 'string' || material === undefined) {
+    if (
+      parsed['v'] !== 1 ||
+      typeof parsed['keyId'] !== 'string' ||
+      typeof parsed['fingerprint'] !== 'string' ||
+      material === undefined
+    ) {
       throw fail('unexpected payload shape');
     }
     if (fingerprintMaterial(material) !== parsed['fingerprint']) {

@@ -22,7 +22,15 @@ import path from 'node:path';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
 import { parseRecoveryPublicKey, sealBreakGlass } from './break-glass.js';
-import { errno, ioError, loadMasterKey, sealEnvelope, tryOpenEnvelope, writeNoClobber, writeReplace } from './file-io.js';
+import {
+  errno,
+  ioError,
+  loadMasterKey,
+  sealEnvelope,
+  tryOpenEnvelope,
+  writeNoClobber,
+  writeReplace,
+} from './file-io.js';
 import {
   EscrowBackend,
   assertKeyId,
@@ -34,7 +42,14 @@ import {
   validateEscrowRecord,
 } from './store.js';
 import { parseStoredRecord, storedRecordJson, summarize } from './record-json.js';
-import type { EscrowListing, EscrowPutResult, EscrowRecord, EscrowStore, EscrowSummary, EscrowUnreadable } from './store.js';
+import type {
+  EscrowListing,
+  EscrowPutResult,
+  EscrowRecord,
+  EscrowStore,
+  EscrowSummary,
+  EscrowUnreadable,
+} from './store.js';
 
 /** Options of the file backend. */
 export interface FileEscrowOptions {
@@ -58,7 +73,8 @@ const CANARY_PLAINTEXT = 'byok-orchestrator escrow canary v1';
 /** Opens (initialising if empty) a file escrow store; EscrowWrongMasterKey if the key does not fit. */
 export async function openFileEscrowStore(options: FileEscrowOptions): Promise<EscrowStore> {
   const { dir, masterKeyFile, random } = options;
-  const recoveryKey = options.recoveryPublicKeyPem === undefined ? undefined : parseRecoveryPublicKey(options.recoveryPublicKeyPem);
+  const recoveryKey =
+    options.recoveryPublicKeyPem === undefined ? undefined : parseRecoveryPublicKey(options.recoveryPublicKeyPem);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
 
   const names = await fs.readdir(dir);
@@ -83,7 +99,11 @@ export async function openFileEscrowStore(options: FileEscrowOptions): Promise<E
       if (plain === undefined) throw wrongMasterKey(masterKeyFile);
       plain.fill(0);
     }
-    await writeNoClobber(io, CANARY_FILE, sealEnvelope(masterKey, CANARY_AAD, Buffer.from(CANARY_PLAINTEXT, 'utf8'), random));
+    await writeNoClobber(
+      io,
+      CANARY_FILE,
+      sealEnvelope(masterKey, CANARY_AAD, Buffer.from(CANARY_PLAINTEXT, 'utf8'), random),
+    );
   }
 
   const recordPath = (keyId: string): string => path.join(dir, keyId + RECORD_SUFFIX);
@@ -108,7 +128,11 @@ export async function openFileEscrowStore(options: FileEscrowOptions): Promise<E
     } catch {
       // missing: (re)create below, e.g. after a crash between the record and its break-glass copy
     }
-    const blob = sealBreakGlass(key, { keyId: record.keyId, fingerprint: record.fingerprint, material: record.material });
+    const blob = sealBreakGlass(key, {
+      keyId: record.keyId,
+      fingerprint: record.fingerprint,
+      material: record.material,
+    });
     await writeReplace(io, name, Buffer.from(`${blob}\n`, 'utf8'));
   }
 
@@ -206,4 +230,3 @@ function wrongMasterKey(file: string): OrchestratorError {
     { details: { field: 'masterKeyFile' } },
   );
 }
-

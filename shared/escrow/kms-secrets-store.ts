@@ -29,10 +29,20 @@ import {
   validateEscrowRecord,
 } from './store.js';
 import { parseStoredRecord, storedRecordJson, summarize } from './record-json.js';
-import type { EscrowListing, EscrowPutResult, EscrowRecord, EscrowStore, EscrowSummary, EscrowUnreadable } from './store.js';
+import type {
+  EscrowListing,
+  EscrowPutResult,
+  EscrowRecord,
+  EscrowStore,
+  EscrowSummary,
+  EscrowUnreadable,
+} from './store.js';
 
 /** The KMS calls this backend makes (a narrow slice of KmsPort, so fakes stay small). */
-export type EscrowSecretsPort = Pick<KmsPort, 'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret' | 'listSecretVersionIds'>;
+export type EscrowSecretsPort = Pick<
+  KmsPort,
+  'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret' | 'listSecretVersionIds'
+>;
 
 /** Options of the kms-secrets backend. */
 export interface KmsSecretsEscrowOptions {
@@ -81,7 +91,8 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
       details: { field: 'encryptionKeyId' },
     });
   }
-  const recoveryKey = options.recoveryPublicKeyPem === undefined ? undefined : parseRecoveryPublicKey(options.recoveryPublicKeyPem);
+  const recoveryKey =
+    options.recoveryPublicKeyPem === undefined ? undefined : parseRecoveryPublicKey(options.recoveryPublicKeyPem);
 
   async function get(keyId: string): Promise<EscrowRecord> {
     const secretName = escrowSecretName(keyId);
@@ -100,7 +111,10 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
     const { breakglass: _ignored, ...record } = parseStoredRecord(keyId, parsed);
     if (value.versionId !== escrowVersionId(record.fingerprint)) {
       record.material.fill(0);
-      throw escrowCorrupt(keyId, 'current VersionId does not derive from the fingerprint (version written out of band?)');
+      throw escrowCorrupt(
+        keyId,
+        'current VersionId does not derive from the fingerprint (version written out of band?)',
+      );
     }
     return record;
   }
@@ -134,7 +148,9 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
 
     const versionId = escrowVersionId(record.fingerprint);
     const breakglass =
-      recoveryKey === undefined ? undefined : sealBreakGlass(recoveryKey, { keyId, fingerprint: record.fingerprint, material: record.material });
+      recoveryKey === undefined
+        ? undefined
+        : sealBreakGlass(recoveryKey, { keyId, fingerprint: record.fingerprint, material: record.material });
     try {
       await kms.createSecret({
         secretName: escrowSecretName(keyId),
@@ -142,10 +158,15 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
         secretData: storedRecordJson(record, breakglass),
         encryptionKeyId,
         description: `BYOK escrow of CMK ${keyId}. Never delete while the CMK exists.`,
-        tags: { [EscrowSecretTag.Managed]: 'true', [EscrowSecretTag.KeyId]: keyId, [EscrowSecretTag.Lineage]: record.lineage },
+        tags: {
+          [EscrowSecretTag.Managed]: 'true',
+          [EscrowSecretTag.KeyId]: keyId,
+          [EscrowSecretTag.Lineage]: record.lineage,
+        },
         ...(options.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: options.dkmsInstanceId }),
       });
-      if (options.dkmsInstanceId !== undefined) await assertSecretInstance(kms, escrowSecretName(keyId), options.dkmsInstanceId);
+      if (options.dkmsInstanceId !== undefined)
+        await assertSecretInstance(kms, escrowSecretName(keyId), options.dkmsInstanceId);
     } catch (err) {
       if (kmsCodeOf(err) === IN_DELETE_WINDOW) throw inDeleteWindow(keyId, ErrorCode.EscrowConflict, err);
       if (isOrchestratorError(err, ErrorCode.KmsConflict)) {
@@ -184,7 +205,9 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
       try {
         const record = await get(keyId);
         const versionCount = await countVersions(name);
-        records.push(versionCount > ESCROW_VERSIONS_WRITTEN ? { ...summarize(record), versionCount } : summarize(record));
+        records.push(
+          versionCount > ESCROW_VERSIONS_WRITTEN ? { ...summarize(record), versionCount } : summarize(record),
+        );
         record.material.fill(0);
       } catch (err) {
         if (isOrchestratorError(err, ErrorCode.EscrowNotFound) && err.details.kmsCode !== IN_DELETE_WINDOW) continue;
@@ -215,7 +238,11 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
  * Read-back of a secret's placement: DescribeSecret reports `DKMSInstanceId` (documented in the
  * KMS 2016-01-20 DescribeSecret response model). A secret elsewhere is an InstanceMismatch.
  */
-export async function assertSecretInstance(kms: Pick<KmsPort, 'describeSecret'>, secretName: string, expected: string): Promise<void> {
+export async function assertSecretInstance(
+  kms: Pick<KmsPort, 'describeSecret'>,
+  secretName: string,
+  expected: string,
+): Promise<void> {
   const meta = await kms.describeSecret(secretName);
   if (meta.dkmsInstanceId !== expected) {
     throw new OrchestratorError(

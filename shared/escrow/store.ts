@@ -193,8 +193,13 @@ export function sameEscrow(a: Omit<EscrowRecord, 'material'>, b: Omit<EscrowReco
 }
 
 /** The EscrowConflict raised when a key id already holds different escrow (no material in it). */
-export function escrowConflict(keyId: string, existing: Omit<EscrowRecord, 'material'>, incoming: Omit<EscrowRecord, 'material'>): OrchestratorError {
-  const what = existing.fingerprint !== incoming.fingerprint ? 'different material' : 'the same material with different metadata';
+export function escrowConflict(
+  keyId: string,
+  existing: Omit<EscrowRecord, 'material'>,
+  incoming: Omit<EscrowRecord, 'material'>,
+): OrchestratorError {
+  const what =
+    existing.fingerprint !== incoming.fingerprint ? 'different material' : 'the same material with different metadata';
   return new OrchestratorError(
     ErrorCode.EscrowConflict,
     `escrow for ${keyId} already holds ${what}; escrow is never overwritten`,
@@ -203,7 +208,10 @@ export function escrowConflict(keyId: string, existing: Omit<EscrowRecord, 'mate
 }
 
 /** The EscrowNotFound for `keyId`. */
-export function escrowNotFound(keyId: string, extra: { kmsCode?: string; requestId?: string; cause?: unknown } = {}): OrchestratorError {
+export function escrowNotFound(
+  keyId: string,
+  extra: { kmsCode?: string; requestId?: string; cause?: unknown } = {},
+): OrchestratorError {
   const { cause, ...details } = extra;
   return new OrchestratorError(ErrorCode.EscrowNotFound, `no escrow record for ${keyId}`, {
     details: { keyId, ...definedOnly(details) },

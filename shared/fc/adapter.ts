@@ -12,13 +12,21 @@ import type { FcContext, HttpResponse, HttpTriggerEvent, TimerEvent } from './ty
 
 /** Parses the invocation payload (a Buffer, §2.2) as JSON; a coded error otherwise. */
 export function decodeJson(event: unknown): unknown {
-  const text = Buffer.isBuffer(event) ? event.toString('utf8') : typeof event === 'string' ? event : event instanceof Uint8Array ? Buffer.from(event).toString('utf8') : undefined;
+  const text = Buffer.isBuffer(event)
+    ? event.toString('utf8')
+    : typeof event === 'string'
+      ? event
+      : event instanceof Uint8Array
+        ? Buffer.from(event).toString('utf8')
+        : undefined;
   if (text === undefined) return event; // already an object (some local runners)
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text);
   } catch {
-    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: must be a JSON document', { details: { field: 'event' } });
+    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: must be a JSON document', {
+      details: { field: 'event' },
+    });
   }
 }
 
@@ -28,18 +36,33 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function decodeTimerEvent(event: unknown): TimerEvent {
   const v = decodeJson(event);
   if (!isRecord(v) || typeof v.triggerTime !== 'string' || typeof v.triggerName !== 'string') {
-    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: a timer event needs triggerTime and triggerName strings', { details: { field: 'event' } });
+    throw new OrchestratorError(
+      ErrorCode.InvalidInput,
+      'event: a timer event needs triggerTime and triggerName strings',
+      { details: { field: 'event' } },
+    );
   }
-  return { triggerTime: v.triggerTime, triggerName: v.triggerName, payload: typeof v.payload === 'string' ? v.payload : '' };
+  return {
+    triggerTime: v.triggerTime,
+    triggerName: v.triggerName,
+    payload: typeof v.payload === 'string' ? v.payload : '',
+  };
 }
 
 /** Decodes an HTTP trigger event (§2.5). */
 export function decodeHttpEvent(event: unknown): HttpTriggerEvent {
   const v = decodeJson(event);
   if (!isRecord(v) || typeof v.rawPath !== 'string' || !isRecord(v.headers)) {
-    throw new OrchestratorError(ErrorCode.InvalidInput, 'event: not an HTTP trigger event (rawPath and headers required)', { details: { field: 'event' } });
+    throw new OrchestratorError(
+      ErrorCode.InvalidInput,
+      'event: not an HTTP trigger event (rawPath and headers required)',
+      { details: { field: 'event' } },
+    );
   }
-  const strings = (r: unknown): Record<string, string> => (isRecord(r) ? Object.fromEntries(Object.entries(r).filter((e): e is [string, string] => typeof e[1] === 'string')) : {});
+  const strings = (r: unknown): Record<string, string> =>
+    isRecord(r)
+      ? Object.fromEntries(Object.entries(r).filter((e): e is [string, string] => typeof e[1] === 'string'))
+      : {};
   return {
     rawPath: v.rawPath,
     body: typeof v.body === 'string' ? v.body : '',
@@ -92,12 +115,18 @@ export function httpStatusOf(code: Code): number {
 
 /** A JSON HTTP response. */
 export function jsonResponse(statusCode: number, body: unknown): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(body), isBase64Encoded: false };
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+  };
 }
 
 /** An error as an HTTP response: code and secret-free message only, never a stack. */
 export function errorResponse(err: unknown): HttpResponse {
-  if (isOrchestratorError(err)) return jsonResponse(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
+  if (isOrchestratorError(err))
+    return jsonResponse(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
   return jsonResponse(500, { error: { code: ErrorCode.Internal, message: 'internal error' } });
 }
 
@@ -133,16 +162,26 @@ export function logFailure(log: Logger, msg: string, err: unknown, fields: LogFi
 export function credentialsOf(context: FcContext): KmsCredentials {
   const c = context.credentials;
   if (!c?.accessKeyId || !c.accessKeySecret) {
-    throw new OrchestratorError(ErrorCode.InvalidConfig, 'context.credentials: the function has no role credentials (configure a role in s.yaml)', { details: { field: 'role' } });
+    throw new OrchestratorError(
+      ErrorCode.InvalidConfig,
+      'context.credentials: the function has no role credentials (configure a role in s.yaml)',
+      { details: { field: 'role' } },
+    );
   }
-  return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, ...(c.securityToken ? { securityToken: c.securityToken } : {}) };
+  return {
+    accessKeyId: c.accessKeyId,
+    accessKeySecret: c.accessKeySecret,
+    ...(c.securityToken ? { securityToken: c.securityToken } : {}),
+  };
 }
 
 /**
  * Per-instance cache of something built from credentials: rebuilt when FC hands out different
  * credentials, reused otherwise (cold start cost is paid once per instance and rotation).
  */
-export function instanceCache<T>(build: (credentials: () => KmsCredentials) => Promise<T>): (context: FcContext) => Promise<T> {
+export function instanceCache<T>(
+  build: (credentials: () => KmsCredentials) => Promise<T>,
+): (context: FcContext) => Promise<T> {
   let current: { fingerprint: string; value: Promise<T>; creds: KmsCredentials } | undefined;
   return (context) => {
     const creds = credentialsOf(context);
@@ -178,7 +217,10 @@ export async function invocationClock(systemClock: Clock, localTimeUrl: string |
   if (!localTimeUrl) return systemClock;
   const res = await fetch(localTimeUrl);
   const body = (await res.json()) as { nowUnix?: unknown };
-  if (typeof body.nowUnix !== 'number') throw new OrchestratorError(ErrorCode.InvalidConfig, 'BYOK_LOCAL_TIME_URL: did not answer with nowUnix', { details: { field: 'BYOK_LOCAL_TIME_URL' } });
+  if (typeof body.nowUnix !== 'number')
+    throw new OrchestratorError(ErrorCode.InvalidConfig, 'BYOK_LOCAL_TIME_URL: did not answer with nowUnix', {
+      details: { field: 'BYOK_LOCAL_TIME_URL' },
+    });
   const offset = body.nowUnix * 1000 - systemClock.nowMs();
   return { nowMs: () => systemClock.nowMs() + offset };
 }

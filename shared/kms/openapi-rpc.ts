@@ -12,7 +12,8 @@
 import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 
 // CommonJS with `exports.default`: unwrap for loaders that hand over module.exports as the default.
-const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ?? OpenApiModule) as typeof OpenApiModule;
+const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ??
+  OpenApiModule) as typeof OpenApiModule;
 type CallApiRuntime = Parameters<InstanceType<typeof OpenApiModule>['callApi']>[2];
 
 /** How to reach KMS; same meaning as the KMS client's options. */
@@ -29,7 +30,10 @@ export interface KmsRpcOptions {
 }
 
 /** One KMS action with flat string parameters; resolves to the parsed JSON body. */
-export type KmsRpcCall = (action: string, params: Record<string, string | undefined>) => Promise<Record<string, unknown>>;
+export type KmsRpcCall = (
+  action: string,
+  params: Record<string, string | undefined>,
+) => Promise<Record<string, unknown>>;
 
 /** Builds a caller bound to one set of credentials (rebuild it when they rotate). */
 export function createKmsRpc(options: KmsRpcOptions): KmsRpcCall {
@@ -44,7 +48,12 @@ export function createKmsRpc(options: KmsRpcOptions): KmsRpcCall {
     }),
   );
   // Retries happen in resilience.ts, never inside the client (CreateKey must not be repeated blindly).
-  const runtime = { readTimeout: options.readTimeoutMs, connectTimeout: options.connectTimeoutMs, autoretry: false, maxAttempts: 1 } as unknown as CallApiRuntime;
+  const runtime = {
+    readTimeout: options.readTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    autoretry: false,
+    maxAttempts: 1,
+  } as unknown as CallApiRuntime;
   return async (action, params) => {
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(params)) if (v !== undefined) query[k] = v;

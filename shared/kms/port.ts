@@ -181,7 +181,11 @@ export interface KmsPort {
   listResourceTags(keyId: string): Promise<Record<string, string>>;
 
   /** `plaintext` is an opaque string (we pass base64). */
-  encrypt(input: { keyId: string; plaintext: string; encryptionContext?: Record<string, string> }): Promise<EncryptResult>;
+  encrypt(input: {
+    keyId: string;
+    plaintext: string;
+    encryptionContext?: Record<string, string>;
+  }): Promise<EncryptResult>;
   decrypt(input: { ciphertextBlob: string; encryptionContext?: Record<string, string> }): Promise<DecryptResult>;
 
   createSecret(input: {

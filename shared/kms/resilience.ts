@@ -41,7 +41,13 @@ export function backoffDelayMs(attempt: number, policy: RetryPolicy, u: number):
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
-  opts: { policy: RetryPolicy; sleep: Sleep; random: RandomSource; shouldRetry?: (err: unknown) => boolean; onRetry?: (err: unknown, attempt: number, delayMs: number) => void },
+  opts: {
+    policy: RetryPolicy;
+    sleep: Sleep;
+    random: RandomSource;
+    shouldRetry?: (err: unknown) => boolean;
+    onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  },
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {

@@ -61,10 +61,14 @@ function parseRecord(data: string): LeaseRecord {
 }
 
 function held(lineage: string, by: string | null, untilMs: number): OrchestratorError {
-  return new OrchestratorError(ErrorCode.LeaseHeld, `lineage ${lineage} is being changed by another run${by ? ` (${by})` : ''}${untilMs ? ` until ${new Date(untilMs).toISOString()}` : ''}`, {
-    retryable: true,
-    details: { lineage },
-  });
+  return new OrchestratorError(
+    ErrorCode.LeaseHeld,
+    `lineage ${lineage} is being changed by another run${by ? ` (${by})` : ''}${untilMs ? ` until ${new Date(untilMs).toISOString()}` : ''}`,
+    {
+      retryable: true,
+      details: { lineage },
+    },
+  );
 }
 
 /** The Secrets Manager calls a lease makes. */
@@ -95,14 +99,16 @@ export function leaseDeps(deps: EngineDeps): LeaseDeps {
 }
 
 /** Acquires the lineage lease or throws LeaseHeld. */
-export async function acquireLease(
-  deps: LeaseDeps,
-  lineage: string,
-  intent: string,
-): Promise<Lease> {
+export async function acquireLease(deps: LeaseDeps, lineage: string, intent: string): Promise<Lease> {
   const name = leaseSecretName(lineage);
   const now = deps.nowMs();
-  const mine = (seq: number): LeaseRecord => ({ v: 1, seq, holder: deps.holder, expiresAtMs: now + deps.ttlMs, intent });
+  const mine = (seq: number): LeaseRecord => ({
+    v: 1,
+    seq,
+    holder: deps.holder,
+    expiresAtMs: now + deps.ttlMs,
+    intent,
+  });
   let seq: number;
   let current: LeaseRecord | undefined;
   try {
@@ -135,10 +141,13 @@ export async function acquireLease(
       }),
     );
   } else {
-    if (current.holder && current.holder !== deps.holder && current.expiresAtMs > now) throw held(lineage, current.holder, current.expiresAtMs);
+    if (current.holder && current.holder !== deps.holder && current.expiresAtMs > now)
+      throw held(lineage, current.holder, current.expiresAtMs);
     seq = current.seq + 1;
     const next = seq;
-    await conditionalWrite(() => deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: JSON.stringify(mine(next)) }));
+    await conditionalWrite(() =>
+      deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: JSON.stringify(mine(next)) }),
+    );
   }
   await confirmHeld(deps, { name, lineage, seq, now, refused });
   // Outside the refusal handling on purpose: a lease secret in the wrong instance is an
@@ -154,7 +163,11 @@ export async function acquireLease(
         const cur = await deps.kms.getSecretValue({ secretName: name });
         const r = parseRecord(cur.secretData);
         if (r.holder !== deps.holder || r.seq !== seq) return; // taken over after expiry: not ours to release
-        await deps.kms.putSecretValue({ secretName: name, versionId: versionOf(seq + 1), secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 } satisfies LeaseRecord) });
+        await deps.kms.putSecretValue({
+          secretName: name,
+          versionId: versionOf(seq + 1),
+          secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 } satisfies LeaseRecord),
+        });
       } catch {
         // Best effort: the lease expires by itself.
       }
@@ -180,7 +193,8 @@ async function confirmHeld(
   }
   const rec = parseRecord(check.secretData);
   if (check.versionId === versionOf(seq) && rec.holder === deps.holder) return;
-  if (rec.holder && rec.holder !== deps.holder && rec.expiresAtMs > now) throw held(lineage, rec.holder, rec.expiresAtMs);
+  if (rec.holder && rec.holder !== deps.holder && rec.expiresAtMs > now)
+    throw held(lineage, rec.holder, rec.expiresAtMs);
   // Accepted, yet not current: another run moved the lease on since (the original rule).
   if (refused === undefined) throw held(lineage, rec.holder, rec.expiresAtMs);
   // Refused, and nobody holds the lease now. If our version id exists, a contender wrote it first

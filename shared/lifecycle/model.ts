@@ -31,7 +31,12 @@ export const Tag = {
 } as const;
 
 /** Provisioning phases of a managed CMK. */
-export const Phase = { Provisioning: 'provisioning', Ready: 'ready', Retired: 'retired', FailedSelfTest: 'failed-self-test' } as const;
+export const Phase = {
+  Provisioning: 'provisioning',
+  Ready: 'ready',
+  Retired: 'retired',
+  FailedSelfTest: 'failed-self-test',
+} as const;
 /** A provisioning phase. */
 export type Phase = (typeof Phase)[keyof typeof Phase];
 

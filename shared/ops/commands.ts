@@ -77,19 +77,30 @@ export interface OpsContext {
 }
 
 /** Commands that write; the ops function audits them under the caller's identity. */
-export const WRITE_COMMANDS: ReadonlySet<OpsCommand> = new Set(['sweep', 'onboard', 'renew', 'rotate', 'reimport', 'revoke', 'restore']);
+export const WRITE_COMMANDS: ReadonlySet<OpsCommand> = new Set([
+  'sweep',
+  'onboard',
+  'renew',
+  'rotate',
+  'reimport',
+  'revoke',
+  'restore',
+]);
 
-const bad = (field: string, rule: string) => new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${rule}`, { details: { field } });
+const bad = (field: string, rule: string) =>
+  new OrchestratorError(ErrorCode.InvalidInput, `${field}: ${rule}`, { details: { field } });
 
 function str(v: Record<string, unknown>, field: string): string {
   const x = v[field];
-  if (typeof x !== 'string' || x.trim() === '' || x.length > 300) throw bad(field, 'required, a non-empty string of at most 300 characters');
+  if (typeof x !== 'string' || x.trim() === '' || x.length > 300)
+    throw bad(field, 'required, a non-empty string of at most 300 characters');
   return x;
 }
 
 /** Validates a JSON command (the ops function's payload); errors name the field and the rule. */
 export function parseOpsRequest(value: unknown): OpsRequest {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('request', 'must be a JSON object like {"command":"status"}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('request', 'must be a JSON object like {"command":"status"}');
   const v = value as Record<string, unknown>;
   const command = v.command;
   switch (command) {
@@ -102,7 +113,8 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'onboard': {
       const r: OpsRequest = { command, alias: str(v, 'alias') };
       if (v.validityDays !== undefined) {
-        if (typeof v.validityDays !== 'number' || !Number.isInteger(v.validityDays)) throw bad('validityDays', 'must be a whole number of days');
+        if (typeof v.validityDays !== 'number' || !Number.isInteger(v.validityDays))
+          throw bad('validityDays', 'must be a whole number of days');
         r.validityDays = v.validityDays;
       }
       if (v.keySpec !== undefined) {
@@ -121,12 +133,19 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'revoke':
       return { command, keyId: str(v, 'keyId'), ...(v.confirm !== undefined ? { confirm: str(v, 'confirm') } : {}) };
     default:
-      throw bad('command', 'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, restore, verify-escrow, doctor');
+      throw bad(
+        'command',
+        'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, restore, verify-escrow, doctor',
+      );
   }
 }
 
 /** Executes one request against the engine (`doctor` also needs `context.config`). */
-export async function executeRequest(deps: EngineDeps, request: OpsRequest, context: OpsContext = {}): Promise<OpsResult> {
+export async function executeRequest(
+  deps: EngineDeps,
+  request: OpsRequest,
+  context: OpsContext = {},
+): Promise<OpsResult> {
   switch (request.command) {
     case 'status':
       return { command: 'status', ...(await status(deps)) };
@@ -139,7 +158,11 @@ export async function executeRequest(deps: EngineDeps, request: OpsRequest, cont
     case 'onboard':
       return {
         command: 'onboard',
-        ...(await onboard(deps, { alias: request.alias, ...(request.validityDays !== undefined ? { validityDays: request.validityDays } : {}), ...(request.keySpec ? { keySpec: request.keySpec } : {}) })),
+        ...(await onboard(deps, {
+          alias: request.alias,
+          ...(request.validityDays !== undefined ? { validityDays: request.validityDays } : {}),
+          ...(request.keySpec ? { keySpec: request.keySpec } : {}),
+        })),
       };
     case 'renew': {
       const r = await renewNow(deps, request.target);
@@ -156,7 +179,8 @@ export async function executeRequest(deps: EngineDeps, request: OpsRequest, cont
     case 'verify-escrow':
       return { command: 'verify-escrow', checks: await verifyEscrow(deps) };
     case 'doctor': {
-      if (context.config === undefined) throw new OrchestratorError(ErrorCode.Internal, 'doctor: the caller passed no configuration');
+      if (context.config === undefined)
+        throw new OrchestratorError(ErrorCode.Internal, 'doctor: the caller passed no configuration');
       const checks = await runDoctor({
         kms: deps.kms,
         config: context.config,
@@ -169,7 +193,10 @@ export async function executeRequest(deps: EngineDeps, request: OpsRequest, cont
     }
     default: {
       const exhaustive: never = request;
-      throw new OrchestratorError(ErrorCode.InvalidInput, `unknown command ${JSON.stringify((exhaustive as { command: unknown }).command)}`);
+      throw new OrchestratorError(
+        ErrorCode.InvalidInput,
+        `unknown command ${JSON.stringify((exhaustive as { command: unknown }).command)}`,
+      );
     }
   }
 }

@@ -120,7 +120,9 @@ function verifySignature(signatureHeader: string, req: WebhookAuthRequest, opts:
   if (skewMs > (opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS) * 1000) throw refuse(AuthFailure.ClockSkew);
 
   const provided = signatureHeader.split(',').map((s) => s.trim());
-  if (provided.some((s) => !s.startsWith(SIGNATURE_VERSION) || !SIGNATURE_HEX.test(s.slice(SIGNATURE_VERSION.length)))) {
+  if (
+    provided.some((s) => !s.startsWith(SIGNATURE_VERSION) || !SIGNATURE_HEX.test(s.slice(SIGNATURE_VERSION.length)))
+  ) {
     throw refuse(AuthFailure.MalformedSignature);
   }
   let match = false;

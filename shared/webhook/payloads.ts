@@ -81,7 +81,8 @@ const SEVERITIES = new Set<string>(Object.values(Severity));
 
 function parseGeneric(body: Record<string, unknown>, raw: string | Buffer): ParsedWebhook {
   const action = body['action'];
-  if (typeof action !== 'string' || !GENERIC_ACTIONS.has(action)) throw invalidInput('action', 'must be check, reimport or alert');
+  if (typeof action !== 'string' || !GENERIC_ACTIONS.has(action))
+    throw invalidInput('action', 'must be check, reimport or alert');
   const kind = action as IntentKind;
   const key = body['key'];
   const alias = body['alias'];
@@ -108,7 +109,8 @@ function parseGeneric(body: Record<string, unknown>, raw: string | Buffer): Pars
 
   if (kind === 'alert') {
     const severity = body['severity'] ?? Severity.Warning;
-    if (typeof severity !== 'string' || !SEVERITIES.has(severity)) throw invalidInput('severity', 'must be critical, warning or info');
+    if (typeof severity !== 'string' || !SEVERITIES.has(severity))
+      throw invalidInput('severity', 'must be critical, warning or info');
     return { source: WebhookSource.Generic, intents: [{ ...base, kind, severity: severity as Severity }], ignored: [] };
   }
   return { source: WebhookSource.Generic, intents: [{ ...base, kind }], ignored: [] };
@@ -116,7 +118,8 @@ function parseGeneric(body: Record<string, unknown>, raw: string | Buffer): Pars
 
 // ---------------------------------------------------------------- entry point
 
-const isForm = (contentType: string | undefined): boolean => /^application\/x-www-form-urlencoded\b/i.test(contentType?.trim() ?? '');
+const isForm = (contentType: string | undefined): boolean =>
+  /^application\/x-www-form-urlencoded\b/i.test(contentType?.trim() ?? '');
 
 /**
  * Parses one webhook body into intents. Sniffs the sender: a form body (by content type, or a body
@@ -127,9 +130,13 @@ export function parseWebhookPayload(req: WebhookPayloadRequest, opts: WebhookPay
   const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bytes = typeof req.body === 'string' ? Buffer.byteLength(req.body, 'utf8') : req.body.length;
   if (bytes > limit) {
-    throw new OrchestratorError(ErrorCode.PayloadTooLarge, `webhook: body of ${bytes} bytes exceeds the ${limit}-byte limit`, {
-      details: { bytes, limitBytes: limit },
-    });
+    throw new OrchestratorError(
+      ErrorCode.PayloadTooLarge,
+      `webhook: body of ${bytes} bytes exceeds the ${limit}-byte limit`,
+      {
+        details: { bytes, limitBytes: limit },
+      },
+    );
   }
   const text = (typeof req.body === 'string' ? req.body : req.body.toString('utf8')).trim();
   if (text === '') throw unknownPayload('empty body');

@@ -147,7 +147,10 @@ export function generateKeyMaterial(keySpec: KeySpec, random: RandomSource): Buf
   const material = random.bytes(length);
   // Guard against a broken RandomSource rather than import short material KMS would bind forever.
   if (!(material instanceof Uint8Array) || material.length !== length) {
-    throw new OrchestratorError(ErrorCode.Internal, `random source returned ${material?.length ?? 'no'} bytes, wanted ${length}`);
+    throw new OrchestratorError(
+      ErrorCode.Internal,
+      `random source returned ${material?.length ?? 'no'} bytes, wanted ${length}`,
+    );
   }
   // Returned as is: a copy would leave a second instance of the material in memory.
   return material;

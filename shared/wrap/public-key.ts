@@ -63,10 +63,10 @@ export function parseWrappingPublicKey(publicKeyBase64: string, wrappingKeySpec:
 
 function readSpki(der: Buffer): Spki {
   try {
-    const [algorithm, subjectPublicKey] = readSequence(readOnly(der, DerTag.Sequence), [DerTag.Sequence, DerTag.BitString]) as [
-      Buffer,
-      Buffer,
-    ];
+    const [algorithm, subjectPublicKey] = readSequence(readOnly(der, DerTag.Sequence), [
+      DerTag.Sequence,
+      DerTag.BitString,
+    ]) as [Buffer, Buffer];
     const oid = readDer(algorithm, 0);
     if (oid.tag !== DerTag.ObjectIdentifier) throw new DerError('algorithm is not an OID');
     const algorithmOid = oidToString(oid.content);
@@ -74,7 +74,8 @@ function readSpki(der: Buffer): Spki {
     if (algorithmOid !== Oid.EcPublicKey) return { kind: 'other', algorithmOid };
     // RFC 5480 §2.1.1: parameters are a namedCurve OID; implicit/explicit curves are not supported.
     const params = readDer(algorithm, oid.end);
-    if (params.tag !== DerTag.ObjectIdentifier || params.end !== algorithm.length) throw new DerError('EC parameters are not a named curve');
+    if (params.tag !== DerTag.ObjectIdentifier || params.end !== algorithm.length)
+      throw new DerError('EC parameters are not a named curve');
     // BIT STRING: first content byte is the count of unused bits, which must be 0 for a point.
     if (subjectPublicKey.length < 1 || subjectPublicKey[0] !== 0) throw new DerError('bad bit string');
     return { kind: 'ec', curveOid: oidToString(params.content), point: subjectPublicKey.subarray(1) };
@@ -93,13 +94,15 @@ function checkRsa2048(spki: Spki): WrappingPublicKey {
     throw invalidPublicKey('RSA key could not be parsed');
   }
   const bits = keyObject.asymmetricKeyDetails?.modulusLength;
-  if (keyObject.asymmetricKeyType !== 'rsa' || bits === undefined) throw invalidPublicKey('RSA key could not be parsed');
+  if (keyObject.asymmetricKeyType !== 'rsa' || bits === undefined)
+    throw invalidPublicKey('RSA key could not be parsed');
   if (bits !== RSA_2048_BITS) throw invalidPublicKey(`RSA modulus is ${bits} bits, RSA_2048 needs ${RSA_2048_BITS}`);
   return { spec: WrappingKeySpec.Rsa2048, keyObject, modulusBits: bits };
 }
 
 function checkSm2(spki: Spki): WrappingPublicKey {
-  if (spki.kind !== 'ec' || spki.curveOid !== Oid.Sm2Curve) throw invalidPublicKey(`is ${describe(spki)}, EC_SM2 needs an SM2 key`);
+  if (spki.kind !== 'ec' || spki.curveOid !== Oid.Sm2Curve)
+    throw invalidPublicKey(`is ${describe(spki)}, EC_SM2 needs an SM2 key`);
   const { point } = spki;
   if (point.length !== SM2_POINT_BYTES || point[0] !== 0x04) {
     throw invalidPublicKey(`SM2 point is ${point.length} bytes, EC_SM2 needs a 65-byte uncompressed point (04||x||y)`);

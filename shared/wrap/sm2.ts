@@ -48,7 +48,12 @@ export function sm2Encrypt(publicPoint: Uint8Array, plaintext: Uint8Array): Buff
   const c2 = raw.subarray(2 * COORD_BYTES + HASH_BYTES);
   return writeDer(
     DerTag.Sequence,
-    Buffer.concat([writeUnsignedInteger(x), writeUnsignedInteger(y), writeDer(DerTag.OctetString, c3), writeDer(DerTag.OctetString, c2)]),
+    Buffer.concat([
+      writeUnsignedInteger(x),
+      writeUnsignedInteger(y),
+      writeDer(DerTag.OctetString, c3),
+      writeDer(DerTag.OctetString, c2),
+    ]),
   );
 }
 
@@ -67,9 +72,12 @@ export function sm2Decrypt(privateKeyHex: string, ciphertext: Buffer): Buffer | 
     ]) as [Buffer, Buffer, Buffer, Buffer];
     const x = unsignedIntegerBytes(xc);
     const y = unsignedIntegerBytes(yc);
-    if (x.length > COORD_BYTES || y.length > COORD_BYTES || hash.length !== HASH_BYTES || c2.length === 0) return undefined;
+    if (x.length > COORD_BYTES || y.length > COORD_BYTES || hash.length !== HASH_BYTES || c2.length === 0)
+      return undefined;
     const rawHex =
-      Buffer.concat([leftPad(x, COORD_BYTES), leftPad(y, COORD_BYTES)]).toString('hex') + hash.toString('hex') + c2.toString('hex');
+      Buffer.concat([leftPad(x, COORD_BYTES), leftPad(y, COORD_BYTES)]).toString('hex') +
+      hash.toString('hex') +
+      c2.toString('hex');
     // The library checks C1 is on the curve (fromHex throws otherwise) and compares C3; on a C3
     // mismatch it returns an empty array rather than throwing. Its C3 comparison is a string
     // compare, not constant time; acceptable because only the local emulator decrypts SM2PKE.

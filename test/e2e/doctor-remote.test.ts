@@ -22,22 +22,55 @@ describe('doctor through the ops function', () => {
   it('checks the local deployment with the function role: every check ok, exit 0, no secret printed', async () => {
     let out = '';
     let err = '';
-    const code = await runCli(['--remote', 'doctor', '--json'], { env: env.stack.cliEnv, stdout: (s) => (out += s), stderr: (s) => (err += s) });
-    const doc = JSON.parse(out) as { command: string; ok: boolean; exitCode: number; checks: Array<{ name: string; status: string; detail: string }> };
+    const code = await runCli(['--remote', 'doctor', '--json'], {
+      env: env.stack.cliEnv,
+      stdout: (s) => (out += s),
+      stderr: (s) => (err += s),
+    });
+    const doc = JSON.parse(out) as {
+      command: string;
+      ok: boolean;
+      exitCode: number;
+      checks: Array<{ name: string; status: string; detail: string }>;
+    };
     expect(doc.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect([code, doc.command, doc.ok, doc.exitCode]).toEqual([0, 'doctor', true, 0]);
-    expect(doc.checks.map((c) => c.name)).toEqual(['credentials', 'keys instance', 'escrow instance', 'shared gateway', 'escrow key', 'lease key', 'escrow placement', 'ram read calls', 'ram write calls', 'webhook secret', 'webhook url token']);
-    expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(/^probed as the function role; answered: /);
+    expect(doc.checks.map((c) => c.name)).toEqual([
+      'credentials',
+      'keys instance',
+      'escrow instance',
+      'shared gateway',
+      'escrow key',
+      'lease key',
+      'escrow placement',
+      'ram read calls',
+      'ram write calls',
+      'webhook secret',
+      'webhook url token',
+    ]);
+    expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(
+      /^probed as the function role; answered: /,
+    );
     expect(err).toContain('invoking byok-ops');
-    for (const secret of [env.stack.secrets.webhookHmac, env.stack.secrets.webhookToken]) expect(out + err).not.toContain(secret);
+    for (const secret of [env.stack.secrets.webhookHmac, env.stack.secrets.webhookToken])
+      expect(out + err).not.toContain(secret);
   });
 
   it('finds the same local deployment healthy in direct mode, with the operator credentials', async () => {
     let out = '';
-    const code = await runCli(['doctor', '--json'], { env: env.stack.cliEnv, stdout: (s) => (out += s), stderr: () => {} });
-    const doc = JSON.parse(out) as { exitCode: number; checks: Array<{ name: string; status: string; detail: string }> };
+    const code = await runCli(['doctor', '--json'], {
+      env: env.stack.cliEnv,
+      stdout: (s) => (out += s),
+      stderr: () => {},
+    });
+    const doc = JSON.parse(out) as {
+      exitCode: number;
+      checks: Array<{ name: string; status: string; detail: string }>;
+    };
     expect(doc.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect([code, doc.exitCode]).toEqual([0, 0]);
-    expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(/^probed as access key local-ak; answered: /);
+    expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(
+      /^probed as access key local-ak; answered: /,
+    );
   });
 });

@@ -27,17 +27,30 @@ afterAll(async () => {
   await env?.close();
 });
 
-const writeActions = /(CreateKey|ImportKeyMaterial|DeleteKeyMaterial|TagResource|UntagResource|CreateAlias|UpdateAlias|PutSecretValue|CreateSecret|EnableKey|DisableKey)/;
+const writeActions =
+  /(CreateKey|ImportKeyMaterial|DeleteKeyMaterial|TagResource|UntagResource|CreateAlias|UpdateAlias|PutSecretValue|CreateSecret|EnableKey|DisableKey)/;
 const kmsWritesIn = (lines: string[]) => lines.filter((l) => l.startsWith('[kms]') && writeActions.test(l));
 
-async function postWebhook(body: string, headers: Record<string, string>, query = ''): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${stack.host.httpTriggerUrl(stack.functionNames.webhook)}${query}`, { method: 'POST', headers, body });
+async function postWebhook(
+  body: string,
+  headers: Record<string, string>,
+  query = '',
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${stack.host.httpTriggerUrl(stack.functionNames.webhook)}${query}`, {
+    method: 'POST',
+    headers,
+    body,
+  });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
 function signedHeaders(body: string, contentType = 'application/json'): Record<string, string> {
   const ts = Math.floor(Date.now() / 1000);
-  return { 'content-type': contentType, 'x-byok-timestamp': String(ts), 'x-byok-signature': signWebhook(stack.secrets.webhookHmac, ts, body) };
+  return {
+    'content-type': contentType,
+    'x-byok-timestamp': String(ts),
+    'x-byok-signature': signWebhook(stack.secrets.webhookHmac, ts, body),
+  };
 }
 
 function deleteKeyMaterialEvent(keyId: string, id: string): string {
@@ -107,7 +120,9 @@ describe('webhook function (HTTP trigger)', () => {
     const first = await postWebhook(body, signedHeaders(body));
     stack.emu.faults.reset();
     expect(first.status).toBe(503);
-    expect(first.json).toEqual({ error: { code: 'ERR_KMS_UNAVAILABLE', message: 'temporarily unable to process; retry later' } });
+    expect(first.json).toEqual({
+      error: { code: 'ERR_KMS_UNAVAILABLE', message: 'temporarily unable to process; retry later' },
+    });
     const again = await postWebhook(body, signedHeaders(body));
     expect(again.status).toBe(200);
     expect(again.json).toMatchObject({ accepted: 1, duplicates: 0 });
@@ -137,10 +152,27 @@ describe('webhook function (HTTP trigger)', () => {
   });
 
   it('accepts a CloudMonitor form callback carrying the right URL token', async () => {
-    const form = new URLSearchParams({ alertName: 'byok material expires soon', alertState: 'ALERT', triggerLevel: 'CRITICAL', metricName: 'byok_days_to_expiry', curValue: '5', timestamp: String(Date.now()), dimensions: `{keyId=${demoKeyId}, region=cn-hangzhou}`, transId: 'trans-1' }).toString();
-    const ok = await postWebhook(form, { 'content-type': 'application/x-www-form-urlencoded' }, `?token=${stack.secrets.webhookToken}`);
+    const form = new URLSearchParams({
+      alertName: 'byok material expires soon',
+      alertState: 'ALERT',
+      triggerLevel: 'CRITICAL',
+      metricName: 'byok_days_to_expiry',
+      curValue: '5',
+      timestamp: String(Date.now()),
+      dimensions: `{keyId=${demoKeyId}, region=cn-hangzhou}`,
+      transId: 'trans-1',
+    }).toString();
+    const ok = await postWebhook(
+      form,
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      `?token=${stack.secrets.webhookToken}`,
+    );
     expect(ok.status).toBe(200);
-    const wrong = await postWebhook(form, { 'content-type': 'application/x-www-form-urlencoded' }, '?token=wrong-token-value-000000');
+    const wrong = await postWebhook(
+      form,
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      '?token=wrong-token-value-000000',
+    );
     expect(wrong.status).toBe(401);
   });
 
@@ -155,14 +187,24 @@ describe('webhook function (HTTP trigger)', () => {
 describe('redaction across the running stack', () => {
   it('prints no material, webhook secret, URL token or credential secret in any host, emulator or function output', async () => {
     const { openFileEscrowStore } = await import('../../shared/escrow/file-store.js');
-    const escrow = await openFileEscrowStore({ dir: stack.cliEnv.BYOK_ESCROW_DIR!, masterKeyFile: stack.cliEnv.BYOK_ESCROW_MASTER_KEY_FILE!, random: systemRandom });
-    const materials = await Promise.all((await escrow.list()).records.map(async (r) => (await escrow.get(r.keyId)).material));
+    const escrow = await openFileEscrowStore({
+      dir: stack.cliEnv.BYOK_ESCROW_DIR!,
+      masterKeyFile: stack.cliEnv.BYOK_ESCROW_MASTER_KEY_FILE!,
+      random: systemRandom,
+    });
+    const materials = await Promise.all(
+      (await escrow.list()).records.map(async (r) => (await escrow.get(r.keyId)).material),
+    );
     expect(materials.length).toBeGreaterThanOrEqual(1);
     const forms = (b: Buffer) => [b.toString('hex'), b.toString('base64'), b.toString('base64url')];
-    const secrets = [...materials.flatMap(forms), stack.secrets.webhookHmac, stack.secrets.webhookToken, stack.operator.accessKeySecret];
+    const secrets = [
+      ...materials.flatMap(forms),
+      stack.secrets.webhookHmac,
+      stack.secrets.webhookToken,
+      stack.operator.accessKeySecret,
+    ];
     const output = env.lines.join('\n');
     expect(output).toContain('byok-sweep'); // the functions' own lines are in there
     expect(secrets.filter((s) => output.includes(s))).toEqual([]);
   });
 });
-

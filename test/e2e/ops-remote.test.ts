@@ -40,7 +40,9 @@ describe('the CLI in remote mode', () => {
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.out);
     expect(doc.command).toBe('status');
-    expect(doc.rows).toContainEqual(expect.objectContaining({ keyId, lineage: 'remote', generation: 1, state: 'Enabled', escrowOk: true }));
+    expect(doc.rows).toContainEqual(
+      expect.objectContaining({ keyId, lineage: 'remote', generation: 1, state: 'Enabled', escrowOk: true }),
+    );
     expect(r.err).toContain('invoking byok-ops');
   });
 
@@ -61,7 +63,11 @@ describe('the CLI in remote mode', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ command: 'renew', keyId });
     const audit = env.lines.filter((l) => l.includes('"phase":"outcome"') && l.includes('"action":"renew"'));
-    expect(audit.some((l) => l.includes('"kind":"operator"') && l.includes('"id":"local-ak"') && l.includes('"runId":"ops-'))).toBe(true);
+    expect(
+      audit.some(
+        (l) => l.includes('"kind":"operator"') && l.includes('"id":"local-ak"') && l.includes('"runId":"ops-'),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -71,7 +77,11 @@ describe('bundles', () => {
     expect(names.sort()).toEqual(['ops', 'sweep', 'webhook']);
     const s = env.stack;
     const fnEnv = { ...s.cliEnv, BYOK_AUDIT_SINK: 'stdout', PATH: process.env.PATH ?? '' };
-    const context = { requestId: 'req-alone', credentials: { ...s.operator }, function: { name: 'alone', timeout: 60 } };
+    const context = {
+      requestId: 'req-alone',
+      credentials: { ...s.operator },
+      function: { name: 'alone', timeout: 60 },
+    };
     const timer = { triggerTime: '2031-01-01T00:00:00Z', triggerName: 'alone', payload: '' };
     const script = `const m = require('./index.js'); Promise.resolve().then(() => m.handler(Buffer.from(process.argv[1]), JSON.parse(process.argv[2]))).then((r) => { console.log('RESULT ' + JSON.stringify(r)); }, (e) => { console.log('ERROR ' + JSON.stringify({ name: e.name, message: e.message })); });`;
     const answers: Record<string, string> = {};
@@ -80,7 +90,11 @@ describe('bundles', () => {
       try {
         cpSync(join(env.distDir, name, 'index.js'), join(dir, 'index.js'));
         // Async: the emulator serving the bundle lives in this process, so it must not block.
-        const { stdout: out } = await promisify(execFile)(process.execPath, ['-e', script, JSON.stringify(timer), JSON.stringify(context)], { cwd: dir, env: fnEnv, encoding: 'utf8' });
+        const { stdout: out } = await promisify(execFile)(
+          process.execPath,
+          ['-e', script, JSON.stringify(timer), JSON.stringify(context)],
+          { cwd: dir, env: fnEnv, encoding: 'utf8' },
+        );
         answers[name] = out.split('\n').find((l) => l.startsWith('RESULT ') || l.startsWith('ERROR ')) ?? out;
       } finally {
         rmSync(dir, { recursive: true, force: true });

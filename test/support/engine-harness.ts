@@ -87,13 +87,22 @@ export interface Harness {
 let runCounter = 0;
 
 /** Starts a harness. */
-export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; policies?: Policies; kmsVersion?: 1 | 3 } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { escrow?: 'file' | 'kms-secrets'; policies?: Policies; kmsVersion?: 1 | 3 } = {},
+): Promise<Harness> {
   const v3 = (options.kmsVersion ?? 3) === 3;
   const emu = await startKmsEmulator({
     port: 0,
     credentials: [TEST_AK],
     kmsVersion: v3 ? 3 : 1,
-    ...(v3 ? { instances: [{ id: KEYS_INSTANCE, type: 'software' as const }, { id: ESCROW_INSTANCE, type: 'software' as const }] } : {}),
+    ...(v3
+      ? {
+          instances: [
+            { id: KEYS_INSTANCE, type: 'software' as const },
+            { id: ESCROW_INSTANCE, type: 'software' as const },
+          ],
+        }
+      : {}),
   });
   const instances: Harness['instances'] = v3 ? { keys: KEYS_INSTANCE, escrow: ESCROW_INSTANCE } : {};
   const dir = await mkdtemp(join(tmpdir(), 'byok-harness-'));
@@ -107,11 +116,24 @@ export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; p
     nowMs: () => Date.now(),
     retry: { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
   });
-  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow CMK', ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}) });
+  const escrowKey = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'escrow CMK',
+    ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}),
+  });
   const escrow: EscrowPort =
     options.escrow === 'kms-secrets'
-      ? createKmsSecretsEscrowStore({ kms, encryptionKeyId: escrowKey.keyId, ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}) })
-      : await openFileEscrowStore({ dir: join(dir, 'escrow'), masterKeyFile: join(dir, 'master.key'), random: systemRandom });
+      ? createKmsSecretsEscrowStore({
+          kms,
+          encryptionKeyId: escrowKey.keyId,
+          ...(v3 ? { dkmsInstanceId: ESCROW_INSTANCE } : {}),
+        })
+      : await openFileEscrowStore({
+          dir: join(dir, 'escrow'),
+          masterKeyFile: join(dir, 'master.key'),
+          random: systemRandom,
+        });
   const audit: AuditInput[] = [];
   const policies = options.policies ?? { defaults: defaultPolicy, lineages: {} };
   return {
@@ -126,7 +148,11 @@ export async function startHarness(options: { escrow?: 'file' | 'kms-secrets'; p
     deps: (over = {}) => ({
       kms,
       escrow,
-      audit: { record: (e: AuditInput) => { audit.push(e); } },
+      audit: {
+        record: (e: AuditInput) => {
+          audit.push(e);
+        },
+      },
       clock: { nowMs },
       random: systemRandom,
       policies,

@@ -10,7 +10,13 @@
  * yields to the event loop first, so concurrent callers interleave as they would over HTTP.
  */
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
-import type { KmsPort, SecretMetadata, SecretSummary, SecretValue, SecretVersionSummary } from '../../shared/kms/port.js';
+import type {
+  KmsPort,
+  SecretMetadata,
+  SecretSummary,
+  SecretValue,
+  SecretVersionSummary,
+} from '../../shared/kms/port.js';
 
 /** The Secrets Manager methods of KmsPort. */
 export type SecretsKmsPort = Pick<
@@ -71,8 +77,10 @@ export class FakeSecretsKms implements SecretsKmsPort {
     if (!/^[A-Za-z0-9_/+=.@-]{1,192}$/.test(input.secretName) || input.secretName.startsWith('acs/')) {
       throw this.invalid('CreateSecret', 'SecretName', requestId);
     }
-    if (input.versionId.length === 0 || input.versionId.length > 64) throw this.invalid('CreateSecret', 'VersionId', requestId);
-    if (Buffer.byteLength(input.secretData, 'utf8') > 30_720) throw this.invalid('CreateSecret', 'SecretData', requestId);
+    if (input.versionId.length === 0 || input.versionId.length > 64)
+      throw this.invalid('CreateSecret', 'VersionId', requestId);
+    if (Buffer.byteLength(input.secretData, 'utf8') > 30_720)
+      throw this.invalid('CreateSecret', 'SecretData', requestId);
     if (Object.keys(input.tags ?? {}).length > 20) throw this.invalid('CreateSecret', 'Tags', requestId);
     const now = this.nowMs();
     this.secrets.set(input.secretName, {
@@ -82,7 +90,9 @@ export class FakeSecretsKms implements SecretsKmsPort {
       tags: { ...(input.tags ?? {}) },
       createTimeMs: now,
       updateTimeMs: now,
-      versions: [{ versionId: input.versionId, secretData: input.secretData, stages: ['ACSCurrent'], createTimeMs: now }],
+      versions: [
+        { versionId: input.versionId, secretData: input.secretData, stages: ['ACSCurrent'], createTimeMs: now },
+      ],
     });
     return { requestId, secretName: input.secretName, versionId: input.versionId };
   }
@@ -92,7 +102,13 @@ export class FakeSecretsKms implements SecretsKmsPort {
     const secret = this.mustExist(input.secretName, 'GetSecretValue', requestId);
     // Inferred (not documented): a secret in its recovery window cannot be read, as in other clouds.
     if (secret.plannedDeleteTimeMs !== undefined) throw this.inDeleteWindow('GetSecretValue', requestId);
-    const version = this.findVersion(secret, input.versionId, input.versionStage ?? (input.versionId ? undefined : 'ACSCurrent'), 'GetSecretValue', requestId);
+    const version = this.findVersion(
+      secret,
+      input.versionId,
+      input.versionStage ?? (input.versionId ? undefined : 'ACSCurrent'),
+      'GetSecretValue',
+      requestId,
+    );
     return {
       requestId,
       secretName: secret.secretName,
@@ -122,7 +138,12 @@ export class FakeSecretsKms implements SecretsKmsPort {
     }
     for (const v of secret.versions) v.stages = v.stages.filter((s) => !stages.includes(s) || s === 'ACSPrevious');
     const now = this.nowMs();
-    secret.versions.push({ versionId: input.versionId, secretData: input.secretData, stages: [...stages], createTimeMs: now });
+    secret.versions.push({
+      versionId: input.versionId,
+      secretData: input.secretData,
+      stages: [...stages],
+      createTimeMs: now,
+    });
     if (secret.versions.length > MAX_VERSIONS) secret.versions.shift();
     secret.updateTimeMs = now;
     return { requestId, versionId: input.versionId, versionStages: [...stages] };
@@ -147,7 +168,11 @@ export class FakeSecretsKms implements SecretsKmsPort {
   async listSecretVersionIds(secretName: string): Promise<SecretVersionSummary[]> {
     const requestId = await this.begin('ListSecretVersionIds');
     // Every retained version, deprecated ones included (IncludeDeprecated=true, as the adapter asks).
-    return this.mustExist(secretName, 'ListSecretVersionIds', requestId).versions.map((v) => ({ versionId: v.versionId, versionStages: [...v.stages], createTimeMs: v.createTimeMs }));
+    return this.mustExist(secretName, 'ListSecretVersionIds', requestId).versions.map((v) => ({
+      versionId: v.versionId,
+      versionStages: [...v.stages],
+      createTimeMs: v.createTimeMs,
+    }));
   }
 
   async listSecrets(): Promise<SecretSummary[]> {
@@ -190,19 +215,36 @@ export class FakeSecretsKms implements SecretsKmsPort {
   private mustExist(secretName: string, action: string, requestId = 'test'): FakeSecret {
     const s = this.secrets.get(secretName);
     if (s === undefined) {
-      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`, {
-        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
-      });
+      throw new OrchestratorError(
+        ErrorCode.KmsNotFound,
+        `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`,
+        {
+          details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
+        },
+      );
     }
     return s;
   }
 
-  private findVersion(secret: FakeSecret, versionId: string | undefined, stage: string | undefined, action: string, requestId = 'test'): FakeSecretVersion {
-    const v = secret.versions.find((x) => (versionId === undefined || x.versionId === versionId) && (stage === undefined || x.stages.includes(stage)));
+  private findVersion(
+    secret: FakeSecret,
+    versionId: string | undefined,
+    stage: string | undefined,
+    action: string,
+    requestId = 'test',
+  ): FakeSecretVersion {
+    const v = secret.versions.find(
+      (x) =>
+        (versionId === undefined || x.versionId === versionId) && (stage === undefined || x.stages.includes(stage)),
+    );
     if (v === undefined) {
-      throw new OrchestratorError(ErrorCode.KmsNotFound, `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`, {
-        details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
-      });
+      throw new OrchestratorError(
+        ErrorCode.KmsNotFound,
+        `KMS ${action} failed: Forbidden.ResourceNotFound (HTTP 403)`,
+        {
+          details: { action, kmsCode: 'Forbidden.ResourceNotFound', httpStatus: 403, requestId },
+        },
+      );
     }
     return v;
   }
@@ -214,9 +256,13 @@ export class FakeSecretsKms implements SecretsKmsPort {
   }
 
   private inDeleteWindow(action: string, requestId: string): OrchestratorError {
-    return new OrchestratorError(ErrorCode.KmsRejectedState, `KMS ${action} failed: Rejected.ResourceInDeleteWindow (HTTP 409)`, {
-      details: { action, kmsCode: 'Rejected.ResourceInDeleteWindow', httpStatus: 409, requestId },
-    });
+    return new OrchestratorError(
+      ErrorCode.KmsRejectedState,
+      `KMS ${action} failed: Rejected.ResourceInDeleteWindow (HTTP 409)`,
+      {
+        details: { action, kmsCode: 'Rejected.ResourceInDeleteWindow', httpStatus: 409, requestId },
+      },
+    );
   }
 
   private invalid(action: string, field: string, requestId: string): OrchestratorError {

@@ -13,7 +13,9 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 export function kmsPortMethods(): string[] {
   const path = `${root}shared/kms/port.ts`;
   const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
-  const port = source.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'KmsPort');
+  const port = source.statements.find(
+    (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'KmsPort',
+  );
   if (!port) throw new Error('shared/kms/port.ts: interface KmsPort not found');
   return port.members.filter(ts.isMethodSignature).map((m) => m.name.getText(source));
 }
@@ -30,7 +32,8 @@ export function calledKmsMethods(): string[] {
       const rel = `${dir}/${e.name}`;
       if (e.isDirectory()) walk(rel);
       else if (e.name.endsWith('.ts') && !rel.startsWith('shared/kms/')) {
-        for (const m of readFileSync(`${root}${rel}`, 'utf8').matchAll(/\bkms\.([A-Za-z]+)\(/g)) if (port.has(m[1]!)) called.add(m[1]!);
+        for (const m of readFileSync(`${root}${rel}`, 'utf8').matchAll(/\bkms\.([A-Za-z]+)\(/g))
+          if (port.has(m[1]!)) called.add(m[1]!);
       }
     }
   };
@@ -38,4 +41,3 @@ export function calledKmsMethods(): string[] {
   walk('functions');
   return [...called].sort();
 }
-

@@ -19,11 +19,25 @@ export async function buildInto(dir: string): Promise<string> {
 }
 
 /** A local stack over freshly built bundles; `lines` collects every log line. */
-export async function startE2eStack(): Promise<{ stack: LocalStack; dir: string; distDir: string; lines: string[]; close(): Promise<void> }> {
+export async function startE2eStack(): Promise<{
+  stack: LocalStack;
+  dir: string;
+  distDir: string;
+  lines: string[];
+  close(): Promise<void>;
+}> {
   const dir = await mkdtemp(join(tmpdir(), 'byok-e2e-'));
   const distDir = await buildInto(dir);
   const lines: string[] = [];
-  const stack = await startLocalStack({ stateDir: join(dir, 'state'), distDir, sYamlPath: join(ROOT, 's.yaml'), kmsPort: 0, fcPort: 0, fireTimers: false, log: (l) => lines.push(l) });
+  const stack = await startLocalStack({
+    stateDir: join(dir, 'state'),
+    distDir,
+    sYamlPath: join(ROOT, 's.yaml'),
+    kmsPort: 0,
+    fcPort: 0,
+    fireTimers: false,
+    log: (l) => lines.push(l),
+  });
   return {
     stack,
     dir,

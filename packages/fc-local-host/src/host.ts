@@ -26,7 +26,14 @@ import { NonceCache, verifyAcs3Signature, verifyFcSignature } from './signatures
 import type { AuthResult, SignedRequest } from './signatures.js';
 import { buildHttpEvent, mapHttpResult } from './http-trigger.js';
 import { FcErrorType } from './types.js';
-import type { FcHost, FcHostOptions, FunctionSpec, InvocationRecord, InvocationResult, InvocationSource } from './types.js';
+import type {
+  FcHost,
+  FcHostOptions,
+  FunctionSpec,
+  InvocationRecord,
+  InvocationResult,
+  InvocationSource,
+} from './types.js';
 
 /** Sync invocation payload limit (§2.1: 32 MB). */
 const MAX_SYNC_PAYLOAD = 32 * 1024 * 1024;
@@ -55,10 +62,12 @@ function validate(options: FcHostOptions): void {
     new FcHostError(FcHostErrorCode.InvalidConfig, `fc-host ${field}: ${rule}`, { field });
   const names = new Set<string>();
   for (const f of options.functions) {
-    if (!/^[A-Za-z_$][A-Za-z0-9_$-]{0,127}$/.test(f.name)) throw bad('functions.name', `'${f.name}' is not a valid function name`);
+    if (!/^[A-Za-z_$][A-Za-z0-9_$-]{0,127}$/.test(f.name))
+      throw bad('functions.name', `'${f.name}' is not a valid function name`);
     if (names.has(f.name)) throw bad('functions.name', `'${f.name}' is declared twice`);
     names.add(f.name);
-    if (!(f.timeoutSeconds >= 1 && f.timeoutSeconds <= 86400)) throw bad('functions.timeoutSeconds', `${f.name}: must be 1..86400`);
+    if (!(f.timeoutSeconds >= 1 && f.timeoutSeconds <= 86400))
+      throw bad('functions.timeoutSeconds', `${f.name}: must be 1..86400`);
     if (!(f.memoryMB >= 128)) throw bad('functions.memoryMB', `${f.name}: must be >= 128`);
     if (f.http && f.http.methods.length === 0) throw bad('functions.http.methods', `${f.name}: at least one method`);
   }
@@ -107,7 +116,12 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     requestId,
     credentials: { ...options.credentials() },
     function: { name: spec.name, handler: spec.handler, memory: spec.memoryMB, timeout: spec.timeoutSeconds },
-    service: { logProject: spec.logConfig?.project ?? '', logStore: spec.logConfig?.logstore ?? '', qualifier: 'LATEST', versionId: '' },
+    service: {
+      logProject: spec.logConfig?.project ?? '',
+      logStore: spec.logConfig?.logstore ?? '',
+      qualifier: 'LATEST',
+      versionId: '',
+    },
     region: options.region,
     accountId: options.accountId,
     tracing: { spanContext: '', jaegerEndpoint: '', spanBaggages: {} },
@@ -122,24 +136,45 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   ): Promise<InvocationResult> {
     const pool = pools.get(spec.name);
     if (pool === undefined) throw new FcHostError(FcHostErrorCode.Internal, `no instance pool for ${spec.name}`);
-    const record: InvocationRecord = { requestId, functionName: spec.name, source, startedAtMs: clock.nowMs(), ...(timer ? { timer } : {}) };
+    const record: InvocationRecord = {
+      requestId,
+      functionName: spec.name,
+      source,
+      startedAtMs: clock.nowMs(),
+      ...(timer ? { timer } : {}),
+    };
     records.push(record);
     if (records.length > MAX_RECORDS) records.shift();
     const t0 = Date.now();
     const outcome: RawOutcome = closed
-      ? { kind: 'error', fcErrorType: FcErrorType.Unhandled, errorType: 'HostClosedError', errorMessage: 'the local FC host is shutting down' }
+      ? {
+          kind: 'error',
+          fcErrorType: FcErrorType.Unhandled,
+          errorType: 'HostClosedError',
+          errorMessage: 'the local FC host is shutting down',
+        }
       : await pool.run(event, contextFor(spec, requestId));
     record.durationMs = Date.now() - t0;
     record.outcome = outcome.kind === 'ok' ? 'ok' : outcome.fcErrorType;
     const what =
-      outcome.kind === 'ok' ? 'ok' : `${outcome.fcErrorType} ${outcome.errorType}: ${outcome.errorMessage.slice(0, 200).replace(/\s+/g, ' ')}`;
+      outcome.kind === 'ok'
+        ? 'ok'
+        : `${outcome.fcErrorType} ${outcome.errorType}: ${outcome.errorMessage.slice(0, 200).replace(/\s+/g, ' ')}`;
     log(`fc-host ${source} ${spec.name} ${requestId} ${what} (${record.durationMs} ms)`);
     return { ...outcome, requestId, functionName: spec.name };
   }
 
   /** Runs in the background (async invocations, timers); close() waits for these. */
-  function runDetached(spec: FunctionSpec, event: Buffer, source: InvocationSource, requestId: string, timer?: InvocationRecord['timer']): void {
-    const p = run(spec, event, source, requestId, timer).catch((err: unknown) => log(`fc-host ${source} ${spec.name} ${requestId} failed: ${(err as Error).message}`));
+  function runDetached(
+    spec: FunctionSpec,
+    event: Buffer,
+    source: InvocationSource,
+    requestId: string,
+    timer?: InvocationRecord['timer'],
+  ): void {
+    const p = run(spec, event, source, requestId, timer).catch((err: unknown) =>
+      log(`fc-host ${source} ${spec.name} ${requestId} failed: ${(err as Error).message}`),
+    );
     background.add(p);
     void p.finally(() => background.delete(p));
   }
@@ -166,8 +201,15 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     const requestId = randomUUID();
     res.setHeader('x-fc-request-id', requestId);
     handle(req, res, requestId).catch((err: unknown) => {
-      log(`fc-host ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]} ${requestId} internal error: ${(err as Error).message}`);
-      if (!res.headersSent) sendJson(res, 500, { ErrorCode: 'InternalServerError', ErrorMessage: 'internal error of the local FC host', RequestId: requestId });
+      log(
+        `fc-host ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]} ${requestId} internal error: ${(err as Error).message}`,
+      );
+      if (!res.headersSent)
+        sendJson(res, 500, {
+          ErrorCode: 'InternalServerError',
+          ErrorMessage: 'internal error of the local FC host',
+          RequestId: requestId,
+        });
       else res.destroy();
     });
   });
@@ -181,11 +223,26 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     const fc3 = FC3_ROUTE.exec(rawPath);
     if ((!fc2 && !fc3) || method !== 'POST') {
       const style: ErrorStyle = rawPath.startsWith('/2016-08-15/') ? 'fc2' : 'fc3';
-      return sendError(res, style, 400, 'PathNotSupported', `'${method}' against '${rawPath}' is not supported`, requestId);
+      return sendError(
+        res,
+        style,
+        400,
+        'PathNotSupported',
+        `'${method}' against '${rawPath}' is not supported`,
+        requestId,
+      );
     }
     const style: ErrorStyle = fc2 ? 'fc2' : 'fc3';
     const body = await readBody(req, MAX_SYNC_PAYLOAD);
-    if (body === null) return sendError(res, style, 400, 'EntityTooLarge', `payload size exceeds maximum allowed size (${MAX_SYNC_PAYLOAD} bytes)`, requestId);
+    if (body === null)
+      return sendError(
+        res,
+        style,
+        400,
+        'EntityTooLarge',
+        `payload size exceeds maximum allowed size (${MAX_SYNC_PAYLOAD} bytes)`,
+        requestId,
+      );
     const signed: SignedRequest = { method, rawPath, rawQuery, headers: req.headers, body };
     const auth: AuthResult = fc2
       ? verifyFcSignature(signed, options.invokeCredentials, Date.now())
@@ -197,7 +254,14 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     if (fc2) {
       const accountHeader = req.headers['x-fc-account-id'];
       if (accountHeader !== undefined && accountHeader !== options.accountId) {
-        return sendError(res, style, 403, 'AccessDenied', `account '${String(accountHeader)}' is not this host's account`, requestId);
+        return sendError(
+          res,
+          style,
+          403,
+          'AccessDenied',
+          `account '${String(accountHeader)}' is not this host's account`,
+          requestId,
+        );
       }
     }
     let functionName: string;
@@ -214,10 +278,18 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
       qualifier = new URLSearchParams(rawQuery).get('qualifier') ?? undefined;
     }
     const spec = specs.get(functionName);
-    if (spec === undefined) return sendError(res, style, 404, 'FunctionNotFound', `function '${functionName}' does not exist`, requestId);
+    if (spec === undefined)
+      return sendError(res, style, 404, 'FunctionNotFound', `function '${functionName}' does not exist`, requestId);
     if (qualifier !== undefined && qualifier !== '' && qualifier !== 'LATEST') {
       // Versions and aliases are not emulated: only LATEST exists locally.
-      return sendError(res, style, 404, 'AliasNotFound', `alias '${qualifier}' of function '${functionName}' does not exist`, requestId);
+      return sendError(
+        res,
+        style,
+        404,
+        'AliasNotFound',
+        `alias '${qualifier}' of function '${functionName}' does not exist`,
+        requestId,
+      );
     }
     // An HTTP-trigger function invoked through the API still receives the HTTP envelope (§2.5, §5.4).
     const event = spec.http
@@ -244,7 +316,14 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     const source: InvocationSource = fc2 ? 'invoke-fc2' : 'invoke-fc3';
     if (isAsync(req)) {
       if (body.length > MAX_ASYNC_PAYLOAD) {
-        return sendError(res, style, 400, 'EntityTooLarge', `payload size exceeds maximum allowed size (${MAX_ASYNC_PAYLOAD} bytes)`, requestId);
+        return sendError(
+          res,
+          style,
+          400,
+          'EntityTooLarge',
+          `payload size exceeds maximum allowed size (${MAX_ASYNC_PAYLOAD} bytes)`,
+          requestId,
+        );
       }
       const taskId = req.headers['x-fc-async-task-id'];
       if (typeof taskId === 'string') res.setHeader('x-fc-async-task-id', taskId);
@@ -254,7 +333,9 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     }
     const result = await run(spec, event, source, requestId);
     if (result.kind === 'ok') {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-fc-invocation-service-version': 'LATEST' }).end(result.body);
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'x-fc-invocation-service-version': 'LATEST' })
+        .end(result.body);
       return;
     }
     // Function errors are an HTTP 200 with x-fc-error-type (§2.2, §6.3). No stack: it can carry secrets.
@@ -262,19 +343,48 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     sendJson(res, 200, { errorMessage: result.errorMessage, errorType: result.errorType, stackTrace: [] });
   }
 
-  async function handleHttpTrigger(req: IncomingMessage, res: ServerResponse, requestId: string, functionName: string, path: string, rawQuery: string) {
+  async function handleHttpTrigger(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    functionName: string,
+    path: string,
+    rawQuery: string,
+  ) {
     const spec = specs.get(functionName);
     if (spec?.http === undefined) {
-      return sendError(res, 'fc2', 404, spec ? 'TriggerNotFound' : 'FunctionNotFound', `no HTTP trigger for function '${functionName}'`, requestId);
+      return sendError(
+        res,
+        'fc2',
+        404,
+        spec ? 'TriggerNotFound' : 'FunctionNotFound',
+        `no HTTP trigger for function '${functionName}'`,
+        requestId,
+      );
     }
     const method = (req.method ?? 'GET').toUpperCase();
     const allowed = spec.http.methods.map((x) => x.toUpperCase());
     if (!allowed.includes(method)) {
       res.setHeader('allow', allowed.join(', '));
-      return sendError(res, 'fc2', 405, 'MethodNotAllowed', `method ${method} is not allowed by trigger '${spec.http.triggerName}'`, requestId);
+      return sendError(
+        res,
+        'fc2',
+        405,
+        'MethodNotAllowed',
+        `method ${method} is not allowed by trigger '${spec.http.triggerName}'`,
+        requestId,
+      );
     }
     const body = await readBody(req, MAX_SYNC_PAYLOAD);
-    if (body === null) return sendError(res, 'fc2', 413, 'EntityTooLarge', `payload size exceeds maximum allowed size (${MAX_SYNC_PAYLOAD} bytes)`, requestId);
+    if (body === null)
+      return sendError(
+        res,
+        'fc2',
+        413,
+        'EntityTooLarge',
+        `payload size exceeds maximum allowed size (${MAX_SYNC_PAYLOAD} bytes)`,
+        requestId,
+      );
     const event = buildHttpEvent({
       method,
       rawPath: path,
@@ -300,11 +410,19 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
       // 502 with a generic message: the caller may be anyone on the network, so neither the
       // function's message nor a stack goes back (the host log has the message).
       res.setHeader('x-fc-error-type', result.fcErrorType);
-      return sendJson(res, 502, { ErrorCode: 'FunctionUnhandledError', ErrorMessage: `function '${spec.name}' failed`, RequestId: requestId });
+      return sendJson(res, 502, {
+        ErrorCode: 'FunctionUnhandledError',
+        ErrorMessage: `function '${spec.name}' failed`,
+        RequestId: requestId,
+      });
     }
     const reply = mapHttpResult(result.body);
     if (reply === null) {
-      return sendJson(res, 502, { ErrorCode: 'BadResponse', ErrorMessage: 'the function returned an invalid HTTP response', RequestId: requestId });
+      return sendJson(res, 502, {
+        ErrorCode: 'BadResponse',
+        ErrorMessage: 'the function returned an invalid HTTP response',
+        RequestId: requestId,
+      });
     }
     res.writeHead(reply.status, reply.headers).end(reply.body);
   }
@@ -319,22 +437,36 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   log(`fc-host listening on ${url} (account ${options.accountId}, region ${options.region}, timeScale ${clock.scale})`);
-  log(`fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations (ACS3) | POST ${url}/2016-08-15/services/<svc>/functions/<fn>/invocations (FC)`);
+  log(
+    `fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations (ACS3) | POST ${url}/2016-08-15/services/<svc>/functions/<fn>/invocations (FC)`,
+  );
   for (const spec of functions) {
     const file = `${spec.handler.slice(0, Math.max(0, spec.handler.lastIndexOf('.')))}.js`;
-    if (!existsSync(resolvePath(spec.bundleDir, file))) log(`fc-host ${spec.name}: warning: ${file} not found in ${spec.bundleDir} (build first; invocations fail until then)`);
-    if (spec.http) log(`fc-host ${spec.name}: HTTP trigger '${spec.http.triggerName}' [${spec.http.methods.join(',')}] ${url}/http/${encodeURIComponent(spec.name)}/`);
+    if (!existsSync(resolvePath(spec.bundleDir, file)))
+      log(
+        `fc-host ${spec.name}: warning: ${file} not found in ${spec.bundleDir} (build first; invocations fail until then)`,
+      );
+    if (spec.http)
+      log(
+        `fc-host ${spec.name}: HTTP trigger '${spec.http.triggerName}' [${spec.http.methods.join(',')}] ${url}/http/${encodeURIComponent(spec.name)}/`,
+      );
   }
   for (const t of timers) {
     const next = t.schedule.nextAfterMs(clock.nowMs());
-    const state = !t.enabled ? 'disabled' : options.fireTimers === false ? 'not fired (fireTimers: false)' : `next ${next === null ? 'never' : formatTriggerTime(next)}`;
+    const state = !t.enabled
+      ? 'disabled'
+      : options.fireTimers === false
+        ? 'not fired (fireTimers: false)'
+        : `next ${next === null ? 'never' : formatTriggerTime(next)}`;
     log(`fc-host ${t.functionName}: timer '${t.triggerName}' '${t.schedule.expression}' ${state}`);
   }
 
   const fnOrThrow = (name: string): FunctionSpec => {
     const spec = specs.get(name);
     if (spec === undefined) {
-      throw new FcHostError(FcHostErrorCode.InvalidInput, `fc-host: unknown function '${name}'`, { field: 'functionName' });
+      throw new FcHostError(FcHostErrorCode.InvalidInput, `fc-host: unknown function '${name}'`, {
+        field: 'functionName',
+      });
     }
     return spec;
   };
@@ -344,7 +476,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     url,
     httpTriggerUrl: (functionName) => `${url}/http/${encodeURIComponent(functionName)}`,
     nowMs: () => clock.nowMs(),
-    invoke: (functionName, event) => run(fnOrThrow(functionName), Buffer.isBuffer(event) ? event : Buffer.from(event, 'utf8'), 'direct', randomUUID()),
+    invoke: (functionName, event) =>
+      run(fnOrThrow(functionName), Buffer.isBuffer(event) ? event : Buffer.from(event, 'utf8'), 'direct', randomUUID()),
     fireTimer: (functionName, triggerName, triggerTime) => {
       const t = timers.find((x) => x.functionName === functionName && x.triggerName === triggerName);
       if (t === undefined) {
@@ -410,6 +543,19 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 
-function sendError(res: ServerResponse, style: ErrorStyle, status: number, code: string, message: string, requestId: string): void {
-  sendJson(res, status, style === 'fc2' ? { ErrorCode: code, ErrorMessage: message } : { Code: code, Message: message, RequestId: requestId });
+function sendError(
+  res: ServerResponse,
+  style: ErrorStyle,
+  status: number,
+  code: string,
+  message: string,
+  requestId: string,
+): void {
+  sendJson(
+    res,
+    status,
+    style === 'fc2'
+      ? { ErrorCode: code, ErrorMessage: message }
+      : { Code: code, Message: message, RequestId: requestId },
+  );
 }

@@ -42,7 +42,15 @@ export interface HttpRequestFacts {
 }
 
 /** Hop-by-hop headers FC drops on the way in and out (§2.6). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'upgrade', 'transfer-encoding', 'proxy-connection', 'te', 'trailer']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'transfer-encoding',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 /** Go's canonical header name (`content-type` -> `Content-Type`): FC's real captures carry these (§2.5). */
 export function canonicalHeaderName(name: string): string {
@@ -145,16 +153,19 @@ export function mapHttpResult(bytes: Buffer): HttpReply | null {
     return { status: 200, headers: { 'content-type': 'application/json' }, body: bytes };
   }
   const r = parsed as { statusCode: unknown; headers?: unknown; body?: unknown; isBase64Encoded?: unknown };
-  if (typeof r.statusCode !== 'number' || !Number.isInteger(r.statusCode) || r.statusCode < 100 || r.statusCode > 599) return null;
+  if (typeof r.statusCode !== 'number' || !Number.isInteger(r.statusCode) || r.statusCode < 100 || r.statusCode > 599)
+    return null;
   const headers: Record<string, string> = {};
   if (typeof r.headers === 'object' && r.headers !== null) {
     for (const [k, v] of Object.entries(r.headers as Record<string, unknown>)) {
-      if (!platformOwned(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) headers[k] = String(v);
+      if (!platformOwned(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'))
+        headers[k] = String(v);
     }
   }
   let body: Buffer;
   if (r.body === undefined || r.body === null) body = Buffer.alloc(0);
-  else if (typeof r.body === 'string') body = r.isBase64Encoded === true ? Buffer.from(r.body, 'base64') : Buffer.from(r.body, 'utf8');
+  else if (typeof r.body === 'string')
+    body = r.isBase64Encoded === true ? Buffer.from(r.body, 'base64') : Buffer.from(r.body, 'utf8');
   else body = Buffer.from(JSON.stringify(r.body), 'utf8');
   return { status: r.statusCode, headers, body };
 }

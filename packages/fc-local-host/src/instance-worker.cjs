@@ -23,7 +23,8 @@ let initialized = false;
 /** Splits 'index.handler' / 'src/index.handler' into module file and export name (last dot). */
 function splitHandler(spec) {
   const dot = spec.lastIndexOf('.');
-  if (dot <= 0 || dot === spec.length - 1) throw namedError('InvalidHandlerError', `handler '${spec}' is not <file>.<export>`);
+  if (dot <= 0 || dot === spec.length - 1)
+    throw namedError('InvalidHandlerError', `handler '${spec}' is not <file>.<export>`);
   return { file: spec.slice(0, dot), exportName: spec.slice(dot + 1) };
 }
 
@@ -44,10 +45,12 @@ function loadModule() {
 
 /** FC 3.0 nodejs20 logger line: "2024-03-04 07:01:16.927 <requestId> [info] message" (§2.3, §8.2). */
 function makeLogger(requestId) {
-  const line = (level) => (...args) => {
-    const ts = new Date().toISOString().replace('T', ' ').replace('Z', '');
-    process.stdout.write(`${ts} ${requestId} [${level}] ${util.format(...args)}\n`);
-  };
+  const line =
+    (level) =>
+    (...args) => {
+      const ts = new Date().toISOString().replace('T', ' ').replace('Z', '');
+      process.stdout.write(`${ts} ${requestId} [${level}] ${util.format(...args)}\n`);
+    };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), log: line('info') };
 }
 
@@ -67,8 +70,18 @@ function makeContext(data) {
 function callBothStyles(fn, args) {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const ok = (v) => { if (!settled) { settled = true; resolve(v); } };
-    const fail = (handled, err) => { if (!settled) { settled = true; reject({ handled, err }); } };
+    const ok = (v) => {
+      if (!settled) {
+        settled = true;
+        resolve(v);
+      }
+    };
+    const fail = (handled, err) => {
+      if (!settled) {
+        settled = true;
+        reject({ handled, err });
+      }
+    };
     const callback = (err, value) => (err !== null && err !== undefined ? fail(true, err) : ok(value));
     let ret;
     try {
@@ -109,7 +122,10 @@ async function invoke(msg) {
     const { exportName } = splitHandler(handler);
     exported = m[exportName];
     if (typeof exported !== 'function') {
-      throw namedError('HandlerNotFoundError', `handler '${handler}' is missing on module '${splitHandler(handler).file}'`);
+      throw namedError(
+        'HandlerNotFoundError',
+        `handler '${handler}' is missing on module '${splitHandler(handler).file}'`,
+      );
     }
   } catch (err) {
     return { kind: 'error', fcErrorType: 'UnhandledInvocationError', ...describe(err) };
@@ -141,9 +157,17 @@ parentPort.on('message', (msg) => {
   invoke(msg).then(
     (result) => {
       const out = { type: 'result', id: msg.id, ...result };
-      if (result.kind === 'ok') out.body = new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength);
+      if (result.kind === 'ok')
+        out.body = new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength);
       parentPort.postMessage(out);
     },
-    (err) => parentPort.postMessage({ type: 'result', id: msg.id, kind: 'error', fcErrorType: 'UnhandledInvocationError', ...describe(err) }),
+    (err) =>
+      parentPort.postMessage({
+        type: 'result',
+        id: msg.id,
+        kind: 'error',
+        fcErrorType: 'UnhandledInvocationError',
+        ...describe(err),
+      }),
   );
 });

@@ -104,7 +104,10 @@ class Instance {
     // An exception escaping the handler (e.g. thrown in a timer callback) kills the instance.
     this.worker.on('error', (err: Error & { code?: string }) => {
       const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.fail(oom ? 'FunctionOOMError' : err.name || 'Error', oom ? `Function ran out of memory (${spec.memoryMB} MB)` : err.message);
+      this.fail(
+        oom ? 'FunctionOOMError' : err.name || 'Error',
+        oom ? `Function ran out of memory (${spec.memoryMB} MB)` : err.message,
+      );
     });
     this.worker.on('exit', () => this.fail('InstanceExitedError', 'the function instance exited'));
   }
@@ -215,5 +218,10 @@ export class FunctionInstances {
 }
 
 function hostClosed(): RawOutcome {
-  return { kind: 'error', fcErrorType: FcErrorTypes.Unhandled, errorType: 'HostClosedError', errorMessage: 'the local FC host is shutting down' };
+  return {
+    kind: 'error',
+    fcErrorType: FcErrorTypes.Unhandled,
+    errorType: 'HostClosedError',
+    errorMessage: 'the local FC host is shutting down',
+  };
 }

@@ -113,7 +113,9 @@ function codeDir(code: Json | undefined, field: string, baseDir: string, distDir
   if (isMap(code) && code['ossBucketName'] !== undefined) throw invalid(field, 'code from OSS cannot run locally');
   const rel = str(src as Json, field);
   if (distDir === undefined || isAbsolute(rel)) return resolve(baseDir, rel);
-  const parts = normalize(rel).split(sep).filter((p) => p !== '' && p !== '.');
+  const parts = normalize(rel)
+    .split(sep)
+    .filter((p) => p !== '' && p !== '.');
   return join(distDir, ...parts.slice(1));
 }
 
@@ -130,7 +132,8 @@ function triggersOf(props: Record<string, Json>, field: string): Pick<FunctionSp
     const triggerName = str(t['triggerName'], `${where}.triggerName`);
     if (t['triggerType'] === 'timer') {
       const payload = cfg['payload'];
-      if (payload !== undefined && typeof payload !== 'string') throw invalid(`${where}.triggerConfig.payload`, 'must be a string (quote JSON)');
+      if (payload !== undefined && typeof payload !== 'string')
+        throw invalid(`${where}.triggerConfig.payload`, 'must be a string (quote JSON)');
       timers.push({
         triggerName,
         cronExpression: str(cfg['cronExpression'], `${where}.triggerConfig.cronExpression`),
@@ -139,7 +142,8 @@ function triggersOf(props: Record<string, Json>, field: string): Pick<FunctionSp
       });
     } else if (t['triggerType'] === 'http') {
       const methods = cfg['methods'];
-      if (!Array.isArray(methods) || methods.some((x) => typeof x !== 'string')) throw invalid(`${where}.triggerConfig.methods`, 'must be a list of methods');
+      if (!Array.isArray(methods) || methods.some((x) => typeof x !== 'string'))
+        throw invalid(`${where}.triggerConfig.methods`, 'must be a list of methods');
       if (http === undefined) http = { triggerName, methods: methods.map((x) => String(x).toUpperCase()) };
     }
   });
@@ -178,7 +182,8 @@ export function parseSYaml(text: string, baseDir: string, options: SYamlOptions 
     }
     const props = resolveValue(raw, lookup, `${field}.props`) as Record<string, Json>;
     const runtime = str(props['runtime'], `${field}.props.runtime`);
-    if (!runtime.startsWith('nodejs')) throw invalid(`${field}.props.runtime`, `'${runtime}' cannot run in the local Node.js host`);
+    if (!runtime.startsWith('nodejs'))
+      throw invalid(`${field}.props.runtime`, `'${runtime}' cannot run in the local Node.js host`);
     const env = props['environmentVariables'] ?? {};
     if (!isMap(env)) throw invalid(`${field}.props.environmentVariables`, 'must be a map');
     const logConfig = props['logConfig'];
@@ -196,7 +201,9 @@ export function parseSYaml(text: string, baseDir: string, options: SYamlOptions 
         ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
         ...options.envOverrides,
       },
-      ...(isMap(logConfig) ? { logConfig: { project: String(logConfig['project'] ?? ''), logstore: String(logConfig['logstore'] ?? '') } } : {}),
+      ...(isMap(logConfig)
+        ? { logConfig: { project: String(logConfig['project'] ?? ''), logstore: String(logConfig['logstore'] ?? '') } }
+        : {}),
       ...triggersOf(props, `${field}.props`),
     });
   }

@@ -94,7 +94,11 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
  * Runs `fire(scheduledMs)` at each scheduled host time until stopped. A fire that is still running
  * does not delay the next one (timers invoke asynchronously in FC, §3.1).
  */
-export function runSchedule(schedule: Schedule, clock: HostClock, fire: (scheduledMs: number) => void): { stop(): void } {
+export function runSchedule(
+  schedule: Schedule,
+  clock: HostClock,
+  fire: (scheduledMs: number) => void,
+): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let lastFiredMs = clock.nowMs();
@@ -103,13 +107,16 @@ export function runSchedule(schedule: Schedule, clock: HostClock, fire: (schedul
     const next = schedule.nextAfterMs(Math.max(lastFiredMs, clock.nowMs()));
     if (next === null) return;
     const wait = clock.realDelayUntil(next);
-    timer = setTimeout(() => {
-      if (stopped) return;
-      if (clock.nowMs() + 1 < next) return arm(); // woke early (long waits are chunked): wait on
-      lastFiredMs = next;
-      fire(next);
-      arm();
-    }, Math.min(Math.ceil(wait), MAX_TIMEOUT_MS));
+    timer = setTimeout(
+      () => {
+        if (stopped) return;
+        if (clock.nowMs() + 1 < next) return arm(); // woke early (long waits are chunked): wait on
+        lastFiredMs = next;
+        fire(next);
+        arm();
+      },
+      Math.min(Math.ceil(wait), MAX_TIMEOUT_MS),
+    );
     timer.unref();
   };
   arm();

@@ -57,7 +57,9 @@ const SIGNATURE_MISMATCH =
 
 function checkToken(cred: InvokeCredential, presented: string | undefined): AuthResult | undefined {
   if (cred.securityToken === undefined) {
-    return presented === undefined ? undefined : refuse('InvalidSecurityToken', 'a security token was sent for a long-term access key');
+    return presented === undefined
+      ? undefined
+      : refuse('InvalidSecurityToken', 'a security token was sent for a long-term access key');
   }
   if (presented === undefined || !safeEqual(presented, cred.securityToken)) {
     return refuse('InvalidSecurityToken', 'the security token is missing or invalid');
@@ -89,7 +91,11 @@ export function fcStringToSign(method: string, path: string, headers: IncomingHt
 export function verifyFcSignature(req: SignedRequest, creds: readonly InvokeCredential[], nowMs: number): AuthResult {
   const auth = header(req.headers, 'authorization');
   const m = auth === undefined ? null : /^FC ([^:\s]+):(\S+)$/.exec(auth);
-  if (!m) return refuse('SignatureNotMatch', 'missing or malformed Authorization header (expected "FC <AccessKeyID>:<Signature>")');
+  if (!m)
+    return refuse(
+      'SignatureNotMatch',
+      'missing or malformed Authorization header (expected "FC <AccessKeyID>:<Signature>")',
+    );
   const accessKeyId = m[1] ?? '';
   const cred = creds.find((c) => c.accessKeyId === accessKeyId);
   if (!cred) return refuse('InvalidAccessKeyID', `invalid access key ID '${accessKeyId}'`);
@@ -102,7 +108,9 @@ export function verifyFcSignature(req: SignedRequest, creds: readonly InvokeCred
   } catch {
     return refuse('SignatureNotMatch', 'the request path is not valid percent-encoding');
   }
-  const expected = createHmac('sha256', cred.accessKeySecret).update(fcStringToSign(req.method, path, req.headers), 'utf8').digest('base64');
+  const expected = createHmac('sha256', cred.accessKeySecret)
+    .update(fcStringToSign(req.method, path, req.headers), 'utf8')
+    .digest('base64');
   if (!safeEqual(m[2] ?? '', expected)) return refuse('SignatureNotMatch', SIGNATURE_MISMATCH);
   const token = checkToken(cred, header(req.headers, 'x-fc-security-token'));
   if (token) return token;
@@ -120,7 +128,8 @@ export function verifyFcSignature(req: SignedRequest, creds: readonly InvokeCred
 function contentMd5Matches(value: string, body: Buffer): boolean {
   const digest = createHash('md5').update(body).digest();
   return (
-    safeEqual(value, Buffer.from(digest.toString('hex'), 'utf8').toString('base64')) || safeEqual(value, digest.toString('base64'))
+    safeEqual(value, Buffer.from(digest.toString('hex'), 'utf8').toString('base64')) ||
+    safeEqual(value, digest.toString('base64'))
   );
 }
 
@@ -130,7 +139,11 @@ function percentEncode(s: string): string {
 }
 
 /** Canonical request of ACS3-HMAC-SHA256 (docs/kms-api.md §1.11) for the named signed headers. */
-export function acs3CanonicalRequest(req: SignedRequest, signedHeaders: readonly string[], payloadHash: string): string {
+export function acs3CanonicalRequest(
+  req: SignedRequest,
+  signedHeaders: readonly string[],
+  payloadHash: string,
+): string {
   const params = new URLSearchParams(req.rawQuery);
   const query = [...new Set(params.keys())]
     .sort()
@@ -138,7 +151,9 @@ export function acs3CanonicalRequest(req: SignedRequest, signedHeaders: readonly
     .join('&');
   const canonicalHeaders = signedHeaders
     .map((name) => {
-      const values = (req.headers[name] === undefined ? [] : ([] as string[]).concat(req.headers[name] as string | string[]))
+      const values = (
+        req.headers[name] === undefined ? [] : ([] as string[]).concat(req.headers[name] as string | string[])
+      )
         .map((v) => v.trim())
         .sort();
       return `${name}:${values.join(',')}\n`;
@@ -164,11 +179,22 @@ export class NonceCache {
 }
 
 /** Verifies an `ACS3-HMAC-SHA256` request (as @alicloud/openapi-client signs ROA calls). */
-export function verifyAcs3Signature(req: SignedRequest, creds: readonly InvokeCredential[], nowMs: number, nonces: NonceCache): AuthResult {
+export function verifyAcs3Signature(
+  req: SignedRequest,
+  creds: readonly InvokeCredential[],
+  nowMs: number,
+  nonces: NonceCache,
+): AuthResult {
   const auth = header(req.headers, 'authorization');
-  const m = auth === undefined ? null : /^ACS3-HMAC-SHA256 Credential=([^,\s]+),SignedHeaders=([^,\s]+),Signature=([0-9a-f]+)$/.exec(auth);
+  const m =
+    auth === undefined
+      ? null
+      : /^ACS3-HMAC-SHA256 Credential=([^,\s]+),SignedHeaders=([^,\s]+),Signature=([0-9a-f]+)$/.exec(auth);
   if (!m) {
-    return refuse('SignatureNotMatch', 'missing or malformed Authorization header (expected "ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..")');
+    return refuse(
+      'SignatureNotMatch',
+      'missing or malformed Authorization header (expected "ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..")',
+    );
   }
   const accessKeyId = m[1] ?? '';
   const signedHeaders = (m[2] ?? '').split(';');
@@ -178,7 +204,10 @@ export function verifyAcs3Signature(req: SignedRequest, creds: readonly InvokeCr
   if (signedHeaders.some((h, i) => h !== sorted[i] || h !== h.toLowerCase() || req.headers[h] === undefined)) {
     return refuse('SignatureNotMatch', 'SignedHeaders must be sorted, lower-case and all present');
   }
-  const mustSign = [...REQUIRED_SIGNED, ...(req.headers['x-acs-security-token'] === undefined ? [] : ['x-acs-security-token'])];
+  const mustSign = [
+    ...REQUIRED_SIGNED,
+    ...(req.headers['x-acs-security-token'] === undefined ? [] : ['x-acs-security-token']),
+  ];
   const unsigned = mustSign.filter((h) => !signedHeaders.includes(h));
   if (unsigned.length > 0) return refuse('SignatureNotMatch', `these headers must be signed: ${unsigned.join(', ')}`);
   const skew = checkSkew(header(req.headers, 'x-acs-date'), nowMs, 'x-acs-date');
@@ -192,7 +221,8 @@ export function verifyAcs3Signature(req: SignedRequest, creds: readonly InvokeCr
     return refuse('SignatureNotMatch', 'x-acs-content-sha256 does not match the request body');
   }
   const akHeader = header(req.headers, 'x-acs-accesskey-id');
-  if (akHeader !== undefined && akHeader !== accessKeyId) return refuse('SignatureNotMatch', 'x-acs-accesskey-id does not match the Credential');
+  if (akHeader !== undefined && akHeader !== accessKeyId)
+    return refuse('SignatureNotMatch', 'x-acs-accesskey-id does not match the Credential');
   const token = checkToken(cred, header(req.headers, 'x-acs-security-token'));
   if (token) return token;
   if (!nonces.claim(header(req.headers, 'x-acs-signature-nonce') ?? '', nowMs)) {

@@ -18,7 +18,13 @@ import { isoSeconds } from './clock.js';
 import type { OffsetClock } from './clock.js';
 import { AdminInputError, parseFaultRequest, parseQpsRequest } from './faults.js';
 import type { FaultInjector } from './faults.js';
-import { instanceSummary, parseAdminInstanceBody, releaseInstance, upsertInstance, validateInstanceId } from './instances.js';
+import {
+  instanceSummary,
+  parseAdminInstanceBody,
+  releaseInstance,
+  upsertInstance,
+  validateInstanceId,
+} from './instances.js';
 import { readBody, sendJson } from './protocol.js';
 import type { EmulatorStore } from './store.js';
 
@@ -101,7 +107,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** Handles one admin request (path already known to start with `/__emulator/`). */
-export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pathname: string, deps: AdminDeps): Promise<void> {
+export async function handleAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  deps: AdminDeps,
+): Promise<void> {
   const route = `${req.method ?? ''} ${pathname}`;
   try {
     const instancePath = /^\/__emulator\/instances\/([^/]+)$/.exec(pathname);
@@ -159,7 +170,9 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
       case 'GET /__emulator/instances': {
         deps.settle();
         const nowUnix = deps.clock.nowUnix();
-        sendJson(res, 200, { instances: [...deps.store.instances.values()].map((i) => instanceSummary(deps.store, i, nowUnix)) });
+        sendJson(res, 200, {
+          instances: [...deps.store.instances.values()].map((i) => instanceSummary(deps.store, i, nowUnix)),
+        });
         return;
       }
       case 'POST /__emulator/instances': {
@@ -171,8 +184,15 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, pat
         return;
       }
       default: {
-        const known = ['/__emulator/state', '/__emulator/clock', '/__emulator/faults', '/__emulator/qps', '/__emulator/instances'];
-        if (known.includes(pathname)) sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${pathname}` });
+        const known = [
+          '/__emulator/state',
+          '/__emulator/clock',
+          '/__emulator/faults',
+          '/__emulator/qps',
+          '/__emulator/instances',
+        ];
+        if (known.includes(pathname))
+          sendJson(res, 405, { error: `method ${req.method ?? ''} not allowed on ${pathname}` });
         else sendJson(res, 404, { error: `no admin route ${pathname}` });
       }
     }

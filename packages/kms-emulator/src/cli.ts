@@ -103,7 +103,8 @@ function parseCommandLine(argv: string[]): CliOptions | 'help' {
   const region = nonEmpty('--region', v.region) ?? DEFAULT_REGION;
   const accountId = nonEmpty('--account-id', v['account-id']) ?? DEFAULT_ACCOUNT_ID;
   const versionText = v['kms-version'] ?? '3';
-  if (versionText !== '3' && versionText !== '1') throw new UsageError(`--kms-version must be 3 or 1 (got "${versionText}")`);
+  if (versionText !== '3' && versionText !== '1')
+    throw new UsageError(`--kms-version must be 3 or 1 (got "${versionText}")`);
   const kmsVersion = versionText === '3' ? 3 : 1;
   const instances: InstanceSpec[] = [];
   for (const text of v.instance ?? []) {
@@ -146,7 +147,10 @@ function parseCommandLine(argv: string[]): CliOptions | 'help' {
 function formatInstances(options: CliOptions): string {
   if (options.instances.length === 0) return 'none declared';
   return options.instances
-    .map((i) => `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}${i.id === options.defaultInstanceId ? ', default' : ''})`)
+    .map(
+      (i) =>
+        `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}${i.id === options.defaultInstanceId ? ', default' : ''})`,
+    )
     .join(', ');
 }
 

@@ -70,7 +70,10 @@ export const KMS_ERRORS = {
   'InvalidTimeStamp.Expired': { status: 400, message: 'Specified time stamp or date value is expired.' },
   SignatureNonceUsed: { status: 400, message: 'Specified signature nonce was used already.' },
   // inferred (docs/kms-api.md §1.4 leaves STS errors to the implementer)
-  'InvalidSecurityToken.MismatchWithAccessKey': { status: 400, message: 'Specified SecurityToken mismatch with the AccessKey.' },
+  'InvalidSecurityToken.MismatchWithAccessKey': {
+    status: 400,
+    message: 'Specified SecurityToken mismatch with the AccessKey.',
+  },
   // inferred (docs/kms-api.md §1.8)
   'InvalidAction.NotFound': { status: 404, message: 'Specified api is not found, please check your url and method.' },
   InvalidVersion: { status: 400, message: 'Specified parameter Version is not valid.' },
@@ -104,7 +107,10 @@ export const KMS_ERRORS = {
     status: 409,
     message: 'The request was rejected because the key state is PendingDeletion.',
   },
-  'Rejected.PendingImport': { status: 409, message: 'The request was rejected because the key state is PendingImport.' },
+  'Rejected.PendingImport': {
+    status: 409,
+    message: 'The request was rejected because the key state is PendingImport.',
+  },
   'Rejected.ResourceExist': { status: 409, message: 'The resource already exists.' },
   'Rejected.ResourceInDeleteWindow': { status: 409, message: 'The secret is planned to be deleted.' },
   // KMS 3.0 instances (docs/kms-3-instances.md)

@@ -80,7 +80,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function parseFaultRequest(body: unknown, knownActions: ReadonlySet<string>): FaultRequest {
   if (!isRecord(body)) throw new AdminInputError('body must be a JSON object');
   for (const field of Object.keys(body)) {
-    if (!['kind', 'rate', 'actions', 'count', 'latencyMs'].includes(field)) throw new AdminInputError(`unknown field "${field}"`);
+    if (!['kind', 'rate', 'actions', 'count', 'latencyMs'].includes(field))
+      throw new AdminInputError(`unknown field "${field}"`);
   }
   const kind = body['kind'];
   if (typeof kind !== 'string' || !KINDS.includes(kind)) {
@@ -89,7 +90,8 @@ export function parseFaultRequest(body: unknown, knownActions: ReadonlySet<strin
   const request: FaultRequest = { kind: kind as FaultKind };
   const { rate, actions, count, latencyMs } = body;
   if (rate !== undefined) {
-    if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new AdminInputError('"rate" must be a number from 0 to 1');
+    if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1))
+      throw new AdminInputError('"rate" must be a number from 0 to 1');
     request.rate = rate;
   }
   if (actions !== undefined) {
@@ -112,8 +114,10 @@ export function parseFaultRequest(body: unknown, knownActions: ReadonlySet<strin
     }
     request.latencyMs = latencyMs;
   }
-  if (request.kind === 'latency' && request.latencyMs === undefined) throw new AdminInputError('"latencyMs" is required for kind "latency"');
-  if (request.kind !== 'latency' && request.latencyMs !== undefined) throw new AdminInputError('"latencyMs" is only valid for kind "latency"');
+  if (request.kind === 'latency' && request.latencyMs === undefined)
+    throw new AdminInputError('"latencyMs" is required for kind "latency"');
+  if (request.kind !== 'latency' && request.latencyMs !== undefined)
+    throw new AdminInputError('"latencyMs" is only valid for kind "latency"');
   return request;
 }
 

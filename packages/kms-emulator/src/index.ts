@@ -37,7 +37,10 @@ export { EmulatorErrorCode, KmsApiError, KmsEmulatorError, UnwrapError } from '.
 export { AdminInputError } from './faults.js';
 
 /** Credentials used when none are configured (documented in the README; local use only). */
-export const DEFAULT_CREDENTIAL: Readonly<EmulatorCredential> = { accessKeyId: 'local-ak', accessKeySecret: 'local-secret' };
+export const DEFAULT_CREDENTIAL: Readonly<EmulatorCredential> = {
+  accessKeyId: 'local-ak',
+  accessKeySecret: 'local-secret',
+};
 /** Default region (only used in ARNs and HostId). */
 export const DEFAULT_REGION = 'cn-hangzhou';
 /** Default account UID (numeric, like real `Creator` values). */
@@ -103,7 +106,12 @@ export interface KmsEmulator {
 }
 
 function validateCredential(c: EmulatorCredential): EmulatorCredential {
-  if (typeof c.accessKeyId !== 'string' || c.accessKeyId === '' || typeof c.accessKeySecret !== 'string' || c.accessKeySecret === '') {
+  if (
+    typeof c.accessKeyId !== 'string' ||
+    c.accessKeyId === '' ||
+    typeof c.accessKeySecret !== 'string' ||
+    c.accessKeySecret === ''
+  ) {
     throw new TypeError('credentials need a non-empty accessKeyId and accessKeySecret');
   }
   const copy: EmulatorCredential = { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret };
@@ -125,7 +133,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   const persisted = stateFile === undefined ? undefined : loadStateFile(stateFile);
   if (stateFile !== undefined && persisted !== undefined) {
     const mode = statSync(stateFile).mode & 0o777;
-    if ((mode & 0o077) !== 0) log(`kms-emulator warning: state file mode is ${mode.toString(8)}; it will be rewritten as 600`);
+    if ((mode & 0o077) !== 0)
+      log(`kms-emulator warning: state file mode is ${mode.toString(8)}; it will be rewritten as 600`);
   }
   const store = persisted === undefined ? EmulatorStore.create() : EmulatorStore.fromPersisted(persisted);
   let clock: OffsetClock;
@@ -144,7 +153,9 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     } catch (err) {
       // Never throw from clock.advance/set (callers tick it from timers); the dirty flag stays
       // set, so the next request retries the write and reports InternalFailure if it fails again.
-      log(`kms-emulator warning: could not persist the clock offset: ${err instanceof Error ? err.message : String(err)}`);
+      log(
+        `kms-emulator warning: could not persist the clock offset: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   });
   configureInstances(store, options, clock.nowUnix());
@@ -168,7 +179,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     const { action } = authenticate(method, decoded, credentials, verify, nonces, Date.now(), acs3RequestOf(req, body));
     const handler = findAction(action);
     if (handler === undefined) {
-      if (NOT_EMULATED_ACTIONS.has(action)) throw kmsError('UnsupportedOperation', `The action ${action} is not supported by the local KMS emulator.`);
+      if (NOT_EMULATED_ACTIONS.has(action))
+        throw kmsError('UnsupportedOperation', `The action ${action} is not supported by the local KMS emulator.`);
       throw kmsError('InvalidAction.NotFound');
     }
     const decision = faults.decide(action);
@@ -193,7 +205,9 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     let action = '-';
     const finish = (status: number, code: string): void =>
-      log(`kms-emulator ${req.method ?? '?'} ${pathname} ${action} ${status} ${code} ${Date.now() - startedMs}ms ${requestId}`);
+      log(
+        `kms-emulator ${req.method ?? '?'} ${pathname} ${action} ${status} ${code} ${Date.now() - startedMs}ms ${requestId}`,
+      );
     const fail = (err: unknown): void => {
       let apiError: KmsApiError;
       if (err instanceof KmsApiError) apiError = err;
@@ -215,7 +229,9 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
       return;
     }
     const v3Action = req.headers['x-acs-action'];
-    const actionName = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('Action') ?? (typeof v3Action === 'string' ? v3Action : null);
+    const actionName =
+      new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('Action') ??
+      (typeof v3Action === 'string' ? v3Action : null);
     if (actionName !== null && /^[A-Za-z0-9]{1,64}$/.test(actionName)) action = actionName; // log-safe
     handleApi(req, res, requestId).then(() => finish(200, 'OK'), fail);
   });

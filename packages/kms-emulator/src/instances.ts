@@ -91,7 +91,8 @@ function validateEndUnix(endUnix: unknown, field: string): number {
 export function parseInstanceSpec(value: unknown): InstanceSpec {
   if (!isRecord(value)) throw new AdminInputError('an instance must be an object {id, type, sharedGateway?, endUnix?}');
   for (const field of Object.keys(value)) {
-    if (!['id', 'type', 'sharedGateway', 'endUnix'].includes(field)) throw new AdminInputError(`unknown instance field "${field}"`);
+    if (!['id', 'type', 'sharedGateway', 'endUnix'].includes(field))
+      throw new AdminInputError(`unknown instance field "${field}"`);
   }
   const spec: InstanceSpec = { id: validateInstanceId(value['id']), type: validateType(value['type']) };
   if (value['sharedGateway'] !== undefined) {
@@ -106,16 +107,19 @@ export function parseInstanceSpec(value: unknown): InstanceSpec {
 export function parseAdminInstanceBody(body: unknown): InstanceSpec {
   if (!isRecord(body)) throw new AdminInputError('body must be a JSON object');
   for (const field of Object.keys(body)) {
-    if (!['id', 'type', 'sharedGateway', 'endDate'].includes(field)) throw new AdminInputError(`unknown field "${field}"`);
+    if (!['id', 'type', 'sharedGateway', 'endDate'].includes(field))
+      throw new AdminInputError(`unknown field "${field}"`);
   }
   const { endDate, ...rest } = body;
   const spec = parseInstanceSpec(rest);
   if (endDate !== undefined) {
     const ms =
-      typeof endDate === 'string' && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(endDate)
+      typeof endDate === 'string' &&
+      /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(endDate)
         ? Date.parse(endDate)
         : NaN;
-    if (Number.isNaN(ms) || ms < 0) throw new AdminInputError('"endDate" must be an ISO 8601 date, e.g. 2030-01-31T00:00:00Z');
+    if (Number.isNaN(ms) || ms < 0)
+      throw new AdminInputError('"endDate" must be an ISO 8601 date, e.g. 2030-01-31T00:00:00Z');
     spec.endUnix = Math.floor(ms / 1000);
   }
   return spec;
@@ -166,7 +170,7 @@ export function regionCode(region: string): string {
     .split('-')
     .filter((p) => /^[a-z]+$/.test(p))
     .pop();
-  return (`${letters ?? 'xxx'}xxx`).slice(0, 3);
+  return `${letters ?? 'xxx'}xxx`.slice(0, 3);
 }
 
 const ALNUM = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -199,7 +203,8 @@ export function newInstanceKeyId(instanceId: string, nowUnix: number): string {
 
 /** Creates or updates an instance. The type of an existing instance and a released id cannot change. */
 export function upsertInstance(store: EmulatorStore, spec: InstanceSpec, nowUnix: number): InstanceRecord {
-  if (store.kmsVersion !== 3) throw new AdminInputError('instances exist only with kmsVersion 3 (the emulator runs KMS 1.0)');
+  if (store.kmsVersion !== 3)
+    throw new AdminInputError('instances exist only with kmsVersion 3 (the emulator runs KMS 1.0)');
   const existing = store.instances.get(spec.id);
   if (existing !== undefined) {
     if (existing.releasedUnix !== null) {
@@ -263,7 +268,11 @@ export function instanceSummary(store: EmulatorStore, instance: InstanceRecord, 
  * (documented); expired -> Forbidden.DKMSInstanceStateInvalid 403 (inferred, docs §1/§5).
  * With KMS 1.0 every instance id is unknown (an account without instances).
  */
-export function targetInstance(store: EmulatorStore, requested: string | undefined, nowUnix: number): InstanceRecord | undefined {
+export function targetInstance(
+  store: EmulatorStore,
+  requested: string | undefined,
+  nowUnix: number,
+): InstanceRecord | undefined {
   const id = requested ?? (store.kmsVersion === 3 ? (store.defaultInstanceId ?? undefined) : undefined);
   if (id === undefined) return undefined;
   const instance = store.kmsVersion === 3 ? store.instances.get(id) : undefined;
@@ -284,7 +293,11 @@ export function isUnavailable(store: EmulatorStore, resource: KeyRecord | Secret
 }
 
 /** Refuses any use of a key or secret whose instance has expired: `Rejected.Unavailable` 409 (documented). */
-export function assertInstanceAvailable(store: EmulatorStore, resource: KeyRecord | SecretRecord, nowUnix: number): void {
+export function assertInstanceAvailable(
+  store: EmulatorStore,
+  resource: KeyRecord | SecretRecord,
+  nowUnix: number,
+): void {
   if (isUnavailable(store, resource, nowUnix)) throw kmsError('Rejected.Unavailable');
 }
 
@@ -330,7 +343,8 @@ export function configureInstances(store: EmulatorStore, options: InstanceOption
     store.kmsVersion = version;
     store.markDirty();
   }
-  if (options.instances !== undefined && !Array.isArray(options.instances)) throw new AdminInputError('instances must be an array');
+  if (options.instances !== undefined && !Array.isArray(options.instances))
+    throw new AdminInputError('instances must be an array');
   const specs = (options.instances ?? []).map(parseInstanceSpec);
   const seen = new Set<string>();
   for (const spec of specs) {

@@ -109,7 +109,8 @@ export function parseFilters(params: RequestParams, allowedKeys: readonly string
   if (parsed.length > 10) throw invalidParameter(name, 'At most 10 key/values pairs are allowed.');
   const merged = new Map<string, string[]>();
   for (const item of parsed as unknown[]) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalidParameter(name, 'Each filter must be an object.');
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw invalidParameter(name, 'Each filter must be an object.');
     const { Key: key, Values: values } = item as Record<string, unknown>;
     if (typeof key !== 'string' || !allowedKeys.includes(key)) {
       throw invalidParameter(name, `Filter keys are ${allowedKeys.join(', ')}.`);

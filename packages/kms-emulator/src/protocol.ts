@@ -36,7 +36,15 @@ export const MAX_BODY_BYTES = 1 << 20;
 const SENSITIVE_PARAMS = new Set(['SecretData', 'EncryptedKeyMaterial', 'ImportToken', 'Plaintext', 'SecurityToken']);
 
 /** The common parameters every signed RPC request carries (docs/kms-api.md §1.2). */
-const REQUIRED_COMMON = ['Action', 'Version', 'AccessKeyId', 'Signature', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce'];
+const REQUIRED_COMMON = [
+  'Action',
+  'Version',
+  'AccessKeyId',
+  'Signature',
+  'SignatureMethod',
+  'SignatureVersion',
+  'SignatureNonce',
+];
 
 /** Remembers recently seen nonces per access key. */
 export class NonceCache {
@@ -120,7 +128,14 @@ export function authenticate(
   acs3?: Acs3Request,
 ): Authenticated {
   if (acs3 !== undefined) {
-    const context = { credentials, options, nonces, realNowMs, timestampWindowMs: TIMESTAMP_WINDOW_MS, sensitiveParams: SENSITIVE_PARAMS };
+    const context = {
+      credentials,
+      options,
+      nonces,
+      realNowMs,
+      timestampWindowMs: TIMESTAMP_WINDOW_MS,
+      sensitiveParams: SENSITIVE_PARAMS,
+    };
     return authenticateAcs3(acs3, params, context);
   }
   for (const name of REQUIRED_COMMON) {
@@ -133,7 +148,9 @@ export function authenticate(
     throw kmsError('IncompleteSignature');
   }
   // docs/kms-api.md §1.1: `YYYY-MM-DDTHH:mm:ssZ` (fractions tolerated; other clients send them)
-  const timestampMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(timestamp) ? Date.parse(timestamp) : NaN;
+  const timestampMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/.test(timestamp)
+    ? Date.parse(timestamp)
+    : NaN;
   if (Number.isNaN(timestampMs)) {
     throw kmsError('IllegalTimestamp', 'The specified parameter "Timestamp" is not valid.');
   }

@@ -80,14 +80,20 @@ export function parseAcs3Authorization(value: string): Acs3Authorization {
   const space = value.indexOf(' ');
   const algorithm = space < 0 ? value : value.slice(0, space);
   if (algorithm !== ACS3_HMAC_SHA256) {
-    throw kmsError('IncompleteSignature', `The signature algorithm "${algorithm.slice(0, 32)}" is not supported; use ${ACS3_HMAC_SHA256}.`);
+    throw kmsError(
+      'IncompleteSignature',
+      `The signature algorithm "${algorithm.slice(0, 32)}" is not supported; use ${ACS3_HMAC_SHA256}.`,
+    );
   }
   const fields = new Map<string, string>();
   for (const part of value.slice(space + 1).split(',')) {
     const eq = part.indexOf('=');
     const name = eq < 0 ? '' : part.slice(0, eq).trim();
     if (!['Credential', 'SignedHeaders', 'Signature'].includes(name) || fields.has(name)) {
-      throw kmsError('IncompleteSignature', 'The Authorization header must be "ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..".');
+      throw kmsError(
+        'IncompleteSignature',
+        'The Authorization header must be "ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..".',
+      );
     }
     fields.set(name, part.slice(eq + 1).trim());
   }
@@ -95,13 +101,19 @@ export function parseAcs3Authorization(value: string): Acs3Authorization {
   const signedHeadersText = fields.get('SignedHeaders') ?? '';
   const signature = fields.get('Signature') ?? '';
   if (accessKeyId === '' || signedHeadersText === '' || !/^[0-9a-fA-F]{64}$/.test(signature)) {
-    throw kmsError('IncompleteSignature', 'The Authorization header needs a Credential, SignedHeaders and a 64-digit hex Signature.');
+    throw kmsError(
+      'IncompleteSignature',
+      'The Authorization header needs a Credential, SignedHeaders and a 64-digit hex Signature.',
+    );
   }
   const signedHeaders = signedHeadersText.split(';');
   for (let i = 0; i < signedHeaders.length; i += 1) {
     const name = signedHeaders[i]!;
     if (!SIGNED_HEADER_NAME.test(name) || (i > 0 && name <= signedHeaders[i - 1]!)) {
-      throw kmsError('IncompleteSignature', 'SignedHeaders must list lower-case header names, sorted and without repeats.');
+      throw kmsError(
+        'IncompleteSignature',
+        'SignedHeaders must list lower-case header names, sorted and without repeats.',
+      );
     }
   }
   return { accessKeyId, signedHeaders, signature: signature.toLowerCase() };
@@ -127,7 +139,9 @@ export function acs3CanonicalUri(rawPath: string): string {
  * every name made of `A-Z a-z 0-9 - _ . ~` (all KMS parameter names).
  */
 export function acs3CanonicalQueryString(rawQuery: string): string {
-  const pairs = [...new URLSearchParams(rawQuery)].map(([name, value]) => [percentEncode(name), percentEncode(value)] as const);
+  const pairs = [...new URLSearchParams(rawQuery)].map(
+    ([name, value]) => [percentEncode(name), percentEncode(value)] as const,
+  );
   pairs.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
   return pairs.map(([name, value]) => `${name}=${value}`).join('&');
 }
@@ -138,7 +152,13 @@ export function acs3CanonicalHeaders(
   signedHeaders: readonly string[],
 ): string {
   return signedHeaders
-    .map((name) => `${name}:${[...(headers[name] ?? [])].map((v) => v.trim()).sort().join(',')}\n`)
+    .map(
+      (name) =>
+        `${name}:${[...(headers[name] ?? [])]
+          .map((v) => v.trim())
+          .sort()
+          .join(',')}\n`,
+    )
     .join('');
 }
 
@@ -204,7 +224,11 @@ const API_VERSION = '2016-01-20';
  * KMS errors as the V1 path. Action and version come from x-acs-action / x-acs-version; the
  * action parameters are `params` (query ∪ form body, decoded by protocol.ts).
  */
-export function authenticateAcs3(request: Acs3Request, params: ReadonlyMap<string, string>, ctx: Acs3VerifyContext): Authenticated {
+export function authenticateAcs3(
+  request: Acs3Request,
+  params: ReadonlyMap<string, string>,
+  ctx: Acs3VerifyContext,
+): Authenticated {
   for (const [name, values] of Object.entries(request.headers)) {
     if (values !== undefined && values.length > 1 && isSingleValued(name)) {
       throw kmsError('IncompleteSignature', `The header "${name}" is sent more than once.`);
@@ -227,7 +251,10 @@ export function authenticateAcs3(request: Acs3Request, params: ReadonlyMap<strin
   }
   const date = header('x-acs-date');
   if (date === undefined || date === '') {
-    throw kmsError('IllegalTimestamp', 'The input parameter "x-acs-date" that is required for processing this request is not supplied.');
+    throw kmsError(
+      'IllegalTimestamp',
+      'The input parameter "x-acs-date" that is required for processing this request is not supplied.',
+    );
   }
   const dateMs = ISO_8601_UTC.test(date) ? Date.parse(date) : NaN;
   if (Number.isNaN(dateMs)) throw kmsError('IllegalTimestamp', 'The specified parameter "x-acs-date" is not valid.');
@@ -238,10 +265,12 @@ export function authenticateAcs3(request: Acs3Request, params: ReadonlyMap<strin
   const signed = new Set(auth.signedHeaders);
   const mustSign = Object.keys(request.headers).filter((n) => n.startsWith('x-acs-') || n === 'content-type');
   for (const name of ['host', ...mustSign]) {
-    if (!signed.has(name)) throw kmsError('IncompleteSignature', `The header "${name}" must be listed in SignedHeaders.`);
+    if (!signed.has(name))
+      throw kmsError('IncompleteSignature', `The header "${name}" must be listed in SignedHeaders.`);
   }
   for (const name of auth.signedHeaders) {
-    if (request.headers[name] === undefined) throw kmsError('IncompleteSignature', `The signed header "${name}" is not in the request.`);
+    if (request.headers[name] === undefined)
+      throw kmsError('IncompleteSignature', `The signed header "${name}" is not in the request.`);
   }
 
   if (ctx.options.verifyTimestamp && Math.abs(ctx.realNowMs - dateMs) > ctx.timestampWindowMs) {
@@ -300,7 +329,10 @@ export function authenticateAcs3(request: Acs3Request, params: ReadonlyMap<strin
   ] as const) {
     const param = params.get(name);
     if (param !== undefined && param !== value) {
-      throw kmsError('ParseRequestParameterException', `The parameter "${name}" conflicts with the x-acs-${name.toLowerCase()} header.`);
+      throw kmsError(
+        'ParseRequestParameterException',
+        `The parameter "${name}" conflicts with the x-acs-${name.toLowerCase()} header.`,
+      );
     }
   }
   return { credential, action: action! };

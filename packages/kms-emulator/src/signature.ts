@@ -43,7 +43,11 @@ export function signStringToSign(accessKeySecret: string, toSign: string): strin
 }
 
 /** Signs a full parameter set as the SDK does (`Signature` itself is ignored if present). */
-export function computeSignature(httpMethod: string, params: ReadonlyMap<string, string>, accessKeySecret: string): string {
+export function computeSignature(
+  httpMethod: string,
+  params: ReadonlyMap<string, string>,
+  accessKeySecret: string,
+): string {
   return signStringToSign(accessKeySecret, stringToSign(httpMethod, params));
 }
 

@@ -344,7 +344,8 @@ export function parsePersistedState(json: unknown, path: string): PersistedState
   if (json['version'] !== 1 && json['version'] !== 2) throw bad('unsupported "version"');
   if (json['version'] === 2) {
     if (json['kmsVersion'] !== 1 && json['kmsVersion'] !== 3) throw bad('"kmsVersion" must be 1 or 3');
-    if (!Array.isArray(json['instances']) || !json['instances'].every(isRecord)) throw bad('"instances" is not a list of objects');
+    if (!Array.isArray(json['instances']) || !json['instances'].every(isRecord))
+      throw bad('"instances" is not a list of objects');
     for (const instance of json['instances'] as Record<string, unknown>[]) {
       if (
         typeof instance['instanceId'] !== 'string' ||
@@ -358,14 +359,19 @@ export function parsePersistedState(json: unknown, path: string): PersistedState
   if (typeof json['emulatorSecret'] !== 'string' || Buffer.from(json['emulatorSecret'], 'base64').length !== 32) {
     throw bad('"emulatorSecret" is missing or malformed');
   }
-  if (typeof json['clockOffsetMs'] !== 'number' || !Number.isFinite(json['clockOffsetMs'])) throw bad('"clockOffsetMs"');
+  if (typeof json['clockOffsetMs'] !== 'number' || !Number.isFinite(json['clockOffsetMs']))
+    throw bad('"clockOffsetMs"');
   for (const list of ['keys', 'aliases', 'importTokens', 'secrets'] as const) {
     if (!Array.isArray(json[list]) || !json[list].every(isRecord)) throw bad(`"${list}" is not a list of objects`);
   }
   const serviceKeyId = json['serviceKeyId'];
   if (serviceKeyId !== null && typeof serviceKeyId !== 'string') throw bad('"serviceKeyId"');
   for (const key of json['keys'] as Record<string, unknown>[]) {
-    if (typeof key['keyId'] !== 'string' || typeof key['primaryKeyVersion'] !== 'string' || typeof key['state'] !== 'string') {
+    if (
+      typeof key['keyId'] !== 'string' ||
+      typeof key['primaryKeyVersion'] !== 'string' ||
+      typeof key['state'] !== 'string'
+    ) {
       throw bad('a key record lacks keyId/primaryKeyVersion/state');
     }
   }
@@ -380,9 +386,13 @@ export function loadStateFile(path: string): PersistedState | undefined {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new KmsEmulatorError(EmulatorErrorCode.InvalidStateFile, `KMS emulator state file ${path} is not valid JSON`, {
-      field: 'stateFile',
-    });
+    throw new KmsEmulatorError(
+      EmulatorErrorCode.InvalidStateFile,
+      `KMS emulator state file ${path} is not valid JSON`,
+      {
+        field: 'stateFile',
+      },
+    );
   }
   return parsePersistedState(json, path);
 }

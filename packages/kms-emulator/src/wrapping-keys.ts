@@ -95,7 +95,8 @@ export function generateWrappingKeyPair(spec: 'RSA_2048' | 'EC_SM2'): WrappingKe
 export function unwrapKeyMaterial(privateKey: WrappingPrivateKey, algorithm: string, encryptedBase64: string): Buffer {
   const alg = parseWrappingAlgorithm(algorithm);
   // The key comes back from the emulator's state file: a corrupt entry is an unwrap failure.
-  if (typeof privateKey !== 'object' || privateKey === null || !isWrappingKeySpec(privateKey.spec)) throw unwrapFailed();
+  if (typeof privateKey !== 'object' || privateKey === null || !isWrappingKeySpec(privateKey.spec))
+    throw unwrapFailed();
   if (!WRAPPING_ALGORITHMS_BY_SPEC[privateKey.spec].includes(alg)) {
     const message = `wrappingAlgorithm: ${alg} does not go with ${privateKey.spec}`;
     throw new UnwrapError(EmulatorErrorCode.AlgorithmMismatch, message, { field: 'wrappingAlgorithm' });
@@ -148,7 +149,11 @@ function decodeBase64Strict(text: string, field: string): Buffer {
 function rsaKey(privateKey: WrappingPrivateKey): KeyObject {
   if (privateKey.spec !== 'RSA_2048') throw unwrapFailed();
   try {
-    const key = createPrivateKey({ key: decodeBase64Strict(privateKey.pkcs8DerBase64, 'privateKey'), format: 'der', type: 'pkcs8' });
+    const key = createPrivateKey({
+      key: decodeBase64Strict(privateKey.pkcs8DerBase64, 'privateKey'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     if (key.asymmetricKeyType !== 'rsa' || key.asymmetricKeyDetails?.modulusLength !== 2048) throw unwrapFailed();
     return key;
   } catch {
@@ -222,9 +227,13 @@ function select(mask: number, a: number, b: number): number {
 }
 
 function unwrapFailed(): UnwrapError {
-  return new UnwrapError(EmulatorErrorCode.UnwrapFailed, 'EncryptedKeyMaterial: could not be unwrapped with this import token', {
-    field: 'EncryptedKeyMaterial',
-  });
+  return new UnwrapError(
+    EmulatorErrorCode.UnwrapFailed,
+    'EncryptedKeyMaterial: could not be unwrapped with this import token',
+    {
+      field: 'EncryptedKeyMaterial',
+    },
+  );
 }
 
 function assertNever(value: never): never {

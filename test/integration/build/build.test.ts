@@ -42,7 +42,13 @@ describe('buildFunctions on a two-function project', () => {
 
   beforeAll(async () => {
     root = project({ a: HANDLER_A, b: HANDLER_B });
-    report = await buildFunctions({ absWorkingDir: root, outDir: 'dist', functionsDir: 'functions', budgets: {}, fixtureSecrets: [] });
+    report = await buildFunctions({
+      absWorkingDir: root,
+      outDir: 'dist',
+      functionsDir: 'functions',
+      budgets: {},
+      fixtureSecrets: [],
+    });
   });
 
   it('builds one bundle per function folder, in name order', () => {
@@ -55,12 +61,15 @@ describe('buildFunctions on a two-function project', () => {
 
   it('writes dist/<fn>/index.js with a linked source map and no source text in the map', () => {
     const js = readFileSync(join(root, 'dist/a/index.js'), 'utf8');
-    const map = JSON.parse(readFileSync(join(root, 'dist/a/index.js.map'), 'utf8')) as { sourcesContent?: unknown; sources: string[] };
-    expect([js.trimEnd().endsWith('//# sourceMappingURL=index.js.map'), map.sourcesContent, [...map.sources].sort()]).toEqual([
-      true,
-      undefined,
-      ['../../functions/a/index.ts', '../../shared/greet.ts'],
-    ]);
+    const map = JSON.parse(readFileSync(join(root, 'dist/a/index.js.map'), 'utf8')) as {
+      sourcesContent?: unknown;
+      sources: string[];
+    };
+    expect([
+      js.trimEnd().endsWith('//# sourceMappingURL=index.js.map'),
+      map.sourcesContent,
+      [...map.sources].sort(),
+    ]).toEqual([true, undefined, ['../../functions/a/index.ts', '../../shared/greet.ts']]);
   });
 
   it('emits CommonJS: module.exports, no ESM export statement', () => {
@@ -69,7 +78,10 @@ describe('buildFunctions on a two-function project', () => {
   });
 
   it('records the shared module among the metafile inputs', () => {
-    expect(report.bundles.find((b) => b.fn === 'a')?.inputs.sort()).toEqual(['functions/a/index.ts', 'shared/greet.ts']);
+    expect(report.bundles.find((b) => b.fn === 'a')?.inputs.sort()).toEqual([
+      'functions/a/index.ts',
+      'shared/greet.ts',
+    ]);
   });
 
   it('loads with require from an empty directory without node_modules and exports handler', async () => {
@@ -109,8 +121,14 @@ describe('buildFunctions failures', () => {
 
   it('fails a bundle that contains a fixture secret', async () => {
     const root = project({ a: `export const handler = async () => 'whsec-test-5f1c9a7e2b4d8c0e';\n` });
-    const report = await buildFunctions({ absWorkingDir: root, budgets: {}, fixtureSecrets: ['whsec-test-5f1c9a7e2b4d8c0e'] });
-    expect(report.violations.map((v) => [v.kind, v.detail])).toEqual([['fixture-secret', 'dist/a/index.js contains fixture secret #1 of secrets.txt']]);
+    const report = await buildFunctions({
+      absWorkingDir: root,
+      budgets: {},
+      fixtureSecrets: ['whsec-test-5f1c9a7e2b4d8c0e'],
+    });
+    expect(report.violations.map((v) => [v.kind, v.detail])).toEqual([
+      ['fixture-secret', 'dist/a/index.js contains fixture secret #1 of secrets.txt'],
+    ]);
   });
 
   it('reads the fixture secrets from test/fixtures/secrets.txt by default', async () => {

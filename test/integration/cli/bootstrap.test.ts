@@ -40,9 +40,22 @@ describe('buildEngineDeps', () => {
   it('takes policies, lease key and TTL from the config, and a fresh run id each call', async () => {
     const config = parseConfig(fileEnv());
     const lines: string[] = [];
-    const a = await buildEngineDeps({ config, credentials, actor, auditWriter: (l) => lines.push(l), deadlineMs: 1234, clock: { nowMs: () => 1_800_000_000_000 } });
+    const a = await buildEngineDeps({
+      config,
+      credentials,
+      actor,
+      auditWriter: (l) => lines.push(l),
+      deadlineMs: 1234,
+      clock: { nowMs: () => 1_800_000_000_000 },
+    });
     const b = await buildEngineDeps({ config, credentials, actor, auditWriter: (l) => lines.push(l) });
-    expect({ policies: a.policies, leaseKeyId: a.leaseKeyId, leaseTtlMs: a.leaseTtlMs, actor: a.actor, deadlineMs: a.deadlineMs }).toEqual({
+    expect({
+      policies: a.policies,
+      leaseKeyId: a.leaseKeyId,
+      leaseTtlMs: a.leaseTtlMs,
+      actor: a.actor,
+      deadlineMs: a.deadlineMs,
+    }).toEqual({
       policies: config.policies,
       leaseKeyId: 'key-lease',
       leaseTtlMs: 1_200_000,
@@ -59,30 +72,58 @@ describe('buildEngineDeps', () => {
     await b.audit.close();
   });
 
-  it('writes stdout audit lines through the caller\'s writer, stamped with the injected clock and run id', async () => {
+  it("writes stdout audit lines through the caller's writer, stamped with the injected clock and run id", async () => {
     const lines: string[] = [];
-    const deps = await buildEngineDeps({ config: parseConfig(fileEnv()), credentials, actor, runId: 'run-fixed', auditWriter: (l) => lines.push(l), clock: { nowMs: () => 1_800_000_000_000 } });
+    const deps = await buildEngineDeps({
+      config: parseConfig(fileEnv()),
+      credentials,
+      actor,
+      runId: 'run-fixed',
+      auditWriter: (l) => lines.push(l),
+      clock: { nowMs: () => 1_800_000_000_000 },
+    });
     deps.audit.record({ action: 'renew', phase: 'intent', lineage: 'orders' });
     expect(lines).toHaveLength(1);
     expect(lines[0]!.endsWith('\n')).toBe(true);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ runId: 'run-fixed', seq: 1, timeMs: 1_800_000_000_000, actor, action: 'renew', phase: 'intent', lineage: 'orders' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      runId: 'run-fixed',
+      seq: 1,
+      timeMs: 1_800_000_000_000,
+      actor,
+      action: 'renew',
+      phase: 'intent',
+      lineage: 'orders',
+    });
   });
 
   it('with BYOK_AUDIT_SINK=both writes the same line to the writer and the file', async () => {
     const file = join(dir, 'audit', 'both.jsonl');
     const lines: string[] = [];
-    const deps = await buildEngineDeps({ config: parseConfig(fileEnv({ BYOK_AUDIT_SINK: 'both', BYOK_AUDIT_FILE: file })), credentials, actor, auditWriter: (l) => lines.push(l) });
+    const deps = await buildEngineDeps({
+      config: parseConfig(fileEnv({ BYOK_AUDIT_SINK: 'both', BYOK_AUDIT_FILE: file })),
+      credentials,
+      actor,
+      auditWriter: (l) => lines.push(l),
+    });
     deps.audit.record({ action: 'sweep', phase: 'decision' });
     await deps.audit.close();
     expect(await readFile(file, 'utf8')).toBe(lines.join(''));
   });
 
   it('refuses a stdout sink without a writer (shared/ never writes to process.stdout itself)', async () => {
-    await expect(buildEngineDeps({ config: parseConfig(fileEnv()), credentials, actor })).rejects.toMatchObject({ code: ErrorCode.InvalidInput, details: { field: 'auditWriter' } });
+    await expect(buildEngineDeps({ config: parseConfig(fileEnv()), credentials, actor })).rejects.toMatchObject({
+      code: ErrorCode.InvalidInput,
+      details: { field: 'auditWriter' },
+    });
   });
 
   it('opens the kms-secrets backend when configured', async () => {
-    const env = { BYOK_REGION: 'cn-hangzhou', BYOK_ESCROW_KEY_ID: 'key-escrow', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' };
+    const env = {
+      BYOK_REGION: 'cn-hangzhou',
+      BYOK_ESCROW_KEY_ID: 'key-escrow',
+      BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001',
+      BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01',
+    };
     const deps = await buildEngineDeps({ config: parseConfig(env), credentials, actor, auditWriter: () => {} });
     expect([(deps.escrow as { backend?: string }).backend, deps.leaseKeyId]).toEqual(['kms-secrets', 'key-escrow']);
     expect(deps.instances).toEqual({ keys: 'kst-hzz65f176a0keys0001', escrow: 'kst-hzz65f176a0escrow01' });
@@ -90,16 +131,33 @@ describe('buildEngineDeps', () => {
 
   it('names BYOK_RECOVERY_PUBLIC_KEY_FILE when the file is missing', async () => {
     const missing = join(dir, 'nope.pem');
-    const err = await buildEngineDeps({ config: parseConfig(fileEnv({ BYOK_RECOVERY_PUBLIC_KEY_FILE: missing })), credentials, actor, auditWriter: () => {} }).catch((e: unknown) => e);
+    const err = await buildEngineDeps({
+      config: parseConfig(fileEnv({ BYOK_RECOVERY_PUBLIC_KEY_FILE: missing })),
+      credentials,
+      actor,
+      auditWriter: () => {},
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toBe(`BYOK_RECOVERY_PUBLIC_KEY_FILE: cannot read ${JSON.stringify(missing)} (ENOENT)`);
+    expect((err as ConfigError).message).toBe(
+      `BYOK_RECOVERY_PUBLIC_KEY_FILE: cannot read ${JSON.stringify(missing)} (ENOENT)`,
+    );
   });
 
   it('names BYOK_RECOVERY_PUBLIC_KEY_FILE when the key is too small for break-glass', async () => {
-    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
     const file = join(dir, 'small.pem');
     await writeFile(file, pem);
-    const err = await buildEngineDeps({ config: parseConfig(fileEnv({ BYOK_RECOVERY_PUBLIC_KEY_FILE: file })), credentials, actor, auditWriter: () => {} }).catch((e: unknown) => e);
-    expect([(err as ConfigError).code, (err as ConfigError).message]).toEqual([ErrorCode.InvalidConfig, 'BYOK_RECOVERY_PUBLIC_KEY_FILE: must be at least 4096 bits, got 2048']);
+    const err = await buildEngineDeps({
+      config: parseConfig(fileEnv({ BYOK_RECOVERY_PUBLIC_KEY_FILE: file })),
+      credentials,
+      actor,
+      auditWriter: () => {},
+    }).catch((e: unknown) => e);
+    expect([(err as ConfigError).code, (err as ConfigError).message]).toEqual([
+      ErrorCode.InvalidConfig,
+      'BYOK_RECOVERY_PUBLIC_KEY_FILE: must be at least 4096 bits, got 2048',
+    ]);
   });
 });

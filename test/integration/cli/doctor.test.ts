@@ -55,11 +55,32 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
   const startUnix = emu.clock.nowUnix();
   emu.instances.upsert({ id: KEYS, type: 'software', endUnix: startUnix + instances.keysEndDays * 86_400 });
   emu.instances.upsert({ id: ESCROW, type: 'software', endUnix: startUnix + instances.escrowEndDays * 86_400 });
-  const kms = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
-  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow and lease CMK', dkmsInstanceId: ESCROW });
+  const kms = createAlicloudKms({
+    endpoint: emu.endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials: () => AK,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+  });
+  const escrowKey = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'escrow and lease CMK',
+    dkmsInstanceId: ESCROW,
+  });
   await kms.tagResource(escrowKey.keyId, { 'byok:escrow': 'true' });
-  for (const [name, value] of [['byok-webhook-hmac', HMAC_VALUE], ['byok-webhook-url-token', TOKEN_VALUE]] as const) {
-    await kms.createSecret({ secretName: name, versionId: 'v1', secretData: value, encryptionKeyId: escrowKey.keyId, dkmsInstanceId: ESCROW });
+  for (const [name, value] of [
+    ['byok-webhook-hmac', HMAC_VALUE],
+    ['byok-webhook-url-token', TOKEN_VALUE],
+  ] as const) {
+    await kms.createSecret({
+      secretName: name,
+      versionId: 'v1',
+      secretData: value,
+      encryptionKeyId: escrowKey.keyId,
+      dkmsInstanceId: ESCROW,
+    });
   }
   const dir = await mkdtemp(join(tmpdir(), 'byok-doctor-'));
   const env = {
@@ -80,10 +101,19 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
   return { emu, kms, dir, env, startUnix, escrowKeyId: escrowKey.keyId };
 }
 
-async function ops(s: Setup, argv: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ops(
+  s: Setup,
+  argv: string[],
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(argv, { env: { ...s.env, ...extraEnv }, stdout: (x) => (stdout += x), stderr: (x) => (stderr += x), now: () => s.startUnix * 1000 });
+  const code = await runCli(argv, {
+    env: { ...s.env, ...extraEnv },
+    stdout: (x) => (stdout += x),
+    stderr: (x) => (stderr += x),
+    now: () => s.startUnix * 1000,
+  });
   everything.push(stdout, stderr);
   return { code, stdout, stderr };
 }
@@ -93,10 +123,12 @@ async function tearDown(s: Setup | undefined): Promise<void> {
   if (s) await rm(s.dir, { recursive: true, force: true });
 }
 
-const READS = 'ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, ListSecrets, GetSecretValue, DescribeSecret, ListSecretVersionIds';
+const READS =
+  'ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, ListSecrets, GetSecretValue, DescribeSecret, ListSecretVersionIds';
 const WRITES_LINE =
   'ok    ram write calls    not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically: ram-policy-function.json grants them and every read call (actions only)';
-const RENEW = (id: string) => `renew ${id}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`;
+const RENEW = (id: string) =>
+  `renew ${id}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`;
 
 describe('a healthy deployment', () => {
   let s: Setup;
@@ -109,7 +141,9 @@ describe('a healthy deployment', () => {
     const r = await ops(s, ['doctor', '--help'], { BYOK_REGION: undefined });
     expect(r.code).toBe(ExitCode.Ok);
     expect(r.stdout).toContain('One line per check: ok|warn|fail  <check>  <what it found>  [-> what to do].');
-    expect(r.stdout).toContain('doctor exits 0 when every check is ok, 3 when some warn and none fails, 1 when any fails.');
+    expect(r.stdout).toContain(
+      'doctor exits 0 when every check is ok, 3 when some warn and none fails, 1 when any fails.',
+    );
   });
 
   it('before the first onboard: warns that the gateway and the secret reads could not be probed, exit 3', async () => {
@@ -146,7 +180,12 @@ describe('a healthy deployment', () => {
 
   it('--json prints {command, ok, exitCode, checks[{name, status, detail, fix?}]}', async () => {
     const r = await ops(s, ['doctor', '--json']);
-    const doc = JSON.parse(r.stdout) as { command: string; ok: boolean; exitCode: number; checks: Array<Record<string, unknown>> };
+    const doc = JSON.parse(r.stdout) as {
+      command: string;
+      ok: boolean;
+      exitCode: number;
+      checks: Array<Record<string, unknown>>;
+    };
     expect([r.code, doc.command, doc.ok, doc.exitCode]).toEqual([0, 'doctor', true, 0]);
     expect(doc.checks.map((c) => [c['name'], c['status']])).toEqual([
       ['credentials', 'ok'],
@@ -168,14 +207,23 @@ describe('a healthy deployment', () => {
     const refusing: KmsPort = {
       ...s.kms,
       listSecrets: async () => {
-        throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS ListSecrets failed: Forbidden.RAM (HTTP 403)', { details: { action: 'ListSecrets', kmsCode: 'Forbidden.RAM', httpStatus: 403 } });
+        throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS ListSecrets failed: Forbidden.RAM (HTTP 403)', {
+          details: { action: 'ListSecrets', kmsCode: 'Forbidden.RAM', httpStatus: 403 },
+        });
       },
     };
-    const checks = await runDoctor({ kms: refusing, config, nowMs: s.startUnix * 1000, random: systemRandom, identity: 'the function role' });
+    const checks = await runDoctor({
+      kms: refusing,
+      config,
+      nowMs: s.startUnix * 1000,
+      random: systemRandom,
+      identity: 'the function role',
+    });
     expect(checks.find((c) => c.name === 'ram read calls')).toEqual({
       name: 'ram read calls',
       status: 'fail',
-      detail: 'probed as the function role; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, GetSecretValue; refused: ListSecrets (Forbidden.RAM); not probed: DescribeSecret, ListSecretVersionIds (ListSecrets failed)',
+      detail:
+        'probed as the function role; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, GetSecretValue; refused: ListSecrets (Forbidden.RAM); not probed: DescribeSecret, ListSecretVersionIds (ListSecrets failed)',
       fix: 'grant kms:ListSecrets to the function role (scripts/deploy/ram-policy-function.json)',
     });
   });
@@ -202,7 +250,12 @@ describe('a broken deployment', () => {
     keyId = JSON.parse(onboard.stdout).keyId as string;
     s.emu.instances.upsert({ id: KEYS, type: 'software', sharedGateway: false });
     // The escrow key named in the config lives in the keys' instance.
-    const bad = await s.kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow CMK in the wrong instance', dkmsInstanceId: KEYS });
+    const bad = await s.kms.createKey({
+      origin: 'Aliyun_KMS',
+      keySpec: 'Aliyun_AES_256',
+      description: 'escrow CMK in the wrong instance',
+      dkmsInstanceId: KEYS,
+    });
     await s.kms.tagResource(bad.keyId, { 'byok:escrow': 'true' });
     badEscrowKeyId = bad.keyId;
   });
@@ -242,7 +295,7 @@ describe('a broken deployment', () => {
   });
 });
 
-describe('the gateway probe uses only a managed key of the keys\' instance', () => {
+describe("the gateway probe uses only a managed key of the keys' instance", () => {
   let s: Setup;
   beforeAll(async () => {
     s = await setUp({ keysEndDays: 365, escrowEndDays: 400 });

@@ -65,9 +65,29 @@ function advanceDays(days: number): void {
 
 beforeAll(async () => {
   // KMS 3.0: managed keys in one instance, the lease CMK and lease secrets in another.
-  emu = await startKmsEmulator({ port: 0, credentials: [AK], kmsVersion: 3, instances: [{ id: KEYS_INSTANCE, type: 'software' }, { id: ESCROW_INSTANCE, type: 'software' }] });
-  kms = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
-  const escrowKey = await kms.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', description: 'escrow and lease CMK', dkmsInstanceId: ESCROW_INSTANCE });
+  emu = await startKmsEmulator({
+    port: 0,
+    credentials: [AK],
+    kmsVersion: 3,
+    instances: [
+      { id: KEYS_INSTANCE, type: 'software' },
+      { id: ESCROW_INSTANCE, type: 'software' },
+    ],
+  });
+  kms = createAlicloudKms({
+    endpoint: emu.endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials: () => AK,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+  });
+  const escrowKey = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'escrow and lease CMK',
+    dkmsInstanceId: ESCROW_INSTANCE,
+  });
   dir = await mkdtemp(join(tmpdir(), 'byok-cli-'));
   engineNowMs = emu.clock.nowUnix() * 1000;
   env = {
@@ -97,16 +117,31 @@ describe('usage and configuration errors', () => {
   it('--help lists every command and the exit codes, exit 0', async () => {
     const r = await ops(['--help']);
     expect(r.code).toBe(ExitCode.Ok);
-    for (const c of ['status', 'plan', 'sweep', 'onboard <alias>', 'renew <alias|key>', 'rotate <alias>', 'reimport <key>', 'revoke <key>', 'restore <key>', 'verify-escrow', 'audit verify', 'audit tail']) {
+    for (const c of [
+      'status',
+      'plan',
+      'sweep',
+      'onboard <alias>',
+      'renew <alias|key>',
+      'rotate <alias>',
+      'reimport <key>',
+      'revoke <key>',
+      'restore <key>',
+      'verify-escrow',
+      'audit verify',
+      'audit tail',
+    ]) {
       expect(r.stdout).toContain(`  ${c}`);
     }
     expect(r.stdout).toContain('4  refused, nothing changed');
   });
 
-  it('<command> --help shows that command\'s flags, without touching KMS or config', async () => {
+  it("<command> --help shows that command's flags, without touching KMS or config", async () => {
     const r = await ops(['onboard', '--help'], { BYOK_REGION: undefined });
     expect(r.code).toBe(ExitCode.Ok);
-    expect(r.stdout).toContain('Usage: npm run ops -- onboard <alias> [--validity-days <days>] [--key-spec <spec>] [--json]');
+    expect(r.stdout).toContain(
+      'Usage: npm run ops -- onboard <alias> [--validity-days <days>] [--key-spec <spec>] [--json]',
+    );
     expect((await ops(['audit', 'tail', '--help'])).stdout).toContain('--lines, -n <n>');
   });
 
@@ -118,28 +153,47 @@ describe('usage and configuration errors', () => {
   it('an unknown command is named, exit 2', async () => {
     const r = await ops(['rotat', 'alias/x']);
     expect(r.code).toBe(ExitCode.Usage);
-    expect(r.stderr.split('\n')[0]).toBe('error ERR_INVALID_INPUT: unknown command "rotat"; run with --help for the list');
+    expect(r.stderr.split('\n')[0]).toBe(
+      'error ERR_INVALID_INPUT: unknown command "rotat"; run with --help for the list',
+    );
   });
 
   it('an unknown flag is named, exit 2', async () => {
     const r = await ops(['status', '--verbose']);
-    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: status: unknown flag --verbose']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([
+      ExitCode.Usage,
+      'error ERR_INVALID_INPUT: status: unknown flag --verbose',
+    ]);
   });
 
   it('a missing argument is named, exit 2', async () => {
     const r = await ops(['revoke']);
-    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: revoke: missing <key>']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([
+      ExitCode.Usage,
+      'error ERR_INVALID_INPUT: revoke: missing <key>',
+    ]);
   });
 
   it('a bad BYOK_* value is named with its rule, exit 2, with --json a parseable error document', async () => {
     const r = await ops(['status', '--json'], { BYOK_POLICY_VALIDITY_DAYS: 'abc' });
     expect(r.code).toBe(ExitCode.Usage);
-    expect(r.stderr).toBe('error ERR_INVALID_CONFIG: BYOK_POLICY_VALIDITY_DAYS: must be a whole number from 2 to 3650, got "abc"\n');
-    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'status', ok: false, exitCode: 2, error: { code: 'ERR_INVALID_CONFIG', details: { field: 'BYOK_POLICY_VALIDITY_DAYS' } } });
+    expect(r.stderr).toBe(
+      'error ERR_INVALID_CONFIG: BYOK_POLICY_VALIDITY_DAYS: must be a whole number from 2 to 3650, got "abc"\n',
+    );
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      command: 'status',
+      ok: false,
+      exitCode: 2,
+      error: { code: 'ERR_INVALID_CONFIG', details: { field: 'BYOK_POLICY_VALIDITY_DAYS' } },
+    });
   });
 
   it('missing credentials and a bad variable are listed together, exit 2', async () => {
-    const r = await ops(['status'], { ALIBABA_CLOUD_ACCESS_KEY_ID: undefined, ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined, BYOK_KMS_PROTOCOL: 'ftp' });
+    const r = await ops(['status'], {
+      ALIBABA_CLOUD_ACCESS_KEY_ID: undefined,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined,
+      BYOK_KMS_PROTOCOL: 'ftp',
+    });
     expect(r.code).toBe(ExitCode.Usage);
     expect(r.stderr).toBe(
       'error ERR_INVALID_CONFIG: 3 configuration problems: BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
@@ -153,7 +207,11 @@ describe('usage and configuration errors', () => {
   it('config prints the effective configuration, webhook secret redacted', async () => {
     const { code, doc } = await opsJson(['config']).then((x) => x);
     expect(code).toBe(ExitCode.Ok);
-    expect(doc['config']).toMatchObject({ region: 'cn-hangzhou', kms: { endpoint: emu.endpoint, protocol: 'http' }, escrow: { backend: 'file' } });
+    expect(doc['config']).toMatchObject({
+      region: 'cn-hangzhou',
+      kms: { endpoint: emu.endpoint, protocol: 'http' },
+      escrow: { backend: 'file' },
+    });
     const withSecret = await ops(['config'], { BYOK_WEBHOOK_SECRET: 'webhook-SECRET-0123456789abcdef' });
     expect(withSecret.stdout).toContain('"value": "[redacted]"');
     expect(withSecret.stdout).not.toContain('webhook-SECRET');
@@ -171,11 +229,16 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     keyId = doc['keyId'] as string;
     expect(keyId).toMatch(/^key-[a-z0-9]{20,}$/); // a KMS 3.0 instance key id
     const again = await ops(['onboard', 'alias/payments']);
-    expect([again.code, again.stdout]).toEqual([ExitCode.Ok, `alias/payments is already onboarded (${keyId}); nothing changed\n`]);
+    expect([again.code, again.stdout]).toEqual([
+      ExitCode.Ok,
+      `alias/payments is already onboarded (${keyId}); nothing changed\n`,
+    ]);
   });
 
   it('status shows the lineage with days left = validity, and an unmanaged EXTERNAL key as report-only', async () => {
-    unmanagedKeyId = (await kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256', description: 'someone else\'s' })).keyId;
+    unmanagedKeyId = (
+      await kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256', description: "someone else's" })
+    ).keyId;
     const { code, doc } = await opsJson(['status']);
     expect(code).toBe(ExitCode.Ok);
     const rows = doc['rows'] as Array<Record<string, unknown>>;
@@ -190,11 +253,24 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
       escrowOk: true,
       next: 'nothing',
     });
-    expect(rows.find((r) => r['keyId'] === unmanagedKeyId)).toMatchObject({ managed: false, state: 'PendingImport', next: 'not managed (report only)' });
+    expect(rows.find((r) => r['keyId'] === unmanagedKeyId)).toMatchObject({
+      managed: false,
+      state: 'PendingImport',
+      next: 'not managed (report only)',
+    });
 
     const human = await ops(['status']);
     const line = human.stdout.split('\n').find((l) => l.includes(keyId))!;
-    expect(line.split(/\s{2,}/)).toEqual(['alias/payments', keyId, '1', 'Enabled', new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z'), '30', 'ok', 'nothing']);
+    expect(line.split(/\s{2,}/)).toEqual([
+      'alias/payments',
+      keyId,
+      '1',
+      'Enabled',
+      new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z'),
+      '30',
+      'ok',
+      'nothing',
+    ]);
     expect(human.stdout.split('\n').find((l) => l.includes(unmanagedKeyId))).toMatch(/report only \(not managed\)$/);
   });
 
@@ -215,12 +291,22 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
         lineage: 'payments',
         generation: 1,
         expiresAtMs: engineNowMs + 6 * DAY_MS,
-        policy: { validityDays: 30, renewBeforeDays: 7, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', keySpec: 'Aliyun_AES_256' },
+        policy: {
+          validityDays: 30,
+          renewBeforeDays: 7,
+          wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+          keySpec: 'Aliyun_AES_256',
+        },
         reason: 'material expires in 6 d (renew 7 d before)',
       },
     ]);
     const human = await ops(['plan']);
-    expect(human.stdout.split('\n')[2]!.split(/\s{2,}/)).toEqual(['renew', 'alias/payments', keyId, 'material expires in 6 d (renew 7 d before)']);
+    expect(human.stdout.split('\n')[2]!.split(/\s{2,}/)).toEqual([
+      'renew',
+      'alias/payments',
+      keyId,
+      'material expires in 6 d (renew 7 d before)',
+    ]);
   });
 
   it('sweep renews, with progress on stderr and a summary on stdout', async () => {
@@ -229,16 +315,25 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     expect(r.stderr).toContain(`renew payments ${keyId}: material expires in 6 d (renew 7 d before)\n`);
     expect(r.stdout).toMatch(/Sweep plan-[0-9a-f]{16}: 1 ok, 0 failed, 0 skipped, 0 deferred, 0 alert\(s\)\n$/);
     const { doc } = await opsJson(['status']);
-    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'Enabled', daysLeft: 30, materialExpireAtMs: engineNowMs + 30 * DAY_MS });
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({
+      state: 'Enabled',
+      daysLeft: 30,
+      materialExpireAtMs: engineNowMs + 30 * DAY_MS,
+    });
   });
 
   it('revoke without --confirm exits 4 and changes nothing', async () => {
     const before = await kms.describeKey(keyId);
     const r = await ops(['revoke', keyId]);
     expect(r.code).toBe(ExitCode.Refused);
-    expect(r.stderr).toBe(`error ERR_CONFIRMATION_REQUIRED: revoke deletes the key material of ${keyId}; repeat the key id with --confirm to proceed\n`);
+    expect(r.stderr).toBe(
+      `error ERR_CONFIRMATION_REQUIRED: revoke deletes the key material of ${keyId}; repeat the key id with --confirm to proceed\n`,
+    );
     const after = await kms.describeKey(keyId);
-    expect({ state: after.keyState, expires: after.materialExpireAtMs }).toEqual({ state: before.keyState, expires: before.materialExpireAtMs });
+    expect({ state: after.keyState, expires: after.materialExpireAtMs }).toEqual({
+      state: before.keyState,
+      expires: before.materialExpireAtMs,
+    });
     expect((await kms.listResourceTags(keyId))['byok:hold']).toBeUndefined();
     const wrong = await ops(['revoke', keyId, '--confirm', 'alias/payments']);
     expect(wrong.code).toBe(ExitCode.Refused);
@@ -247,11 +342,23 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
 
   it('revoke --confirm <key> deletes the material and status shows the key held', async () => {
     const r = await ops(['revoke', keyId, '--confirm', keyId]);
-    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `Revoked ${keyId}: material deleted, key held (escrow kept; bring it back with: npm run ops -- restore ${keyId})\n`]);
+    expect([r.code, r.stdout]).toEqual([
+      ExitCode.Ok,
+      `Revoked ${keyId}: material deleted, key held (escrow kept; bring it back with: npm run ops -- restore ${keyId})\n`,
+    ]);
     const { doc } = await opsJson(['status']);
-    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'PendingImport', hold: 'revoked', next: 'nothing' });
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({
+      state: 'PendingImport',
+      hold: 'revoked',
+      next: 'nothing',
+    });
     const human = await ops(['status']);
-    expect(human.stdout.split('\n').find((l) => l.includes(keyId))!.split(/\s{2,}/)[3]).toBe('PendingImport (held: revoked)');
+    expect(
+      human.stdout
+        .split('\n')
+        .find((l) => l.includes(keyId))!
+        .split(/\s{2,}/)[3],
+    ).toBe('PendingImport (held: revoked)');
   });
 
   it('sweep does not re-import a revoked key', async () => {
@@ -263,28 +370,48 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
 
   it('restore brings the key back to Enabled with a fresh validity', async () => {
     const r = await ops(['restore', keyId]);
-    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `Restored ${keyId}: material valid until ${new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z')}\n`]);
+    expect([r.code, r.stdout]).toEqual([
+      ExitCode.Ok,
+      `Restored ${keyId}: material valid until ${new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z')}\n`,
+    ]);
     const meta = await kms.describeKey(keyId);
     expect([meta.keyState, (await kms.listResourceTags(keyId))['byok:hold']]).toEqual(['Enabled', undefined]);
     const { doc } = await opsJson(['status']);
-    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({ state: 'Enabled', daysLeft: 30 });
+    expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({
+      state: 'Enabled',
+      daysLeft: 30,
+    });
   });
 
   it('verify-escrow finds the escrow matching the key (exit 0)', async () => {
     const { code, doc } = await opsJson(['verify-escrow']);
-    expect([code, doc['checks']]).toEqual([ExitCode.Ok, [{ keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' }]]);
+    expect([code, doc['checks']]).toEqual([
+      ExitCode.Ok,
+      [{ keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' }],
+    ]);
   });
 
   it('a command on a lineage whose lease another run holds exits 4 and changes nothing', async () => {
     const name = 'byok-lease/payments';
     const seq = (JSON.parse((await kms.getSecretValue({ secretName: name })).secretData) as { seq: number }).seq;
     const until = engineNowMs + 10 * 60_000;
-    await kms.putSecretValue({ secretName: name, versionId: `lease-${seq + 1}`, secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: 'run-other', expiresAtMs: until, intent: 'test' }) });
+    await kms.putSecretValue({
+      secretName: name,
+      versionId: `lease-${seq + 1}`,
+      secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: 'run-other', expiresAtMs: until, intent: 'test' }),
+    });
     const before = await kms.describeKey(keyId);
     const r = await ops(['renew', keyId]);
-    expect([r.code, r.stderr]).toEqual([ExitCode.Refused, `error ERR_LEASE_HELD: lineage payments is being changed by another run (run-other) until ${new Date(until).toISOString()}\n`]);
+    expect([r.code, r.stderr]).toEqual([
+      ExitCode.Refused,
+      `error ERR_LEASE_HELD: lineage payments is being changed by another run (run-other) until ${new Date(until).toISOString()}\n`,
+    ]);
     expect((await kms.describeKey(keyId)).materialExpireAtMs).toBe(before.materialExpireAtMs);
-    await kms.putSecretValue({ secretName: name, versionId: `lease-${seq + 2}`, secretData: JSON.stringify({ v: 1, seq: seq + 2, holder: null, expiresAtMs: 0 }) });
+    await kms.putSecretValue({
+      secretName: name,
+      versionId: `lease-${seq + 2}`,
+      secretData: JSON.stringify({ v: 1, seq: seq + 2, holder: null, expiresAtMs: 0 }),
+    });
   });
 
   it('renew and reimport report their refusals as failures naming the key', async () => {
@@ -292,7 +419,10 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     expect(renew.code).toBe(ExitCode.Ok);
     expect(renew.stdout).toMatch(new RegExp(`^Renewed ${keyId}: material valid until `));
     const reimport = await ops(['reimport', keyId]);
-    expect([reimport.code, reimport.stderr]).toEqual([ExitCode.Failure, `error ERR_PRECONDITION_FAILED: not re-imported: key is Enabled now: nothing to re-import\n`]);
+    expect([reimport.code, reimport.stderr]).toEqual([
+      ExitCode.Failure,
+      `error ERR_PRECONDITION_FAILED: not re-imported: key is Enabled now: nothing to re-import\n`,
+    ]);
   });
 });
 
@@ -304,14 +434,32 @@ describe('alert-worthy outcomes', () => {
     const plan = await opsJson(['plan']);
     expect(plan.code).toBe(ExitCode.Alert);
     expect(plan.doc['plan'].actions).toEqual([
-      { kind: 'alert', severity: 'critical', keyId: ordersKey, lineage: 'orders', reason: 'escrow record missing: the key cannot be restored if its material is lost' },
+      {
+        kind: 'alert',
+        severity: 'critical',
+        keyId: ordersKey,
+        lineage: 'orders',
+        reason: 'escrow record missing: the key cannot be restored if its material is lost',
+      },
     ]);
     const status = await ops(['status']);
     expect(status.code).toBe(ExitCode.Alert);
-    expect(status.stdout).toContain(`\nAlerts:\n  critical: alias/orders ${ordersKey} escrow record missing: the key cannot be restored if its material is lost\n`);
-    expect(status.stdout.split('\n').find((l) => l.includes(ordersKey))!.split(/\s{2,}/).slice(5)).toEqual(['10', 'NO', 'alert(critical)']);
+    expect(status.stdout).toContain(
+      `\nAlerts:\n  critical: alias/orders ${ordersKey} escrow record missing: the key cannot be restored if its material is lost\n`,
+    );
+    expect(
+      status.stdout
+        .split('\n')
+        .find((l) => l.includes(ordersKey))!
+        .split(/\s{2,}/)
+        .slice(5),
+    ).toEqual(['10', 'NO', 'alert(critical)']);
     const sweep = await opsJson(['sweep']);
-    expect([sweep.code, sweep.doc['alertWorthy'], sweep.doc['counts']]).toEqual([ExitCode.Alert, true, { ok: 0, failed: 0, skipped: 0, deferred: 0, alerted: 1 }]);
+    expect([sweep.code, sweep.doc['alertWorthy'], sweep.doc['counts']]).toEqual([
+      ExitCode.Alert,
+      true,
+      { ok: 0, failed: 0, skipped: 0, deferred: 0, alerted: 1 },
+    ]);
     const verify = await ops(['verify-escrow']);
     expect(verify.code).toBe(ExitCode.Failure);
     expect(verify.stdout).toContain(`${ordersKey}  alias/orders    FAILED  no escrow record for ${ordersKey}`);
@@ -326,7 +474,10 @@ describe('audit sinks in the CLI', () => {
     // its decision, the lease taken, intent + outcome.
     const renew = await ops(['renew', 'alias/payments', '--json'], { BYOK_AUDIT_SINK: 'both' });
     expect(JSON.parse(renew.stdout)).toMatchObject({ command: 'renew', ok: true });
-    const events = renew.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = renew.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.map((e) => [e['action'], e['phase'], e['outcome']])).toEqual([
       ['renew', 'decision', undefined],
       ['lease', 'outcome', 'ok'],
@@ -343,7 +494,10 @@ describe('audit file commands', () => {
     const lines = (await readFile(auditFile(), 'utf8')).split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThan(10);
     const r = await ops(['audit', 'verify']);
-    expect([r.code, r.stdout]).toEqual([ExitCode.Ok, `audit chain ok: ${auditFile()}, ${lines.length} event(s) in 1 chain(s)\n`]);
+    expect([r.code, r.stdout]).toEqual([
+      ExitCode.Ok,
+      `audit chain ok: ${auditFile()}, ${lines.length} event(s) in 1 chain(s)\n`,
+    ]);
   });
 
   it('audit tail -n 3 --json gives the last three events, operator as actor', async () => {
@@ -363,14 +517,19 @@ describe('audit file commands', () => {
     await writeFile(tampered, lines.join('\n'));
     const r = await ops(['audit', 'verify', '--file', tampered]);
     expect(r.code).toBe(ExitCode.Failure);
-    expect(r.stdout).toMatch(new RegExp(`^audit chain BROKEN: ${tampered.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, line ${target}: `));
+    expect(r.stdout).toMatch(
+      new RegExp(`^audit chain BROKEN: ${tampered.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, line ${target}: `),
+    );
     const json = await opsJson(['audit', 'verify', '--file', tampered]);
     expect(json.doc).toMatchObject({ command: 'audit verify', ok: false, exitCode: 1, line: target });
   });
 
   it('audit verify without a file is a usage error naming the flag and the variable', async () => {
     const r = await ops(['audit', 'verify'], { BYOK_AUDIT_FILE: undefined });
-    expect([r.code, r.stderr.split('\n')[0]]).toEqual([ExitCode.Usage, 'error ERR_INVALID_INPUT: audit verify: no audit file: pass --file <path> or set BYOK_AUDIT_FILE']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([
+      ExitCode.Usage,
+      'error ERR_INVALID_INPUT: audit verify: no audit file: pass --file <path> or set BYOK_AUDIT_FILE',
+    ]);
   });
 });
 

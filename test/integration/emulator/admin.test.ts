@@ -14,7 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => emu.close());
 
-const admin = (method: string, route: string, json?: unknown) => rawCall(emu, { method, path: `/__emulator/${route}`, json });
+const admin = (method: string, route: string, json?: unknown) =>
+  rawCall(emu, { method, path: `/__emulator/${route}`, json });
 const listKeys = () => kms.listKeys(new $Kms.ListKeysRequest({}));
 
 describe('GET /__emulator/state', () => {
@@ -23,9 +24,15 @@ describe('GET /__emulator/state', () => {
     const expiry = emu.clock.nowUnix() + 86_400;
     const { keyId } = await externalKeyWithMaterial(kms, { material, expireUnix: expiry });
     await kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/admin-view', keyId }));
-    await kms.createSecret(new $Kms.CreateSecretRequest({ secretName: 'admin-secret', versionId: 'v1', secretData: 'PLAINTEXT-SECRET' }));
+    await kms.createSecret(
+      new $Kms.CreateSecretRequest({ secretName: 'admin-secret', versionId: 'v1', secretData: 'PLAINTEXT-SECRET' }),
+    );
     const params = await kms.getParametersForImport(
-      new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' }),
+      new $Kms.GetParametersForImportRequest({
+        keyId,
+        wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+        wrappingKeySpec: 'RSA_2048',
+      }),
     );
     const res = await admin('GET', 'state');
     expect(res.status).toBe(200);
@@ -39,8 +46,15 @@ describe('GET /__emulator/state', () => {
       materialExpireUnix: expiry,
     });
     expect(res.body['aliases']).toContainEqual({ aliasName: 'alias/admin-view', keyId });
-    expect((res.body['secrets'] as Array<Record<string, unknown>>).map((s) => s['secretName'])).toContain('admin-secret');
-    for (const forbidden of [material.toString('base64'), material.toString('hex'), 'PLAINTEXT-SECRET', params.importToken]) {
+    expect((res.body['secrets'] as Array<Record<string, unknown>>).map((s) => s['secretName'])).toContain(
+      'admin-secret',
+    );
+    for (const forbidden of [
+      material.toString('base64'),
+      material.toString('hex'),
+      'PLAINTEXT-SECRET',
+      params.importToken,
+    ]) {
       expect(res.text).not.toContain(forbidden);
     }
   });
@@ -92,7 +106,11 @@ describe('POST /__emulator/faults', () => {
   it('answers error5xx with ServiceUnavailableTemporary 503 JSON, only for the listed actions', async () => {
     await admin('POST', 'faults', { kind: 'error5xx', actions: ['Encrypt'], count: 1 });
     const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
-    const body = await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'ServiceUnavailableTemporary', 503);
+    const body = await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
+      'ServiceUnavailableTemporary',
+      503,
+    );
     expect(body['Message']).toBe('Service Unavailable Temporary.');
     expect((await kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' }))).keyId).toBe(keyId);
   });
@@ -107,7 +125,13 @@ describe('POST /__emulator/faults', () => {
   it('applies a rate: 0 never fires', async () => {
     await admin('POST', 'faults', { kind: 'throttle', rate: 0 });
     const outcomes: string[] = [];
-    for (let i = 0; i < 5; i += 1) outcomes.push(await listKeys().then(() => 'ok', (e: { data?: { Code?: string } }) => e.data?.Code ?? 'error'));
+    for (let i = 0; i < 5; i += 1)
+      outcomes.push(
+        await listKeys().then(
+          () => 'ok',
+          (e: { data?: { Code?: string } }) => e.data?.Code ?? 'error',
+        ),
+      );
     expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
     await admin('DELETE', 'faults');
   });
@@ -149,7 +173,8 @@ describe('POST /__emulator/qps', () => {
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => listKeys()));
     const throttled = results.filter((r) => r.status === 'rejected');
     expect(throttled.length).toBeGreaterThanOrEqual(4); // burst 1, refill 1/s
-    for (const r of throttled) expect(((r as PromiseRejectedResult).reason as { data: { Code: string } }).data.Code).toBe('Throttling');
+    for (const r of throttled)
+      expect(((r as PromiseRejectedResult).reason as { data: { Code: string } }).data.Code).toBe('Throttling');
     expect((await admin('POST', 'qps', { limit: 0 })).body).toEqual({ qpsLimit: 0 });
     await Promise.all(Array.from({ length: 8 }, () => listKeys()));
   });

@@ -13,12 +13,17 @@ beforeAll(async () => {
 });
 afterAll(() => emu.close());
 
-const newKey = async (fields: Record<string, unknown> = {}) => (await kms.createKey(new $Kms.CreateKeyRequest(fields))).keyMetadata.keyId;
-const createAlias = (aliasName: string, keyId: string) => kms.createAlias(new $Kms.CreateAliasRequest({ aliasName, keyId }));
-const updateAlias = (aliasName: string, keyId: string) => kms.updateAlias(new $Kms.UpdateAliasRequest({ aliasName, keyId }));
+const newKey = async (fields: Record<string, unknown> = {}) =>
+  (await kms.createKey(new $Kms.CreateKeyRequest(fields))).keyMetadata.keyId;
+const createAlias = (aliasName: string, keyId: string) =>
+  kms.createAlias(new $Kms.CreateAliasRequest({ aliasName, keyId }));
+const updateAlias = (aliasName: string, keyId: string) =>
+  kms.updateAlias(new $Kms.UpdateAliasRequest({ aliasName, keyId }));
 const deleteAlias = (aliasName: string) => kms.deleteAlias(new $Kms.DeleteAliasRequest({ aliasName }));
 const aliasesOf = async (keyId: string) =>
-  (await kms.listAliasesByKeyId(new $Kms.ListAliasesByKeyIdRequest({ keyId, pageSize: 100 }))).aliases.alias.map((a) => a.aliasName);
+  (await kms.listAliasesByKeyId(new $Kms.ListAliasesByKeyIdRequest({ keyId, pageSize: 100 }))).aliases.alias.map(
+    (a) => a.aliasName,
+  );
 
 describe('aliases', () => {
   it('creates, lists, moves and deletes an alias', async () => {
@@ -28,7 +33,9 @@ describe('aliases', () => {
     await createAlias('alias/payments-backup', gen1);
     expect(await aliasesOf(gen1)).toEqual(['alias/payments', 'alias/payments-backup']);
     await updateAlias('alias/payments', gen2);
-    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: 'alias/payments' }))).keyMetadata.keyId).toBe(gen2);
+    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: 'alias/payments' }))).keyMetadata.keyId).toBe(
+      gen2,
+    );
     expect(await aliasesOf(gen1)).toEqual(['alias/payments-backup']);
     const page = await kms.listAliasesByKeyId(new $Kms.ListAliasesByKeyIdRequest({ keyId: gen2 }));
     expect(page).toMatchObject({ totalCount: 1, pageNumber: 1, pageSize: 10 });
@@ -58,14 +65,21 @@ describe('aliases', () => {
     await expectKmsError(createAlias('alias/dup', await newKey()), 'AliasAlreadyExists', 400);
   });
 
-  it.each(['payments', 'alias/acs-reserved', 'alias/has space', 'alias/'])('refuses the name %s with InvalidParameter', async (name) => {
-    await expectKmsError(createAlias(name, await newKey()), 'InvalidParameter', 400);
-  });
+  it.each(['payments', 'alias/acs-reserved', 'alias/has space', 'alias/'])(
+    'refuses the name %s with InvalidParameter',
+    async (name) => {
+      await expectKmsError(createAlias(name, await newKey()), 'InvalidParameter', 400);
+    },
+  );
 
   it('answers Forbidden.AliasNotFound for update/delete of an unknown alias and KeyNotFound for an unknown key', async () => {
     await expectKmsError(updateAlias('alias/ghost', await newKey()), 'Forbidden.AliasNotFound', 404);
     await expectKmsError(deleteAlias('alias/ghost'), 'Forbidden.AliasNotFound', 404);
-    await expectKmsError(createAlias('alias/orphan', '00000000-0000-4000-8000-000000000000'), 'Forbidden.KeyNotFound', 404);
+    await expectKmsError(
+      createAlias('alias/orphan', '00000000-0000-4000-8000-000000000000'),
+      'Forbidden.KeyNotFound',
+      404,
+    );
   });
 
   it('allows aliases on PendingImport keys; refuses moving onto a PendingDeletion key with Rejected.PendingDeletion', async () => {
@@ -80,9 +94,13 @@ describe('aliases', () => {
 
 describe('tags', () => {
   const tag = (keyId: string, tags: unknown) =>
-    kms.tagResource(new $Kms.TagResourceRequest({ keyId, tags: typeof tags === 'string' ? tags : JSON.stringify(tags) }));
-  const untag = (keyId: string, tagKeys: string) => kms.untagResource(new $Kms.UntagResourceRequest({ keyId, tagKeys }));
-  const list = async (keyId: string) => (await kms.listResourceTags(new $Kms.ListResourceTagsRequest({ keyId }))).tags.tag;
+    kms.tagResource(
+      new $Kms.TagResourceRequest({ keyId, tags: typeof tags === 'string' ? tags : JSON.stringify(tags) }),
+    );
+  const untag = (keyId: string, tagKeys: string) =>
+    kms.untagResource(new $Kms.UntagResourceRequest({ keyId, tagKeys }));
+  const list = async (keyId: string) =>
+    (await kms.listResourceTags(new $Kms.ListResourceTagsRequest({ keyId }))).tags.tag;
 
   it('tags, overwrites, lists (echoing KeyId) and untags a key', async () => {
     const keyId = await newKey();
@@ -97,14 +115,20 @@ describe('tags', () => {
     ]);
     await untag(keyId, '["byok:managed"]');
     expect((await list(keyId)).map((t) => t.tagKey)).toEqual(['byok:lineage']);
-    await tag(keyId, [{ TagKey: 'a', TagValue: '1' }, { TagKey: 'b', TagValue: '2' }]);
+    await tag(keyId, [
+      { TagKey: 'a', TagValue: '1' },
+      { TagKey: 'b', TagValue: '2' },
+    ]);
     await untag(keyId, 'a,b');
     expect((await list(keyId)).map((t) => t.tagKey)).toEqual(['byok:lineage']);
   });
 
   it('allows at most 10 tags per key', async () => {
     const keyId = await newKey();
-    await tag(keyId, Array.from({ length: 10 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' })));
+    await tag(
+      keyId,
+      Array.from({ length: 10 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' })),
+    );
     await expectKmsError(tag(keyId, [{ TagKey: 'k10', TagValue: 'v' }]), 'Rejected.LimitExceeded', 400);
     await tag(keyId, [{ TagKey: 'k0', TagValue: 'overwrite-is-fine' }]);
     expect(await list(keyId)).toHaveLength(10);

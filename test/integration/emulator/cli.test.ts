@@ -27,7 +27,10 @@ afterAll(() => {
 });
 
 /** Spawns the CLI through npx in its own process group; collects output until all stdio closes. */
-function runCli(args: string[], via: 'npx' | 'tsx' = 'npx'): { child: ChildProcess; output: () => string; closed: Promise<void> } {
+function runCli(
+  args: string[],
+  via: 'npx' | 'tsx' = 'npx',
+): { child: ChildProcess; output: () => string; closed: Promise<void> } {
   // The main test goes through `npx tsx` exactly as documented; the others call the tsx binary
   // directly to save npx's start-up time.
   const [command, prefix] = via === 'npx' ? ['npx', ['tsx']] : [join(ROOT, 'node_modules', '.bin', 'tsx'), []];
@@ -68,7 +71,16 @@ function portIsClosed(port: number): Promise<boolean> {
 describe('npm run kms-emulator', () => {
   it('listens on 127.0.0.1, serves the official SDK, and closes cleanly on SIGTERM', async () => {
     const stateFile = join(dir, 'cli-state.json');
-    const cli = runCli(['--port', '0', '--access-key-id', 'cli-ak', '--access-key-secret', 'cli-secret-value', '--state-file', stateFile]);
+    const cli = runCli([
+      '--port',
+      '0',
+      '--access-key-id',
+      'cli-ak',
+      '--access-key-secret',
+      'cli-secret-value',
+      '--state-file',
+      stateFile,
+    ]);
     const [, port] = await waitFor(cli.output, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
     const emu = { endpoint: `127.0.0.1:${port}` } as KmsEmulator;
     const kms = sdkClient(emu, { accessKeyId: 'cli-ak', accessKeySecret: 'cli-secret-value' });
@@ -112,10 +124,23 @@ describe('npm run kms-emulator', () => {
 describe('npm run kms-emulator: KMS 3.0 flags', () => {
   const HARD = 'kst-hzz65f176a0clihard0001';
   const SOFT = 'kst-hzz65f176a0clisoft0001';
-  const exitOf = (run: ReturnType<typeof runCli>) => new Promise<number | null>((resolve) => run.child.on('exit', (code) => resolve(code)));
+  const exitOf = (run: ReturnType<typeof runCli>) =>
+    new Promise<number | null>((resolve) => run.child.on('exit', (code) => resolve(code)));
 
   it('declares instances (--instance, repeatable) and a default instance; KMS 3.0 is the default', async () => {
-    const cli = runCli(['--port', '0', '--instance', `${HARD}:hardware:no-shared-gateway`, '--instance', `${SOFT}:software`, '--default-instance', HARD], 'tsx');
+    const cli = runCli(
+      [
+        '--port',
+        '0',
+        '--instance',
+        `${HARD}:hardware:no-shared-gateway`,
+        '--instance',
+        `${SOFT}:software`,
+        '--default-instance',
+        HARD,
+      ],
+      'tsx',
+    );
     const [, port] = await waitFor(cli.output, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
     await waitFor(cli.output, /KMS 3\.0; instances: /);
     expect(cli.output()).toContain(`instances: ${HARD} (hardware, no shared gateway, default), ${SOFT} (software)`);
@@ -124,7 +149,11 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
     const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId; // lands in the default instance
     const described = await signedCall(emu, 'DescribeKey', { KeyId: keyId });
     expect(described.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: HARD, ProtectionLevel: 'HSM' });
-    await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'Forbidden.NoPermission', 403);
+    await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
+      'Forbidden.NoPermission',
+      403,
+    );
     const soft = await signedCall(emu, 'CreateKey', { DKMSInstanceId: SOFT });
     expect(soft.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
     const listed = await signedCall(emu, 'ListKmsInstances');
@@ -153,7 +182,11 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
       [['--instance', SOFT], 2, '--instance must be <id>:<software|hardware>'],
       [['--kms-version', '1', '--instance', `${SOFT}:software`], 2, 'need --kms-version 3'],
       [['--default-instance', 'nope'], 2, '--default-instance must be a KMS instance id'],
-      [['--instance', `${SOFT}:software`, '--default-instance', HARD], 1, `defaultInstanceId ${HARD} is not a declared`],
+      [
+        ['--instance', `${SOFT}:software`, '--default-instance', HARD],
+        1,
+        `defaultInstanceId ${HARD} is not a declared`,
+      ],
     ];
     const runs = cases.map(([args]) => runCli(args, 'tsx'));
     const codes = await Promise.all(runs.map(exitOf));

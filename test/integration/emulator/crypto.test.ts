@@ -36,14 +36,24 @@ describe('Encrypt / Decrypt', () => {
 
   it('binds the flattened EncryptionContext (v1.2.0 form), key order irrelevant', async () => {
     const enc = await encrypt({ keyId, plaintext: 'ctx', encryptionContext: { tenant: 't1', purpose: 'escrow' } });
-    expect((await decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: { purpose: 'escrow', tenant: 't1' } })).plaintext).toBe('ctx');
-    await expectKmsError(decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: { tenant: 't2', purpose: 'escrow' } }), 'InvalidParameter', 400);
+    expect(
+      (await decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: { purpose: 'escrow', tenant: 't1' } }))
+        .plaintext,
+    ).toBe('ctx');
+    await expectKmsError(
+      decrypt({ ciphertextBlob: enc.ciphertextBlob, encryptionContext: { tenant: 't2', purpose: 'escrow' } }),
+      'InvalidParameter',
+      400,
+    );
     await expectKmsError(decrypt({ ciphertextBlob: enc.ciphertextBlob }), 'InvalidParameter', 400);
   });
 
   it('accepts the EncryptionContext as a JSON string (current SDKs) interchangeably', async () => {
     const enc = await encrypt({ keyId, plaintext: 'json ctx', encryptionContext: { a: '1', b: '2' } });
-    const res = await signedCall(emu, 'Decrypt', { CiphertextBlob: enc.ciphertextBlob, EncryptionContext: '{"b":"2","a":"1"}' });
+    const res = await signedCall(emu, 'Decrypt', {
+      CiphertextBlob: enc.ciphertextBlob,
+      EncryptionContext: '{"b":"2","a":"1"}',
+    });
     expect(res.status).toBe(200);
     expect(res.body['Plaintext']).toBe('json ctx');
     const bad = await signedCall(emu, 'Decrypt', { CiphertextBlob: enc.ciphertextBlob, EncryptionContext: '{"a":1}' });
@@ -82,17 +92,23 @@ describe('Encrypt / Decrypt', () => {
     const blob = (await encrypt({ keyId: id, plaintext: 'x' })).ciphertextBlob;
     await kms.scheduleKeyDeletion(new $Kms.ScheduleKeyDeletionRequest({ keyId: id, pendingWindowInDays: 7 }));
     await expectKmsError(decrypt({ ciphertextBlob: blob }), 'Rejected.PendingDeletion', 409);
-    await expectKmsError(kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: id })), 'Rejected.PendingDeletion', 409);
+    await expectKmsError(
+      kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: id })),
+      'Rejected.PendingDeletion',
+      409,
+    );
   });
 
   it('refuses an asymmetric key with UnsupportedOperation', async () => {
-    const id = (await kms.createKey(new $Kms.CreateKeyRequest({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT/DECRYPT' }))).keyMetadata.keyId;
+    const id = (await kms.createKey(new $Kms.CreateKeyRequest({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT/DECRYPT' })))
+      .keyMetadata.keyId;
     await expectKmsError(encrypt({ keyId: id, plaintext: 'x' }), 'UnsupportedOperation', 400);
   });
 });
 
 describe('GenerateDataKey', () => {
-  const gdk = (fields: Record<string, unknown>) => kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId, ...fields }));
+  const gdk = (fields: Record<string, unknown>) =>
+    kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId, ...fields }));
 
   it('returns a 32-byte data key by default whose blob decrypts to the same Plaintext', async () => {
     const res = await gdk({});
@@ -109,7 +125,9 @@ describe('GenerateDataKey', () => {
   it('binds an EncryptionContext and works through an alias', async () => {
     const res = await gdk({ keyId: 'alias/crypto', encryptionContext: { file: 'a.bin' } });
     expect(res.keyId).toBe(keyId);
-    expect((await decrypt({ ciphertextBlob: res.ciphertextBlob, encryptionContext: { file: 'a.bin' } })).plaintext).toBe(res.plaintext);
+    expect(
+      (await decrypt({ ciphertextBlob: res.ciphertextBlob, encryptionContext: { file: 'a.bin' } })).plaintext,
+    ).toBe(res.plaintext);
   });
 
   it('refuses an invalid KeySpec or NumberOfBytes with InvalidParameter', async () => {

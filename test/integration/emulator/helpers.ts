@@ -35,7 +35,11 @@ interface SdkError {
 }
 
 /** Awaits `promise`, expects it to fail with KMS `code` and HTTP `status`; returns the body. */
-export async function expectKmsError(promise: Promise<unknown>, code: string, status: number): Promise<Record<string, unknown>> {
+export async function expectKmsError(
+  promise: Promise<unknown>,
+  code: string,
+  status: number,
+): Promise<Record<string, unknown>> {
   let caught: unknown;
   try {
     await promise;
@@ -91,7 +95,11 @@ export async function importInto(client: Client, keyId: string, material: Buffer
     let p = cache.get(keyId);
     if (p === undefined) {
       p = await client.getParametersForImport(
-        new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' }),
+        new $Kms.GetParametersForImportRequest({
+          keyId,
+          wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+          wrappingKeySpec: 'RSA_2048',
+        }),
       );
       cache.set(keyId, { importToken: p.importToken, publicKey: p.publicKey });
     }
@@ -148,7 +156,13 @@ export function signParams(
 /** Sends a raw request; `form` goes into an x-www-form-urlencoded body. */
 export function rawCall(
   emu: KmsEmulator,
-  options: { method?: string; path?: string; query?: Record<string, string>; form?: Record<string, string>; json?: unknown },
+  options: {
+    method?: string;
+    path?: string;
+    query?: Record<string, string>;
+    form?: Record<string, string>;
+    json?: unknown;
+  },
 ): Promise<RawResponse> {
   const method = options.method ?? 'POST';
   const qs = new URLSearchParams(options.query ?? {}).toString();

@@ -21,7 +21,9 @@ const newExternalKey = async (fields: Record<string, unknown> = {}): Promise<str
 const params = (keyId: string, wrappingAlgorithm = 'RSAES_OAEP_SHA_256', wrappingKeySpec = 'RSA_2048') =>
   kms.getParametersForImport(new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm, wrappingKeySpec }));
 const importMaterial = (keyId: string, importToken: string, encryptedKeyMaterial: string, keyMaterialExpireUnix = 0) =>
-  kms.importKeyMaterial(new $Kms.ImportKeyMaterialRequest({ keyId, importToken, encryptedKeyMaterial, keyMaterialExpireUnix }));
+  kms.importKeyMaterial(
+    new $Kms.ImportKeyMaterialRequest({ keyId, importToken, encryptedKeyMaterial, keyMaterialExpireUnix }),
+  );
 const describe_ = async (keyId: string) => (await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId }))).keyMetadata;
 const encrypt = (keyId: string, plaintext: string) => kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext }));
 const decrypt = (ciphertextBlob: string) => kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob }));
@@ -61,7 +63,13 @@ describe('GetParametersForImport', () => {
     const res = await params(keyId, 'SM2PKE', 'EC_SM2');
     const wrap = (material: Buffer) =>
       wrapKeyMaterial(
-        { material, keySpec: 'Aliyun_SM4', publicKeyBase64: res.publicKey, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' },
+        {
+          material,
+          keySpec: 'Aliyun_SM4',
+          publicKeyBase64: res.publicKey,
+          wrappingAlgorithm: 'SM2PKE',
+          wrappingKeySpec: 'EC_SM2',
+        },
         systemRandom,
       );
     const material = randomBytes(16);
@@ -75,7 +83,11 @@ describe('GetParametersForImport', () => {
     const keyId = await newExternalKey();
     await kms.scheduleKeyDeletion(new $Kms.ScheduleKeyDeletionRequest({ keyId, pendingWindowInDays: 7 }));
     const p = await params(keyId);
-    await expectKmsError(importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))), 'Rejected.StateModifiedFailed', 409);
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))),
+      'Rejected.StateModifiedFailed',
+      409,
+    );
   });
 });
 
@@ -106,17 +118,33 @@ describe('the EXTERNAL key lifecycle', () => {
     const keyId = await newExternalKey();
     const p = await params(keyId);
     await importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32)));
-    await expectKmsError(importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))), 'InvalidKeyMaterial', 400);
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))),
+      'InvalidKeyMaterial',
+      400,
+    );
     await deleteMaterial(keyId);
-    await expectKmsError(importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))), 'InvalidKeyMaterial', 400);
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))),
+      'InvalidKeyMaterial',
+      400,
+    );
     expect((await describe_(keyId)).keyState).toBe('PendingImport');
   });
 
   it('refuses material of the wrong length and undecryptable wrapping with InvalidKeyMaterial', async () => {
     const keyId = await newExternalKey();
     const p = await params(keyId);
-    await expectKmsError(importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(16))), 'InvalidKeyMaterial', 400);
-    await expectKmsError(importMaterial(keyId, p.importToken, randomBytes(256).toString('base64')), 'InvalidKeyMaterial', 400);
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(16))),
+      'InvalidKeyMaterial',
+      400,
+    );
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, randomBytes(256).toString('base64')),
+      'InvalidKeyMaterial',
+      400,
+    );
     await expectKmsError(importMaterial(keyId, p.importToken, 'not base64!!'), 'InvalidKeyMaterial', 400);
     // wrapped with OAEP-SHA1 while the token says OAEP-SHA256
     await expectKmsError(
@@ -146,15 +174,27 @@ describe('the EXTERNAL key lifecycle', () => {
     const a = await newExternalKey();
     const b = await newExternalKey();
     const pa = await params(a);
-    await expectKmsError(importMaterial(b, pa.importToken, wrapMaterial(pa.publicKey, randomBytes(32))), 'InvalidImportToken', 400);
-    await expectKmsError(importMaterial(b, 'bm90LWEtdG9rZW4=', wrapMaterial(pa.publicKey, randomBytes(32))), 'InvalidImportToken', 400);
+    await expectKmsError(
+      importMaterial(b, pa.importToken, wrapMaterial(pa.publicKey, randomBytes(32))),
+      'InvalidImportToken',
+      400,
+    );
+    await expectKmsError(
+      importMaterial(b, 'bm90LWEtdG9rZW4=', wrapMaterial(pa.publicKey, randomBytes(32))),
+      'InvalidImportToken',
+      400,
+    );
   });
 
   it('refuses a token older than 24 h with ExpiredImportToken', async () => {
     const keyId = await newExternalKey();
     const p = await params(keyId);
     emu.clock.advance(24 * 3600 + 1);
-    await expectKmsError(importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))), 'ExpiredImportToken', 400);
+    await expectKmsError(
+      importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, randomBytes(32))),
+      'ExpiredImportToken',
+      400,
+    );
     expect((await describe_(keyId)).keyState).toBe('PendingImport');
   });
 

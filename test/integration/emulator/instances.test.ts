@@ -43,7 +43,11 @@ async function start(options: KmsEmulatorOptions = {}): Promise<KmsEmulator> {
 }
 
 /** A raw signed call that must succeed; returns the JSON body. */
-async function api(emu: KmsEmulator, action: string, params: Record<string, string> = {}): Promise<Record<string, unknown>> {
+async function api(
+  emu: KmsEmulator,
+  action: string,
+  params: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const res = await signedCall(emu, action, params);
   expect(res.status, `${action}: ${res.text}`).toBe(200);
   return res.body;
@@ -69,7 +73,10 @@ const describeKey = async (emu: KmsEmulator, keyId: string) => meta(await api(em
 const encrypt = async (emu: KmsEmulator, keyId: string, plaintext = 'hello') =>
   (await api(emu, 'Encrypt', { KeyId: keyId, Plaintext: plaintext }))['CiphertextBlob'] as string;
 const listKeyIds = async (emu: KmsEmulator, filters?: unknown): Promise<string[]> => {
-  const body = await api(emu, 'ListKeys', { PageSize: '100', ...(filters === undefined ? {} : { Filters: JSON.stringify(filters) }) });
+  const body = await api(emu, 'ListKeys', {
+    PageSize: '100',
+    ...(filters === undefined ? {} : { Filters: JSON.stringify(filters) }),
+  });
   return ((body['Keys'] as { Key: Array<{ KeyId: string }> }).Key ?? []).map((k) => k.KeyId).sort();
 };
 
@@ -85,15 +92,33 @@ describe('the default CMK (KMS 3.0 without DKMSInstanceId)', () => {
     expect(described['KeyState']).toBe('Enabled');
     const body = await expectKmsError(kms.createKey(new $Kms.CreateKeyRequest({})), 'Rejected.LimitExceeded', 400);
     expect(body['Message']).toContain('default key');
-    await expectKmsError(kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' })), 'Rejected.LimitExceeded', 400);
-    await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId: first.keyId, plaintext: 'x' })), 'UnsupportedOperation', 400);
-    await expectKmsError(kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: first.keyId })), 'UnsupportedOperation', 400);
+    await expectKmsError(
+      kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' })),
+      'Rejected.LimitExceeded',
+      400,
+    );
+    await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId: first.keyId, plaintext: 'x' })),
+      'UnsupportedOperation',
+      400,
+    );
+    await expectKmsError(
+      kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: first.keyId })),
+      'UnsupportedOperation',
+      400,
+    );
     expect(await listKeyIds(emu)).toEqual([first.keyId]);
     expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
   });
 
   it('lands keys and secrets in the default instance when one is configured, any number of them', async () => {
-    const emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: OTHER, type: 'software' }], defaultInstanceId: SOFT });
+    const emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: OTHER, type: 'software' },
+      ],
+      defaultInstanceId: SOFT,
+    });
     const kms = sdkClient(emu);
     const keys = [];
     for (let i = 0; i < 3; i += 1) keys.push((await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId);
@@ -105,10 +130,27 @@ describe('the default CMK (KMS 3.0 without DKMSInstanceId)', () => {
     expect(explicit['DKMSInstanceId']).toBe(OTHER);
     expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: SOFT });
     // a secret without DKMSInstanceId goes to the default instance too, so it needs a key there
-    await kms.createSecret(new $Kms.CreateSecretRequest({ secretName: 'in-default', versionId: 'v1', secretData: 'd', encryptionKeyId: keys[0] }));
-    expect(await api(emu, 'DescribeSecret', { SecretName: 'in-default' })).toMatchObject({ DKMSInstanceId: SOFT, EncryptionKeyId: keys[0] });
+    await kms.createSecret(
+      new $Kms.CreateSecretRequest({
+        secretName: 'in-default',
+        versionId: 'v1',
+        secretData: 'd',
+        encryptionKeyId: keys[0],
+      }),
+    );
+    expect(await api(emu, 'DescribeSecret', { SecretName: 'in-default' })).toMatchObject({
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: keys[0],
+    });
     await expectKmsError(
-      kms.createSecret(new $Kms.CreateSecretRequest({ secretName: 'wrong-key', versionId: 'v1', secretData: 'd', encryptionKeyId: explicit['KeyId'] })),
+      kms.createSecret(
+        new $Kms.CreateSecretRequest({
+          secretName: 'wrong-key',
+          versionId: 'v1',
+          secretData: 'd',
+          encryptionKeyId: explicit['KeyId'],
+        }),
+      ),
       'InvalidParameter',
       400,
     );
@@ -118,7 +160,13 @@ describe('the default CMK (KMS 3.0 without DKMSInstanceId)', () => {
 describe('keys in instances', () => {
   let emu: KmsEmulator;
   beforeAll(async () => {
-    emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: HARD, type: 'hardware' }, { id: CLOSED, type: 'software' }] });
+    emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: HARD, type: 'hardware' },
+        { id: CLOSED, type: 'software' },
+      ],
+    });
     emu.instances.release(CLOSED);
   });
 
@@ -143,8 +191,16 @@ describe('keys in instances', () => {
   });
 
   it('accepts KeyStorageMechanism only for hardware instances', async () => {
-    expect(await createKeyIn(emu, HARD, { KeyStorageMechanism: 'HsmEncryptedDatabase' })).toMatchObject({ DKMSInstanceId: HARD });
-    await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT, KeyStorageMechanism: 'HsmInternal' }, 'InvalidParameter', 400);
+    expect(await createKeyIn(emu, HARD, { KeyStorageMechanism: 'HsmEncryptedDatabase' })).toMatchObject({
+      DKMSInstanceId: HARD,
+    });
+    await apiError(
+      emu,
+      'CreateKey',
+      { DKMSInstanceId: SOFT, KeyStorageMechanism: 'HsmInternal' },
+      'InvalidParameter',
+      400,
+    );
     await apiError(emu, 'CreateKey', { DKMSInstanceId: HARD, KeyStorageMechanism: 'Vault' }, 'InvalidParameter', 400);
   });
 
@@ -153,16 +209,29 @@ describe('keys in instances', () => {
     const hard = await createKeyIn(emu, HARD, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
     const soft = await createKeyIn(emu, SOFT, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
     const params = (keyId: string) =>
-      kms.getParametersForImport(new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' }));
+      kms.getParametersForImport(
+        new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' }),
+      );
     await expectKmsError(params(soft['KeyId']!), 'InvalidParameter', 400);
     const p = await params(hard['KeyId']!);
     const material = randomBytes(16);
     const encryptedKeyMaterial = wrapKeyMaterial(
-      { material, keySpec: 'Aliyun_SM4', publicKeyBase64: p.publicKey, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' },
+      {
+        material,
+        keySpec: 'Aliyun_SM4',
+        publicKeyBase64: p.publicKey,
+        wrappingAlgorithm: 'SM2PKE',
+        wrappingKeySpec: 'EC_SM2',
+      },
       systemRandom,
     );
     await kms.importKeyMaterial(
-      new $Kms.ImportKeyMaterialRequest({ keyId: hard['KeyId'], importToken: p.importToken, encryptedKeyMaterial, keyMaterialExpireUnix: 0 }),
+      new $Kms.ImportKeyMaterialRequest({
+        keyId: hard['KeyId'],
+        importToken: p.importToken,
+        encryptedKeyMaterial,
+        keyMaterialExpireUnix: 0,
+      }),
     );
     expect((await describeKey(emu, hard['KeyId']!))['KeyState']).toBe('Enabled');
     const blob = await encrypt(emu, hard['KeyId']!, 'sm4 data');
@@ -186,7 +255,12 @@ describe('secrets in instances', () => {
   let softKey: string;
   let otherKey: string;
   beforeAll(async () => {
-    emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: OTHER, type: 'software' }] });
+    emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: OTHER, type: 'software' },
+      ],
+    });
     softKey = (await createKeyIn(emu, SOFT))['KeyId']!;
     otherKey = (await createKeyIn(emu, OTHER))['KeyId']!;
   });
@@ -195,7 +269,10 @@ describe('secrets in instances', () => {
 
   it('accepts a key of the same instance and reports the instance in DescribeSecret', async () => {
     expect((await create('same', { DKMSInstanceId: SOFT, EncryptionKeyId: softKey })).status).toBe(200);
-    expect(await api(emu, 'DescribeSecret', { SecretName: 'same' })).toMatchObject({ DKMSInstanceId: SOFT, EncryptionKeyId: softKey });
+    expect(await api(emu, 'DescribeSecret', { SecretName: 'same' })).toMatchObject({
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: softKey,
+    });
     const value = await sdkClient(emu).getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'same' }));
     expect(value.secretData).toBe('data of same');
   });
@@ -218,26 +295,50 @@ describe('secrets in instances', () => {
   });
 
   it('filters ListSecrets by DKMSInstanceId (and other documented keys)', async () => {
-    await create('other-1', { DKMSInstanceId: OTHER, EncryptionKeyId: otherKey, Tags: '[{"TagKey":"team","TagValue":"blue"}]' });
+    await create('other-1', {
+      DKMSInstanceId: OTHER,
+      EncryptionKeyId: otherKey,
+      Tags: '[{"TagKey":"team","TagValue":"blue"}]',
+    });
     await create('other-2', { DKMSInstanceId: OTHER, EncryptionKeyId: otherKey });
     const names = async (filters: unknown) =>
-      ((await api(emu, 'ListSecrets', { Filters: JSON.stringify(filters) }))['SecretList'] as { Secret: Array<{ SecretName: string }> }).Secret.map(
-        (s) => s.SecretName,
-      );
+      (
+        (await api(emu, 'ListSecrets', { Filters: JSON.stringify(filters) }))['SecretList'] as {
+          Secret: Array<{ SecretName: string }>;
+        }
+      ).Secret.map((s) => s.SecretName);
     expect(await names([{ Key: 'DKMSInstanceId', Values: [OTHER] }])).toEqual(['other-1', 'other-2']);
     expect(await names([{ Key: 'DKMSInstanceId', Values: [SOFT] }])).toEqual(['same']);
-    expect(await names([{ Key: 'DKMSInstanceId', Values: [OTHER] }, { Key: 'TagKey', Values: ['team'] }])).toEqual(['other-1']);
-    expect(await names([{ Key: 'DKMSInstanceId', Values: [OTHER, SOFT] }, { Key: 'SecretName', Values: ['same', 'other-2'] }])).toEqual([
-      'same',
-      'other-2',
-    ]);
-    await apiError(emu, 'ListSecrets', { Filters: '[{"Key":"KeyState","Values":["Enabled"]}]' }, 'InvalidParameter', 400);
+    expect(
+      await names([
+        { Key: 'DKMSInstanceId', Values: [OTHER] },
+        { Key: 'TagKey', Values: ['team'] },
+      ]),
+    ).toEqual(['other-1']);
+    expect(
+      await names([
+        { Key: 'DKMSInstanceId', Values: [OTHER, SOFT] },
+        { Key: 'SecretName', Values: ['same', 'other-2'] },
+      ]),
+    ).toEqual(['same', 'other-2']);
+    await apiError(
+      emu,
+      'ListSecrets',
+      { Filters: '[{"Key":"KeyState","Values":["Enabled"]}]' },
+      'InvalidParameter',
+      400,
+    );
   });
 });
 
 describe('the shared gateway (Internet access) switch', () => {
   it('refuses crypto on keys of an instance without it (Forbidden.NoPermission 403); management and secrets still work', async () => {
-    const emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: OTHER, type: 'software', sharedGateway: false }] });
+    const emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: OTHER, type: 'software', sharedGateway: false },
+      ],
+    });
     const kms = sdkClient(emu);
     const open = (await createKeyIn(emu, SOFT))['KeyId']!;
     const closed = (await createKeyIn(emu, OTHER))['KeyId']!;
@@ -246,83 +347,169 @@ describe('the shared gateway (Internet access) switch', () => {
     expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
     expect((await kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: open }))).keyId).toBe(open);
     // without it: every crypto action is refused
-    const body = await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'x' })), 'Forbidden.NoPermission', 403);
+    const body = await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'x' })),
+      'Forbidden.NoPermission',
+      403,
+    );
     expect(body['Message']).toContain('Internet access');
-    await expectKmsError(kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: closed })), 'Forbidden.NoPermission', 403);
+    await expectKmsError(
+      kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: closed })),
+      'Forbidden.NoPermission',
+      403,
+    );
     await expectKmsError(
       kms.generateDataKeyWithoutPlaintext(new $Kms.GenerateDataKeyWithoutPlaintextRequest({ keyId: closed })),
       'Forbidden.NoPermission',
       403,
     );
     // management still goes through the shared endpoint
-    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: closed }))).keyMetadata.keyState).toBe('Enabled');
+    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: closed }))).keyMetadata.keyState).toBe(
+      'Enabled',
+    );
     await kms.disableKey(new $Kms.DisableKeyRequest({ keyId: closed }));
     await kms.enableKey(new $Kms.EnableKeyRequest({ keyId: closed }));
     // secrets are not gated (documented)
-    await api(emu, 'CreateSecret', { SecretName: 'vpc-only', VersionId: 'v1', SecretData: 'secret', DKMSInstanceId: OTHER, EncryptionKeyId: closed });
-    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'vpc-only' }))).secretData).toBe('secret');
+    await api(emu, 'CreateSecret', {
+      SecretName: 'vpc-only',
+      VersionId: 'v1',
+      SecretData: 'secret',
+      DKMSInstanceId: OTHER,
+      EncryptionKeyId: closed,
+    });
+    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'vpc-only' }))).secretData).toBe(
+      'secret',
+    );
     // switching it on (and off again) in-process applies at once, Decrypt included
     emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: true });
-    const closedBlob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'later' }))).ciphertextBlob;
+    const closedBlob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'later' })))
+      .ciphertextBlob;
     emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: false });
-    await expectKmsError(kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: closedBlob })), 'Forbidden.NoPermission', 403);
+    await expectKmsError(
+      kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: closedBlob })),
+      'Forbidden.NoPermission',
+      403,
+    );
     expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
   });
 });
 
 describe('instance lifecycle: release and expiry', () => {
   it('releasing an instance makes its keys, aliases and secrets unusable; another instance is untouched', async () => {
-    const emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: OTHER, type: 'hardware' }] });
+    const emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: OTHER, type: 'hardware' },
+      ],
+    });
     const kms = sdkClient(emu);
     const gone = (await createKeyIn(emu, SOFT))['KeyId']!;
     const kept = (await createKeyIn(emu, OTHER))['KeyId']!;
     await kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/gone', keyId: gone }));
     const goneBlob = await encrypt(emu, gone, 'gone data');
     const keptBlob = await encrypt(emu, kept, 'kept data');
-    await api(emu, 'CreateSecret', { SecretName: 'gone-secret', VersionId: 'v1', SecretData: 'g', DKMSInstanceId: SOFT, EncryptionKeyId: gone });
-    await api(emu, 'CreateSecret', { SecretName: 'kept-secret', VersionId: 'v1', SecretData: 'k', DKMSInstanceId: OTHER, EncryptionKeyId: kept });
+    await api(emu, 'CreateSecret', {
+      SecretName: 'gone-secret',
+      VersionId: 'v1',
+      SecretData: 'g',
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: gone,
+    });
+    await api(emu, 'CreateSecret', {
+      SecretName: 'kept-secret',
+      VersionId: 'v1',
+      SecretData: 'k',
+      DKMSInstanceId: OTHER,
+      EncryptionKeyId: kept,
+    });
 
     const released = emu.instances.release(SOFT);
     expect(released).toMatchObject({ id: SOFT, condition: 'released', keyCount: 0, secretCount: 0 });
 
     await expectKmsError(kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: gone })), 'Forbidden.KeyNotFound', 404);
-    await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId: gone, plaintext: 'x' })), 'Forbidden.KeyNotFound', 404);
-    await expectKmsError(kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: goneBlob })), 'Forbidden.KeyNotFound', 404);
-    await expectKmsError(kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: 'alias/gone' })), 'Forbidden.AliasNotFound', 404);
-    await expectKmsError(kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'gone-secret' })), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId: gone, plaintext: 'x' })),
+      'Forbidden.KeyNotFound',
+      404,
+    );
+    await expectKmsError(
+      kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: goneBlob })),
+      'Forbidden.KeyNotFound',
+      404,
+    );
+    await expectKmsError(
+      kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: 'alias/gone' })),
+      'Forbidden.AliasNotFound',
+      404,
+    );
+    await expectKmsError(
+      kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'gone-secret' })),
+      'Forbidden.ResourceNotFound',
+      403,
+    );
     await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
     await apiError(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
     expect(await listKeyIds(emu)).toEqual([kept]);
 
     expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: keptBlob }))).plaintext).toBe('kept data');
-    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'kept-secret' }))).secretData).toBe('k');
-    const list = (await api(emu, 'ListKmsInstances'))['KmsInstances'] as { KmsInstance: Array<{ KmsInstanceId: string }> };
+    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'kept-secret' }))).secretData).toBe(
+      'k',
+    );
+    const list = (await api(emu, 'ListKmsInstances'))['KmsInstances'] as {
+      KmsInstance: Array<{ KmsInstanceId: string }>;
+    };
     expect(list.KmsInstance.map((i) => i.KmsInstanceId)).toEqual([OTHER]);
     expect(() => emu.instances.upsert({ id: SOFT, type: 'software' })).toThrow(/released/);
     expect(emu.instances.release(SOFT).condition).toBe('released'); // idempotent
   });
 
   it('after the end date keys report Unavailable and answer Rejected.Unavailable 409; renewal restores them; 15 days later the instance is released', async () => {
-    const emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: OTHER, type: 'software' }] });
+    const emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: OTHER, type: 'software' },
+      ],
+    });
     const kms = sdkClient(emu);
     const now = emu.clock.nowUnix();
     const endUnix = now + 10 * DAY;
-    expect(emu.instances.upsert({ id: SOFT, type: 'software', endUnix })).toMatchObject({ endUnix, condition: 'active' });
-    const instanceView = async () => (await api(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }))['KmsInstance'] as Record<string, unknown>;
-    expect(await instanceView()).toMatchObject({ EndDate: new Date(endUnix * 1000).toISOString().replace('.000Z', 'Z'), SaleStatus: 'Normal' });
+    expect(emu.instances.upsert({ id: SOFT, type: 'software', endUnix })).toMatchObject({
+      endUnix,
+      condition: 'active',
+    });
+    const instanceView = async () =>
+      (await api(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }))['KmsInstance'] as Record<string, unknown>;
+    expect(await instanceView()).toMatchObject({
+      EndDate: new Date(endUnix * 1000).toISOString().replace('.000Z', 'Z'),
+      SaleStatus: 'Normal',
+    });
     const keyId = (await createKeyIn(emu, SOFT))['KeyId']!;
     const keptKey = (await createKeyIn(emu, OTHER))['KeyId']!;
     const blob = await encrypt(emu, keyId, 'before expiry');
-    await api(emu, 'CreateSecret', { SecretName: 'expiring', VersionId: 'v1', SecretData: 's', DKMSInstanceId: SOFT, EncryptionKeyId: keyId });
+    await api(emu, 'CreateSecret', {
+      SecretName: 'expiring',
+      VersionId: 'v1',
+      SecretData: 's',
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: keyId,
+    });
 
     emu.clock.advance(10 * DAY + 1);
     expect((await describeKey(emu, keyId))['KeyState']).toBe('Unavailable');
     expect(await listKeyIds(emu, [{ Key: 'KeyState', Values: ['Unavailable'] }])).toEqual([keyId]);
-    const body = await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'Rejected.Unavailable', 409);
+    const body = await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
+      'Rejected.Unavailable',
+      409,
+    );
     expect(body['Message']).toBe('The request was rejected because the key state is Unavailable.');
     await expectKmsError(kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob })), 'Rejected.Unavailable', 409);
     await expectKmsError(kms.disableKey(new $Kms.DisableKeyRequest({ keyId })), 'Rejected.Unavailable', 409);
-    await expectKmsError(kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' })), 'Rejected.Unavailable', 409);
+    await expectKmsError(
+      kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' })),
+      'Rejected.Unavailable',
+      409,
+    );
     await expectKmsError(
       kms.putSecretValue(new $Kms.PutSecretValueRequest({ secretName: 'expiring', versionId: 'v2', secretData: 'n' })),
       'Rejected.Unavailable',
@@ -378,18 +565,30 @@ describe('GetKmsInstance / ListKmsInstances / GetDefaultKmsInstance', () => {
       BindVpcs: { BindVpc: [] },
       DeletionProtection: false,
     });
-    for (const field of ['StartDate', 'CreateTime']) expect(instance[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    for (const field of ['StartDate', 'CreateTime'])
+      expect(instance[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     expect(instance).not.toHaveProperty('KmsInstanceId');
     await apiError(emu, 'GetKmsInstance', {}, 'MissingParameter', 400);
-    await apiError(emu, 'GetKmsInstance', { KmsInstanceId: 'kst-bjj65f176a0nothere0001' }, 'Forbidden.DKMSInstanceNotFound', 403);
+    await apiError(
+      emu,
+      'GetKmsInstance',
+      { KmsInstanceId: 'kst-bjj65f176a0nothere0001' },
+      'Forbidden.DKMSInstanceNotFound',
+      403,
+    );
 
     const page1 = await api(emu, 'ListKmsInstances');
     expect(page1).toMatchObject({ PageNumber: 1, PageSize: 20, TotalCount: 23 });
     const items = (page1['KmsInstances'] as { KmsInstance: Array<Record<string, string>> }).KmsInstance;
     expect(items).toHaveLength(20);
-    expect(items[0]).toEqual({ KmsInstanceId: ids[0], KmsInstanceArn: `acs:kms:cn-beijing:1540355698840001:keystore/${ids[0]}` });
+    expect(items[0]).toEqual({
+      KmsInstanceId: ids[0],
+      KmsInstanceArn: `acs:kms:cn-beijing:1540355698840001:keystore/${ids[0]}`,
+    });
     const page2 = await api(emu, 'ListKmsInstances', { PageNumber: '2' });
-    expect((page2['KmsInstances'] as { KmsInstance: Array<Record<string, string>> }).KmsInstance.map((i) => i.KmsInstanceId)).toEqual(ids.slice(20));
+    expect(
+      (page2['KmsInstances'] as { KmsInstance: Array<Record<string, string>> }).KmsInstance.map((i) => i.KmsInstanceId),
+    ).toEqual(ids.slice(20));
     await apiError(emu, 'ListKmsInstances', { PageSize: '101' }, 'InvalidParameter', 400);
 
     expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: ids[1] });
@@ -398,7 +597,12 @@ describe('GetKmsInstance / ListKmsInstances / GetDefaultKmsInstance', () => {
 
 describe('ListKeys Filters', () => {
   it('filters by DKMSInstanceId and the other documented keys (AND across keys, OR within values)', async () => {
-    const emu = await start({ instances: [{ id: SOFT, type: 'software' }, { id: HARD, type: 'hardware' }] });
+    const emu = await start({
+      instances: [
+        { id: SOFT, type: 'software' },
+        { id: HARD, type: 'hardware' },
+      ],
+    });
     const kms = sdkClient(emu);
     const soft1 = (await createKeyIn(emu, SOFT))['KeyId']!;
     const soft2 = (await createKeyIn(emu, SOFT, { Origin: 'EXTERNAL' }))['KeyId']!;
@@ -410,8 +614,15 @@ describe('ListKeys Filters', () => {
 
     expect(await listKeyIds(emu)).toEqual([soft1, soft2, hard, dflt].sort());
     expect(await listKeyIds(emu, [{ Key: 'DKMSInstanceId', Values: [SOFT] }])).toEqual([soft1, soft2].sort());
-    expect(await listKeyIds(emu, [{ Key: 'DKMSInstanceId', Values: [SOFT, HARD] }])).toEqual([soft1, soft2, hard].sort());
-    expect(await listKeyIds(emu, [{ Key: 'DKMSInstanceId', Values: [SOFT] }, { Key: 'KeyState', Values: ['Enabled'] }])).toEqual([]);
+    expect(await listKeyIds(emu, [{ Key: 'DKMSInstanceId', Values: [SOFT, HARD] }])).toEqual(
+      [soft1, soft2, hard].sort(),
+    );
+    expect(
+      await listKeyIds(emu, [
+        { Key: 'DKMSInstanceId', Values: [SOFT] },
+        { Key: 'KeyState', Values: ['Enabled'] },
+      ]),
+    ).toEqual([]);
     expect(
       await listKeyIds(emu, [
         { Key: 'KeyState', Values: ['Disabled'] },
@@ -420,10 +631,23 @@ describe('ListKeys Filters', () => {
     ).toEqual([soft1, soft2].sort());
     expect(await listKeyIds(emu, [{ Key: 'ProtectionLevel', Values: ['HSM'] }])).toEqual([hard]);
     expect(await listKeyIds(emu, [{ Key: 'AliasName', Values: ['alias/soft-one'] }])).toEqual([soft1]);
-    expect(await listKeyIds(emu, [{ Key: 'TagKey', Values: ['tier'] }, { Key: 'TagValue', Values: ['gold'] }])).toEqual([hard]);
+    expect(
+      await listKeyIds(emu, [
+        { Key: 'TagKey', Values: ['tier'] },
+        { Key: 'TagValue', Values: ['gold'] },
+      ]),
+    ).toEqual([hard]);
     expect(await listKeyIds(emu, [{ Key: 'keyId', Values: [dflt] }])).toEqual([dflt]);
-    expect(await listKeyIds(emu, [{ Key: 'CreatorType', Values: ['User'] }, { Key: 'Creator', Values: ['1234567890123456'] }])).toHaveLength(4);
-    const paged = await api(emu, 'ListKeys', { PageSize: '1', Filters: JSON.stringify([{ Key: 'DKMSInstanceId', Values: [SOFT] }]) });
+    expect(
+      await listKeyIds(emu, [
+        { Key: 'CreatorType', Values: ['User'] },
+        { Key: 'Creator', Values: ['1234567890123456'] },
+      ]),
+    ).toHaveLength(4);
+    const paged = await api(emu, 'ListKeys', {
+      PageSize: '1',
+      Filters: JSON.stringify([{ Key: 'DKMSInstanceId', Values: [SOFT] }]),
+    });
     expect(paged).toMatchObject({ TotalCount: 2, PageSize: 1 });
 
     for (const bad of [
@@ -445,10 +669,16 @@ describe('admin API: /__emulator/instances', () => {
   beforeAll(async () => {
     emu = await start({ admin: true });
   });
-  const admin = (method: string, route: string, json?: unknown) => rawCall(emu, { method, path: `/__emulator/${route}`, json });
+  const admin = (method: string, route: string, json?: unknown) =>
+    rawCall(emu, { method, path: `/__emulator/${route}`, json });
 
   it('creates, updates, lists and releases instances; GET state lists them', async () => {
-    const created = await admin('POST', 'instances', { id: HARD, type: 'hardware', sharedGateway: false, endDate: '2031-01-02T03:04:05Z' });
+    const created = await admin('POST', 'instances', {
+      id: HARD,
+      type: 'hardware',
+      sharedGateway: false,
+      endDate: '2031-01-02T03:04:05Z',
+    });
     expect(created.status).toBe(200);
     expect(created.body['instance']).toMatchObject({
       id: HARD,
@@ -464,13 +694,21 @@ describe('admin API: /__emulator/instances', () => {
     await apiError(emu, 'Encrypt', { KeyId: keyId, Plaintext: 'x' }, 'Forbidden.NoPermission', 403);
 
     const updated = await admin('POST', 'instances', { id: HARD, type: 'hardware', sharedGateway: true });
-    expect(updated.body['instance']).toMatchObject({ sharedGateway: true, endDate: '2031-01-02T03:04:05Z', keyCount: 1 });
+    expect(updated.body['instance']).toMatchObject({
+      sharedGateway: true,
+      endDate: '2031-01-02T03:04:05Z',
+      keyCount: 1,
+    });
     await encrypt(emu, keyId);
 
     const state = await admin('GET', 'state');
     expect(state.body['kmsVersion']).toBe(3);
-    expect(state.body['instances']).toEqual([expect.objectContaining({ id: HARD, type: 'hardware', sharedGateway: true, keyCount: 1 })]);
-    expect((state.body['keys'] as Array<Record<string, unknown>>).find((k) => k['keyId'] === keyId)).toMatchObject({ dkmsInstanceId: HARD });
+    expect(state.body['instances']).toEqual([
+      expect.objectContaining({ id: HARD, type: 'hardware', sharedGateway: true, keyCount: 1 }),
+    ]);
+    expect((state.body['keys'] as Array<Record<string, unknown>>).find((k) => k['keyId'] === keyId)).toMatchObject({
+      dkmsInstanceId: HARD,
+    });
     expect((await admin('GET', 'instances')).body['instances']).toHaveLength(1);
 
     const deleted = await admin('DELETE', `instances/${HARD}`);
@@ -496,7 +734,10 @@ describe('admin API: /__emulator/instances', () => {
   it('refuses changing the type of an instance, answers 404 for an unknown one, 400 for a malformed id and 405 for other methods', async () => {
     expect((await admin('POST', 'instances', { id: SOFT, type: 'software' })).status).toBe(200);
     const changed = await admin('POST', 'instances', { id: SOFT, type: 'hardware' });
-    expect([changed.status, changed.body['error']]).toEqual([400, `instance ${SOFT} is a software instance; its type cannot change`]);
+    expect([changed.status, changed.body['error']]).toEqual([
+      400,
+      `instance ${SOFT} is a software instance; its type cannot change`,
+    ]);
     expect((await admin('DELETE', `instances/${UNKNOWN}`)).status).toBe(404);
     expect((await admin('DELETE', 'instances/kst-bad')).status).toBe(400);
     expect((await admin('PUT', `instances/${SOFT}`, {})).status).toBe(405);
@@ -505,23 +746,39 @@ describe('admin API: /__emulator/instances', () => {
 
   it('refuses instances on a KMS 1.0 emulator', async () => {
     const v1 = await start({ admin: true, kmsVersion: 1 });
-    const res = await rawCall(v1, { method: 'POST', path: '/__emulator/instances', json: { id: SOFT, type: 'software' } });
+    const res = await rawCall(v1, {
+      method: 'POST',
+      path: '/__emulator/instances',
+      json: { id: SOFT, type: 'software' },
+    });
     expect(res.status).toBe(400);
     expect(res.body['error']).toContain('kmsVersion 3');
-    expect((await rawCall(v1, { method: 'GET', path: '/__emulator/state' })).body).toMatchObject({ kmsVersion: 1, instances: [] });
+    expect((await rawCall(v1, { method: 'GET', path: '/__emulator/state' })).body).toMatchObject({
+      kmsVersion: 1,
+      instances: [],
+    });
   });
 });
 
 describe('start-up options', () => {
   it('validates instance ids, duplicates, the default instance and the KMS version with clear errors', async () => {
-    await expect(startKmsEmulator({ instances: [{ id: 'kst-123', type: 'software' }] })).rejects.toThrow(/KMS instance id like kst-/);
-    await expect(startKmsEmulator({ instances: [{ id: SOFT, type: 'software' }, { id: SOFT, type: 'hardware' }] })).rejects.toThrow(
-      /declared twice/,
+    await expect(startKmsEmulator({ instances: [{ id: 'kst-123', type: 'software' }] })).rejects.toThrow(
+      /KMS instance id like kst-/,
     );
-    await expect(startKmsEmulator({ instances: [{ id: SOFT, type: 'software' }], defaultInstanceId: OTHER })).rejects.toThrow(
-      /defaultInstanceId/,
+    await expect(
+      startKmsEmulator({
+        instances: [
+          { id: SOFT, type: 'software' },
+          { id: SOFT, type: 'hardware' },
+        ],
+      }),
+    ).rejects.toThrow(/declared twice/);
+    await expect(
+      startKmsEmulator({ instances: [{ id: SOFT, type: 'software' }], defaultInstanceId: OTHER }),
+    ).rejects.toThrow(/defaultInstanceId/);
+    await expect(startKmsEmulator({ kmsVersion: 1, instances: [{ id: SOFT, type: 'software' }] })).rejects.toThrow(
+      /kmsVersion 3/,
     );
-    await expect(startKmsEmulator({ kmsVersion: 1, instances: [{ id: SOFT, type: 'software' }] })).rejects.toThrow(/kmsVersion 3/);
     await expect(startKmsEmulator({ kmsVersion: 2 as 3 })).rejects.toThrow(/kmsVersion must be 1 or 3/);
     expect(INSTANCE_ID_RE.test('kst-bjj62d8f5e0sgtx8habcd')).toBe(true); // the documented example, unmasked
   });
@@ -537,7 +794,13 @@ describe('KMS 1.0 (kmsVersion: 1)', () => {
     expect(await describeKey(emu, a)).not.toHaveProperty('DKMSInstanceId');
     expect(await encrypt(emu, a)).toBeTruthy(); // no default-key restriction in KMS 1.0
     await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
-    await apiError(emu, 'CreateSecret', { SecretName: 's', VersionId: 'v1', SecretData: 'd', DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
+    await apiError(
+      emu,
+      'CreateSecret',
+      { SecretName: 's', VersionId: 'v1', SecretData: 'd', DKMSInstanceId: SOFT },
+      'Forbidden.DKMSInstanceNotFound',
+      403,
+    );
     expect(await api(emu, 'ListKmsInstances')).toMatchObject({ TotalCount: 0, KmsInstances: { KmsInstance: [] } });
     expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
     await apiError(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
@@ -551,11 +814,21 @@ describe('persistence of instances', () => {
     const stateFile = join(dir, 'v3-state.json');
     const first = await startKmsEmulator({
       stateFile,
-      instances: [{ id: SOFT, type: 'software', endUnix: 1_950_000_000 }, { id: HARD, type: 'hardware', sharedGateway: false }, { id: CLOSED, type: 'software' }],
+      instances: [
+        { id: SOFT, type: 'software', endUnix: 1_950_000_000 },
+        { id: HARD, type: 'hardware', sharedGateway: false },
+        { id: CLOSED, type: 'software' },
+      ],
     });
     const keyId = (await createKeyIn(first, SOFT))['KeyId']!;
     const blob = await encrypt(first, keyId, 'persisted');
-    await api(first, 'CreateSecret', { SecretName: 'kept', VersionId: 'v1', SecretData: 'kept data', DKMSInstanceId: SOFT, EncryptionKeyId: keyId });
+    await api(first, 'CreateSecret', {
+      SecretName: 'kept',
+      VersionId: 'v1',
+      SecretData: 'kept data',
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: keyId,
+    });
     first.instances.release(CLOSED);
     await first.close();
     const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as Record<string, unknown>;
@@ -564,7 +837,9 @@ describe('persistence of instances', () => {
 
     // restarted without declaring anything: everything comes back from the file
     const second = await start({ stateFile });
-    expect(second.instances.list().map((i) => [i.id, i.type, i.sharedGateway, i.condition, i.endUnix === 1_950_000_000])).toEqual([
+    expect(
+      second.instances.list().map((i) => [i.id, i.type, i.sharedGateway, i.condition, i.endUnix === 1_950_000_000]),
+    ).toEqual([
       [SOFT, 'software', true, 'active', true],
       [HARD, 'hardware', false, 'active', false],
       [CLOSED, 'software', true, 'released', false],
@@ -628,42 +903,79 @@ describe('other fixes of the KMS 3.0 issue', () => {
     expect(longest).toHaveLength(255);
     await kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: longest, keyId }));
     expect((await describeKey(emu, longest))['KeyId']).toBe(keyId);
-    const body = await expectKmsError(kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: `${longest}b`, keyId })), 'InvalidParameter', 400);
+    const body = await expectKmsError(
+      kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: `${longest}b`, keyId })),
+      'InvalidParameter',
+      400,
+    );
     expect(body['Message']).toContain('AliasName');
   });
 
   it('throttles Secrets Manager actions with Rejected.Throttling 429 and key actions with Throttling 400', async () => {
     const kms = sdkClient(emu);
-    await kms.createSecret(new $Kms.CreateSecretRequest({ secretName: 'throttled', versionId: 'v1', secretData: 'd', encryptionKeyId: keyId }));
+    await kms.createSecret(
+      new $Kms.CreateSecretRequest({
+        secretName: 'throttled',
+        versionId: 'v1',
+        secretData: 'd',
+        encryptionKeyId: keyId,
+      }),
+    );
     emu.faults.inject({ kind: 'throttle', actions: ['GetSecretValue', 'Encrypt'], count: 2 });
-    const body = await expectKmsError(kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'throttled' })), 'Rejected.Throttling', 429);
+    const body = await expectKmsError(
+      kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'throttled' })),
+      'Rejected.Throttling',
+      429,
+    );
     expect(body['Message']).toBe('The QPS upper limit is exceeded.');
     await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'Throttling', 400);
-    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'throttled' }))).secretData).toBe('d');
+    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'throttled' }))).secretData).toBe(
+      'd',
+    );
 
     emu.faults.setQpsLimit(1);
     const results = await Promise.allSettled([
-      ...Array.from({ length: 4 }, () => kms.describeSecret(new $Kms.DescribeSecretRequest({ secretName: 'throttled' }))),
+      ...Array.from({ length: 4 }, () =>
+        kms.describeSecret(new $Kms.DescribeSecretRequest({ secretName: 'throttled' })),
+      ),
       ...Array.from({ length: 4 }, () => kms.describeKey(new $Kms.DescribeKeyRequest({ keyId }))),
     ]);
-    const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : ((r.reason as { data: { Code: string } }).data.Code)));
+    const codes = results.map((r) =>
+      r.status === 'fulfilled' ? 'ok' : (r.reason as { data: { Code: string } }).data.Code,
+    );
     expect(codes.filter((c) => c !== 'ok').length).toBeGreaterThanOrEqual(6); // burst 1
-    for (const [i, code] of codes.entries()) if (code !== 'ok') expect(code).toBe(i < 4 ? 'Rejected.Throttling' : 'Throttling');
+    for (const [i, code] of codes.entries())
+      if (code !== 'ok') expect(code).toBe(i < 4 ? 'Rejected.Throttling' : 'Throttling');
   });
 
   it('keeps at most 10 versions per secret, dropping the earliest even when it is ACSPrevious', async () => {
     const kms = sdkClient(emu);
     const put = (versionId: string, versionStages?: string) =>
-      kms.putSecretValue(new $Kms.PutSecretValueRequest({ secretName: 'capped', versionId, secretData: versionId, ...(versionStages ? { versionStages } : {}) }));
-    await kms.createSecret(new $Kms.CreateSecretRequest({ secretName: 'capped', versionId: 'v1', secretData: 'v1', encryptionKeyId: keyId }));
+      kms.putSecretValue(
+        new $Kms.PutSecretValueRequest({
+          secretName: 'capped',
+          versionId,
+          secretData: versionId,
+          ...(versionStages ? { versionStages } : {}),
+        }),
+      );
+    await kms.createSecret(
+      new $Kms.CreateSecretRequest({ secretName: 'capped', versionId: 'v1', secretData: 'v1', encryptionKeyId: keyId }),
+    );
     await put('v2'); // v2 ACSCurrent, v1 ACSPrevious
     for (let i = 3; i <= 11; i += 1) await put(`v${i}`, '["ACSNext"]'); // v3..v10 end unstaged
     const versions = async () =>
       (
-        await kms.listSecretVersionIds(new $Kms.ListSecretVersionIdsRequest({ secretName: 'capped', includeDeprecated: 'true', pageSize: 100 }))
+        await kms.listSecretVersionIds(
+          new $Kms.ListSecretVersionIdsRequest({ secretName: 'capped', includeDeprecated: 'true', pageSize: 100 }),
+        )
       ).versionIds.versionId.map((v) => v.versionId);
     expect(await versions()).toEqual(['v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v11']);
-    await expectKmsError(kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'capped', versionStage: 'ACSPrevious' })), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(
+      kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'capped', versionStage: 'ACSPrevious' })),
+      'Forbidden.ResourceNotFound',
+      403,
+    );
     // the ACSCurrent version is never dropped, even when it is the earliest
     await put('v12', '["ACSNext"]');
     await put('v13', '["ACSNext"]');

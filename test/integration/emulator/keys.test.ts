@@ -54,8 +54,16 @@ describe('CreateKey / DescribeKey', () => {
   it('refuses an unknown Origin, KeySpec or a rotating EXTERNAL key with InvalidParameter', async () => {
     await expectKmsError(createKey({ origin: 'external' }), 'InvalidParameter', 400);
     await expectKmsError(createKey({ keySpec: 'AES_999' }), 'InvalidParameter', 400);
-    await expectKmsError(createKey({ origin: 'EXTERNAL', enableAutomaticRotation: true, rotationInterval: '30d' }), 'InvalidParameter', 400);
-    await expectKmsError(createKey({ origin: 'EXTERNAL', keySpec: 'RSA_2048', keyUsage: 'SIGN/VERIFY' }), 'InvalidParameter', 400);
+    await expectKmsError(
+      createKey({ origin: 'EXTERNAL', enableAutomaticRotation: true, rotationInterval: '30d' }),
+      'InvalidParameter',
+      400,
+    );
+    await expectKmsError(
+      createKey({ origin: 'EXTERNAL', keySpec: 'RSA_2048', keyUsage: 'SIGN/VERIFY' }),
+      'InvalidParameter',
+      400,
+    );
   });
 
   it('describes a key by id, by alias and by ARN, always returning the real KeyId', async () => {
@@ -67,7 +75,11 @@ describe('CreateKey / DescribeKey', () => {
   });
 
   it('answers Forbidden.KeyNotFound 404 and Forbidden.AliasNotFound 404 for unknown references', async () => {
-    const body = await expectKmsError(describeKey('00000000-0000-4000-8000-000000000000'), 'Forbidden.KeyNotFound', 404);
+    const body = await expectKmsError(
+      describeKey('00000000-0000-4000-8000-000000000000'),
+      'Forbidden.KeyNotFound',
+      404,
+    );
     expect(body).toMatchObject({ Message: 'The specified Key is not found.', HostId: 'kms.cn-hangzhou.aliyuncs.com' });
     expect(body['RequestId']).toMatch(REQUEST_ID_RE);
     expect(body['Recommend']).toContain('Forbidden.KeyNotFound');
@@ -119,7 +131,11 @@ describe('EnableKey / DisableKey', () => {
   it('refuses an alias where only a key ID is documented (Unsupported.Alias)', async () => {
     const keyId = (await createKey()).keyMetadata.keyId;
     await kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/no-enable-by-alias', keyId }));
-    await expectKmsError(kms.enableKey(new $Kms.EnableKeyRequest({ keyId: 'alias/no-enable-by-alias' })), 'Unsupported.Alias', 400);
+    await expectKmsError(
+      kms.enableKey(new $Kms.EnableKeyRequest({ keyId: 'alias/no-enable-by-alias' })),
+      'Unsupported.Alias',
+      400,
+    );
   });
 });
 
@@ -150,7 +166,11 @@ describe('ScheduleKeyDeletion / CancelKeyDeletion', () => {
     const keyId = (await createKey()).keyMetadata.keyId;
     await schedule(keyId);
     await expectKmsError(kms.enableKey(new $Kms.EnableKeyRequest({ keyId })), 'Rejected.StateModifiedFailed', 409);
-    await expectKmsError(kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })), 'Rejected.PendingDeletion', 409);
+    await expectKmsError(
+      kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
+      'Rejected.PendingDeletion',
+      409,
+    );
     await expectKmsError(
       kms.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/to-deleted', keyId })),
       'Rejected.StateModifiedFailed',

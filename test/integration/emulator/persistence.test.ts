@@ -16,24 +16,36 @@ describe('state file', () => {
     const kms1 = sdkClient(first);
 
     const managed = (await kms1.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
-    const managedBlob = (await kms1.encrypt(new $Kms.EncryptRequest({ keyId: managed, plaintext: 'managed data' }))).ciphertextBlob;
+    const managedBlob = (await kms1.encrypt(new $Kms.EncryptRequest({ keyId: managed, plaintext: 'managed data' })))
+      .ciphertextBlob;
 
     const material = randomBytes(32);
     const external = (await kms1.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' }))).keyMetadata.keyId;
     const expiry = first.clock.nowUnix() + 60 * 86_400;
     await importInto(kms1, external, material, expiry);
-    const externalBlob = (await kms1.encrypt(new $Kms.EncryptRequest({ keyId: external, plaintext: 'byok data' }))).ciphertextBlob;
+    const externalBlob = (await kms1.encrypt(new $Kms.EncryptRequest({ keyId: external, plaintext: 'byok data' })))
+      .ciphertextBlob;
     await kms1.createAlias(new $Kms.CreateAliasRequest({ aliasName: 'alias/persisted', keyId: external }));
-    await kms1.tagResource(new $Kms.TagResourceRequest({ keyId: external, tags: '[{"TagKey":"byok:gen","TagValue":"1"}]' }));
+    await kms1.tagResource(
+      new $Kms.TagResourceRequest({ keyId: external, tags: '[{"TagKey":"byok:gen","TagValue":"1"}]' }),
+    );
 
     // a token issued before the restart, used after it
     const pending = (await kms1.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' }))).keyMetadata.keyId;
     const params = await kms1.getParametersForImport(
-      new $Kms.GetParametersForImportRequest({ keyId: pending, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' }),
+      new $Kms.GetParametersForImportRequest({
+        keyId: pending,
+        wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+        wrappingKeySpec: 'RSA_2048',
+      }),
     );
 
-    await kms1.createSecret(new $Kms.CreateSecretRequest({ secretName: 'escrow/persisted', versionId: 'v1', secretData: 'SECRET-ONE' }));
-    await kms1.putSecretValue(new $Kms.PutSecretValueRequest({ secretName: 'escrow/persisted', versionId: 'v2', secretData: 'SECRET-TWO' }));
+    await kms1.createSecret(
+      new $Kms.CreateSecretRequest({ secretName: 'escrow/persisted', versionId: 'v1', secretData: 'SECRET-ONE' }),
+    );
+    await kms1.putSecretValue(
+      new $Kms.PutSecretValueRequest({ secretName: 'escrow/persisted', versionId: 'v2', secretData: 'SECRET-TWO' }),
+    );
 
     first.clock.advance(5 * 3600); // less than the 24 h token lifetime
     const clockBefore = first.clock.nowUnix();
@@ -50,12 +62,18 @@ describe('state file', () => {
       expect(second.clock.nowUnix() - clockBefore).toBeGreaterThanOrEqual(0);
       expect(second.clock.nowUnix() - clockBefore).toBeLessThanOrEqual(5);
 
-      expect((await kms2.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: managedBlob }))).plaintext).toBe('managed data');
-      expect((await kms2.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: externalBlob }))).plaintext).toBe('byok data');
+      expect((await kms2.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: managedBlob }))).plaintext).toBe(
+        'managed data',
+      );
+      expect((await kms2.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: externalBlob }))).plaintext).toBe(
+        'byok data',
+      );
       const meta = (await kms2.describeKey(new $Kms.DescribeKeyRequest({ keyId: 'alias/persisted' }))).keyMetadata;
       expect(meta).toMatchObject({ keyId: external, keyState: 'Enabled' });
       expect(Date.parse(meta.materialExpireTime) / 1000).toBe(expiry);
-      expect((await kms2.listResourceTags(new $Kms.ListResourceTagsRequest({ keyId: external }))).tags.tag[0]).toMatchObject({
+      expect(
+        (await kms2.listResourceTags(new $Kms.ListResourceTagsRequest({ keyId: external }))).tags.tag[0],
+      ).toMatchObject({
         tagKey: 'byok:gen',
         tagValue: '1',
       });
@@ -83,14 +101,24 @@ describe('state file', () => {
           keyMaterialExpireUnix: 0,
         }),
       );
-      expect((await kms2.describeKey(new $Kms.DescribeKeyRequest({ keyId: pending }))).keyMetadata.keyState).toBe('Enabled');
+      expect((await kms2.describeKey(new $Kms.DescribeKeyRequest({ keyId: pending }))).keyMetadata.keyState).toBe(
+        'Enabled',
+      );
 
-      expect((await kms2.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'escrow/persisted' }))).secretData).toBe('SECRET-TWO');
       expect(
-        (await kms2.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'escrow/persisted', versionStage: 'ACSPrevious' }))).secretData,
+        (await kms2.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'escrow/persisted' }))).secretData,
+      ).toBe('SECRET-TWO');
+      expect(
+        (
+          await kms2.getSecretValue(
+            new $Kms.GetSecretValueRequest({ secretName: 'escrow/persisted', versionStage: 'ACSPrevious' }),
+          )
+        ).secretData,
       ).toBe('SECRET-ONE');
       await expectKmsError(
-        kms2.putSecretValue(new $Kms.PutSecretValueRequest({ secretName: 'escrow/persisted', versionId: 'v2', secretData: 'changed' })),
+        kms2.putSecretValue(
+          new $Kms.PutSecretValueRequest({ secretName: 'escrow/persisted', versionId: 'v2', secretData: 'changed' }),
+        ),
         'Rejected.ResourceExist',
         409,
       );

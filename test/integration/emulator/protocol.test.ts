@@ -42,7 +42,9 @@ describe('authentication', () => {
     const client = sdkClient(emu, { accessKeyId: LOCAL.accessKeyId, accessKeySecret: 'wrong' });
     await expectKmsError(listKeys(client), 'SignatureDoesNotMatch', 400);
     const body = await expectKmsError(
-      client.createSecret(new $Kms.CreateSecretRequest({ secretName: 's', versionId: 'v', secretData: 'TOP-SECRET-VALUE' })),
+      client.createSecret(
+        new $Kms.CreateSecretRequest({ secretName: 's', versionId: 'v', secretData: 'TOP-SECRET-VALUE' }),
+      ),
       'SignatureDoesNotMatch',
       400,
     );
@@ -51,7 +53,11 @@ describe('authentication', () => {
   });
 
   it('rejects an unknown AccessKeyId with InvalidAccessKeyId.NotFound 404', async () => {
-    await expectKmsError(listKeys(sdkClient(emu, { accessKeyId: 'nobody', accessKeySecret: 'x' })), 'InvalidAccessKeyId.NotFound', 404);
+    await expectKmsError(
+      listKeys(sdkClient(emu, { accessKeyId: 'nobody', accessKeySecret: 'x' })),
+      'InvalidAccessKeyId.NotFound',
+      404,
+    );
   });
 
   it('accepts an STS credential with its SecurityToken', async () => {
@@ -62,11 +68,19 @@ describe('authentication', () => {
   it('rejects an STS credential with a wrong or missing SecurityToken', async () => {
     const code = 'InvalidSecurityToken.MismatchWithAccessKey';
     await expectKmsError(listKeys(sdkClient(emu, { ...STS, securityToken: 'other-token' })), code, 400);
-    await expectKmsError(listKeys(sdkClient(emu, { accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret })), code, 400);
+    await expectKmsError(
+      listKeys(sdkClient(emu, { accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret })),
+      code,
+      400,
+    );
   });
 
   it('rejects a SecurityToken sent with a plain access key', async () => {
-    await expectKmsError(listKeys(sdkClient(emu, { ...LOCAL, securityToken: 'unexpected' })), 'InvalidSecurityToken.MismatchWithAccessKey', 400);
+    await expectKmsError(
+      listKeys(sdkClient(emu, { ...LOCAL, securityToken: 'unexpected' })),
+      'InvalidSecurityToken.MismatchWithAccessKey',
+      400,
+    );
   });
 
   it('accepts credentials added at runtime', async () => {
@@ -141,7 +155,11 @@ describe('wire format', () => {
   });
 
   it('answers real KMS actions it does not emulate with UnsupportedOperation 400', async () => {
-    await expectKmsError(sdkClient(emu).describeRegions(new $Kms.DescribeRegionsRequest({})), 'UnsupportedOperation', 400);
+    await expectKmsError(
+      sdkClient(emu).describeRegions(new $Kms.DescribeRegionsRequest({})),
+      'UnsupportedOperation',
+      400,
+    );
   });
 
   it('refuses a parameter sent twice with ParseRequestParameterException', async () => {

@@ -39,11 +39,19 @@ describe('CreateSecret / GetSecretValue', () => {
     });
     const got = await getValue({ secretName });
     expect(got.secretData).toBe(data);
-    expect(got).toMatchObject({ versionId: 'v1', secretDataType: 'text', versionStages: { versionStage: ['ACSCurrent'] } });
+    expect(got).toMatchObject({
+      versionId: 'v1',
+      secretDataType: 'text',
+      versionStages: { versionStage: ['ACSCurrent'] },
+    });
   });
 
   it('refuses SecretData over 30720 bytes with InvalidParameter', async () => {
-    await expectKmsError(createSecret({ secretName: uniqueName(), secretData: 'x'.repeat(30_721) }), 'InvalidParameter', 400);
+    await expectKmsError(
+      createSecret({ secretName: uniqueName(), secretData: 'x'.repeat(30_721) }),
+      'InvalidParameter',
+      400,
+    );
   });
 
   it('accepts binary data only as base64', async () => {
@@ -51,7 +59,11 @@ describe('CreateSecret / GetSecretValue', () => {
     const data = randomBytes(64).toString('base64');
     await createSecret({ secretName, secretData: data, secretDataType: 'binary' });
     expect(await getValue({ secretName })).toMatchObject({ secretData: data, secretDataType: 'binary' });
-    await expectKmsError(createSecret({ secretName: uniqueName(), secretData: 'not base64!', secretDataType: 'binary' }), 'InvalidParameter', 400);
+    await expectKmsError(
+      createSecret({ secretName: uniqueName(), secretData: 'not base64!', secretDataType: 'binary' }),
+      'InvalidParameter',
+      400,
+    );
   });
 
   it('refuses an existing name with Rejected.ResourceExist 409', async () => {
@@ -78,7 +90,11 @@ describe('CreateSecret / GetSecretValue', () => {
 
   it('refuses a CMK that is not Enabled at creation (Rejected.PendingImport for an empty EXTERNAL key)', async () => {
     const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' }))).keyMetadata.keyId;
-    await expectKmsError(createSecret({ secretName: uniqueName(), secretData: 'x', encryptionKeyId: keyId }), 'Rejected.PendingImport', 409);
+    await expectKmsError(
+      createSecret({ secretName: uniqueName(), secretData: 'x', encryptionKeyId: keyId }),
+      'Rejected.PendingImport',
+      409,
+    );
   });
 
   it('uses a service-created CMK when EncryptionKeyId is omitted', async () => {
@@ -98,10 +114,20 @@ describe('PutSecretValue (the conditional write)', () => {
     expect(put).toMatchObject({ secretName, versionId: 'v2', versionStages: { versionStage: ['ACSCurrent'] } });
     await putValue({ secretName, versionId: 'v3', secretData: 'three' });
     expect((await getValue({ secretName })).secretData).toBe('three');
-    expect(await getValue({ secretName, versionStage: 'ACSPrevious' })).toMatchObject({ versionId: 'v2', secretData: 'two' });
-    expect(await getValue({ secretName, versionId: 'v1' })).toMatchObject({ secretData: 'one', versionStages: { versionStage: [] } });
+    expect(await getValue({ secretName, versionStage: 'ACSPrevious' })).toMatchObject({
+      versionId: 'v2',
+      secretData: 'two',
+    });
+    expect(await getValue({ secretName, versionId: 'v1' })).toMatchObject({
+      secretData: 'one',
+      versionStages: { versionStage: [] },
+    });
     await expectKmsError(getValue({ secretName, versionId: 'v9' }), 'Forbidden.ResourceNotFound', 403);
-    await expectKmsError(getValue({ secretName, versionId: 'v1', versionStage: 'ACSCurrent' }), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(
+      getValue({ secretName, versionId: 'v1', versionStage: 'ACSCurrent' }),
+      'Forbidden.ResourceNotFound',
+      403,
+    );
   });
 
   it('is idempotent for the same VersionId and identical data, without moving stages', async () => {
@@ -118,21 +144,29 @@ describe('PutSecretValue (the conditional write)', () => {
     const secretName = uniqueName();
     await createSecret({ secretName, secretData: 'one' });
     await expectKmsError(putValue({ secretName, versionId: 'v1', secretData: 'other' }), 'Rejected.ResourceExist', 409);
-    await expectKmsError(putValue({ secretName, versionId: 'v1', secretData: 'b25l', secretDataType: 'binary' }), 'Rejected.ResourceExist', 409);
+    await expectKmsError(
+      putValue({ secretName, versionId: 'v1', secretData: 'b25l', secretDataType: 'binary' }),
+      'Rejected.ResourceExist',
+      409,
+    );
     expect((await getValue({ secretName })).secretData).toBe('one');
   });
 
   it('lets exactly one of many concurrent writers of a VersionId win (lease semantics)', async () => {
     const secretName = uniqueName('lease');
     await createSecret({ secretName, secretData: 'free' });
-    const writers = Array.from({ length: 12 }, (_, i) => sdkClient(emu).putSecretValue(
-      new $Kms.PutSecretValueRequest({ secretName, versionId: 'lease-epoch-2', secretData: `holder-${i}` }),
-    ));
+    const writers = Array.from({ length: 12 }, (_, i) =>
+      sdkClient(emu).putSecretValue(
+        new $Kms.PutSecretValueRequest({ secretName, versionId: 'lease-epoch-2', secretData: `holder-${i}` }),
+      ),
+    );
     const results = await Promise.allSettled(writers);
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(won).toHaveLength(1);
-    expect(lost.map((r) => (r.reason as { data: { Code: string } }).data.Code)).toEqual(Array(11).fill('Rejected.ResourceExist'));
+    expect(lost.map((r) => (r.reason as { data: { Code: string } }).data.Code)).toEqual(
+      Array(11).fill('Rejected.ResourceExist'),
+    );
     const holder = (await getValue({ secretName, versionId: 'lease-epoch-2' })).secretData;
     expect(holder).toMatch(/^holder-\d+$/);
   });
@@ -143,7 +177,12 @@ describe('PutSecretValue (the conditional write)', () => {
     await putValue({ secretName, versionId: 'next', secretData: 'pending', versionStages: '["ACSNext"]' });
     expect((await getValue({ secretName })).versionId).toBe('v1');
     expect((await getValue({ secretName, versionStage: 'ACSNext' })).secretData).toBe('pending');
-    await putValue({ secretName, versionId: 'cur', secretData: 'now', versionStages: '{"VersionStage":["ACSCurrent"]}' });
+    await putValue({
+      secretName,
+      versionId: 'cur',
+      secretData: 'now',
+      versionStages: '{"VersionStage":["ACSCurrent"]}',
+    });
     expect((await getValue({ secretName })).versionId).toBe('cur');
   });
 
@@ -151,7 +190,9 @@ describe('PutSecretValue (the conditional write)', () => {
     const secretName = uniqueName();
     await createSecret({ secretName, secretData: 'v1' });
     for (let i = 2; i <= 12; i += 1) await putValue({ secretName, versionId: `v${i}`, secretData: `v${i}` });
-    const ids = await kms.listSecretVersionIds(new $Kms.ListSecretVersionIdsRequest({ secretName, includeDeprecated: 'true', pageSize: 100 }));
+    const ids = await kms.listSecretVersionIds(
+      new $Kms.ListSecretVersionIdsRequest({ secretName, includeDeprecated: 'true', pageSize: 100 }),
+    );
     expect(ids.totalCount).toBe(10);
     expect(ids.versionIds.versionId.map((v) => v.versionId)).not.toContain('v1');
     expect((await getValue({ secretName })).versionId).toBe('v12');
@@ -184,12 +225,23 @@ describe('DescribeSecret / ListSecrets / tags', () => {
     try {
       const c = sdkClient(emu2);
       for (const name of ['s-a', 's-b', 's-c']) {
-        await c.createSecret(new $Kms.CreateSecretRequest({ secretName: name, versionId: 'v1', secretData: 'x', tags: '[{"TagKey":"t","TagValue":"v"}]' }));
+        await c.createSecret(
+          new $Kms.CreateSecretRequest({
+            secretName: name,
+            versionId: 'v1',
+            secretData: 'x',
+            tags: '[{"TagKey":"t","TagValue":"v"}]',
+          }),
+        );
       }
       const p1 = await c.listSecrets(new $Kms.ListSecretsRequest({ pageSize: 2, pageNumber: 1, fetchTags: 'true' }));
       const p2 = await c.listSecrets(new $Kms.ListSecretsRequest({ pageSize: 2, pageNumber: 2 }));
       expect(p1).toMatchObject({ totalCount: 3, pageNumber: 1, pageSize: 2 });
-      expect([...p1.secretList.secret, ...p2.secretList.secret].map((s) => s.secretName)).toEqual(['s-a', 's-b', 's-c']);
+      expect([...p1.secretList.secret, ...p2.secretList.secret].map((s) => s.secretName)).toEqual([
+        's-a',
+        's-b',
+        's-c',
+      ]);
       expect(p1.secretList.secret[0]!.tags.tag).toEqual([{ tagKey: 't', tagValue: 'v' }]);
       expect(p2.secretList.secret[0]!.tags).toBeUndefined();
     } finally {
@@ -218,14 +270,22 @@ describe('DeleteSecret / RestoreSecret', () => {
     await createSecret({ secretName, secretData: 'gone soon' });
     await deleteSecret({ secretName, recoveryWindowInDays: '7' });
     emu.clock.advance(7 * 86_400 + 1);
-    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(
+      kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })),
+      'Forbidden.ResourceNotFound',
+      403,
+    );
   });
 
   it('force-deletes without recovery; the name can be created again', async () => {
     const secretName = uniqueName();
     await createSecret({ secretName, secretData: 'old' });
     await deleteSecret({ secretName, forceDeleteWithoutRecovery: 'true' });
-    await expectKmsError(kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })), 'Forbidden.ResourceNotFound', 403);
+    await expectKmsError(
+      kms.restoreSecret(new $Kms.RestoreSecretRequest({ secretName })),
+      'Forbidden.ResourceNotFound',
+      403,
+    );
     await createSecret({ secretName, secretData: 'new' });
     expect((await getValue({ secretName })).secretData).toBe('new');
   });

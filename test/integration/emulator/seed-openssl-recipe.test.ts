@@ -19,7 +19,14 @@ const SOFTWARE_INSTANCE = 'kst-hzz65f176a0seed0001';
  */
 const MODELS = [
   { name: 'KMS 1.0 (shared KMS)', options: { kmsVersion: 1 as const } },
-  { name: 'KMS 3.0 (default software instance)', options: { kmsVersion: 3 as const, instances: [{ id: SOFTWARE_INSTANCE, type: 'software' as const }], defaultInstanceId: SOFTWARE_INSTANCE } },
+  {
+    name: 'KMS 3.0 (default software instance)',
+    options: {
+      kmsVersion: 3 as const,
+      instances: [{ id: SOFTWARE_INSTANCE, type: 'software' as const }],
+      defaultInstanceId: SOFTWARE_INSTANCE,
+    },
+  },
 ];
 
 /** The four commands of the seed document, verbatim, run in `dir` through a shell. */
@@ -46,19 +53,41 @@ describe.each(MODELS)("the seed document's OpenSSL recipe on $name", ({ options 
     const kms = sdkClient(emu);
     const key = await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL', description: 'External key' }));
     const keyId = key.keyMetadata.keyId;
-    const params = await kms.getParametersForImport(new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_1', wrappingKeySpec: 'RSA_2048' }));
+    const params = await kms.getParametersForImport(
+      new $Kms.GetParametersForImportRequest({
+        keyId,
+        wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
+        wrappingKeySpec: 'RSA_2048',
+      }),
+    );
     writeFileSync(join(dir, 'PublicKey_base64.txt'), params.publicKey);
     for (const cmd of SEED_COMMANDS) execFileSync('sh', ['-c', cmd], { cwd: dir, stdio: 'pipe' });
     const encryptedKeyMaterial = readFileSync(join(dir, 'EncryptedKeyMaterial_base64.txt'), 'utf8');
 
-    await kms.importKeyMaterial(new $Kms.ImportKeyMaterialRequest({ keyId, encryptedKeyMaterial, importToken: params.importToken, keyMaterialExpireUnix: 0 }));
+    await kms.importKeyMaterial(
+      new $Kms.ImportKeyMaterialRequest({
+        keyId,
+        encryptedKeyMaterial,
+        importToken: params.importToken,
+        keyMaterialExpireUnix: 0,
+      }),
+    );
     expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId }))).keyMetadata.keyState).toBe('Enabled');
     const plaintext = Buffer.from('hello byok').toString('base64');
     const enc = await kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext }));
 
     // The same wrapped material (the token is reusable for 24 h) restores the key after deletion.
     await kms.deleteKeyMaterial(new $Kms.DeleteKeyMaterialRequest({ keyId }));
-    await kms.importKeyMaterial(new $Kms.ImportKeyMaterialRequest({ keyId, encryptedKeyMaterial, importToken: params.importToken, keyMaterialExpireUnix: 0 }));
-    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: enc.ciphertextBlob }))).plaintext).toBe(plaintext);
+    await kms.importKeyMaterial(
+      new $Kms.ImportKeyMaterialRequest({
+        keyId,
+        encryptedKeyMaterial,
+        importToken: params.importToken,
+        keyMaterialExpireUnix: 0,
+      }),
+    );
+    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: enc.ciphertextBlob }))).plaintext).toBe(
+      plaintext,
+    );
   });
 });

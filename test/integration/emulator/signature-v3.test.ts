@@ -25,13 +25,18 @@ import {
 import { $Kms, LOCAL, REQUEST_ID_RE, commonParams, rawCall, sdkClient, signParams } from './helpers.js';
 
 // Both packages are CommonJS with `exports.default`: unwrap for loaders that hand over module.exports.
-const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ?? OpenApiModule) as typeof OpenApiModule;
+const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ??
+  OpenApiModule) as typeof OpenApiModule;
 const OpenApiUtil = ((OpenApiUtilModule as unknown as { default?: typeof OpenApiUtilModule }).default ??
   OpenApiUtilModule) as typeof OpenApiUtilModule;
 type Runtime = Parameters<InstanceType<typeof OpenApiModule>['callApi']>[2];
 const RUNTIME = { autoretry: false, maxAttempts: 1 } as unknown as Runtime;
 
-const STS: EmulatorCredential = { accessKeyId: 'STS.v3', accessKeySecret: 'sts-v3-secret', securityToken: 'CAIS+v3/token=' };
+const STS: EmulatorCredential = {
+  accessKeyId: 'STS.v3',
+  accessKeySecret: 'sts-v3-secret',
+  securityToken: 'CAIS+v3/token=',
+};
 
 let emu: KmsEmulator;
 let lax: KmsEmulator;
@@ -96,7 +101,11 @@ interface OpenApiError {
 }
 
 /** Expects `promise` to fail with KMS `code` and HTTP `status`; returns the error body. */
-async function expectV3Error(promise: Promise<unknown>, code: string, status: number): Promise<Record<string, unknown>> {
+async function expectV3Error(
+  promise: Promise<unknown>,
+  code: string,
+  status: number,
+): Promise<Record<string, unknown>> {
   let caught: unknown;
   try {
     await promise;
@@ -123,14 +132,20 @@ function send(target: KmsEmulator, raw: RawRequest): Promise<{ status: number; b
   const headers: OutgoingHttpHeaders = { ...raw.headers, 'content-length': String(raw.body.length) };
   delete headers['transfer-encoding'];
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, method: raw.method, path: raw.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port: target.port, method: raw.method, path: raw.path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+          });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(raw.body);
   });
@@ -143,7 +158,12 @@ async function capture(call: (endpoint: string) => Promise<unknown>): Promise<Ra
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      captured = { method: req.method ?? '', path: req.url ?? '', headers: { ...(req.headers as IncomingHttpHeaders) }, body: Buffer.concat(chunks) };
+      captured = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: { ...(req.headers as IncomingHttpHeaders) },
+        body: Buffer.concat(chunks),
+      };
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -189,7 +209,9 @@ function signedV3(
     ...options.signedExtra,
   };
   for (const name of options.omit ?? []) delete headers[name];
-  const toSign = { method: 'POST', pathname: '/', query, headers } as unknown as Parameters<typeof OpenApiUtil.getAuthorization>[0];
+  const toSign = { method: 'POST', pathname: '/', query, headers } as unknown as Parameters<
+    typeof OpenApiUtil.getAuthorization
+  >[0];
   headers['Authorization'] = OpenApiUtil.getAuthorization(
     toSign,
     'ACS3-HMAC-SHA256',
@@ -201,7 +223,8 @@ function signedV3(
   return { method: 'POST', path: qs === '' ? '/' : `/?${qs}`, headers: { ...headers, ...options.unsigned }, body };
 }
 
-const isoSecondsAgo = (seconds: number): string => new Date(Date.now() - seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const isoSecondsAgo = (seconds: number): string =>
+  new Date(Date.now() - seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 describe('signature v3 through @alicloud/openapi-client callApi', () => {
   it('answers a read action (ListKeys) with a RequestId', async () => {
@@ -222,7 +245,12 @@ describe('signature v3 through @alicloud/openapi-client callApi', () => {
   });
 
   it('merges parameters from a signed form body with the query', async () => {
-    const created = await callV3(v3Client(emu.endpoint), 'CreateKey', { Origin: 'EXTERNAL' }, { Description: 'from the form body * +' });
+    const created = await callV3(
+      v3Client(emu.endpoint),
+      'CreateKey',
+      { Origin: 'EXTERNAL' },
+      { Description: 'from the form body * +' },
+    );
     expect(created['KeyMetadata']).toMatchObject({ Origin: 'EXTERNAL', Description: 'from the form body * +' });
   });
 
@@ -230,13 +258,24 @@ describe('signature v3 through @alicloud/openapi-client callApi', () => {
     const ok = await callV3(v3Client(emu.endpoint, STS), 'ListKeys');
     expect(ok['RequestId']).toMatch(REQUEST_ID_RE);
     const code = 'InvalidSecurityToken.MismatchWithAccessKey';
-    await expectV3Error(callV3(v3Client(emu.endpoint, { ...STS, securityToken: 'other-token' }), 'ListKeys'), code, 400);
     await expectV3Error(
-      callV3(v3Client(emu.endpoint, { accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret }), 'ListKeys'),
+      callV3(v3Client(emu.endpoint, { ...STS, securityToken: 'other-token' }), 'ListKeys'),
       code,
       400,
     );
-    await expectV3Error(callV3(v3Client(emu.endpoint, { ...LOCAL, securityToken: 'unexpected' }), 'ListKeys'), code, 400);
+    await expectV3Error(
+      callV3(
+        v3Client(emu.endpoint, { accessKeyId: STS.accessKeyId, accessKeySecret: STS.accessKeySecret }),
+        'ListKeys',
+      ),
+      code,
+      400,
+    );
+    await expectV3Error(
+      callV3(v3Client(emu.endpoint, { ...LOCAL, securityToken: 'unexpected' }), 'ListKeys'),
+      code,
+      400,
+    );
   });
 
   it('rejects a wrong secret with SignatureDoesNotMatch 400, echoing no secret value', async () => {
@@ -253,7 +292,11 @@ describe('signature v3 through @alicloud/openapi-client callApi', () => {
   });
 
   it('rejects an unknown access key with InvalidAccessKeyId.NotFound 404', async () => {
-    await expectV3Error(callV3(v3Client(emu.endpoint, { accessKeyId: 'nobody', accessKeySecret: 'x' }), 'ListKeys'), 'InvalidAccessKeyId.NotFound', 404);
+    await expectV3Error(
+      callV3(v3Client(emu.endpoint, { accessKeyId: 'nobody', accessKeySecret: 'x' }), 'ListKeys'),
+      'InvalidAccessKeyId.NotFound',
+      404,
+    );
   });
 
   it('requires x-acs-version 2016-01-20 (InvalidVersion) and resolves actions from x-acs-action', async () => {
@@ -264,10 +307,17 @@ describe('signature v3 through @alicloud/openapi-client callApi', () => {
 
 describe('signature v3: tampering and replay (requests the SDK sent, altered)', () => {
   it('rejects a query parameter changed after signing; the untouched request then succeeds once', async () => {
-    const sent = await capture((endpoint) => callV3(v3Client(endpoint), 'CreateKey', { Origin: 'EXTERNAL', Description: 'original' }));
+    const sent = await capture((endpoint) =>
+      callV3(v3Client(endpoint), 'CreateKey', { Origin: 'EXTERNAL', Description: 'original' }),
+    );
     expect(sent.path).toContain('Description=original');
-    expect(sent.headers['authorization']).toMatch(/^ACS3-HMAC-SHA256 Credential=local-ak,SignedHeaders=host;x-acs-action;/);
-    const tampered = await send(emu, { ...sent, path: sent.path.replace('Description=original', 'Description=tampered') });
+    expect(sent.headers['authorization']).toMatch(
+      /^ACS3-HMAC-SHA256 Credential=local-ak,SignedHeaders=host;x-acs-action;/,
+    );
+    const tampered = await send(emu, {
+      ...sent,
+      path: sent.path.replace('Description=original', 'Description=tampered'),
+    });
     expect([tampered.status, tampered.body['Code']]).toEqual([400, 'SignatureDoesNotMatch']);
     const added = await send(emu, { ...sent, path: `${sent.path}&KeySpec=Aliyun_SM4` });
     expect([added.status, added.body['Code']]).toEqual([400, 'SignatureDoesNotMatch']);
@@ -277,14 +327,20 @@ describe('signature v3: tampering and replay (requests the SDK sent, altered)', 
   });
 
   it('rejects a form body changed after signing, with or without a matching x-acs-content-sha256', async () => {
-    const sent = await capture((endpoint) => callV3(v3Client(endpoint), 'CreateKey', {}, { Description: 'original', Origin: 'EXTERNAL' }));
+    const sent = await capture((endpoint) =>
+      callV3(v3Client(endpoint), 'CreateKey', {}, { Description: 'original', Origin: 'EXTERNAL' }),
+    );
     expect(sent.headers['content-type']).toBe('application/x-www-form-urlencoded');
     const evilBody = Buffer.from(sent.body.toString('utf8').replace('Origin=EXTERNAL', 'Origin=Aliyun_KMS'));
     expect(evilBody.equals(sent.body)).toBe(false);
     const bodyOnly = await send(emu, { ...sent, body: evilBody });
     expect([bodyOnly.status, bodyOnly.body['Code']]).toEqual([400, 'SignatureDoesNotMatch']);
     expect(bodyOnly.body['Message']).toContain('x-acs-content-sha256');
-    const rehashed = await send(emu, { ...sent, body: evilBody, headers: { ...sent.headers, 'x-acs-content-sha256': sha256Hex(evilBody) } });
+    const rehashed = await send(emu, {
+      ...sent,
+      body: evilBody,
+      headers: { ...sent.headers, 'x-acs-content-sha256': sha256Hex(evilBody) },
+    });
     expect([rehashed.status, rehashed.body['Code']]).toEqual([400, 'SignatureDoesNotMatch']);
     expect(rehashed.body['Message']).toContain('string to sign');
     const original = await send(emu, sent);
@@ -309,7 +365,9 @@ describe('signature v3: tampering and replay (requests the SDK sent, altered)', 
 
   it('shares the nonce cache with signature v1', async () => {
     const nonce = randomBytes(16).toString('hex');
-    const v1 = await rawCall(emu, { query: signParams('POST', { ...commonParams('ListKeys'), SignatureNonce: nonce }) });
+    const v1 = await rawCall(emu, {
+      query: signParams('POST', { ...commonParams('ListKeys'), SignatureNonce: nonce }),
+    });
     expect(v1.status).toBe(200);
     const v3 = await send(emu, signedV3(emu, { action: 'ListKeys', nonce }));
     expect([v3.status, v3.body['Code']]).toEqual([400, 'SignatureNonceUsed']);
@@ -318,7 +376,10 @@ describe('signature v3: tampering and replay (requests the SDK sent, altered)', 
 
 describe('signature v3: requests signed with the SDK signer (openapi-util getAuthorization)', () => {
   it('accepts a correctly signed raw request (query and form body)', async () => {
-    const res = await send(emu, signedV3(emu, { action: 'CreateKey', query: { Origin: 'EXTERNAL' }, form: { Description: 'raw v3' } }));
+    const res = await send(
+      emu,
+      signedV3(emu, { action: 'CreateKey', query: { Origin: 'EXTERNAL' }, form: { Description: 'raw v3' } }),
+    );
     expect(res.status).toBe(200);
     expect(res.body['KeyMetadata']).toMatchObject({ Origin: 'EXTERNAL', Description: 'raw v3' });
   });
@@ -346,10 +407,20 @@ describe('signature v3: requests signed with the SDK signer (openapi-util getAut
     const extra = await send(emu, signedV3(emu, { action: 'ListKeys', unsigned: { 'x-acs-extra': '1' } }));
     expect([extra.status, extra.body['Code']]).toEqual([400, 'IncompleteSignature']);
     expect(extra.body['Message']).toContain('x-acs-extra');
-    const nonce = await send(emu, signedV3(emu, { action: 'ListKeys', omit: ['x-acs-signature-nonce'], unsigned: { 'x-acs-signature-nonce': 'n1' } }));
+    const nonce = await send(
+      emu,
+      signedV3(emu, {
+        action: 'ListKeys',
+        omit: ['x-acs-signature-nonce'],
+        unsigned: { 'x-acs-signature-nonce': 'n1' },
+      }),
+    );
     expect([nonce.status, nonce.body['Code']]).toEqual([400, 'IncompleteSignature']);
     const form = signedV3(emu, { action: 'CreateKey' });
-    const unsignedType = await send(emu, { ...form, headers: { ...form.headers, 'content-type': 'application/x-www-form-urlencoded' } });
+    const unsignedType = await send(emu, {
+      ...form,
+      headers: { ...form.headers, 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect([unsignedType.status, unsignedType.body['Code']]).toEqual([400, 'IncompleteSignature']);
   });
 
@@ -358,7 +429,11 @@ describe('signature v3: requests signed with the SDK signer (openapi-util getAut
     expect([noAction.status, noAction.body['Code']]).toEqual([400, 'MissingParameter']);
     const good = signedV3(emu, { action: 'ListKeys' });
     const auth = String(good.headers['Authorization']);
-    for (const bad of [auth.replace('ACS3-HMAC-SHA256', 'ACS3-HMAC-SM3'), auth.replace(/,Signature=.*$/, ''), `${auth},Extra=1`]) {
+    for (const bad of [
+      auth.replace('ACS3-HMAC-SHA256', 'ACS3-HMAC-SM3'),
+      auth.replace(/,Signature=.*$/, ''),
+      `${auth},Extra=1`,
+    ]) {
       const res = await send(emu, { ...good, headers: { ...good.headers, Authorization: bad } });
       expect([res.status, res.body['Code']], bad).toEqual([400, 'IncompleteSignature']);
     }
@@ -368,12 +443,21 @@ describe('signature v3: requests signed with the SDK signer (openapi-util getAut
   it('refuses a repeated x-acs-* header and an x-acs-accesskey-id other than the Credential (IncompleteSignature)', async () => {
     const good = signedV3(emu, { action: 'ListKeys' });
     const nonce = String(good.headers['x-acs-signature-nonce']);
-    const twice = await send(emu, { ...good, headers: { ...good.headers, 'x-acs-signature-nonce': [nonce, 'another'] } });
+    const twice = await send(emu, {
+      ...good,
+      headers: { ...good.headers, 'x-acs-signature-nonce': [nonce, 'another'] },
+    });
     expect([twice.status, twice.body['Code']]).toEqual([400, 'IncompleteSignature']);
     expect((await send(emu, good)).status).toBe(200);
-    const otherAk = await send(emu, signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': 'someone-else' } }));
+    const otherAk = await send(
+      emu,
+      signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': 'someone-else' } }),
+    );
     expect([otherAk.status, otherAk.body['Code']]).toEqual([400, 'IncompleteSignature']);
-    const sameAk = await send(emu, signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': LOCAL.accessKeyId } }));
+    const sameAk = await send(
+      emu,
+      signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': LOCAL.accessKeyId } }),
+    );
     expect(sameAk.status).toBe(200);
   });
 
@@ -396,7 +480,15 @@ describe('signature v3 canonical request (known sample)', () => {
     'content-type': ['application/x-www-form-urlencoded'],
     'user-agent': ['not signed'],
   };
-  const signedHeaders = ['content-type', 'host', 'x-acs-action', 'x-acs-content-sha256', 'x-acs-date', 'x-acs-signature-nonce', 'x-acs-version'];
+  const signedHeaders = [
+    'content-type',
+    'host',
+    'x-acs-action',
+    'x-acs-content-sha256',
+    'x-acs-date',
+    'x-acs-signature-nonce',
+    'x-acs-version',
+  ];
   // The query exactly as the SDK puts it on the wire (querystring.stringify leaves * ! ~ ' ( ) raw).
   const rawQuery = "Origin=EXTERNAL&Description=a%20b*!~'()%2B%2F%3D%C3%A9";
   const expectedCanonical = [
@@ -418,7 +510,14 @@ describe('signature v3 canonical request (known sample)', () => {
   const expectedSignature = '749154acaa65a513c1e95ccfbe850ff00eed8ec5dd213cd9445f55e56a72db9a';
 
   it('builds the hand-computed canonical request, string to sign and signature', () => {
-    const canonical = acs3CanonicalRequest({ method: 'POST', rawPath: '/', rawQuery, headers, signedHeaders, hashedPayload: bodyHash });
+    const canonical = acs3CanonicalRequest({
+      method: 'POST',
+      rawPath: '/',
+      rawQuery,
+      headers,
+      signedHeaders,
+      hashedPayload: bodyHash,
+    });
     expect(canonical).toBe(expectedCanonical);
     expect(acs3StringToSign(canonical)).toBe(expectedStringToSign);
     expect(acs3Signature('test-secret', expectedStringToSign)).toBe(expectedSignature);
@@ -442,15 +541,20 @@ describe('signature v3 canonical request (known sample)', () => {
 
   it('parses the Authorization header and refuses unsorted, upper-case or repeated SignedHeaders', () => {
     const sig = expectedSignature;
-    expect(parseAcs3Authorization(`ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;x-acs-date,Signature=${sig.toUpperCase()}`)).toEqual({
+    expect(
+      parseAcs3Authorization(
+        `ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;x-acs-date,Signature=${sig.toUpperCase()}`,
+      ),
+    ).toEqual({
       accessKeyId: 'ak',
       signedHeaders: ['host', 'x-acs-date'],
       signature: sig,
     });
     for (const list of ['x-acs-date;host', 'Host;x-acs-date', 'host;host']) {
-      expect(() => parseAcs3Authorization(`ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=${list},Signature=${sig}`), list).toThrow(
-        /SignedHeaders/,
-      );
+      expect(
+        () => parseAcs3Authorization(`ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=${list},Signature=${sig}`),
+        list,
+      ).toThrow(/SignedHeaders/);
     }
   });
 });

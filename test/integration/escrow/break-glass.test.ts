@@ -33,7 +33,11 @@ let work: string;
 function run(step: string, cwd: string, env: Record<string, string> = {}): string {
   const script = steps.get(step);
   if (script === undefined) throw new Error(`BREAK-GLASS.md has no step ${step}`);
-  return execFileSync('sh', ['-eu', '-c', script], { cwd, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, encoding: 'utf8' });
+  return execFileSync('sh', ['-eu', '-c', script], {
+    cwd,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    encoding: 'utf8',
+  });
 }
 
 async function freshDir(name: string): Promise<string> {
@@ -55,11 +59,24 @@ afterAll(async () => {
 
 describe('BREAK-GLASS.md', () => {
   it('documents the tested steps in this order', () => {
-    expect([...steps.keys()]).toEqual(['make-recovery-key', 'fetch-file', 'fetch-kms', 'decrypt', 'extract-material', 'check-fingerprint', 'wrap-for-kms', 'cleanup']);
+    expect([...steps.keys()]).toEqual([
+      'make-recovery-key',
+      'fetch-file',
+      'fetch-kms',
+      'decrypt',
+      'extract-material',
+      'check-fingerprint',
+      'wrap-for-kms',
+      'cleanup',
+    ]);
   });
 
   it('creates an RSA-4096 recovery key with the documented ceremony', () => {
-    const text = execFileSync('openssl', ['pkey', '-pubin', '-in', path.join(work, 'ceremony', 'recovery.pub.pem'), '-noout', '-text'], { encoding: 'utf8' });
+    const text = execFileSync(
+      'openssl',
+      ['pkey', '-pubin', '-in', path.join(work, 'ceremony', 'recovery.pub.pem'), '-noout', '-text'],
+      { encoding: 'utf8' },
+    );
     expect(text).toMatch(/Public-Key: \(4096 bit\)/);
   });
 
@@ -67,7 +84,12 @@ describe('BREAK-GLASS.md', () => {
     const dir = await freshDir('file');
     const escrowDir = path.join(dir, 'escrow');
     const recoveryPublicKeyPem = await fs.readFile(path.join(work, 'ceremony', 'recovery.pub.pem'), 'utf8');
-    const store = await openFileEscrowStore({ dir: escrowDir, masterKeyFile: path.join(dir, 'master.key'), random, recoveryPublicKeyPem });
+    const store = await openFileEscrowStore({
+      dir: escrowDir,
+      masterKeyFile: path.join(dir, 'master.key'),
+      random,
+      recoveryPublicKeyPem,
+    });
     await store.put(testRecord(1));
     const env = { KEY_ID: testRecord(1).keyId, ESCROW_DIR: escrowDir };
     run('fetch-file', dir, env);
@@ -86,20 +108,33 @@ describe('BREAK-GLASS.md', () => {
     await createKmsSecretsEscrowStore({ kms, encryptionKeyId: 'escrow-cmk', recoveryPublicKeyPem }).put(testRecord(2));
     const value = await kms.getSecretValue({ secretName: escrowSecretName(testRecord(2).keyId) });
     // The shape `aliyun kms GetSecretValue` prints: SecretData is a JSON string inside JSON.
-    const answer = { RequestId: value.requestId, SecretName: value.secretName, VersionId: value.versionId, SecretData: value.secretData, SecretDataType: 'text' };
+    const answer = {
+      RequestId: value.requestId,
+      SecretName: value.secretName,
+      VersionId: value.versionId,
+      SecretData: value.secretData,
+      SecretDataType: 'text',
+    };
     await fs.writeFile(path.join(dir, 'secret.json'), JSON.stringify(answer, null, 2));
     const env = { KEY_ID: testRecord(2).keyId };
     run('fetch-kms', dir, env);
     run('decrypt', dir, env);
     run('extract-material', dir, env);
-    expect((await fs.readFile(path.join(dir, 'KeyMaterial.bin'))).toString('hex')).toBe(testMaterial(2).toString('hex'));
+    expect((await fs.readFile(path.join(dir, 'KeyMaterial.bin'))).toString('hex')).toBe(
+      testMaterial(2).toString('hex'),
+    );
   });
 
   it('recomputes the recorded fingerprint from the recovered material', async () => {
     const dir = await freshDir('fingerprint');
     const escrowDir = path.join(dir, 'escrow');
     const recoveryPublicKeyPem = await fs.readFile(path.join(work, 'ceremony', 'recovery.pub.pem'), 'utf8');
-    const store = await openFileEscrowStore({ dir: escrowDir, masterKeyFile: path.join(dir, 'master.key'), random, recoveryPublicKeyPem });
+    const store = await openFileEscrowStore({
+      dir: escrowDir,
+      masterKeyFile: path.join(dir, 'master.key'),
+      random,
+      recoveryPublicKeyPem,
+    });
     await store.put(testRecord(3));
     const env = { KEY_ID: testRecord(3).keyId, ESCROW_DIR: escrowDir };
     for (const step of ['fetch-file', 'decrypt', 'extract-material']) run(step, dir, env);
@@ -110,22 +145,37 @@ describe('BREAK-GLASS.md', () => {
     const dir = await freshDir('wrap');
     const escrowDir = path.join(dir, 'escrow');
     const recoveryPublicKeyPem = await fs.readFile(path.join(work, 'ceremony', 'recovery.pub.pem'), 'utf8');
-    const store = await openFileEscrowStore({ dir: escrowDir, masterKeyFile: path.join(dir, 'master.key'), random, recoveryPublicKeyPem });
+    const store = await openFileEscrowStore({
+      dir: escrowDir,
+      masterKeyFile: path.join(dir, 'master.key'),
+      random,
+      recoveryPublicKeyPem,
+    });
     await store.put(testRecord(4));
     const env = { KEY_ID: testRecord(4).keyId, ESCROW_DIR: escrowDir };
     for (const step of ['fetch-file', 'decrypt', 'extract-material']) run(step, dir, env);
     // Stands in for GetParametersForImport: a one-time RSA-2048 key, public half as base64 DER.
     const importKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await fs.writeFile(path.join(dir, 'PublicKey_base64.txt'), importKey.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'));
+    await fs.writeFile(
+      path.join(dir, 'PublicKey_base64.txt'),
+      importKey.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    );
     run('wrap-for-kms', dir, env);
     const wrapped = Buffer.from(await fs.readFile(path.join(dir, 'EncryptedKeyMaterial_base64.txt'), 'utf8'), 'base64');
-    const unwrapped = privateDecrypt({ key: importKey.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, wrapped);
+    const unwrapped = privateDecrypt(
+      { key: importKey.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+      wrapped,
+    );
     expect(unwrapped.toString('hex')).toBe(testMaterial(4).toString('hex'));
   });
 
   it('cleans up every plaintext and intermediate file', async () => {
     const dir = await freshDir('cleanup');
-    await Promise.all(['KeyMaterial.bin', 'payload.json', 'breakglass.bin', 'EncryptedKeyMaterial.bin'].map((f) => fs.writeFile(path.join(dir, f), 'x')));
+    await Promise.all(
+      ['KeyMaterial.bin', 'payload.json', 'breakglass.bin', 'EncryptedKeyMaterial.bin'].map((f) =>
+        fs.writeFile(path.join(dir, f), 'x'),
+      ),
+    );
     run('cleanup', dir);
     expect((await fs.readdir(dir)).sort()).toEqual(['recovery.pem']);
   });

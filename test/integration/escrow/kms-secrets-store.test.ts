@@ -89,7 +89,11 @@ describe('kms-secrets escrow backend', () => {
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
     const secret = kms.secrets.get(`byok-escrow/${testRecord(1).keyId}`);
-    expect({ encryptionKeyId: secret?.encryptionKeyId, tags: secret?.tags, versions: secret?.versions.map((v) => v.versionId) }).toEqual({
+    expect({
+      encryptionKeyId: secret?.encryptionKeyId,
+      tags: secret?.tags,
+      versions: secret?.versions.map((v) => v.versionId),
+    }).toEqual({
       encryptionKeyId: ESCROW_CMK,
       tags: { 'byok:managed': 'true', 'byok:key-id': testRecord(1).keyId, 'byok:lineage': 'alias/payments' },
       versions: [testRecord(1).fingerprint.replace('kcv1:', 'kcv1-')],
@@ -196,7 +200,9 @@ describe('kms-secrets escrow backend', () => {
         details: { kmsCode: 'Rejected.Throttling' },
       });
     };
-    const err = await rejection(createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK }).get(testRecord(1).keyId));
+    const err = await rejection(
+      createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK }).get(testRecord(1).keyId),
+    );
     expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
   });
 
@@ -205,9 +211,18 @@ describe('kms-secrets escrow backend', () => {
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
     // Versions that do not take ACSCurrent: the escrowed record still reads back intact.
-    for (const n of [1, 2]) await kms.putSecretValue({ secretName: escrowSecretName(testRecord(1).keyId), versionId: `stray-${n}`, secretData: 'x', versionStages: [`Stray${n}`] });
+    for (const n of [1, 2])
+      await kms.putSecretValue({
+        secretName: escrowSecretName(testRecord(1).keyId),
+        versionId: `stray-${n}`,
+        secretData: 'x',
+        versionStages: [`Stray${n}`],
+      });
     const listing = await store.list();
-    expect([listing.records.map((r) => [r.keyId, r.fingerprint, r.versionCount]), listing.unreadable]).toEqual([[[testRecord(1).keyId, testRecord(1).fingerprint, 3]], []]);
+    expect([listing.records.map((r) => [r.keyId, r.fingerprint, r.versionCount]), listing.unreadable]).toEqual([
+      [[testRecord(1).keyId, testRecord(1).fingerprint, 3]],
+      [],
+    ]);
   });
 
   it('lists the record without a count when ListSecretVersionIds is refused (the record stays usable)', async () => {
@@ -215,10 +230,17 @@ describe('kms-secrets escrow backend', () => {
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
     kms.listSecretVersionIds = async () => {
-      throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS ListSecretVersionIds failed: Forbidden.NoPermission (HTTP 403)', { details: { kmsCode: 'Forbidden.NoPermission' } });
+      throw new OrchestratorError(
+        ErrorCode.KmsForbidden,
+        'KMS ListSecretVersionIds failed: Forbidden.NoPermission (HTTP 403)',
+        { details: { kmsCode: 'Forbidden.NoPermission' } },
+      );
     };
     const listing = await store.list();
-    expect([listing.records.map((r) => [r.keyId, r.versionCount]), listing.unreadable]).toEqual([[[testRecord(1).keyId, undefined]], []]);
+    expect([listing.records.map((r) => [r.keyId, r.versionCount]), listing.unreadable]).toEqual([
+      [[testRecord(1).keyId, undefined]],
+      [],
+    ]);
   });
 
   it('fails the whole listing, retryable, when ListSecretVersionIds is throttled', async () => {
@@ -226,7 +248,11 @@ describe('kms-secrets escrow backend', () => {
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
     kms.listSecretVersionIds = async () => {
-      throw new OrchestratorError(ErrorCode.KmsThrottled, 'KMS ListSecretVersionIds failed: Rejected.Throttling (HTTP 429)', { retryable: true, details: { kmsCode: 'Rejected.Throttling' } });
+      throw new OrchestratorError(
+        ErrorCode.KmsThrottled,
+        'KMS ListSecretVersionIds failed: Rejected.Throttling (HTTP 429)',
+        { retryable: true, details: { kmsCode: 'Rejected.Throttling' } },
+      );
     };
     const err = await rejection(store.list());
     expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
@@ -234,7 +260,12 @@ describe('kms-secrets escrow backend', () => {
 
   it('ignores secrets outside the byok-escrow/ prefix when listing', async () => {
     const kms = new FakeSecretsKms();
-    await kms.createSecret({ secretName: 'db/password', versionId: 'v1', secretData: 'x', encryptionKeyId: ESCROW_CMK });
+    await kms.createSecret({
+      secretName: 'db/password',
+      versionId: 'v1',
+      secretData: 'x',
+      encryptionKeyId: ESCROW_CMK,
+    });
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
     expect((await store.list()).records.map((r) => r.keyId)).toEqual([testRecord(1).keyId]);
@@ -247,7 +278,10 @@ describe('kms-secrets escrow backend', () => {
     } catch (err) {
       caught = err;
     }
-    expect([(caught as OrchestratorError).code, (caught as OrchestratorError).details.field]).toEqual([ErrorCode.InvalidConfig, 'encryptionKeyId']);
+    expect([(caught as OrchestratorError).code, (caught as OrchestratorError).details.field]).toEqual([
+      ErrorCode.InvalidConfig,
+      'encryptionKeyId',
+    ]);
   });
 });
 

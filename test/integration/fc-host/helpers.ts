@@ -42,7 +42,11 @@ export const ACCOUNT_ID = '1234567890123456';
 export const REGION = 'cn-hangzhou';
 
 /** A caller allowed to invoke (STS-style, so @alicloud/fc2 sends its token). */
-export const INVOKER = { accessKeyId: 'STS.invoker-ak', accessKeySecret: 'invoker-secret-0123456789', securityToken: 'invoker-token-abcdef' };
+export const INVOKER = {
+  accessKeyId: 'STS.invoker-ak',
+  accessKeySecret: 'invoker-secret-0123456789',
+  securityToken: 'invoker-token-abcdef',
+};
 /** A caller with a long-term AK (no token). */
 export const PLAIN_INVOKER = { accessKeyId: 'LTAI-plain-ak', accessKeySecret: 'plain-secret-9876543210' };
 
@@ -63,12 +67,25 @@ export function fakeStsCredentials(): { get: () => StsCredentials; rotate: () =>
 }
 
 /** A function spec for a fixture bundle with test-friendly defaults. */
-export function fixtureFunction(distDir: string, bundle: (typeof FIXTURE_NAMES)[number], overrides: Partial<FunctionSpec> & { name: string }): FunctionSpec {
-  return { bundleDir: join(distDir, bundle), handler: 'index.handler', timeoutSeconds: 5, memoryMB: 256, env: {}, ...overrides };
+export function fixtureFunction(
+  distDir: string,
+  bundle: (typeof FIXTURE_NAMES)[number],
+  overrides: Partial<FunctionSpec> & { name: string },
+): FunctionSpec {
+  return {
+    bundleDir: join(distDir, bundle),
+    handler: 'index.handler',
+    timeoutSeconds: 5,
+    memoryMB: 256,
+    env: {},
+    ...overrides,
+  };
 }
 
 /** Starts a host on a free port with quiet logs captured in `lines`. */
-export async function startTestHost(options: Partial<FcHostOptions> & { functions: FunctionSpec[] }): Promise<{ host: FcHost; lines: string[] }> {
+export async function startTestHost(
+  options: Partial<FcHostOptions> & { functions: FunctionSpec[] },
+): Promise<{ host: FcHost; lines: string[] }> {
   const lines: string[] = [];
   const host = await startFcHost({
     accountId: ACCOUNT_ID,

@@ -27,12 +27,17 @@ describe('HTTP trigger', () => {
     cleanup?.();
   });
 
-  const post = (path: string, init: RequestInit = {}) => fetch(`${host.httpTriggerUrl('webhook')}${path}`, { method: 'POST', ...init });
+  const post = (path: string, init: RequestInit = {}) =>
+    fetch(`${host.httpTriggerUrl('webhook')}${path}`, { method: 'POST', ...init });
 
   it('delivers the FC 3.0 HTTP event and maps {statusCode, headers, body} back', async () => {
     const t0 = Date.now();
     const res = await post('/cms/alert%20one?token=abc&tag=a&tag=b', {
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'CloudMonitor/1.0', 'X-Custom': 'v1' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'user-agent': 'CloudMonitor/1.0',
+        'X-Custom': 'v1',
+      },
       body: 'alertName=cpu&alertState=ALERT',
     });
     expect(res.status).toBe(201);
@@ -51,11 +56,21 @@ describe('HTTP trigger', () => {
         accountId: ACCOUNT_ID,
         domainName: `127.0.0.1:${host.port}`,
         domainPrefix: 'alerts',
-        http: { method: 'POST', path: '/cms/alert one', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'CloudMonitor/1.0' },
+        http: {
+          method: 'POST',
+          path: '/cms/alert one',
+          protocol: 'HTTP/1.1',
+          sourceIp: '127.0.0.1',
+          userAgent: 'CloudMonitor/1.0',
+        },
         requestId,
       },
     });
-    expect(seen.headers).toMatchObject({ 'Content-Type': 'application/x-www-form-urlencoded', 'User-Agent': 'CloudMonitor/1.0', 'X-Custom': 'v1' });
+    expect(seen.headers).toMatchObject({
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'User-Agent': 'CloudMonitor/1.0',
+      'X-Custom': 'v1',
+    });
     expect(seen.headers['Connection']).toBeUndefined();
     expect(seen.requestContext.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     expect(typeof seen.requestContext.timeEpoch).toBe('string');
@@ -63,7 +78,10 @@ describe('HTTP trigger', () => {
   });
 
   it('base64-encodes a binary request body and flags it', async () => {
-    const res = await post('/bin', { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([0, 159, 146, 150]) });
+    const res = await post('/bin', {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: new Uint8Array([0, 159, 146, 150]),
+    });
     const { seen } = (await res.json()) as { seen: HttpTriggerEvent };
     expect(seen.isBase64Encoded).toBe(true);
     expect(seen.body).toBe(Buffer.from([0, 159, 146, 150]).toString('base64'));
@@ -95,10 +113,18 @@ describe('HTTP trigger', () => {
     expect(res.status).toBe(502);
     expect(res.headers.get('x-fc-error-type')).toBe('UnhandledInvocationError');
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ ErrorCode: 'FunctionUnhandledError', ErrorMessage: "function 'webhook' failed", RequestId: res.headers.get('x-fc-request-id') });
+    expect(JSON.parse(text)).toEqual({
+      ErrorCode: 'FunctionUnhandledError',
+      ErrorMessage: "function 'webhook' failed",
+      RequestId: res.headers.get('x-fc-request-id'),
+    });
     expect(text).not.toContain('secret-ish');
     expect(text).not.toContain(' at ');
-    expect(lines.some((l) => l.includes(res.headers.get('x-fc-request-id') ?? '?') && l.includes('secret-ish internal detail'))).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.includes(res.headers.get('x-fc-request-id') ?? '?') && l.includes('secret-ish internal detail'),
+      ),
+    ).toBe(true);
   });
 
   it('answers 502 BadResponse when statusCode is not an HTTP status', async () => {
@@ -111,7 +137,9 @@ describe('HTTP trigger', () => {
     const res = await post('/async', { headers: { 'x-fc-invocation-type': 'Async' }, body: '{}' });
     expect(res.status).toBe(202);
     const requestId = res.headers.get('x-fc-request-id');
-    await expect.poll(() => host.invocations().find((i) => i.requestId === requestId)?.outcome, { timeout: 3000 }).toBe('ok');
+    await expect
+      .poll(() => host.invocations().find((i) => i.requestId === requestId)?.outcome, { timeout: 3000 })
+      .toBe('ok');
   });
 
   it('answers 404 for a function without an HTTP trigger', async () => {

@@ -3,7 +3,15 @@
  * error types (§2.2), initializer once per instance (§2.4), timeouts, env isolation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, REGION, buildFixtures, fakeStsCredentials, fixtureFunction, json, startTestHost } from './helpers.js';
+import {
+  ACCOUNT_ID,
+  REGION,
+  buildFixtures,
+  fakeStsCredentials,
+  fixtureFunction,
+  json,
+  startTestHost,
+} from './helpers.js';
 import type { FcHost } from '@byok/fc-local-host';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -22,7 +30,11 @@ describe('local FC host runtime', () => {
     ({ host, lines } = await startTestHost({
       credentials: sts.get,
       functions: [
-        fixtureFunction(d, 'echo', { name: 'echo', env: { GREETING: 'hello' }, logConfig: { project: 'proj', logstore: 'store' } }),
+        fixtureFunction(d, 'echo', {
+          name: 'echo',
+          env: { GREETING: 'hello' },
+          logConfig: { project: 'proj', logstore: 'store' },
+        }),
         fixtureFunction(d, 'echo', { name: 'echo-callback', handler: 'index.callbackHandler' }),
         fixtureFunction(d, 'echo', { name: 'echo-buffer', handler: 'index.bufferHandler' }),
         fixtureFunction(d, 'echo', { name: 'echo-number', handler: 'index.numberHandler' }),
@@ -62,12 +74,18 @@ describe('local FC host runtime', () => {
   it('re-reads credentials for every invocation, so a rotation is visible', async () => {
     sts.rotate();
     const r = await host.invoke('echo', '');
-    expect(r.kind === 'ok' && (json(r.body)['credentials'] as { accessKeyId: string }).accessKeyId).toBe(sts.get().accessKeyId);
+    expect(r.kind === 'ok' && (json(r.body)['credentials'] as { accessKeyId: string }).accessKeyId).toBe(
+      sts.get().accessKeyId,
+    );
   });
 
   it("gives the function its own environmentVariables and FC_* vars, not the host's env", async () => {
     const r = await host.invoke('echo', '');
-    expect(r.kind === 'ok' && json(r.body)['env']).toEqual({ FC_FUNCTION_NAME: 'echo', FC_REGION: REGION, GREETING: 'hello' });
+    expect(r.kind === 'ok' && json(r.body)['env']).toEqual({
+      FC_FUNCTION_NAME: 'echo',
+      FC_REGION: REGION,
+      GREETING: 'hello',
+    });
   });
 
   it('runs initialize once per instance, before the first handler call', async () => {
@@ -107,24 +125,42 @@ describe('local FC host runtime', () => {
 
   it('reports a thrown error as UnhandledInvocationError with name and message only', async () => {
     const r = await host.invoke('fail', '{"reason":"bad input"}');
-    expect(r).toMatchObject({ kind: 'error', fcErrorType: 'UnhandledInvocationError', errorType: 'TypeError', errorMessage: 'boom: bad input' });
+    expect(r).toMatchObject({
+      kind: 'error',
+      fcErrorType: 'UnhandledInvocationError',
+      errorType: 'TypeError',
+      errorMessage: 'boom: bad input',
+    });
     expect(JSON.stringify(r)).not.toContain('    at ');
   });
 
   it('reports callback(err) as HandledInvocationError', async () => {
     const r = await host.invoke('fail-handled', '');
-    expect(r).toMatchObject({ kind: 'error', fcErrorType: 'HandledInvocationError', errorType: 'RangeError', errorMessage: 'handled failure' });
+    expect(r).toMatchObject({
+      kind: 'error',
+      fcErrorType: 'HandledInvocationError',
+      errorType: 'RangeError',
+      errorMessage: 'handled failure',
+    });
   });
 
   it('reports a missing export as an error naming the handler', async () => {
     const r = await host.invoke('echo-missing', '');
-    expect(r).toMatchObject({ kind: 'error', fcErrorType: 'UnhandledInvocationError', errorType: 'HandlerNotFoundError' });
+    expect(r).toMatchObject({
+      kind: 'error',
+      fcErrorType: 'UnhandledInvocationError',
+      errorType: 'HandlerNotFoundError',
+    });
     expect(r.kind === 'error' && r.errorMessage).toContain("'index.nope'");
   });
 
   it('survives an uncaught exception inside a function: the invocation fails, the next one cold-starts', async () => {
     const r = await host.invoke('fail-crash', '');
-    expect(r).toMatchObject({ kind: 'error', fcErrorType: 'UnhandledInvocationError', errorMessage: 'uncaught in a timer' });
+    expect(r).toMatchObject({
+      kind: 'error',
+      fcErrorType: 'UnhandledInvocationError',
+      errorMessage: 'uncaught in a timer',
+    });
     const again = await host.invoke('fail-crash', '');
     expect(again).toMatchObject({ kind: 'error', errorMessage: 'uncaught in a timer' });
   });
@@ -133,7 +169,12 @@ describe('local FC host runtime', () => {
     const t0 = Date.now();
     const r = await host.invoke('slow', '{"ms":5000}');
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(r).toMatchObject({ kind: 'error', fcErrorType: 'UnhandledInvocationError', errorType: 'FunctionTimeoutError', errorMessage: 'Function timed out after 1 seconds' });
+    expect(r).toMatchObject({
+      kind: 'error',
+      fcErrorType: 'UnhandledInvocationError',
+      errorType: 'FunctionTimeoutError',
+      errorMessage: 'Function timed out after 1 seconds',
+    });
     const ok = await host.invoke('slow', '{"ms":10}');
     expect(ok.kind === 'ok' && ok.body.toString('utf8')).toBe('slept 10');
   });
@@ -146,9 +187,13 @@ describe('local FC host runtime', () => {
   it('records invocations and forwards function logs with the FC logger format', async () => {
     const r = await host.invoke('echo', 'four');
     await new Promise((resolve) => setTimeout(resolve, 50)); // worker stdout is asynchronous
-    expect(host.invocations().some((i) => i.requestId === r.requestId && i.source === 'direct' && i.outcome === 'ok')).toBe(true);
+    expect(
+      host.invocations().some((i) => i.requestId === r.requestId && i.source === 'direct' && i.outcome === 'ok'),
+    ).toBe(true);
     const logLine = lines.find((l) => l.includes(r.requestId) && l.includes('[info] echo 4 bytes'));
-    expect(logLine).toMatch(/^\[echo\] \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [0-9a-f-]{36} \[info\] echo 4 bytes$/);
+    expect(logLine).toMatch(
+      /^\[echo\] \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [0-9a-f-]{36} \[info\] echo 4 bytes$/,
+    );
   });
 
   it('never writes credentials to the host log', async () => {
@@ -172,7 +217,9 @@ describe('local FC host close()', () => {
   it('ends in-flight invocations with an error, stops the server and resolves promptly', async () => {
     const { distDir, cleanup } = await buildFixtures();
     try {
-      const { host } = await startTestHost({ functions: [fixtureFunction(distDir, 'slow', { name: 'slow', timeoutSeconds: 30 })] });
+      const { host } = await startTestHost({
+        functions: [fixtureFunction(distDir, 'slow', { name: 'slow', timeoutSeconds: 30 })],
+      });
       const inFlight = host.invoke('slow', '{"ms":20000}');
       await new Promise((resolve) => setTimeout(resolve, 200));
       const t0 = Date.now();

@@ -24,22 +24,38 @@ describe('timer triggers', () => {
 
   it('fireTimer delivers {triggerTime, triggerName, payload} with second-precision UTC time', async () => {
     ({ host } = await startTestHost({
-      functions: [fixtureFunction(distDir, 'echo', { name: 'sweep', timers: [{ triggerName: 'hourly', cronExpression: '0 0 * * * *', payload: '{"job":"sweep"}' }] })],
+      functions: [
+        fixtureFunction(distDir, 'echo', {
+          name: 'sweep',
+          timers: [{ triggerName: 'hourly', cronExpression: '0 0 * * * *', payload: '{"job":"sweep"}' }],
+        }),
+      ],
     }));
     const r = await host.fireTimer('sweep', 'hourly', new Date('2026-03-01T04:00:00.789Z'));
     expect(r.kind).toBe('ok');
     if (r.kind !== 'ok') return;
-    expect(JSON.parse(json(r.body)['event'] as string)).toEqual({ triggerTime: '2026-03-01T04:00:00Z', triggerName: 'hourly', payload: '{"job":"sweep"}' });
+    expect(JSON.parse(json(r.body)['event'] as string)).toEqual({
+      triggerTime: '2026-03-01T04:00:00Z',
+      triggerName: 'hourly',
+      payload: '{"job":"sweep"}',
+    });
     expect(host.invocations().at(-1)).toMatchObject({ requestId: r.requestId, source: 'timer', outcome: 'ok' });
   });
 
   it('fires an @every 1s trigger on its own, with the scheduled time as triggerTime', async () => {
     ({ host } = await startTestHost({
       fireTimers: true,
-      functions: [fixtureFunction(distDir, 'echo', { name: 'ticker', timers: [{ triggerName: 'tick', cronExpression: '@every 1s', payload: 'p' }] })],
+      functions: [
+        fixtureFunction(distDir, 'echo', {
+          name: 'ticker',
+          timers: [{ triggerName: 'tick', cronExpression: '@every 1s', payload: 'p' }],
+        }),
+      ],
     }));
     const h = host;
-    await expect.poll(() => h.invocations().filter((i) => i.outcome === 'ok').length, { timeout: 4000, interval: 50 }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(() => h.invocations().filter((i) => i.outcome === 'ok').length, { timeout: 4000, interval: 50 })
+      .toBeGreaterThanOrEqual(2);
     const [a, b] = h.invocations();
     expect(a).toMatchObject({ source: 'timer', functionName: 'ticker', timer: { triggerName: 'tick' } });
     // Consecutive fires are scheduled exactly one second apart, and each starts at its scheduled second.
@@ -52,11 +68,21 @@ describe('timer triggers', () => {
   it('does not fire a disabled trigger, nor an enabled one when fireTimers is false', async () => {
     const disabled = await startTestHost({
       fireTimers: true,
-      functions: [fixtureFunction(distDir, 'echo', { name: 'off', timers: [{ triggerName: 'tick', cronExpression: '@every 1s', enable: false }] })],
+      functions: [
+        fixtureFunction(distDir, 'echo', {
+          name: 'off',
+          timers: [{ triggerName: 'tick', cronExpression: '@every 1s', enable: false }],
+        }),
+      ],
     });
     const notFiring = await startTestHost({
       fireTimers: false,
-      functions: [fixtureFunction(distDir, 'echo', { name: 'on', timers: [{ triggerName: 'tick', cronExpression: '@every 1s' }] })],
+      functions: [
+        fixtureFunction(distDir, 'echo', {
+          name: 'on',
+          timers: [{ triggerName: 'tick', cronExpression: '@every 1s' }],
+        }),
+      ],
     });
     try {
       await new Promise((resolve) => setTimeout(resolve, 1300));
@@ -73,7 +99,12 @@ describe('timer triggers', () => {
     ({ host } = await startTestHost({
       fireTimers: true,
       timeScale: 120,
-      functions: [fixtureFunction(distDir, 'echo', { name: 'minutely', timers: [{ triggerName: 'm', cronExpression: '0 * * * * *' }] })],
+      functions: [
+        fixtureFunction(distDir, 'echo', {
+          name: 'minutely',
+          timers: [{ triggerName: 'm', cronExpression: '0 * * * * *' }],
+        }),
+      ],
     }));
     const h = host;
     const t0 = Date.now();
@@ -100,7 +131,9 @@ describe('parseSchedule', () => {
   });
 
   it('honours CRON_TZ=Asia/Shanghai (03:00 CST = 19:00 UTC the day before)', () => {
-    expect(formatTriggerTime(parseSchedule('CRON_TZ=Asia/Shanghai 0 0 3 * * *', at).nextAfterMs(at) ?? 0)).toBe('2026-01-01T19:00:00Z');
+    expect(formatTriggerTime(parseSchedule('CRON_TZ=Asia/Shanghai 0 0 3 * * *', at).nextAfterMs(at) ?? 0)).toBe(
+      '2026-01-01T19:00:00Z',
+    );
   });
 
   it('reads @every with Go durations, anchored at the trigger start', () => {
@@ -108,7 +141,10 @@ describe('parseSchedule', () => {
     expect(parseSchedule('@every 1h30m', at).nextAfterMs(at) ?? 0).toBe(at + 90 * 60_000);
   });
 
-  it.each(['0 * * * *', '@every 5x', '@every 0s', 'CRON_TZ=Mars/Olympus 0 0 3 * * *', 'not a cron'])('rejects %j with InvalidConfig', (expr) => {
-    expect(() => parseSchedule(expr, at)).toThrowError(expect.objectContaining({ code: ErrorCode.InvalidConfig }));
-  });
+  it.each(['0 * * * *', '@every 5x', '@every 0s', 'CRON_TZ=Mars/Olympus 0 0 3 * * *', 'not a cron'])(
+    'rejects %j with InvalidConfig',
+    (expr) => {
+      expect(() => parseSchedule(expr, at)).toThrowError(expect.objectContaining({ code: ErrorCode.InvalidConfig }));
+    },
+  );
 });

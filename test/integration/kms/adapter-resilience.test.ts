@@ -52,21 +52,30 @@ describe('KMS adapter against injected faults', () => {
   it('gives up on persistent 5xx after maxAttempts with a retryable coded error', async () => {
     const { kms, retries } = adapter();
     emu.faults.inject({ kind: 'error5xx', rate: 1, actions: ['ListKeys'], count: 10 });
-    await expect(kms.listKeys()).rejects.toMatchObject({ code: 'ERR_KMS_UNAVAILABLE', retryable: true, details: { kmsCode: 'ServiceUnavailableTemporary', httpStatus: 503 } });
+    await expect(kms.listKeys()).rejects.toMatchObject({
+      code: 'ERR_KMS_UNAVAILABLE',
+      retryable: true,
+      details: { kmsCode: 'ServiceUnavailableTemporary', httpStatus: 503 },
+    });
     expect(retries).toHaveLength(3);
   });
 
   it('does not repeat a CreateKey that failed with a 5xx (it may have created the key)', async () => {
     const { kms, retries } = adapter();
     emu.faults.inject({ kind: 'error5xx', rate: 1, actions: ['CreateKey'], count: 1 });
-    await expect(kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256' })).rejects.toMatchObject({ code: 'ERR_KMS_UNAVAILABLE' });
+    await expect(kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256' })).rejects.toMatchObject({
+      code: 'ERR_KMS_UNAVAILABLE',
+    });
     expect(retries).toEqual([]);
   });
 
   it('never retries a state rejection', async () => {
     const { kms, retries } = adapter();
     const key = await kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256' });
-    await expect(kms.encrypt({ keyId: key.keyId, plaintext: 'aGk=' })).rejects.toMatchObject({ code: 'ERR_KMS_REJECTED_STATE', details: { kmsCode: 'Rejected.PendingImport', httpStatus: 409 } });
+    await expect(kms.encrypt({ keyId: key.keyId, plaintext: 'aGk=' })).rejects.toMatchObject({
+      code: 'ERR_KMS_REJECTED_STATE',
+      details: { kmsCode: 'Rejected.PendingImport', httpStatus: 409 },
+    });
     expect(retries).toEqual([]);
   });
 
@@ -80,6 +89,8 @@ describe('KMS adapter against injected faults', () => {
     // Without the limit the same burst trips the emulator's QPS limit.
     await new Promise((r) => setTimeout(r, 1100));
     const unlimited = adapter({ retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
-    await expect(Promise.all(Array.from({ length: 12 }, () => unlimited.kms.listAliases()))).rejects.toMatchObject({ code: 'ERR_KMS_THROTTLED' });
+    await expect(Promise.all(Array.from({ length: 12 }, () => unlimited.kms.listAliases()))).rejects.toMatchObject({
+      code: 'ERR_KMS_THROTTLED',
+    });
   });
 });

@@ -32,7 +32,8 @@ async function lineageKeys(lineage: string) {
     if (meta.origin !== 'EXTERNAL') continue;
     const tags = await h.kms.listResourceTags(id);
     const marked = meta.description.includes(`lineage=${lineage} `);
-    if (tags[Tag.Lineage] === lineage || marked) out.push({ keyId: id, generation: tags[Tag.Generation], state: meta.keyState, tags });
+    if (tags[Tag.Lineage] === lineage || marked)
+      out.push({ keyId: id, generation: tags[Tag.Generation], state: meta.keyState, tags });
   }
   return out;
 }
@@ -52,12 +53,23 @@ async function expectConverged(lineage: string, generations: number) {
   return keys;
 }
 
-const onboardSteps = ['created', 'tagged', 'escrowed', 'fingerprint-tagged', 'imported', 'self-tested', 'ready', 'alias-moved'];
+const onboardSteps = [
+  'created',
+  'tagged',
+  'escrowed',
+  'fingerprint-tagged',
+  'imported',
+  'self-tested',
+  'ready',
+  'alias-moved',
+];
 const rotateSteps = [...onboardSteps, 'superseded'];
 
 describe('a crash after each step converges on the next sweep', () => {
   it.each(onboardSteps)('onboard interrupted after "%s"', async (step) => {
-    await expect(onboard(h.deps({ onCheckpoint: crashAt(step) }), { alias: 'alias/crashy' })).rejects.toBeInstanceOf(CheckpointAbort);
+    await expect(onboard(h.deps({ onCheckpoint: crashAt(step) }), { alias: 'alias/crashy' })).rejects.toBeInstanceOf(
+      CheckpointAbort,
+    );
     h.advanceDays(1); // past the dead run's lease
     const result = await sweep(h.deps());
     expect(result.counts.failed).toBe(0);
@@ -96,7 +108,9 @@ describe('concurrent runs', () => {
     // The real rejection code of a conflicting conditional write is undocumented: here it is InvalidParameter 400.
     const recode = (action: string) => (err: unknown) => {
       if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
-      throw new OrchestratorError(ErrorCode.KmsInvalidRequest, `KMS ${action} failed: InvalidParameter (HTTP 400)`, { details: { action, kmsCode: 'InvalidParameter', httpStatus: 400 } });
+      throw new OrchestratorError(ErrorCode.KmsInvalidRequest, `KMS ${action} failed: InvalidParameter (HTTP 400)`, {
+        details: { action, kmsCode: 'InvalidParameter', httpStatus: 400 },
+      });
     };
     // Both runs read the lease before either writes it, so their conditional writes really collide.
     let arrived = 0;
@@ -122,7 +136,10 @@ describe('concurrent runs', () => {
   });
 
   it('two onboards of the same alias at once create one CMK', async () => {
-    const results = await Promise.allSettled([onboard(h.deps(), { alias: 'alias/twin' }), onboard(h.deps(), { alias: 'alias/twin' })]);
+    const results = await Promise.allSettled([
+      onboard(h.deps(), { alias: 'alias/twin' }),
+      onboard(h.deps(), { alias: 'alias/twin' }),
+    ]);
     const fulfilled = results.filter((r) => r.status === 'fulfilled');
     expect(fulfilled.length).toBeGreaterThanOrEqual(1);
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'ERR_LEASE_HELD' });

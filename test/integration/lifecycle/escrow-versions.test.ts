@@ -15,7 +15,12 @@ beforeAll(async () => {
   h = await startHarness({ escrow: 'kms-secrets' });
   ({ keyId } = await onboard(h.deps(), { alias: 'alias/versions' }));
   // A stray writer adds a version without moving ACSCurrent (the escrow itself still reads fine).
-  await h.kms.putSecretValue({ secretName: escrowSecretName(keyId), versionId: 'stray-1', secretData: 'not escrow', versionStages: ['stray'] });
+  await h.kms.putSecretValue({
+    secretName: escrowSecretName(keyId),
+    versionId: 'stray-1',
+    secretData: 'not escrow',
+    versionStages: ['stray'],
+  });
 });
 afterAll(async () => {
   await h?.close();
@@ -27,13 +32,18 @@ describe('an escrow secret with versions the orchestrator did not write', () => 
     const alert = plan.actions.find((a) => a.kind === 'alert' && a.keyId === keyId);
     expect(alert).toMatchObject({ kind: 'alert', severity: 'warning' });
     expect(alert && 'reason' in alert ? alert.reason : '').toMatch(
-      new RegExp(`^escrow secret byok-escrow/${keyId} has 2 versions, but the orchestrator writes exactly 1: someone else wrote to it\\.`),
+      new RegExp(
+        `^escrow secret byok-escrow/${keyId} has 2 versions, but the orchestrator writes exactly 1: someone else wrote to it\\.`,
+      ),
     );
   });
 
   it('makes verify-escrow report the record as not ok', async () => {
     const rows = await verifyEscrow(h.deps());
-    expect(rows.find((r) => r.keyId === keyId)).toMatchObject({ ok: false, detail: expect.stringContaining('has 2 versions') });
+    expect(rows.find((r) => r.keyId === keyId)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('has 2 versions'),
+    });
   });
 
   it('still uses the record for repairs: the escrow is read back intact', async () => {

@@ -46,10 +46,19 @@ describe('placement', () => {
     const t = await harness();
     // The configuration names the escrow instance for keys: the read-back after CreateKey compares.
     const deps = t.deps({ instances: { keys: KEYS_INSTANCE, escrow: ESCROW_INSTANCE } });
-    const wrongPlace = { ...deps, kms: { ...deps.kms, createKey: (input: Parameters<typeof deps.kms.createKey>[0]) => deps.kms.createKey({ ...input, dkmsInstanceId: ESCROW_INSTANCE }) } };
+    const wrongPlace = {
+      ...deps,
+      kms: {
+        ...deps.kms,
+        createKey: (input: Parameters<typeof deps.kms.createKey>[0]) =>
+          deps.kms.createKey({ ...input, dkmsInstanceId: ESCROW_INSTANCE }),
+      },
+    };
     const err = await caught(onboard(wrongPlace, { alias: 'alias/misplaced' }));
     expect(err.code).toBe(ErrorCode.InstanceMismatch);
-    expect(err.message).toMatch(new RegExp(`is in ${ESCROW_INSTANCE}, not in ${KEYS_INSTANCE} as configured; provisioning stopped$`));
+    expect(err.message).toMatch(
+      new RegExp(`is in ${ESCROW_INSTANCE}, not in ${KEYS_INSTANCE} as configured; provisioning stopped$`),
+    );
     await expect(t.kms.describeKey('alias/misplaced')).rejects.toMatchObject({ code: ErrorCode.KmsNotFound });
   });
 });

@@ -42,12 +42,16 @@ describe.each(['file', 'kms-secrets'] as const)('with the %s escrow backend', (b
       await onboard(h.deps(), { alias: 'alias/inv-a', validityDays: 400 });
       h.advanceDays(365);
       const seen: { keyId?: string } = {};
-      await expect(sweep(h.deps({ onCheckpoint: crashAfter('imported', seen) }))).rejects.toBeInstanceOf(CheckpointAbort);
+      await expect(sweep(h.deps({ onCheckpoint: crashAfter('imported', seen) }))).rejects.toBeInstanceOf(
+        CheckpointAbort,
+      );
       h.advanceDays(1);
       await revoke(h.deps(), seen.keyId!, seen.keyId!);
       const r = await sweep(h.deps());
       expect(r.results.filter((x) => x.action.kind === 'resume')).toEqual([]);
-      expect(r.results).toContainEqual(expect.objectContaining({ outcome: 'alerted', action: expect.objectContaining({ keyId: seen.keyId }) }));
+      expect(r.results).toContainEqual(
+        expect.objectContaining({ outcome: 'alerted', action: expect.objectContaining({ keyId: seen.keyId }) }),
+      );
       expect((await h.kms.describeKey(seen.keyId!)).keyState).toBe('PendingImport');
       expect((await h.kms.describeKey('alias/inv-a')).keyId).not.toBe(seen.keyId);
     });
@@ -81,7 +85,10 @@ describe.each(['file', 'kms-secrets'] as const)('with the %s escrow backend', (b
         },
       };
       const r = await sweep(broken);
-      expect(r.results.find((x) => x.action.kind === 'rotate')).toMatchObject({ outcome: 'failed', errorCode: ErrorCode.SelfTestFailed });
+      expect(r.results.find((x) => x.action.kind === 'rotate')).toMatchObject({
+        outcome: 'failed',
+        errorCode: ErrorCode.SelfTestFailed,
+      });
       const gens = await generations('inv-c');
       expect((await h.kms.listResourceTags(gens['2']!))[Tag.Phase]).toBe('failed-self-test');
       expect((await h.kms.describeKey('alias/inv-c')).keyId).toBe(first.keyId);
@@ -145,14 +152,27 @@ describe.each(['file', 'kms-secrets'] as const)('with the %s escrow backend', (b
         kms: {
           ...base.kms,
           async describeKey(id) {
-            if (id === bad.keyId) throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS DescribeKey failed: Forbidden.NoPermission', { details: { kmsCode: 'Forbidden.NoPermission' } });
+            if (id === bad.keyId)
+              throw new OrchestratorError(ErrorCode.KmsForbidden, 'KMS DescribeKey failed: Forbidden.NoPermission', {
+                details: { kmsCode: 'Forbidden.NoPermission' },
+              });
             return base.kms.describeKey(id);
           },
         },
       };
       const r = await sweep(denied);
-      expect(r.results).toContainEqual(expect.objectContaining({ outcome: 'ok', action: expect.objectContaining({ kind: 'renew', keyId: good.keyId }) }));
-      expect(r.results).toContainEqual(expect.objectContaining({ outcome: 'alerted', action: expect.objectContaining({ kind: 'alert', severity: 'critical', keyId: bad.keyId }) }));
+      expect(r.results).toContainEqual(
+        expect.objectContaining({
+          outcome: 'ok',
+          action: expect.objectContaining({ kind: 'renew', keyId: good.keyId }),
+        }),
+      );
+      expect(r.results).toContainEqual(
+        expect.objectContaining({
+          outcome: 'alerted',
+          action: expect.objectContaining({ kind: 'alert', severity: 'critical', keyId: bad.keyId }),
+        }),
+      );
       expect(r.alertWorthy).toBe(true);
     });
 
@@ -166,13 +186,21 @@ describe.each(['file', 'kms-secrets'] as const)('with the %s escrow backend', (b
         kms: {
           ...base.kms,
           async importKeyMaterial(input) {
-            if (input.keyId === a.keyId) throw new OrchestratorError(ErrorCode.KmsInvalidKeyMaterial, 'KMS ImportKeyMaterial failed: InvalidKeyMaterial');
+            if (input.keyId === a.keyId)
+              throw new OrchestratorError(
+                ErrorCode.KmsInvalidKeyMaterial,
+                'KMS ImportKeyMaterial failed: InvalidKeyMaterial',
+              );
             return base.kms.importKeyMaterial(input);
           },
         },
       };
       const r = await sweep(failing);
-      const byKey = Object.fromEntries(r.results.filter((x) => x.action.kind === 'renew').map((x) => [(x.action as { keyId: string }).keyId, x.outcome]));
+      const byKey = Object.fromEntries(
+        r.results
+          .filter((x) => x.action.kind === 'renew')
+          .map((x) => [(x.action as { keyId: string }).keyId, x.outcome]),
+      );
       expect(byKey).toEqual({ [a.keyId]: 'failed', [b.keyId]: 'ok' });
       expect(r.counts.failed).toBe(1);
     });

@@ -58,7 +58,13 @@ function recording(kms: KmsPort): KmsPort {
 /** The encodings a leak could take. */
 function encodings(secret: Buffer | string): string[] {
   const b = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
-  const forms = [b.toString('hex'), b.toString('hex').toUpperCase(), b.toString('base64'), b.toString('base64url'), b.toString('base64').replace(/=+$/, '')];
+  const forms = [
+    b.toString('hex'),
+    b.toString('hex').toUpperCase(),
+    b.toString('base64'),
+    b.toString('base64url'),
+    b.toString('base64').replace(/=+$/, ''),
+  ];
   if (typeof secret === 'string') forms.push(secret);
   return [...new Set(forms)];
 }
@@ -75,10 +81,27 @@ let escrowKeyId: string;
 let nowMs: number;
 
 beforeAll(async () => {
-  emu = await startKmsEmulator({ port: 0, credentials: [AK], kmsVersion: 3, instances: [{ id: KEYS_INSTANCE, type: 'software' }, { id: ESCROW_INSTANCE, type: 'software' }] });
+  emu = await startKmsEmulator({
+    port: 0,
+    credentials: [AK],
+    kmsVersion: 3,
+    instances: [
+      { id: KEYS_INSTANCE, type: 'software' },
+      { id: ESCROW_INSTANCE, type: 'software' },
+    ],
+  });
   dir = await mkdtemp(join(tmpdir(), 'redaction-'));
-  const raw = createAlicloudKms({ endpoint: emu.endpoint, protocol: 'http', regionId: 'cn-hangzhou', credentials: () => AK, random: systemRandom, nowMs: () => Date.now() });
-  escrowKeyId = (await raw.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', dkmsInstanceId: ESCROW_INSTANCE })).keyId;
+  const raw = createAlicloudKms({
+    endpoint: emu.endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials: () => AK,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+  });
+  escrowKeyId = (
+    await raw.createKey({ origin: 'Aliyun_KMS', keySpec: 'Aliyun_AES_256', dkmsInstanceId: ESCROW_INSTANCE })
+  ).keyId;
   nowMs = emu.clock.nowUnix() * 1000;
 });
 afterAll(async () => {
@@ -122,7 +145,12 @@ function advanceDays(days: number): void {
 
 async function cli(argv: string[]): Promise<void> {
   const runner: OpsRunner = { mode: 'direct', run: async (req) => executeRequest(await engineDeps(), req) };
-  await runCli(argv, { env: env(), stdout: (s) => outputs.push({ where: `cli ${argv.join(' ')} stdout`, text: s }), stderr: (s) => outputs.push({ where: `cli ${argv.join(' ')} stderr`, text: s }), runner });
+  await runCli(argv, {
+    env: env(),
+    stdout: (s) => outputs.push({ where: `cli ${argv.join(' ')} stdout`, text: s }),
+    stderr: (s) => outputs.push({ where: `cli ${argv.join(' ')} stderr`, text: s }),
+    runner,
+  });
 }
 
 describe('redaction over a full scenario', () => {
@@ -138,7 +166,18 @@ describe('redaction over a full scenario', () => {
     await revoke(await engineDeps(), b.keyId, b.keyId);
     await restore(await engineDeps(), b.keyId);
     await verifyEscrow(await engineDeps());
-    for (const argv of [['status'], ['plan'], ['sweep'], ['verify-escrow'], ['status', '--json'], ['sweep', '--json'], ['revoke', b.keyId], ['audit', 'tail', '-n', '200'], ['audit', 'verify']]) await cli(argv);
+    for (const argv of [
+      ['status'],
+      ['plan'],
+      ['sweep'],
+      ['verify-escrow'],
+      ['status', '--json'],
+      ['sweep', '--json'],
+      ['revoke', b.keyId],
+      ['audit', 'tail', '-n', '200'],
+      ['audit', 'verify'],
+    ])
+      await cli(argv);
     outputs.push({ where: 'audit file', text: await readFile(join(dir, 'audit.jsonl'), 'utf8') });
 
     // Collect the secrets.

@@ -22,18 +22,29 @@ describe('repairs and guard rails against the emulator', () => {
     expect(meta).toMatchObject({ keyId: r.keyId, origin: 'EXTERNAL', keyState: 'Enabled' });
     expect(meta.materialExpireAtMs! - h.nowMs()).toBeGreaterThan(29 * 86_400_000);
     const tags = await h.kms.listResourceTags(r.keyId);
-    expect(tags).toMatchObject({ [Tag.Managed]: 'true', [Tag.Lineage]: 'payments', [Tag.Generation]: '1', [Tag.Phase]: 'ready' });
+    expect(tags).toMatchObject({
+      [Tag.Managed]: 'true',
+      [Tag.Lineage]: 'payments',
+      [Tag.Generation]: '1',
+      [Tag.Phase]: 'ready',
+    });
     const escrow = await h.escrow.get(r.keyId);
     expect(escrow.fingerprint).toBe(tags[Tag.Fingerprint]);
     // Onboarding again is a no-op.
-    expect(await onboard(h.deps(), { alias: 'alias/payments' })).toEqual({ lineage: 'payments', keyId: r.keyId, created: false });
+    expect(await onboard(h.deps(), { alias: 'alias/payments' })).toEqual({
+      lineage: 'payments',
+      keyId: r.keyId,
+      created: false,
+    });
   });
 
   it('re-imports after an out-of-band DeleteKeyMaterial and the old ciphertext decrypts', async () => {
     await onboard(h.deps(), { alias: 'alias/payments' });
     const enc = await h.kms.encrypt({ keyId: 'alias/payments', plaintext });
     await h.kms.deleteKeyMaterial(enc.keyId);
-    await expect(h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).rejects.toMatchObject({ details: { kmsCode: 'Rejected.PendingImport' } });
+    await expect(h.kms.decrypt({ ciphertextBlob: enc.ciphertextBlob })).rejects.toMatchObject({
+      details: { kmsCode: 'Rejected.PendingImport' },
+    });
     const result = await sweep(h.deps());
     expect(result.results.map((r) => [r.action.kind, r.outcome])).toEqual([['reimport', 'ok']]);
     expect((await h.kms.describeKey(enc.keyId)).keyState).toBe('Enabled');
@@ -44,7 +55,9 @@ describe('repairs and guard rails against the emulator', () => {
     const r = await onboard(h.deps(), { alias: 'alias/disabled-lineage' });
     await h.console.disableKey(r.keyId);
     const first = await sweep(h.deps());
-    expect(first.results.filter((x) => x.action.lineage === 'disabled-lineage').map((x) => [x.action.kind, x.outcome])).toEqual([['hold', 'ok']]);
+    expect(
+      first.results.filter((x) => x.action.lineage === 'disabled-lineage').map((x) => [x.action.kind, x.outcome]),
+    ).toEqual([['hold', 'ok']]);
     for (let day = 0; day < 40; day += 5) {
       h.advanceDays(5);
       await sweep(h.deps());
@@ -112,17 +125,26 @@ describe('audit of provisioning', () => {
   it('records an intent before and an outcome after every provisioning write, in order', async () => {
     const from = h.audit.length;
     await onboard(h.deps(), { alias: 'alias/audited' });
-    const seq = h.audit.slice(from).filter((e) => e.action.startsWith('provision:')).map((e) => `${e.phase}:${e.action.slice('provision:'.length)}`);
+    const seq = h.audit
+      .slice(from)
+      .filter((e) => e.action.startsWith('provision:'))
+      .map((e) => `${e.phase}:${e.action.slice('provision:'.length)}`);
     expect(seq).toEqual([
-      'intent:create', 'outcome:created',
-      'intent:tag', 'outcome:tagged',
-      'intent:escrow', 'outcome:escrowed',
-      'intent:fingerprint-tag', 'outcome:fingerprint-tagged',
-      'intent:import', 'outcome:imported',
+      'intent:create',
+      'outcome:created',
+      'intent:tag',
+      'outcome:tagged',
+      'intent:escrow',
+      'outcome:escrowed',
+      'intent:fingerprint-tag',
+      'outcome:fingerprint-tagged',
+      'intent:import',
+      'outcome:imported',
       'outcome:self-tested',
-      'intent:ready-tag', 'outcome:ready',
-      'intent:alias-move', 'outcome:alias-moved',
+      'intent:ready-tag',
+      'outcome:ready',
+      'intent:alias-move',
+      'outcome:alias-moved',
     ]);
   });
 });
-

@@ -62,7 +62,10 @@ describe(`${DAYS} days of daily sweeps`, () => {
       }
 
       const result = await sweep(h.deps());
-      expect(result.counts.failed, `day ${day}: ${JSON.stringify(result.results.filter((r) => r.outcome === 'failed'))}`).toBe(0);
+      expect(
+        result.counts.failed,
+        `day ${day}: ${JSON.stringify(result.results.filter((r) => r.outcome === 'failed'))}`,
+      ).toBe(0);
       for (const r of result.results) {
         if (r.action.kind === 'renew' && r.outcome === 'ok') {
           renewals++;
@@ -83,7 +86,9 @@ describe(`${DAYS} days of daily sweeps`, () => {
         const meta = await h.kms.describeKey(id);
         const lineage = tags[Tag.Lineage]!;
         seenGenerations[lineage]!.set(id, Number(tags[Tag.Generation]));
-        expect(meta.materialExpireAtMs! - now, `day ${day} ${lineage} gen ${tags[Tag.Generation]}`).toBeGreaterThan(renewBefore[lineage]! * DAY_MS);
+        expect(meta.materialExpireAtMs! - now, `day ${day} ${lineage} gen ${tags[Tag.Generation]}`).toBeGreaterThan(
+          renewBefore[lineage]! * DAY_MS,
+        );
       }
 
       // Weekly: every ciphertext whose generation is not retired still decrypts.

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
-import { MAX_REASON_CHARS, buildAuditEvent, canonicalJson, computeEventHash, genesisHash, serializeAuditEvent } from '../../../shared/audit/event.js';
+import {
+  MAX_REASON_CHARS,
+  buildAuditEvent,
+  canonicalJson,
+  computeEventHash,
+  genesisHash,
+  serializeAuditEvent,
+} from '../../../shared/audit/event.js';
 import type { AuditEvent, AuditInput } from '../../../shared/audit/event.js';
 
 const GENESIS_RUN_1 = 'ff0d43b528b4eae4025a308956faa5ddf49e56c88d2a769394d86e75da73f933';
@@ -30,7 +37,9 @@ function thrown(fn: () => unknown): OrchestratorError {
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth, drops undefined members and adds no whitespace', () => {
-    expect(canonicalJson({ b: 1, a: { d: [true, 'x'], c: undefined, b: null } })).toBe('{"a":{"b":null,"d":[true,"x"]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [true, 'x'], c: undefined, b: null } })).toBe(
+      '{"a":{"b":null,"d":[true,"x"]},"b":1}',
+    );
   });
 
   it('refuses non-finite numbers, which JSON cannot carry', () => {
@@ -75,13 +84,30 @@ describe('buildAuditEvent', () => {
   });
 
   it('omits optional fields that are undefined', () => {
-    const event = buildAuditEvent({ actor: input.actor, action: 'sweep', phase: 'decision', keyId: undefined }, position, 0);
-    expect(Object.keys(event).sort()).toEqual(['action', 'actor', 'hash', 'phase', 'prevHash', 'runId', 'seq', 'time', 'timeMs', 'v']);
+    const event = buildAuditEvent(
+      { actor: input.actor, action: 'sweep', phase: 'decision', keyId: undefined },
+      position,
+      0,
+    );
+    expect(Object.keys(event).sort()).toEqual([
+      'action',
+      'actor',
+      'hash',
+      'phase',
+      'prevHash',
+      'runId',
+      'seq',
+      'time',
+      'timeMs',
+      'v',
+    ]);
   });
 
   it('changes the hash when any field changes', () => {
     const base = buildAuditEvent(input, position, 1_700_000_000_000);
-    const variants: Array<[AuditInput & { actor: { kind: 'timer' | 'operator'; id: string } }, typeof position, number]> = [
+    const variants: Array<
+      [AuditInput & { actor: { kind: 'timer' | 'operator'; id: string } }, typeof position, number]
+    > = [
       [{ ...input, action: 'reimport' }, position, 1_700_000_000_000],
       [{ ...input, phase: 'outcome' }, position, 1_700_000_000_000],
       [{ ...input, actor: { kind: 'operator', id: 'sweep' } }, position, 1_700_000_000_000],

@@ -32,15 +32,24 @@ describe('JSONL file audit sink', () => {
     const file = await auditFile();
     await runOnce(file, 'run-1', 3);
     const [stat, text] = await Promise.all([fs.stat(file), fs.readFile(file, 'utf8')]);
-    expect([(stat.mode & 0o777).toString(8), text.split('\n')]).toEqual(['600', [expect.any(String), expect.any(String), expect.any(String), '']]);
+    expect([(stat.mode & 0o777).toString(8), text.split('\n')]).toEqual([
+      '600',
+      [expect.any(String), expect.any(String), expect.any(String), ''],
+    ]);
   });
 
   it('resumes the chain from the last line when a later run opens the file', async () => {
     const file = await auditFile();
     await runOnce(file, 'run-1', 2);
     await runOnce(file, 'run-2', 2);
-    const events = (await fs.readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { seq: number; runId: string; prevHash: string; hash: string });
-    expect([events.map((e) => `${e.runId}#${e.seq}`), events[2]?.prevHash === events[1]?.hash]).toEqual([['run-1#1', 'run-1#2', 'run-2#3', 'run-2#4'], true]);
+    const events = (await fs.readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; runId: string; prevHash: string; hash: string });
+    expect([events.map((e) => `${e.runId}#${e.seq}`), events[2]?.prevHash === events[1]?.hash]).toEqual([
+      ['run-1#1', 'run-1#2', 'run-2#3', 'run-2#4'],
+      true,
+    ]);
   });
 
   it('keeps a file written by several runs verifiable as one chain', async () => {
@@ -64,7 +73,9 @@ describe('JSONL file audit sink', () => {
     const file = await auditFile();
     await runOnce(file, 'run-1', 2);
     await fs.appendFile(file, '{"v":1,"seq":3');
-    await expect(createAuditLog({ runId: 'run-2', actor, clock, sinks: [fileAuditSink(file)] })).rejects.toMatchObject({ code: ErrorCode.AuditChainBroken });
+    await expect(createAuditLog({ runId: 'run-2', actor, clock, sinks: [fileAuditSink(file)] })).rejects.toMatchObject({
+      code: ErrorCode.AuditChainBroken,
+    });
   });
 
   it('refuses to open a file whose last line was altered (AuditChainBroken)', async () => {
@@ -72,6 +83,8 @@ describe('JSONL file audit sink', () => {
     await runOnce(file, 'run-1', 2);
     const text = await fs.readFile(file, 'utf8');
     await fs.writeFile(file, text.replace(/"phase":"decision"(?![\s\S]*"phase")/, '"phase":"outcome"'));
-    await expect(createAuditLog({ runId: 'run-2', actor, clock, sinks: [fileAuditSink(file)] })).rejects.toMatchObject({ code: ErrorCode.AuditChainBroken });
+    await expect(createAuditLog({ runId: 'run-2', actor, clock, sinks: [fileAuditSink(file)] })).rejects.toMatchObject({
+      code: ErrorCode.AuditChainBroken,
+    });
   });
 });

@@ -8,7 +8,11 @@ import { looksSecret, redactSecretLike } from '../../../shared/audit/guard.js';
 /** Deterministic stand-ins for 32-byte material (fixed, so the test cannot flake). */
 const materials = Array.from({ length: 200 }, (_, i) => createHash('sha256').update(`guard-${i}`).digest());
 const position = { runId: 'run-1', seq: 1, prevHash: genesisHash('run-1') };
-const base: AuditInput & { actor: { kind: 'system'; id: string } } = { actor: { kind: 'system', id: 'test' }, action: 'onboard', phase: 'intent' };
+const base: AuditInput & { actor: { kind: 'system'; id: string } } = {
+  actor: { kind: 'system', id: 'test' },
+  action: 'onboard',
+  phase: 'intent',
+};
 
 function refusal(extra: Partial<AuditInput> & { actor?: { kind: 'system'; id: string } }): OrchestratorError {
   try {
@@ -30,7 +34,9 @@ describe('audit secret guard', () => {
   });
 
   it('flags every 32-byte material as hex, and 16-byte material as hex', () => {
-    expect(materials.filter((m) => !looksSecret(m.toString('hex')) || !looksSecret(m.subarray(0, 16).toString('hex')))).toEqual([]);
+    expect(
+      materials.filter((m) => !looksSecret(m.toString('hex')) || !looksSecret(m.subarray(0, 16).toString('hex'))),
+    ).toEqual([]);
   });
 
   it('flags a secret embedded in prose', () => {
@@ -68,18 +74,22 @@ describe('audit secret guard', () => {
 
   it('refuses secret-looking identifiers (keyId, actor id, request ids)', () => {
     const s = materials[3]?.toString('base64url') ?? '';
-    expect([refusal({ keyId: s }), refusal({ actor: { kind: 'system', id: s } }), refusal({ kmsRequestIds: [s] })].map((e) => e.details.field)).toEqual([
-      'keyId',
-      'actor.id',
-      'kmsRequestIds[0]',
-    ]);
+    expect(
+      [refusal({ keyId: s }), refusal({ actor: { kind: 'system', id: s } }), refusal({ kmsRequestIds: [s] })].map(
+        (e) => e.details.field,
+      ),
+    ).toEqual(['keyId', 'actor.id', 'kmsRequestIds[0]']);
   });
 
   it('never repeats the refused value in the error', () => {
     const secret = materials[4]?.toString('base64') ?? '';
     const err = refusal({ details: { note: `x ${secret}` } });
     const text = `${err.message} ${JSON.stringify(err.toJSON())}`;
-    expect([text.includes(secret), text.includes(secret.slice(0, 16)), text.includes(materials[4]?.toString('hex') ?? '')]).toEqual([false, false, false]);
+    expect([
+      text.includes(secret),
+      text.includes(secret.slice(0, 16)),
+      text.includes(materials[4]?.toString('hex') ?? ''),
+    ]).toEqual([false, false, false]);
   });
 
   it('redacts secret-looking runs in reason instead of refusing the event', () => {

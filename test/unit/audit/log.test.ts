@@ -72,7 +72,8 @@ describe('AuditLog', () => {
   it('produces lines that verify as one chain', async () => {
     const memory = memoryAuditSink();
     const log = await newLog([memory]);
-    for (const phase of ['decision', 'intent', 'outcome'] as const) log.record({ action: 'renew', phase, outcome: phase === 'outcome' ? 'ok' : undefined });
+    for (const phase of ['decision', 'intent', 'outcome'] as const)
+      log.record({ action: 'renew', phase, outcome: phase === 'outcome' ? 'ok' : undefined });
     expect(verifyAuditChain(memory.lines)).toEqual({ ok: true, events: 3, chains: 1 });
   });
 
@@ -88,7 +89,12 @@ describe('AuditLog', () => {
     const memory = memoryAuditSink();
     const log = await newLog([memory, failingSink]);
     const err = thrown(() => log.record({ action: 'sweep', phase: 'decision' }));
-    expect([err.code, err.details.failedSinks, memory.lines.length, log.head().seq]).toEqual([ErrorCode.AuditWriteFailed, 'broken', 1, 1]);
+    expect([err.code, err.details.failedSinks, memory.lines.length, log.head().seq]).toEqual([
+      ErrorCode.AuditWriteFailed,
+      'broken',
+      1,
+      1,
+    ]);
   });
 
   it('does not advance when every sink fails', async () => {

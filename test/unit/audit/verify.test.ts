@@ -11,7 +11,12 @@ async function chain(runId: string, n: number, startMs = 1_700_000_000_000): Pro
   let t = startMs;
   const memory = memoryAuditSink();
   const log = await createAuditLog({ runId, actor, clock: { nowMs: () => (t += 1000) }, sinks: [memory] });
-  for (let i = 0; i < n; i++) log.record({ action: 'renew', phase: i % 2 === 0 ? 'intent' : 'outcome', keyId: '1234abcd-12ab-34cd-56ef-1234567890ab' });
+  for (let i = 0; i < n; i++)
+    log.record({
+      action: 'renew',
+      phase: i % 2 === 0 ? 'intent' : 'outcome',
+      keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
   return memory.lines;
 }
 

@@ -15,7 +15,11 @@ const PEM_IN_JS = `const k = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG
 
 describe('checkBundleInputs', () => {
   it('accepts product code and runtime dependencies', () => {
-    const inputs = ['functions/sweep/index.ts', 'shared/errors.ts', 'node_modules/@alicloud/kms20160120/dist/client.js'];
+    const inputs = [
+      'functions/sweep/index.ts',
+      'shared/errors.ts',
+      'node_modules/@alicloud/kms20160120/dist/client.js',
+    ];
     expect(checkBundleInputs('sweep', inputs)).toEqual([]);
   });
 
@@ -68,9 +72,18 @@ describe('checkBundleText', () => {
   });
 
   it('rejects a fixture secret, naming its line number, not its value', () => {
-    const found = checkBundleText('webhook', 'dist/webhook/index.js', 'const s = "whsec-test-5f1c9a7e2b4d8c0e";', SECRETS);
+    const found = checkBundleText(
+      'webhook',
+      'dist/webhook/index.js',
+      'const s = "whsec-test-5f1c9a7e2b4d8c0e";',
+      SECRETS,
+    );
     expect(found).toEqual([
-      { fn: 'webhook', kind: 'fixture-secret', detail: 'dist/webhook/index.js contains fixture secret #2 of secrets.txt' },
+      {
+        fn: 'webhook',
+        kind: 'fixture-secret',
+        detail: 'dist/webhook/index.js contains fixture secret #2 of secrets.txt',
+      },
     ]);
   });
 
@@ -89,7 +102,9 @@ describe('checkBundleText', () => {
   });
 
   it('accepts a bare PEM header literal, as PEM parsers contain', () => {
-    expect(checkBundleText('ops', 'index.js', 'if (pem.startsWith("-----BEGIN PRIVATE KEY-----")) throw e;', [])).toEqual([]);
+    expect(
+      checkBundleText('ops', 'index.js', 'if (pem.startsWith("-----BEGIN PRIVATE KEY-----")) throw e;', []),
+    ).toEqual([]);
   });
 });
 
@@ -107,11 +122,16 @@ describe('checkBundleSize', () => {
 
 describe('parseFixtureSecrets', () => {
   it('reads one secret per line, skipping blanks and # comments, trimming spaces', () => {
-    expect(parseFixtureSecrets('# header\n\n  local-secret  \r\nanother-secret-1\n')).toEqual(['local-secret', 'another-secret-1']);
+    expect(parseFixtureSecrets('# header\n\n  local-secret  \r\nanother-secret-1\n')).toEqual([
+      'local-secret',
+      'another-secret-1',
+    ]);
   });
 
   it('rejects an entry too short to search for, naming the line only', () => {
-    expect(() => parseFixtureSecrets('# c\nabc\n')).toThrow('secrets.txt line 2: entries must be at least 8 characters');
+    expect(() => parseFixtureSecrets('# c\nabc\n')).toThrow(
+      'secrets.txt line 2: entries must be at least 8 characters',
+    );
   });
 });
 

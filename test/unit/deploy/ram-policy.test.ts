@@ -25,12 +25,21 @@ function loadPolicy(name: string): PolicyDocument {
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const actionsOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Action));
 /** What the policy lets through: its Allow statements only (a Deny grants nothing). */
-const allowsOf = (p: PolicyDocument): PolicyDocument => ({ ...p, Statement: p.Statement.filter((s) => s.Effect === 'Allow') });
+const allowsOf = (p: PolicyDocument): PolicyDocument => ({
+  ...p,
+  Statement: p.Statement.filter((s) => s.Effect === 'Allow'),
+});
 const resourcesOf = (p: PolicyDocument): string[] => p.Statement.flatMap((s) => list(s.Resource));
 
 /** RAM wildcard match: `*` any run of characters, `?` one character (case-insensitive, as RAM compares actions). */
 function wildcardMatches(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return re.test(value);
 }
 
@@ -52,7 +61,11 @@ const functionPolicy = loadPolicy('ram-policy-function.json');
 const oncallPolicy = loadPolicy('ram-policy-oncall.json');
 const escrowGuardPolicy = loadPolicy('ram-policy-escrow-guard.json');
 const trustPolicy = loadPolicy('trust-policy-fc.json');
-const permissionPolicies = { 'ram-policy-function.json': functionPolicy, 'ram-policy-oncall.json': oncallPolicy, 'ram-policy-escrow-guard.json': escrowGuardPolicy };
+const permissionPolicies = {
+  'ram-policy-function.json': functionPolicy,
+  'ram-policy-oncall.json': oncallPolicy,
+  'ram-policy-escrow-guard.json': escrowGuardPolicy,
+};
 
 /**
  * The escrow guard: nobody may add a version to an escrow secret, move its stages or delete it.
@@ -66,7 +79,11 @@ const ESCROW_GUARD: Statement = {
 };
 
 const resolved = resolveResources(parseSYaml(readFileSync(`${root}s.yaml`, 'utf8')), {
-  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
+  env: {
+    BYOK_ESCROW_KEY_ID: 'key-escrow-test',
+    BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001',
+    BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01',
+  },
   config: { AccountID: '1234567890123456' },
 });
 
@@ -91,18 +108,22 @@ describe('RAM permission policies', () => {
 });
 
 describe('function role policy and the code cannot drift', () => {
-  it('reads the KmsPort methods and the product\'s call sites (guards the parsers themselves)', () => {
+  it("reads the KmsPort methods and the product's call sites (guards the parsers themselves)", () => {
     expect(kmsPortMethods()).toContain('getParametersForImport');
-    expect(calledKmsMethods()).toEqual(expect.arrayContaining(['importKeyMaterial', 'getParametersForImport', 'putSecretValue', 'createKey']));
+    expect(calledKmsMethods()).toEqual(
+      expect.arrayContaining(['importKeyMaterial', 'getParametersForImport', 'putSecretValue', 'createKey']),
+    );
     expect(calledKmsMethods()).not.toContain('scheduleKeyDeletion'); // the product never deletes keys
   });
 
   it('grants every KMS action the product calls', () => {
-    const missing = calledKmsMethods().map(kmsActionOf).filter((a) => !grants(functionPolicy, a));
+    const missing = calledKmsMethods()
+      .map(kmsActionOf)
+      .filter((a) => !grants(functionPolicy, a));
     expect(missing).toEqual([]);
   });
 
-  it('grants no KMS action that neither the product\'s calls nor Secrets Manager need', () => {
+  it("grants no KMS action that neither the product's calls nor Secrets Manager need", () => {
     const needed = new Set([...calledKmsMethods().map(kmsActionOf), ...Object.keys(IMPLIED_KMS_ACTIONS)]);
     const extra = actionsOf(allowsOf(functionPolicy)).filter((a) => a.startsWith('kms:') && !needed.has(a));
     expect(extra).toEqual([]);
@@ -111,13 +132,26 @@ describe('function role policy and the code cannot drift', () => {
   it('a policy without ImportKeyMaterial would fail the coverage check', () => {
     const trimmed: PolicyDocument = {
       ...functionPolicy,
-      Statement: functionPolicy.Statement.map((s) => ({ ...s, Action: list(s.Action).filter((a) => a !== 'kms:ImportKeyMaterial') })),
+      Statement: functionPolicy.Statement.map((s) => ({
+        ...s,
+        Action: list(s.Action).filter((a) => a !== 'kms:ImportKeyMaterial'),
+      })),
     };
-    expect(calledKmsMethods().map(kmsActionOf).filter((a) => !grants(trimmed, a))).toEqual(['kms:ImportKeyMaterial']);
+    expect(
+      calledKmsMethods()
+        .map(kmsActionOf)
+        .filter((a) => !grants(trimmed, a)),
+    ).toEqual(['kms:ImportKeyMaterial']);
   });
 
   it('scopes every material-changing and crypto action on keys to the byok:managed tag', () => {
-    const writes = ['kms:GetParametersForImport', 'kms:ImportKeyMaterial', 'kms:DeleteKeyMaterial', 'kms:ScheduleKeyDeletion', 'kms:Encrypt'];
+    const writes = [
+      'kms:GetParametersForImport',
+      'kms:ImportKeyMaterial',
+      'kms:DeleteKeyMaterial',
+      'kms:ScheduleKeyDeletion',
+      'kms:Encrypt',
+    ];
     const unscoped = writes.filter((action) =>
       functionPolicy.Statement.some(
         (s) => list(s.Action).includes(action) && s.Condition?.['StringEquals']?.['kms:tag/byok:managed'] !== 'true',
@@ -128,20 +162,26 @@ describe('function role policy and the code cannot drift', () => {
 
   it('scopes secret access to secrets named byok-*', () => {
     const secretActions = ['kms:CreateSecret', 'kms:GetSecretValue', 'kms:PutSecretValue', 'kms:DeleteSecret'];
-    const resources = allowsOf(functionPolicy).Statement.filter((s) => list(s.Action).some((a) => secretActions.includes(a))).map((s) => s.Resource);
+    const resources = allowsOf(functionPolicy)
+      .Statement.filter((s) => list(s.Action).some((a) => secretActions.includes(a)))
+      .map((s) => s.Resource);
     expect(resources).toEqual(['acs:kms:*:*:secret/byok-*']);
   });
 
   it('lets the functions write to exactly the logstore s.yaml configures', () => {
     const log = resolved['byok_sweep']?.props['logConfig'] as { project: string; logstore: string };
-    const logResources = functionPolicy.Statement.filter((s) => list(s.Action).includes('log:PostLogStoreLogs')).flatMap((s) => list(s.Resource));
+    const logResources = functionPolicy.Statement.filter((s) =>
+      list(s.Action).includes('log:PostLogStoreLogs'),
+    ).flatMap((s) => list(s.Resource));
     expect(logResources).toEqual([`acs:log:*:*:project/${log.project}/logstore/${log.logstore}`]);
   });
 });
 
 describe('on-call policy', () => {
   it('invokes only the ops function s.yaml deploys', () => {
-    const invoke = oncallPolicy.Statement.filter((s) => list(s.Action).includes('fc:InvokeFunction')).flatMap((s) => list(s.Resource));
+    const invoke = oncallPolicy.Statement.filter((s) => list(s.Action).includes('fc:InvokeFunction')).flatMap((s) =>
+      list(s.Resource),
+    );
     expect(invoke).toEqual([`acs:fc:*:*:functions/${String(resolved['byok_ops']?.props['functionName'])}`]);
   });
 
@@ -155,7 +195,9 @@ describe('on-call policy', () => {
   });
 
   it('reads the function logstore only', () => {
-    const logResources = oncallPolicy.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('log:'))).flatMap((s) => list(s.Resource));
+    const logResources = oncallPolicy.Statement.filter((s) => list(s.Action).some((a) => a.startsWith('log:'))).flatMap(
+      (s) => list(s.Resource),
+    );
     expect(logResources).toEqual(['acs:log:*:*:project/byok-orchestrator/logstore/byok-functions']);
   });
 });
@@ -164,26 +206,44 @@ describe('escrow guard (no stray versions on escrow secrets)', () => {
   const escrowArn = 'acs:kms:cn-hangzhou:1234567890123456:secret/byok-escrow/key-hzz62f1cb66fa42qo0001';
   const leaseArn = 'acs:kms:cn-hangzhou:1234567890123456:secret/byok-lease/payments';
   const denies = (policy: PolicyDocument, action: string, arn: string): boolean =>
-    policy.Statement.some((s) => s.Effect === 'Deny' && list(s.Action).some((a) => wildcardMatches(a, action)) && list(s.Resource).some((r) => wildcardMatches(r, arn)));
+    policy.Statement.some(
+      (s) =>
+        s.Effect === 'Deny' &&
+        list(s.Action).some((a) => wildcardMatches(a, action)) &&
+        list(s.Resource).some((r) => wildcardMatches(r, arn)),
+    );
 
   it('ships the guard as a Deny-only policy to attach to every other principal', () => {
     expect(escrowGuardPolicy).toEqual({ Version: '1', Statement: [ESCROW_GUARD] });
   });
 
   it('is part of the function role policy and the on-call policy (an explicit Deny beats any other Allow they hold)', () => {
-    expect([functionPolicy, oncallPolicy].map((p) => p.Statement.filter((s) => s.Effect === 'Deny'))).toEqual([[ESCROW_GUARD], [ESCROW_GUARD]]);
+    expect([functionPolicy, oncallPolicy].map((p) => p.Statement.filter((s) => s.Effect === 'Deny'))).toEqual([
+      [ESCROW_GUARD],
+      [ESCROW_GUARD],
+    ]);
   });
 
-  it.each(['kms:PutSecretValue', 'kms:UpdateSecretVersionStage', 'kms:DeleteSecret'])('denies %s on an escrow secret', (action) => {
-    expect(denies(escrowGuardPolicy, action, escrowArn)).toBe(true);
-  });
+  it.each(['kms:PutSecretValue', 'kms:UpdateSecretVersionStage', 'kms:DeleteSecret'])(
+    'denies %s on an escrow secret',
+    (action) => {
+      expect(denies(escrowGuardPolicy, action, escrowArn)).toBe(true);
+    },
+  );
 
   it('leaves the lease secrets writable (leases are PutSecretValue calls on byok-lease/*)', () => {
-    expect([denies(functionPolicy, 'kms:PutSecretValue', leaseArn), grants(functionPolicy, 'kms:PutSecretValue')]).toEqual([false, true]);
+    expect([
+      denies(functionPolicy, 'kms:PutSecretValue', leaseArn),
+      grants(functionPolicy, 'kms:PutSecretValue'),
+    ]).toEqual([false, true]);
   });
 
   it('leaves the write the escrow backend makes (CreateSecret) and reads allowed', () => {
-    expect(['kms:CreateSecret', 'kms:GetSecretValue', 'kms:ListSecretVersionIds'].filter((a) => denies(functionPolicy, a, escrowArn))).toEqual([]);
+    expect(
+      ['kms:CreateSecret', 'kms:GetSecretValue', 'kms:ListSecretVersionIds'].filter((a) =>
+        denies(functionPolicy, a, escrowArn),
+      ),
+    ).toEqual([]);
   });
 
   it('does not deny anything the escrow backend calls', () => {

@@ -14,12 +14,19 @@ import {
 } from '../../../scripts/deploy/s-yaml.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const schema = JSON.parse(readFileSync(`${root}test/fixtures/fc3-props.schema.json`, 'utf8')) as Record<string, unknown>;
+const schema = JSON.parse(readFileSync(`${root}test/fixtures/fc3-props.schema.json`, 'utf8')) as Record<
+  string,
+  unknown
+>;
 const sYamlText = readFileSync(`${root}s.yaml`, 'utf8');
 
 const ACCOUNT_ID = '1234567890123456';
 const ctx: SYamlResolveContext = {
-  env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
+  env: {
+    BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test',
+    BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001',
+    BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01',
+  },
   config: { AccountID: ACCOUNT_ID },
 };
 
@@ -243,23 +250,35 @@ describe('s.yaml: configuration variables', () => {
   });
 
   it('holds no secret value: every SECRET/TOKEN variable is a secret name', () => {
-    expect(Object.keys(env()).filter((k) => /SECRET|TOKEN|PASSWORD/.test(k))).toEqual(['BYOK_WEBHOOK_SECRET_NAME', 'BYOK_WEBHOOK_URL_TOKEN_NAME']);
+    expect(Object.keys(env()).filter((k) => /SECRET|TOKEN|PASSWORD/.test(k))).toEqual([
+      'BYOK_WEBHOOK_SECRET_NAME',
+      'BYOK_WEBHOOK_URL_TOKEN_NAME',
+    ]);
   });
 
   it('fails to resolve when the deployer has not exported BYOK_ESCROW_KEY_ID', () => {
-    expect(() => resolveResources(doc, { env: { BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' }, config: ctx.config })).toThrow(
-      "env('BYOK_ESCROW_KEY_ID') not found",
-    );
+    expect(() =>
+      resolveResources(doc, {
+        env: { BYOK_KMS_INSTANCE_ID: 'kst-hzz65f176a0keys0001', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
+        config: ctx.config,
+      }),
+    ).toThrow("env('BYOK_ESCROW_KEY_ID') not found");
   });
 
   it('places the keys and the escrow in the two KMS instances the deployer exported', () => {
-    expect(parseConfig(env()).instances).toEqual({ keys: 'kst-hzz65f176a0keys0001', escrow: 'kst-hzz65f176a0escrow01' });
+    expect(parseConfig(env()).instances).toEqual({
+      keys: 'kst-hzz65f176a0keys0001',
+      escrow: 'kst-hzz65f176a0escrow01',
+    });
   });
 
   it('fails to resolve when the deployer has not exported BYOK_KMS_INSTANCE_ID', () => {
-    expect(() => resolveResources(doc, { env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' }, config: ctx.config })).toThrow(
-      "env('BYOK_KMS_INSTANCE_ID') not found",
-    );
+    expect(() =>
+      resolveResources(doc, {
+        env: { BYOK_ESCROW_KEY_ID: 'key-escrow-0000-test', BYOK_ESCROW_INSTANCE_ID: 'kst-hzz65f176a0escrow01' },
+        config: ctx.config,
+      }),
+    ).toThrow("env('BYOK_KMS_INSTANCE_ID') not found");
   });
 });
 
@@ -296,7 +315,10 @@ resources:
   });
 
   it('deep-merges template maps and replaces arrays, props winning', () => {
-    const merged = deepMerge({ a: { x: 1, y: 2 }, list: [1, 2], k: 'template' }, { a: { y: 3 }, list: [9], k: 'props' });
+    const merged = deepMerge(
+      { a: { x: 1, y: 2 }, list: [1, 2], k: 'template' },
+      { a: { y: 3 }, list: [9], k: 'props' },
+    );
     expect(merged).toEqual({ a: { x: 1, y: 3 }, list: [9], k: 'props' });
   });
 

@@ -105,7 +105,10 @@ describe('EncryptionContext', () => {
   });
 
   it('accepts the flattened v1.2.0 form', () => {
-    expect(parseEncryptionContext(params({ 'EncryptionContext.b': '2', 'EncryptionContext.a': '1' }))).toEqual({ a: '1', b: '2' });
+    expect(parseEncryptionContext(params({ 'EncryptionContext.b': '2', 'EncryptionContext.a': '1' }))).toEqual({
+      a: '1',
+      b: '2',
+    });
   });
 
   it('accepts the JSON string form', () => {
@@ -113,15 +116,17 @@ describe('EncryptionContext', () => {
   });
 
   it('refuses both forms at once, arrays and non-string values', () => {
-    expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: '{}', 'EncryptionContext.a': '1' })))).toBe('InvalidParameter');
+    expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: '{}', 'EncryptionContext.a': '1' })))).toBe(
+      'InvalidParameter',
+    );
     expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: '["a"]' })))).toBe('InvalidParameter');
     expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: '{"a":1}' })))).toBe('InvalidParameter');
     expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: '{' })))).toBe('InvalidParameter');
   });
 
   it('refuses a context longer than 8192 characters', () => {
-    expect(kmsCode(() => parseEncryptionContext(params({ EncryptionContext: JSON.stringify({ a: 'x'.repeat(8200) }) })))).toBe(
-      'InvalidParameter',
-    );
+    expect(
+      kmsCode(() => parseEncryptionContext(params({ EncryptionContext: JSON.stringify({ a: 'x'.repeat(8200) }) }))),
+    ).toBe('InvalidParameter');
   });
 });

@@ -41,7 +41,9 @@ function codeOf(fn: () => unknown): string | undefined {
 
 describe.each(['kms-emulator', 'fc-local-host'])('packages/%s', (name) => {
   const dir = join(ROOT, 'packages', name);
-  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
   const allowed = new Set(Object.keys(manifest.dependencies ?? {}));
 
   it('imports only node: built-ins, its own files and its declared dependencies', () => {

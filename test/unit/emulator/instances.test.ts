@@ -14,8 +14,15 @@ import { parsePersistedState } from '../../../packages/kms-emulator/src/store.js
 
 describe('instance ids', () => {
   it('accepts the documented shapes and refuses others', () => {
-    for (const id of ['kst-bjj62d8f5e0sgtx8habcd', 'kst-phzz64c9f84eo32dbsabcd', 'kst-hzz6651c7d1xxxxxx']) expect(INSTANCE_ID_RE.test(id)).toBe(true);
-    for (const id of ['kst-', 'kst-HZZ62d8f5e0sgtx8habcd', 'key-hzz62d8f5e0sgtx8habcd', 'kst-hzz62d8f5e0sgtx8h****', 'kst-hzzxyzxyzxy0sgtx8habcd']) {
+    for (const id of ['kst-bjj62d8f5e0sgtx8habcd', 'kst-phzz64c9f84eo32dbsabcd', 'kst-hzz6651c7d1xxxxxx'])
+      expect(INSTANCE_ID_RE.test(id)).toBe(true);
+    for (const id of [
+      'kst-',
+      'kst-HZZ62d8f5e0sgtx8habcd',
+      'key-hzz62d8f5e0sgtx8habcd',
+      'kst-hzz62d8f5e0sgtx8h****',
+      'kst-hzzxyzxyzxy0sgtx8habcd',
+    ]) {
       expect(INSTANCE_ID_RE.test(id)).toBe(false);
     }
   });
@@ -28,25 +35,41 @@ describe('instance ids', () => {
     expect(keyId).toMatch(/^key-bjj66000000[0-9a-z]{10}$/);
     expect(INSTANCE_KEY_ID_RE.test(keyId)).toBe(true);
     expect(newInstanceKeyId(id, 0x66000000)).not.toBe(keyId);
-    expect([regionCode('cn-hangzhou'), regionCode('eu-central-1'), regionCode('us-west-1')]).toEqual(['hzz', 'cen', 'wes']);
+    expect([regionCode('cn-hangzhou'), regionCode('eu-central-1'), regionCode('us-west-1')]).toEqual([
+      'hzz',
+      'cen',
+      'wes',
+    ]);
   });
 });
 
 describe('instance specs', () => {
   it('parses the CLI form <id>:<type>[:no-shared-gateway]', () => {
-    expect(parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:hardware')).toEqual({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'hardware', sharedGateway: true });
-    expect(parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:no-shared-gateway')).toMatchObject({ sharedGateway: false });
+    expect(parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:hardware')).toEqual({
+      id: 'kst-hzz65f176a0aaaaaaaaaa',
+      type: 'hardware',
+      sharedGateway: true,
+    });
+    expect(parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:no-shared-gateway')).toMatchObject({
+      sharedGateway: false,
+    });
     expect(() => parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:x:y')).toThrow(/--instance must be/);
   });
 
   it('parses the admin body, endDate as ISO 8601', () => {
-    expect(parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: '2030-01-01T00:00:00Z' })).toEqual({
+    expect(
+      parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: '2030-01-01T00:00:00Z' }),
+    ).toEqual({
       id: 'kst-hzz65f176a0aaaaaaaaaa',
       type: 'software',
       endUnix: 1_893_456_000,
     });
-    expect(parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: '2030-01-01' }).endUnix).toBe(1_893_456_000);
-    expect(() => parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: 1_893_456_000 })).toThrow(/"endDate"/);
+    expect(
+      parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: '2030-01-01' }).endUnix,
+    ).toBe(1_893_456_000);
+    expect(() =>
+      parseAdminInstanceBody({ id: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endDate: 1_893_456_000 }),
+    ).toThrow(/"endDate"/);
   });
 });
 
@@ -64,13 +87,24 @@ describe('Secrets Manager throttling', () => {
 });
 
 describe('state file format', () => {
-  const base = { format: 'byok-kms-emulator-state', emulatorSecret: Buffer.alloc(32).toString('base64'), clockOffsetMs: 0, serviceKeyId: null, keys: [], aliases: [], importTokens: [], secrets: [] };
+  const base = {
+    format: 'byok-kms-emulator-state',
+    emulatorSecret: Buffer.alloc(32).toString('base64'),
+    clockOffsetMs: 0,
+    serviceKeyId: null,
+    keys: [],
+    aliases: [],
+    importTokens: [],
+    secrets: [],
+  };
 
   it('loads version 1 (no instances) and version 2; refuses a malformed version 2', () => {
     expect(parsePersistedState({ ...base, version: 1 }, 'f').version).toBe(1);
     expect(parsePersistedState({ ...base, version: 2, kmsVersion: 3, instances: [] }, 'f').kmsVersion).toBe(3);
     expect(() => parsePersistedState({ ...base, version: 2, kmsVersion: 2, instances: [] }, 'f')).toThrow(/kmsVersion/);
-    expect(() => parsePersistedState({ ...base, version: 2, kmsVersion: 3, instances: [{ instanceId: 'x' }] }, 'f')).toThrow(/instance record/);
+    expect(() =>
+      parsePersistedState({ ...base, version: 2, kmsVersion: 3, instances: [{ instanceId: 'x' }] }, 'f'),
+    ).toThrow(/instance record/);
     expect(() => parsePersistedState({ ...base, version: 3 }, 'f')).toThrow(/version/);
   });
 });

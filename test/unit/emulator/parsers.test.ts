@@ -6,7 +6,12 @@ import { SECRET_NAME_RE, parseVersionStages } from '../../../packages/kms-emulat
 import { parseTagKeys, parseTags } from '../../../packages/kms-emulator/src/actions/tags.js';
 import { parseClockRequest } from '../../../packages/kms-emulator/src/admin.js';
 import { KmsApiError } from '../../../packages/kms-emulator/src/errors.js';
-import { AdminInputError, FaultInjector, parseFaultRequest, parseQpsRequest } from '../../../packages/kms-emulator/src/faults.js';
+import {
+  AdminInputError,
+  FaultInjector,
+  parseFaultRequest,
+  parseQpsRequest,
+} from '../../../packages/kms-emulator/src/faults.js';
 import { RequestParams } from '../../../packages/kms-emulator/src/params.js';
 import { decodeParams } from '../../../packages/kms-emulator/src/protocol.js';
 
@@ -34,17 +39,24 @@ describe('alias names (docs/kms-api.md §4.3)', () => {
   it.each(['alias/payments', 'alias/a', 'alias/Team_1/db-key', `alias/${'x'.repeat(249)}`])('accepts %s', (name) => {
     expect(ALIAS_NAME_RE.test(name)).toBe(true);
   });
-  it.each(['payments', 'alias/', 'alias/acs', 'alias/acsKey', 'alias/with space', 'alias/dot.ted', `alias/${'x'.repeat(250)}`])(
-    'refuses %s',
-    (name) => {
-      expect(ALIAS_NAME_RE.test(name)).toBe(false);
-    },
-  );
+  it.each([
+    'payments',
+    'alias/',
+    'alias/acs',
+    'alias/acsKey',
+    'alias/with space',
+    'alias/dot.ted',
+    `alias/${'x'.repeat(250)}`,
+  ])('refuses %s', (name) => {
+    expect(ALIAS_NAME_RE.test(name)).toBe(false);
+  });
 });
 
 describe('tags (docs/kms-api.md §2.10)', () => {
   it('parses the Tags JSON string, later duplicates winning', () => {
-    expect(parseTags('[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":""},{"TagKey":"a","TagValue":"3"}]')).toEqual([
+    expect(
+      parseTags('[{"TagKey":"a","TagValue":"1"},{"TagKey":"b","TagValue":""},{"TagKey":"a","TagValue":"3"}]'),
+    ).toEqual([
       { key: 'a', value: '3' },
       { key: 'b', value: '' },
     ]);

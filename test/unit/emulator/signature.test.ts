@@ -69,7 +69,9 @@ describe('signature v1 (docs/kms-api.md §1.3)', () => {
       Zeta: '',
       alpha: 'lower-case sorts after upper-case',
     };
-    expect(computeSignature('POST', map(params), 's3cr3t')).toBe(RPCUtil.getSignatureV1({ ...params }, 'POST', 's3cr3t'));
+    expect(computeSignature('POST', map(params), 's3cr3t')).toBe(
+      RPCUtil.getSignatureV1({ ...params }, 'POST', 's3cr3t'),
+    );
   });
 
   it('compares in constant time and rejects different lengths', () => {

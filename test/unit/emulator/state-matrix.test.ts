@@ -8,7 +8,11 @@ const SMF = 'Rejected.StateModifiedFailed';
 // Rows transcribed from docs/kms-api.md §3.1 (documented: STATE), columns
 // Enabled | Disabled | PendingDeletion | PendingImport.
 const TABLE: Array<[KeyOp, string, [string | null, string | null, string | null, string | null]]> = [
-  ['Crypto', 'Encrypt/Decrypt/GenerateDataKey', [OK, 'Rejected.Disabled', 'Rejected.PendingDeletion', 'Rejected.PendingImport']],
+  [
+    'Crypto',
+    'Encrypt/Decrypt/GenerateDataKey',
+    [OK, 'Rejected.Disabled', 'Rejected.PendingDeletion', 'Rejected.PendingImport'],
+  ],
   ['EnableDisable', 'EnableKey/DisableKey', [OK, OK, SMF, SMF]],
   ['ScheduleDeletion', 'ScheduleKeyDeletion', [OK, OK, SMF, OK]],
   ['CancelDeletion', 'CancelKeyDeletion', [SMF, SMF, OK, SMF]],
@@ -21,14 +25,17 @@ const TABLE: Array<[KeyOp, string, [string | null, string | null, string | null,
 ];
 
 describe('key-state matrix (docs/kms-api.md §3.1)', () => {
-  it.each(TABLE)('%s (%s) answers the documented code in each state', (op, _api, [enabled, disabled, pendingDeletion, pendingImport]) => {
-    expect(KEY_STATE_MATRIX[op]).toEqual({
-      Enabled: enabled,
-      Disabled: disabled,
-      PendingDeletion: pendingDeletion,
-      PendingImport: pendingImport,
-    });
-  });
+  it.each(TABLE)(
+    '%s (%s) answers the documented code in each state',
+    (op, _api, [enabled, disabled, pendingDeletion, pendingImport]) => {
+      expect(KEY_STATE_MATRIX[op]).toEqual({
+        Enabled: enabled,
+        Disabled: disabled,
+        PendingDeletion: pendingDeletion,
+        PendingImport: pendingImport,
+      });
+    },
+  );
 
   it('covers every operation class', () => {
     expect(Object.keys(KEY_STATE_MATRIX).sort()).toEqual(TABLE.map(([op]) => op).sort());

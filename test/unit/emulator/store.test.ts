@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmulatorErrorCode, KmsEmulatorError } from '../../../packages/kms-emulator/src/errors.js';
-import { EmulatorStore, loadStateFile, saveStateFile, writeFileAtomic } from '../../../packages/kms-emulator/src/store.js';
+import {
+  EmulatorStore,
+  loadStateFile,
+  saveStateFile,
+  writeFileAtomic,
+} from '../../../packages/kms-emulator/src/store.js';
 import type { KeyRecord } from '../../../packages/kms-emulator/src/store.js';
 import { OffsetClock } from '../../../packages/kms-emulator/src/clock.js';
 
@@ -85,7 +90,12 @@ describe('lazy time-driven transitions (sweep)', () => {
     store.sweep(1999);
     expect(key.state).toBe('Enabled');
     store.sweep(2000);
-    expect(key).toMatchObject({ state: 'PendingImport', material: null, materialExpireUnix: 0, boundFingerprint: 'ab' });
+    expect(key).toMatchObject({
+      state: 'PendingImport',
+      material: null,
+      materialExpireUnix: 0,
+      boundFingerprint: 'ab',
+    });
   });
 
   it('keeps PendingDeletion when material expires', () => {
@@ -139,7 +149,11 @@ describe('emulator clock', () => {
   it('runs with real time plus an offset that advance/set change', () => {
     let real = 1_000_000_000_000;
     let changes = 0;
-    const clock = new OffsetClock(0, () => real, () => (changes += 1));
+    const clock = new OffsetClock(
+      0,
+      () => real,
+      () => (changes += 1),
+    );
     expect(clock.nowUnix()).toBe(1_000_000_000);
     real += 5000;
     expect(clock.nowUnix()).toBe(1_000_000_005);

@@ -2,7 +2,12 @@ import { generateKeyPair, generateKeyPairSync } from 'node:crypto';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
-import { oaepCapacityBytes, openBreakGlass, parseRecoveryPublicKey, sealBreakGlass } from '../../../shared/escrow/break-glass.js';
+import {
+  oaepCapacityBytes,
+  openBreakGlass,
+  parseRecoveryPublicKey,
+  sealBreakGlass,
+} from '../../../shared/escrow/break-glass.js';
 import { fingerprintMaterial } from '../../../shared/escrow/fingerprint.js';
 import { testMaterial, testRecoveryKey } from './contract.js';
 
@@ -21,7 +26,11 @@ function thrown(fn: () => unknown): OrchestratorError {
   throw new Error('expected a throw');
 }
 
-const payload = { keyId: '1234abcd-12ab-34cd-56ef-1234567890ab', fingerprint: fingerprintMaterial(testMaterial(1)), material: testMaterial(1) };
+const payload = {
+  keyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
+  fingerprint: fingerprintMaterial(testMaterial(1)),
+  material: testMaterial(1),
+};
 
 describe('break-glass sealing', () => {
   it('carries 446 bytes under RSA-4096 with OAEP-SHA256 (RFC 8017 §7.1.1: k - 2hLen - 2)', () => {
@@ -29,8 +38,14 @@ describe('break-glass sealing', () => {
   });
 
   it('round-trips key id, fingerprint and material through the recovery key', () => {
-    const opened = openBreakGlass(recovery.privateKey, sealBreakGlass(parseRecoveryPublicKey(recovery.publicKey), payload));
-    expect({ ...opened, material: opened.material.toString('hex') }).toEqual({ ...payload, material: payload.material.toString('hex') });
+    const opened = openBreakGlass(
+      recovery.privateKey,
+      sealBreakGlass(parseRecoveryPublicKey(recovery.publicKey), payload),
+    );
+    expect({ ...opened, material: opened.material.toString('hex') }).toEqual({
+      ...payload,
+      material: payload.material.toString('hex'),
+    });
   });
 
   it('produces one 512-byte RSA block (684 base64 chars)', () => {
@@ -38,18 +53,28 @@ describe('break-glass sealing', () => {
   });
 
   it('fits the largest record (128-char key id, 64-byte material) in one block', () => {
-    const big = { keyId: 'k'.repeat(128), fingerprint: fingerprintMaterial(testMaterial(1, 64)), material: testMaterial(1, 64) };
+    const big = {
+      keyId: 'k'.repeat(128),
+      fingerprint: fingerprintMaterial(testMaterial(1, 64)),
+      material: testMaterial(1, 64),
+    };
     const opened = openBreakGlass(recovery.privateKey, sealBreakGlass(parseRecoveryPublicKey(recovery.publicKey), big));
     expect(opened.keyId).toBe(big.keyId);
   });
 
   it('refuses a payload over the OAEP limit with InvalidInput instead of truncating', () => {
     const huge = { ...payload, keyId: 'k'.repeat(400) };
-    expect(thrown(() => sealBreakGlass(parseRecoveryPublicKey(recovery.publicKey), huge)).code).toBe(ErrorCode.InvalidInput);
+    expect(thrown(() => sealBreakGlass(parseRecoveryPublicKey(recovery.publicKey), huge)).code).toBe(
+      ErrorCode.InvalidInput,
+    );
   });
 
   it('rejects an EC recovery key with InvalidConfig', () => {
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const ec = generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
     const err = thrown(() => parseRecoveryPublicKey(ec.publicKey));
     expect([err.code, err.details.field]).toEqual([ErrorCode.InvalidConfig, 'recoveryPublicKeyPem']);
   });

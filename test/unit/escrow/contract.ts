@@ -85,7 +85,10 @@ export function escrowStoreContract(backend: string, factory: EscrowContractFact
       const record = testRecord(1);
       await store.put(record);
       const got = await store.get(record.keyId);
-      expect({ ...got, material: got.material.toString('hex') }).toEqual({ ...record, material: record.material.toString('hex') });
+      expect({ ...got, material: got.material.toString('hex') }).toEqual({
+        ...record,
+        material: record.material.toString('hex'),
+      });
     });
 
     it('names the stored version after the fingerprint and reports it as created', async () => {
@@ -135,7 +138,10 @@ export function escrowStoreContract(backend: string, factory: EscrowContractFact
 
     it('lets exactly one of two concurrent puts of different material win', async () => {
       const { store } = await factory({});
-      const results = await Promise.allSettled([store.put(testRecord(1)), store.put(testRecord(1, { materialSeed: 99 }))]);
+      const results = await Promise.allSettled([
+        store.put(testRecord(1)),
+        store.put(testRecord(1, { materialSeed: 99 })),
+      ]);
       const won = results.filter((r) => r.status === 'fulfilled');
       const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(won).toHaveLength(1);
@@ -238,10 +244,16 @@ export function escrowStoreContract(backend: string, factory: EscrowContractFact
       const materials = [testMaterial(1), testMaterial(99)];
       await subject.store.put(testRecord(1));
       const conflict = await rejection(subject.store.put(testRecord(1, { materialSeed: 99 })));
-      const mismatch = await rejection(subject.store.put({ ...testRecord(3, { materialSeed: 99 }), fingerprint: testRecord(1).fingerprint }));
+      const mismatch = await rejection(
+        subject.store.put({ ...testRecord(3, { materialSeed: 99 }), fingerprint: testRecord(1).fingerprint }),
+      );
       await subject.corruptMaterial(testRecord(1).keyId);
       const corrupt = await rejection(subject.store.get(testRecord(1).keyId));
-      expect([conflict.code, mismatch.code, corrupt.code]).toEqual([ErrorCode.EscrowConflict, ErrorCode.EscrowMismatch, ErrorCode.EscrowCorrupt]);
+      expect([conflict.code, mismatch.code, corrupt.code]).toEqual([
+        ErrorCode.EscrowConflict,
+        ErrorCode.EscrowMismatch,
+        ErrorCode.EscrowCorrupt,
+      ]);
       for (const err of [conflict, mismatch, corrupt]) expectNoMaterialIn(err, materials);
     });
 

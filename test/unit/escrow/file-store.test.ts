@@ -6,7 +6,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
 import { openFileEscrowStore } from '../../../shared/escrow/file-store.js';
 import type { RandomSource } from '../../../shared/runtime-types.js';
-import { escrowStoreContract, expectNoMaterialIn, rejection, testMaterial, testRecord, testRecoveryKey } from './contract.js';
+import {
+  escrowStoreContract,
+  expectNoMaterialIn,
+  rejection,
+  testMaterial,
+  testRecord,
+  testRecoveryKey,
+} from './contract.js';
 
 const tmpRoots: string[] = [];
 afterAll(async () => {
@@ -42,16 +49,30 @@ async function unsealRecord(dir: string, masterKeyFile: string, keyId: string): 
   const d = createDecipheriv('aes-256-gcm', await fs.readFile(masterKeyFile), Buffer.from(env['iv'] ?? '', 'base64'));
   d.setAAD(Buffer.from(keyId, 'utf8'));
   d.setAuthTag(Buffer.from(env['tag'] ?? '', 'base64'));
-  return JSON.parse(Buffer.concat([d.update(Buffer.from(env['ct'] ?? '', 'base64')), d.final()]).toString('utf8')) as Record<string, unknown>;
+  return JSON.parse(
+    Buffer.concat([d.update(Buffer.from(env['ct'] ?? '', 'base64')), d.final()]).toString('utf8'),
+  ) as Record<string, unknown>;
 }
 
 /** Re-seals a (modified) record payload correctly, as someone holding the master key could. */
-async function resealRecord(dir: string, masterKeyFile: string, keyId: string, payload: Record<string, unknown>): Promise<void> {
+async function resealRecord(
+  dir: string,
+  masterKeyFile: string,
+  keyId: string,
+  payload: Record<string, unknown>,
+): Promise<void> {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', await fs.readFile(masterKeyFile), iv);
   c.setAAD(Buffer.from(keyId, 'utf8'));
   const ct = Buffer.concat([c.update(JSON.stringify(payload), 'utf8'), c.final()]);
-  const env = { v: 1, alg: 'AES-256-GCM', keyId, iv: iv.toString('base64'), ct: ct.toString('base64'), tag: c.getAuthTag().toString('base64') };
+  const env = {
+    v: 1,
+    alg: 'AES-256-GCM',
+    keyId,
+    iv: iv.toString('base64'),
+    ct: ct.toString('base64'),
+    tag: c.getAuthTag().toString('base64'),
+  };
   await fs.writeFile(path.join(dir, `${keyId}.escrow`), JSON.stringify(env));
 }
 
@@ -94,7 +115,12 @@ describe('file escrow backend', () => {
   it('writes record and break-glass files with mode 0600 in a 0700 directory', async () => {
     const { dir, masterKeyFile } = await tempRoot();
     const { publicKey } = await testRecoveryKey();
-    const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource, recoveryPublicKeyPem: publicKey });
+    const store = await openFileEscrowStore({
+      dir,
+      masterKeyFile,
+      random: systemRandomSource,
+      recoveryPublicKeyPem: publicKey,
+    });
     await store.put(testRecord(1));
     const modes = await Promise.all(
       [dir, `${testRecord(1).keyId}.escrow`, `${testRecord(1).keyId}.breakglass`, '.canary'].map(async (p) =>
@@ -110,7 +136,9 @@ describe('file escrow backend', () => {
     const store = await openFileEscrowStore({ dir, masterKeyFile, random });
     const before = random.handedOut.length;
     await store.put(testRecord(1));
-    const env = JSON.parse(await fs.readFile(path.join(dir, `${testRecord(1).keyId}.escrow`), 'utf8')) as { iv: string };
+    const env = JSON.parse(await fs.readFile(path.join(dir, `${testRecord(1).keyId}.escrow`), 'utf8')) as {
+      iv: string;
+    };
     expect(env.iv).toBe(random.handedOut[before]?.toString('base64'));
   });
 
@@ -120,7 +148,11 @@ describe('file escrow backend', () => {
     await store.put(testRecord(1));
     const bytes = await fs.readFile(path.join(dir, `${testRecord(1).keyId}.escrow`));
     const m = testMaterial(1);
-    expect([bytes.includes(m), bytes.includes(m.toString('hex')), bytes.includes(m.toString('base64'))]).toEqual([false, false, false]);
+    expect([bytes.includes(m), bytes.includes(m.toString('hex')), bytes.includes(m.toString('base64'))]).toEqual([
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('leaves no temporary files behind after puts', async () => {
@@ -129,10 +161,14 @@ describe('file escrow backend', () => {
     await store.put(testRecord(1));
     await store.put(testRecord(1));
     await store.put(testRecord(2));
-    expect((await fs.readdir(dir)).sort()).toEqual(['.canary', `${testRecord(1).keyId}.escrow`, `${testRecord(2).keyId}.escrow`]);
+    expect((await fs.readdir(dir)).sort()).toEqual([
+      '.canary',
+      `${testRecord(1).keyId}.escrow`,
+      `${testRecord(2).keyId}.escrow`,
+    ]);
   });
 
-  it('fails at open with EscrowWrongMasterKey when the master key is not the store\'s', async () => {
+  it("fails at open with EscrowWrongMasterKey when the master key is not the store's", async () => {
     const { dir, masterKeyFile } = await tempRoot();
     await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
     await fs.writeFile(masterKeyFile, randomBytes(32), { mode: 0o600 });
@@ -183,7 +219,9 @@ describe('file escrow backend', () => {
     await fs.writeFile(masterKeyFile, key, { mode: 0o600 });
     const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
     await store.put(testRecord(1));
-    expect((await unsealRecord(dir, masterKeyFile, testRecord(1).keyId))['fingerprint']).toBe(testRecord(1).fingerprint);
+    expect((await unsealRecord(dir, masterKeyFile, testRecord(1).keyId))['fingerprint']).toBe(
+      testRecord(1).fingerprint,
+    );
   });
 
   it('reports a flipped ciphertext byte as EscrowCorrupt', async () => {
@@ -211,8 +249,14 @@ describe('file escrow backend', () => {
     const { dir, masterKeyFile } = await tempRoot();
     const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
     await store.put(testRecord(1));
-    const env = JSON.parse(await fs.readFile(path.join(dir, `${testRecord(1).keyId}.escrow`), 'utf8')) as Record<string, unknown>;
-    await fs.writeFile(path.join(dir, `${testRecord(2).keyId}.escrow`), JSON.stringify({ ...env, keyId: testRecord(2).keyId }));
+    const env = JSON.parse(await fs.readFile(path.join(dir, `${testRecord(1).keyId}.escrow`), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await fs.writeFile(
+      path.join(dir, `${testRecord(2).keyId}.escrow`),
+      JSON.stringify({ ...env, keyId: testRecord(2).keyId }),
+    );
     expect((await rejection(store.get(testRecord(2).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
   });
 
@@ -222,10 +266,10 @@ describe('file escrow backend', () => {
     await store.put(testRecord(1));
     await fs.rm(path.join(dir, '.canary'));
     const reopened = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
-    expect([(await reopened.get(testRecord(1).keyId)).fingerprint, (await fs.stat(path.join(dir, '.canary'))).isFile()]).toEqual([
-      testRecord(1).fingerprint,
-      true,
-    ]);
+    expect([
+      (await reopened.get(testRecord(1).keyId)).fingerprint,
+      (await fs.stat(path.join(dir, '.canary'))).isFile(),
+    ]).toEqual([testRecord(1).fingerprint, true]);
   });
 
   it('fails with EscrowWrongMasterKey when the canary is lost and the key does not open the records', async () => {
@@ -243,7 +287,12 @@ describe('file escrow backend', () => {
   it('restores a missing break-glass copy when the same record is put again', async () => {
     const { dir, masterKeyFile } = await tempRoot();
     const { publicKey } = await testRecoveryKey();
-    const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource, recoveryPublicKeyPem: publicKey });
+    const store = await openFileEscrowStore({
+      dir,
+      masterKeyFile,
+      random: systemRandomSource,
+      recoveryPublicKeyPem: publicKey,
+    });
     await store.put(testRecord(1));
     const bg = path.join(dir, `${testRecord(1).keyId}.breakglass`);
     await fs.rm(bg); // as after a crash between the record and its break-glass copy

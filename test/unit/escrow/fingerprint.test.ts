@@ -23,7 +23,9 @@ describe('fingerprintMaterial', () => {
   });
 
   it('is not a plain SHA-256 of the material', () => {
-    expect(fingerprintMaterial(bytes0to31)).not.toContain('630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd'.slice(0, 24));
+    expect(fingerprintMaterial(bytes0to31)).not.toContain(
+      '630dcd2966c4336691125448bbb25b4ff412a49c732db2c8abc1b8581bd710dd'.slice(0, 24),
+    );
   });
 
   it('tells materials that differ in one bit apart', () => {
@@ -50,11 +52,13 @@ describe('fingerprintMaterial', () => {
 
 describe('isFingerprint', () => {
   it('accepts exactly kcv1: followed by 24 lower-case hex digits', () => {
-    expect(['kcv1:0fb89ed945720d4d8bdd576d', 'kcv1:0FB89ED945720D4D8BDD576D', 'kcv1:0fb89ed945720d4d8bdd576', 'kcv2:0fb89ed945720d4d8bdd576d'].map(isFingerprint)).toEqual([
-      true,
-      false,
-      false,
-      false,
-    ]);
+    expect(
+      [
+        'kcv1:0fb89ed945720d4d8bdd576d',
+        'kcv1:0FB89ED945720D4D8BDD576D',
+        'kcv1:0fb89ed945720d4d8bdd576',
+        'kcv2:0fb89ed945720d4d8bdd576d',
+      ].map(isFingerprint),
+    ).toEqual([true, false, false, false]);
   });
 });

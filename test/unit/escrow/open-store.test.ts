@@ -14,7 +14,10 @@ describe('openEscrowStore', () => {
   it('opens the file backend for backend file', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'escrow-open-'));
     try {
-      const store = await openEscrowStore({ backend: 'file', dir: path.join(root, 'e'), masterKeyFile: path.join(root, 'k') }, { random });
+      const store = await openEscrowStore(
+        { backend: 'file', dir: path.join(root, 'e'), masterKeyFile: path.join(root, 'k') },
+        { random },
+      );
       expect(store.backend).toBe('file');
     } finally {
       await fs.rm(root, { recursive: true, force: true });
@@ -22,7 +25,10 @@ describe('openEscrowStore', () => {
   });
 
   it('opens the kms-secrets backend for backend kms-secrets with the given client', async () => {
-    const store = await openEscrowStore({ backend: 'kms-secrets', keyId: 'escrow-cmk' }, { random, kms: new FakeSecretsKms() });
+    const store = await openEscrowStore(
+      { backend: 'kms-secrets', keyId: 'escrow-cmk' },
+      { random, kms: new FakeSecretsKms() },
+    );
     expect(store.backend).toBe('kms-secrets');
   });
 

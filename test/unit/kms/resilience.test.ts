@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import type { RandomSource } from '../../../shared/runtime-types.js';
-import { ConcurrencyLimiter, RateLimiter, backoffDelayMs, defaultRetryPolicy, withRetry } from '../../../shared/kms/resilience.js';
+import {
+  ConcurrencyLimiter,
+  RateLimiter,
+  backoffDelayMs,
+  defaultRetryPolicy,
+  withRetry,
+} from '../../../shared/kms/resilience.js';
 
 /** A RandomSource that always yields the same 32-bit value, so jitter is predictable. */
-const fixedRandom = (value: number): RandomSource => ({ bytes: (n) => { const b = Buffer.alloc(n); b.writeUInt32BE(value >>> 0, 0); return b; } });
-const throttled = () => new OrchestratorError(ErrorCode.KmsThrottled, 'KMS Encrypt failed: Throttling', { retryable: true });
+const fixedRandom = (value: number): RandomSource => ({
+  bytes: (n) => {
+    const b = Buffer.alloc(n);
+    b.writeUInt32BE(value >>> 0, 0);
+    return b;
+  },
+});
+const throttled = () =>
+  new OrchestratorError(ErrorCode.KmsThrottled, 'KMS Encrypt failed: Throttling', { retryable: true });
 
 describe('backoffDelayMs', () => {
   it('grows exponentially and is capped at maxDelayMs', () => {
@@ -23,11 +36,20 @@ describe('withRetry', () => {
   it('retries a retryable error until it succeeds, sleeping between attempts', async () => {
     const slept: number[] = [];
     let calls = 0;
-    const result = await withRetry(async () => { calls++; if (calls < 3) throw throttled(); return 'done'; }, {
-      policy: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 10_000 },
-      sleep: async (ms) => { slept.push(ms); },
-      random: fixedRandom(0x80000000),
-    });
+    const result = await withRetry(
+      async () => {
+        calls++;
+        if (calls < 3) throw throttled();
+        return 'done';
+      },
+      {
+        policy: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 10_000 },
+        sleep: async (ms) => {
+          slept.push(ms);
+        },
+        random: fixedRandom(0x80000000),
+      },
+    );
     expect(result).toBe('done');
     expect(calls).toBe(3);
     expect(slept).toEqual([50, 100]);
@@ -35,20 +57,47 @@ describe('withRetry', () => {
 
   it('gives up after maxAttempts and rethrows the last error', async () => {
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw throttled(); }, { policy: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 }, sleep: async () => {}, random: fixedRandom(0) })).rejects.toMatchObject({ code: ErrorCode.KmsThrottled });
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw throttled();
+        },
+        { policy: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 }, sleep: async () => {}, random: fixedRandom(0) },
+      ),
+    ).rejects.toMatchObject({ code: ErrorCode.KmsThrottled });
     expect(calls).toBe(3);
   });
 
   it('never retries a non-retryable error such as InvalidKeyMaterial', async () => {
     let calls = 0;
-    const err = new OrchestratorError(ErrorCode.KmsInvalidKeyMaterial, 'KMS ImportKeyMaterial failed: InvalidKeyMaterial');
-    await expect(withRetry(async () => { calls++; throw err; }, { policy: defaultRetryPolicy, sleep: async () => {}, random: fixedRandom(0) })).rejects.toBe(err);
+    const err = new OrchestratorError(
+      ErrorCode.KmsInvalidKeyMaterial,
+      'KMS ImportKeyMaterial failed: InvalidKeyMaterial',
+    );
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw err;
+        },
+        { policy: defaultRetryPolicy, sleep: async () => {}, random: fixedRandom(0) },
+      ),
+    ).rejects.toBe(err);
     expect(calls).toBe(1);
   });
 
   it('lets shouldRetry veto a retryable error', async () => {
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw throttled(); }, { policy: defaultRetryPolicy, sleep: async () => {}, random: fixedRandom(0), shouldRetry: () => false })).rejects.toBeInstanceOf(OrchestratorError);
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw throttled();
+        },
+        { policy: defaultRetryPolicy, sleep: async () => {}, random: fixedRandom(0), shouldRetry: () => false },
+      ),
+    ).rejects.toBeInstanceOf(OrchestratorError);
     expect(calls).toBe(1);
   });
 });
@@ -57,7 +106,10 @@ describe('ConcurrencyLimiter', () => {
   it('never runs more than max tasks at once', async () => {
     const limiter = new ConcurrencyLimiter(2);
     let peak = 0;
-    const task = async () => { peak = Math.max(peak, limiter.running); await new Promise((r) => setTimeout(r, 5)); };
+    const task = async () => {
+      peak = Math.max(peak, limiter.running);
+      await new Promise((r) => setTimeout(r, 5));
+    };
     await Promise.all(Array.from({ length: 7 }, () => limiter.run(task)));
     expect(peak).toBe(2);
     expect(limiter.running).toBe(0);
@@ -68,7 +120,15 @@ describe('RateLimiter', () => {
   it('lets a burst through then spaces requests at the configured rate', async () => {
     let now = 0;
     const waits: number[] = [];
-    const limiter = new RateLimiter(10, 2, () => now, async (ms) => { waits.push(ms); now += ms; });
+    const limiter = new RateLimiter(
+      10,
+      2,
+      () => now,
+      async (ms) => {
+        waits.push(ms);
+        now += ms;
+      },
+    );
     for (let i = 0; i < 5; i++) await limiter.take();
     // 2 from the burst, then one token per 100 ms.
     expect(waits).toEqual([100, 100, 100]);

@@ -29,7 +29,9 @@ describe('the stray-versions reason', () => {
   });
 
   it('says the next write deletes the escrowed version once there are 10', () => {
-    expect(strayEscrowVersionsReason('key-1', 10)).toContain('deletes the oldest, which is the escrowed material (the next write deletes it). ');
+    expect(strayEscrowVersionsReason('key-1', 10)).toContain(
+      'deletes the oldest, which is the escrowed material (the next write deletes it). ',
+    );
   });
 });
 
@@ -56,7 +58,14 @@ describe('planSweep: an escrow secret with stray versions', () => {
     takenAtMs: NOW,
     keys: [k],
     aliases: { 'alias/payments': 'k1' },
-    escrow: { k1: { fingerprint: fp, lineage: 'payments', generation: 1, ...(versionCount === undefined ? {} : { versionCount }) } },
+    escrow: {
+      k1: {
+        fingerprint: fp,
+        lineage: 'payments',
+        generation: 1,
+        ...(versionCount === undefined ? {} : { versionCount }),
+      },
+    },
     escrowUnreadable: [],
     unobservable: [],
     instances: [],
@@ -67,15 +76,29 @@ describe('planSweep: an escrow secret with stray versions', () => {
   });
 
   it('warns for 2 to 9 versions, naming the count', () => {
-    expect(planSweep(snap(key(), 9), policies, NOW).actions).toEqual([{ kind: 'alert', severity: 'warning', keyId: 'k1', lineage: 'payments', reason: strayEscrowVersionsReason('k1', 9) }]);
+    expect(planSweep(snap(key(), 9), policies, NOW).actions).toEqual([
+      {
+        kind: 'alert',
+        severity: 'warning',
+        keyId: 'k1',
+        lineage: 'payments',
+        reason: strayEscrowVersionsReason('k1', 9),
+      },
+    ]);
   });
 
   it('is critical at 10 versions, where the next write drops the escrowed one', () => {
-    expect(planSweep(snap(key(), 10), policies, NOW).actions).toMatchObject([{ kind: 'alert', severity: 'critical', keyId: 'k1' }]);
+    expect(planSweep(snap(key(), 10), policies, NOW).actions).toMatchObject([
+      { kind: 'alert', severity: 'critical', keyId: 'k1' },
+    ]);
   });
 
   it('still re-imports from that record when the material is gone', () => {
-    const actions = planSweep(snap(key({ state: 'PendingImport', materialExpireAtMs: undefined }), 3), policies, NOW).actions;
+    const actions = planSweep(
+      snap(key({ state: 'PendingImport', materialExpireAtMs: undefined }), 3),
+      policies,
+      NOW,
+    ).actions;
     expect(actions.map((a) => `${a.kind}:${'keyId' in a ? a.keyId : ''}`)).toEqual(['reimport:k1', 'alert:k1']);
   });
 });
@@ -102,7 +125,13 @@ describe('observe, plan and verify-escrow over Secrets Manager', () => {
         creationDateMs: NOW - 10 * DAY_MS,
         materialExpireAtMs: NOW + 20 * DAY_MS,
       }),
-      listResourceTags: async () => ({ 'byok:managed': 'true', 'byok:lineage': 'payments', 'byok:generation': '1', 'byok:fingerprint': record.fingerprint, 'byok:phase': 'ready' }),
+      listResourceTags: async () => ({
+        'byok:managed': 'true',
+        'byok:lineage': 'payments',
+        'byok:generation': '1',
+        'byok:fingerprint': record.fingerprint,
+        'byok:phase': 'ready',
+      }),
     };
     const kms = { ...keySide, ...bind(secrets) } as KmsPort;
     return {
@@ -127,18 +156,30 @@ describe('observe, plan and verify-escrow over Secrets Manager', () => {
 
   /** Someone writes a version that does not take ACSCurrent (the record still reads back intact). */
   async function strayWrite(secrets: FakeSecretsKms, n: number): Promise<void> {
-    await secrets.putSecretValue({ secretName: escrowSecretName(keyId), versionId: `stray-${n}`, secretData: 'not escrow', versionStages: [`Stray${n}`] });
+    await secrets.putSecretValue({
+      secretName: escrowSecretName(keyId),
+      versionId: `stray-${n}`,
+      secretData: 'not escrow',
+      versionStages: [`Stray${n}`],
+    });
   }
 
   it('verify-escrow passes a record with only the version the orchestrator wrote', async () => {
-    expect(await verifyEscrow(engine(await escrowed()))).toEqual([{ keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' }]);
+    expect(await verifyEscrow(engine(await escrowed()))).toEqual([
+      { keyId, lineage: 'payments', ok: true, detail: 'escrow matches the key fingerprint' },
+    ]);
   });
 
   it('verify-escrow fails a record whose secret holds an extra version, naming the count and the fix', async () => {
     const secrets = await escrowed();
     await strayWrite(secrets, 1);
     expect(await verifyEscrow(engine(secrets))).toEqual([
-      { keyId, lineage: 'payments', ok: false, detail: `escrow matches the key fingerprint, but ${strayEscrowVersionsReason(keyId, 2)}` },
+      {
+        keyId,
+        lineage: 'payments',
+        ok: false,
+        detail: `escrow matches the key fingerprint, but ${strayEscrowVersionsReason(keyId, 2)}`,
+      },
     ]);
   });
 

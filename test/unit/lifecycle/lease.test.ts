@@ -15,12 +15,21 @@ const TTL = 15 * 60_000;
 const LINEAGE = 'payments';
 const NAME = leaseSecretName(LINEAGE);
 
-const deps = (kms: LeaseKmsPort, holder: string): LeaseDeps => ({ kms, encryptionKeyId: 'escrow-cmk', nowMs: () => NOW, ttlMs: TTL, holder });
+const deps = (kms: LeaseKmsPort, holder: string): LeaseDeps => ({
+  kms,
+  encryptionKeyId: 'escrow-cmk',
+  nowMs: () => NOW,
+  ttlMs: TTL,
+  holder,
+});
 
 /** The error the adapter would raise for `kmsCode` at `httpStatus` on `action`. */
 function kmsRefusal(action: string, kmsCode: string, httpStatus: number): OrchestratorError {
   const { code, retryable } = classifyKmsError(kmsCode, httpStatus);
-  return new OrchestratorError(code, `KMS ${action} failed: ${kmsCode} (HTTP ${httpStatus})`, { retryable, details: { action, kmsCode, httpStatus, requestId: 'r-test' } });
+  return new OrchestratorError(code, `KMS ${action} failed: ${kmsCode} (HTTP ${httpStatus})`, {
+    retryable,
+    details: { action, kmsCode, httpStatus, requestId: 'r-test' },
+  });
 }
 
 /** The fake, with every conflict of a conditional write re-coded as `kmsCode`/`httpStatus`. */
@@ -43,7 +52,9 @@ async function releasedLease(kms: FakeSecretsKms): Promise<void> {
 }
 
 async function race(kms: LeaseKmsPort): Promise<{ winners: string[]; losers: unknown[] }> {
-  const settled = await Promise.allSettled(['run-a', 'run-b'].map((holder) => acquireLease(deps(kms, holder), LINEAGE, 'rotate').then(() => holder)));
+  const settled = await Promise.allSettled(
+    ['run-a', 'run-b'].map((holder) => acquireLease(deps(kms, holder), LINEAGE, 'rotate').then(() => holder)),
+  );
   return {
     winners: settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
     losers: settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : [])),
@@ -57,17 +68,23 @@ const CODES = [
 ] as const;
 
 describe('the lease under a different rejection code', () => {
-  it.each(CODES)('two first-time contenders (CreateSecret refused with %s %i): exactly one wins, the other gets LeaseHeld', async (kmsCode, status) => {
-    const { winners, losers } = await race(recoded(new FakeSecretsKms(), kmsCode, status));
-    expect([winners.length, losers.map((e) => (e as OrchestratorError).code)]).toEqual([1, [ErrorCode.LeaseHeld]]);
-  });
+  it.each(CODES)(
+    'two first-time contenders (CreateSecret refused with %s %i): exactly one wins, the other gets LeaseHeld',
+    async (kmsCode, status) => {
+      const { winners, losers } = await race(recoded(new FakeSecretsKms(), kmsCode, status));
+      expect([winners.length, losers.map((e) => (e as OrchestratorError).code)]).toEqual([1, [ErrorCode.LeaseHeld]]);
+    },
+  );
 
-  it.each(CODES)('two contenders for a released lease (PutSecretValue refused with %s %i): exactly one wins, the other gets LeaseHeld', async (kmsCode, status) => {
-    const fake = new FakeSecretsKms();
-    await releasedLease(fake);
-    const { winners, losers } = await race(recoded(fake, kmsCode, status));
-    expect([winners.length, losers.map((e) => (e as OrchestratorError).code)]).toEqual([1, [ErrorCode.LeaseHeld]]);
-  });
+  it.each(CODES)(
+    'two contenders for a released lease (PutSecretValue refused with %s %i): exactly one wins, the other gets LeaseHeld',
+    async (kmsCode, status) => {
+      const fake = new FakeSecretsKms();
+      await releasedLease(fake);
+      const { winners, losers } = await race(recoded(fake, kmsCode, status));
+      expect([winners.length, losers.map((e) => (e as OrchestratorError).code)]).toEqual([1, [ErrorCode.LeaseHeld]]);
+    },
+  );
 
   it('the winner is the holder recorded in ACSCurrent', async () => {
     const fake = new FakeSecretsKms();
@@ -84,11 +101,14 @@ describe('the lease under a different rejection code', () => {
     const kms: LeaseKmsPort = {
       ...base,
       putSecretValue: async (input) => {
-        if (input.secretData.includes('"holder":"run-b"')) await (await acquireLease(deps(fake, 'run-a'), LINEAGE, 'quick')).release();
+        if (input.secretData.includes('"holder":"run-b"'))
+          await (await acquireLease(deps(fake, 'run-a'), LINEAGE, 'quick')).release();
         return base.putSecretValue(input);
       },
     };
-    await expect(acquireLease(deps(kms, 'run-b'), LINEAGE, 'rotate')).rejects.toMatchObject({ code: ErrorCode.LeaseHeld });
+    await expect(acquireLease(deps(kms, 'run-b'), LINEAGE, 'rotate')).rejects.toMatchObject({
+      code: ErrorCode.LeaseHeld,
+    });
   });
 });
 
@@ -98,7 +118,10 @@ describe('a refusal that is not a lost race', () => {
   it('rethrows a permission refusal of CreateSecret when no lease secret exists', async () => {
     const fake = new FakeSecretsKms();
     const refusal = denied();
-    const kms: LeaseKmsPort = { ...recoded(fake, 'InvalidParameter', 400), createSecret: () => Promise.reject(refusal) };
+    const kms: LeaseKmsPort = {
+      ...recoded(fake, 'InvalidParameter', 400),
+      createSecret: () => Promise.reject(refusal),
+    };
     await expect(acquireLease(deps(kms, 'run-a'), LINEAGE, 'onboard')).rejects.toBe(refusal);
   });
 
@@ -106,7 +129,10 @@ describe('a refusal that is not a lost race', () => {
     const fake = new FakeSecretsKms();
     await releasedLease(fake);
     const refusal = kmsRefusal('PutSecretValue', 'Forbidden.NoPermission', 403);
-    const kms: LeaseKmsPort = { ...recoded(fake, 'InvalidParameter', 400), putSecretValue: () => Promise.reject(refusal) };
+    const kms: LeaseKmsPort = {
+      ...recoded(fake, 'InvalidParameter', 400),
+      putSecretValue: () => Promise.reject(refusal),
+    };
     await expect(acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate')).rejects.toBe(refusal);
   });
 
@@ -114,7 +140,10 @@ describe('a refusal that is not a lost race', () => {
     const fake = new FakeSecretsKms();
     await acquireLease({ ...deps(fake, 'crashed-run'), nowMs: () => NOW - 2 * TTL }, LINEAGE, 'crashed');
     const refusal = kmsRefusal('PutSecretValue', 'Forbidden.NoPermission', 403);
-    const kms: LeaseKmsPort = { ...recoded(fake, 'InvalidParameter', 400), putSecretValue: () => Promise.reject(refusal) };
+    const kms: LeaseKmsPort = {
+      ...recoded(fake, 'InvalidParameter', 400),
+      putSecretValue: () => Promise.reject(refusal),
+    };
     await expect(acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate')).rejects.toBe(refusal);
   });
 });
@@ -127,7 +156,10 @@ describe('a write whose answer was lost', () => {
       ...recoded(fake, 'InvalidParameter', 400),
       putSecretValue: async (input) => {
         await fake.putSecretValue(input);
-        throw new OrchestratorError(ErrorCode.KmsNetwork, 'KMS PutSecretValue failed: network error ECONNRESET', { retryable: true, details: { action: 'PutSecretValue' } });
+        throw new OrchestratorError(ErrorCode.KmsNetwork, 'KMS PutSecretValue failed: network error ECONNRESET', {
+          retryable: true,
+          details: { action: 'PutSecretValue' },
+        });
       },
     };
     const lease = await acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate');

@@ -7,7 +7,15 @@ import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { validateEscrowRecord } from '../../../shared/escrow/store.js';
 import { parseLineage as engineParseLineage } from '../../../shared/lifecycle/engine.js';
 import { leaseSecretName } from '../../../shared/lifecycle/lease.js';
-import { DAY_MS, Tag, aliasOf, defaultPolicy, describeMarker, parseMarker, type Snapshot } from '../../../shared/lifecycle/model.js';
+import {
+  DAY_MS,
+  Tag,
+  aliasOf,
+  defaultPolicy,
+  describeMarker,
+  parseMarker,
+  type Snapshot,
+} from '../../../shared/lifecycle/model.js';
 import { toKeyView } from '../../../shared/lifecycle/key-view.js';
 import { LINEAGE_TAG_INVALID_REASON } from '../../../shared/lifecycle/plan-alerts.js';
 import { planSweep } from '../../../shared/lifecycle/plan.js';
@@ -55,13 +63,16 @@ describe('parseLineage', () => {
     expect(parseLineage('alias/payments-acs')).toBe('payments-acs');
   });
 
-  it.each([' ', '.', '@', '+', '=', ':', '\\', 'é', '*'])('refuses the character %j, which an alias, a tag or a secret name cannot carry', (c) => {
-    const err = refusal(`alias/pay${c}ments`);
-    expect([err.message, err.details.rule]).toEqual([
-      'alias: a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
-      LineageRule.Characters,
-    ]);
-  });
+  it.each([' ', '.', '@', '+', '=', ':', '\\', 'é', '*'])(
+    'refuses the character %j, which an alias, a tag or a secret name cannot carry',
+    (c) => {
+      const err = refusal(`alias/pay${c}ments`);
+      expect([err.message, err.details.rule]).toEqual([
+        'alias: a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
+        LineageRule.Characters,
+      ]);
+    },
+  );
 
   it('accepts letters, digits, _, - and /', () => {
     expect(parseLineage('alias/Team_1/pay-ments')).toBe('Team_1/pay-ments');
@@ -111,7 +122,10 @@ describe('users of the rule', () => {
       validateEscrowRecord(record);
       throw new Error('expected a refusal');
     } catch (err) {
-      expect([(err as OrchestratorError).code, (err as OrchestratorError).details.field]).toEqual([ErrorCode.InvalidInput, 'lineage']);
+      expect([(err as OrchestratorError).code, (err as OrchestratorError).details.field]).toEqual([
+        ErrorCode.InvalidInput,
+        'lineage',
+      ]);
     } finally {
       record.material.fill(0);
     }
@@ -148,7 +162,15 @@ describe('a hand-edited lineage tag', () => {
   });
 
   it('makes the plan raise a critical alert for the key instead of acting on it', () => {
-    const snapshot: Snapshot = { takenAtMs: NOW, keys: [view], aliases: {}, escrow: {}, escrowUnreadable: [], unobservable: [], instances: [] };
+    const snapshot: Snapshot = {
+      takenAtMs: NOW,
+      keys: [view],
+      aliases: {},
+      escrow: {},
+      escrowUnreadable: [],
+      unobservable: [],
+      instances: [],
+    };
     expect(planSweep(snapshot, { defaults: defaultPolicy, lineages: {} }, NOW).actions).toEqual([
       { kind: 'alert', severity: 'critical', keyId: 'k-bad', reason: LINEAGE_TAG_INVALID_REASON },
     ]);

@@ -27,18 +27,28 @@ function account(instances: Record<string, () => Promise<KmsInstanceInfo>>, call
   return new Proxy(impl as KmsPort, {
     get: (target, prop) => {
       const v = (target as unknown as Record<string | symbol, unknown>)[prop];
-      if (v === undefined && typeof prop === 'string') return () => Promise.reject(new Error(`unexpected KMS call ${prop}`));
+      if (v === undefined && typeof prop === 'string')
+        return () => Promise.reject(new Error(`unexpected KMS call ${prop}`));
       return v;
     },
   });
 }
 
 const noEscrow = { list: async (): Promise<EscrowListing> => ({ records: [], unreadable: [] }) };
-const info = (instanceId: string, over: Partial<KmsInstanceInfo> = {}): KmsInstanceInfo => ({ requestId: 'r', instanceId, status: 'Connected', endDateMs: NOW + 100 * 86_400_000, ...over });
+const info = (instanceId: string, over: Partial<KmsInstanceInfo> = {}): KmsInstanceInfo => ({
+  requestId: 'r',
+  instanceId,
+  status: 'Connected',
+  endDateMs: NOW + 100 * 86_400_000,
+  ...over,
+});
 
 describe('observe: KMS instances', () => {
   it('reads each configured instance into the snapshot with its role, status and end date', async () => {
-    const kms = account({ [KEYS]: async () => info(KEYS), [ESCROW]: async () => info(ESCROW, { status: 'Disconnected', endDateMs: NOW + 5 }) });
+    const kms = account({
+      [KEYS]: async () => info(KEYS),
+      [ESCROW]: async () => info(ESCROW, { status: 'Disconnected', endDateMs: NOW + 5 }),
+    });
     const snap = await observe({ kms, escrow: noEscrow, nowMs: () => NOW, instances: { keys: KEYS, escrow: ESCROW } });
     expect(snap.instances).toEqual([
       { instanceId: ESCROW, roles: ['escrow'], status: 'Disconnected', endDateMs: NOW + 5 },
@@ -48,19 +58,32 @@ describe('observe: KMS instances', () => {
 
   it('reads an instance shared by keys and escrow once, with both roles', async () => {
     const calls: string[] = [];
-    const snap = await observe({ kms: account({ [KEYS]: async () => info(KEYS) }, calls), escrow: noEscrow, nowMs: () => NOW, instances: { keys: KEYS, escrow: KEYS } });
+    const snap = await observe({
+      kms: account({ [KEYS]: async () => info(KEYS) }, calls),
+      escrow: noEscrow,
+      nowMs: () => NOW,
+      instances: { keys: KEYS, escrow: KEYS },
+    });
     expect([calls, snap.instances.map((i) => i.roles)]).toEqual([[KEYS], [['escrow', 'keys']]]);
   });
 
   it('reports an instance it cannot read with the error codes and still completes the snapshot', async () => {
-    const released = new OrchestratorError(ErrorCode.KmsForbidden, 'KMS GetKmsInstance failed: Forbidden.DKMSInstanceNotFound (HTTP 403)', {
-      details: { action: 'GetKmsInstance', kmsCode: 'Forbidden.DKMSInstanceNotFound', httpStatus: 403 },
-    });
+    const released = new OrchestratorError(
+      ErrorCode.KmsForbidden,
+      'KMS GetKmsInstance failed: Forbidden.DKMSInstanceNotFound (HTTP 403)',
+      {
+        details: { action: 'GetKmsInstance', kmsCode: 'Forbidden.DKMSInstanceNotFound', httpStatus: 403 },
+      },
+    );
     const kms = account({ [KEYS]: async () => Promise.reject(released), [ESCROW]: async () => info(ESCROW) });
     const snap = await observe({ kms, escrow: noEscrow, nowMs: () => NOW, instances: { keys: KEYS, escrow: ESCROW } });
     expect(snap.instances).toEqual([
       { instanceId: ESCROW, roles: ['escrow'], status: 'Connected', endDateMs: NOW + 100 * 86_400_000 },
-      { instanceId: KEYS, roles: ['keys'], readError: { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' } },
+      {
+        instanceId: KEYS,
+        roles: ['keys'],
+        readError: { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' },
+      },
     ]);
   });
 
@@ -81,11 +104,24 @@ describe('observe: escrow with stray versions', () => {
   it('keeps the record in the index and carries its version count', async () => {
     const escrow = {
       list: async (): Promise<EscrowListing> => ({
-        records: [{ keyId: 'k1', lineage: 'payments', generation: 1, keySpec: 'Aliyun_AES_256', fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa', createdAtMs: 1, version: 'kcv1-aaaaaaaaaaaaaaaaaaaaaaaa', versionCount: 3 }],
+        records: [
+          {
+            keyId: 'k1',
+            lineage: 'payments',
+            generation: 1,
+            keySpec: 'Aliyun_AES_256',
+            fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa',
+            createdAtMs: 1,
+            version: 'kcv1-aaaaaaaaaaaaaaaaaaaaaaaa',
+            versionCount: 3,
+          },
+        ],
         unreadable: [],
       }),
     };
     const snap = await observe({ kms: account({}), escrow, nowMs: () => NOW });
-    expect(snap.escrow).toEqual({ k1: { fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa', lineage: 'payments', generation: 1, versionCount: 3 } });
+    expect(snap.escrow).toEqual({
+      k1: { fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa', lineage: 'payments', generation: 1, versionCount: 3 },
+    });
   });
 });

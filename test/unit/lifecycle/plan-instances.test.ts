@@ -11,9 +11,16 @@ import { planSweep } from '../../../shared/lifecycle/plan.js';
 
 const NOW = Date.UTC(2027, 0, 1, 0, 0, 0);
 const ID = 'kst-hzz65f176a0keys0001';
-const RENEW = 'renew it, or every key and secret in it becomes unusable (Rejected.Unavailable) and KMS releases it 15 days later';
+const RENEW =
+  'renew it, or every key and secret in it becomes unusable (Rejected.Unavailable) and KMS releases it 15 days later';
 
-const instance = (over: Partial<InstanceView> = {}): InstanceView => ({ instanceId: ID, roles: ['keys'], status: 'Connected', endDateMs: NOW + 365 * DAY_MS, ...over });
+const instance = (over: Partial<InstanceView> = {}): InstanceView => ({
+  instanceId: ID,
+  roles: ['keys'],
+  status: 'Connected',
+  endDateMs: NOW + 365 * DAY_MS,
+  ...over,
+});
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('planInstances: end date', () => {
@@ -32,7 +39,12 @@ describe('planInstances: end date', () => {
     ['1 ms left', NOW + 1, 'critical', 0],
   ] as const)('alerts with %s: %s', (_label, endDateMs, severity, days) => {
     expect(planInstances([instance({ endDateMs })], NOW)).toEqual([
-      { kind: 'alert', severity, instanceId: ID, reason: `KMS instance ${ID} (holds the managed keys) expires on ${iso(endDateMs)}, in ${days} d: ${RENEW}` },
+      {
+        kind: 'alert',
+        severity,
+        instanceId: ID,
+        reason: `KMS instance ${ID} (holds the managed keys) expires on ${iso(endDateMs)}, in ${days} d: ${RENEW}`,
+      },
     ]);
   });
 
@@ -56,11 +68,19 @@ describe('planInstances: end date', () => {
 });
 
 describe('planInstances: status', () => {
-  it.each(['Uninitialized', 'Connecting', 'Disconnected', 'Error'])('is critical for an instance that is %s', (status) => {
-    expect(planInstances([instance({ status })], NOW)).toEqual([
-      { kind: 'alert', severity: 'critical', instanceId: ID, reason: `KMS instance ${ID} (holds the managed keys) is ${status}, not Connected: its keys and secrets may be unusable` },
-    ]);
-  });
+  it.each(['Uninitialized', 'Connecting', 'Disconnected', 'Error'])(
+    'is critical for an instance that is %s',
+    (status) => {
+      expect(planInstances([instance({ status })], NOW)).toEqual([
+        {
+          kind: 'alert',
+          severity: 'critical',
+          instanceId: ID,
+          reason: `KMS instance ${ID} (holds the managed keys) is ${status}, not Connected: its keys and secrets may be unusable`,
+        },
+      ]);
+    },
+  );
 
   it('raises one critical alert naming both problems when a Disconnected instance also ends in 20 days', () => {
     const endDateMs = NOW + 20 * DAY_MS;
@@ -76,20 +96,36 @@ describe('planInstances: status', () => {
 
   it('names both roles when the keys and the escrow share the instance', () => {
     const [alert] = planInstances([instance({ roles: ['escrow', 'keys'], endDateMs: NOW + 10 * DAY_MS })], NOW);
-    expect(alert?.reason).toMatch(/^KMS instance \S+ \(holds the escrow and lease secrets and the managed keys\) expires on /);
+    expect(alert?.reason).toMatch(
+      /^KMS instance \S+ \(holds the escrow and lease secrets and the managed keys\) expires on /,
+    );
   });
 });
 
 describe('planInstances: an instance that cannot be read', () => {
-  const GONE = 'it may have lapsed or been released, which makes every key and secret in it unusable; check it in the KMS console';
+  const GONE =
+    'it may have lapsed or been released, which makes every key and secret in it unusable; check it in the KMS console';
 
   it.each([
-    ['released (Forbidden.DKMSInstanceNotFound)', { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' }, 'Forbidden.DKMSInstanceNotFound'],
-    ['expired (Rejected.Unavailable)', { code: ErrorCode.KmsRejectedState, kmsCode: 'Rejected.Unavailable' }, 'Rejected.Unavailable'],
+    [
+      'released (Forbidden.DKMSInstanceNotFound)',
+      { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' },
+      'Forbidden.DKMSInstanceNotFound',
+    ],
+    [
+      'expired (Rejected.Unavailable)',
+      { code: ErrorCode.KmsRejectedState, kmsCode: 'Rejected.Unavailable' },
+      'Rejected.Unavailable',
+    ],
     ['not found', { code: ErrorCode.KmsNotFound }, ErrorCode.KmsNotFound],
   ])('is critical when it is %s', (_label, readError, shown) => {
     expect(planInstances([{ instanceId: ID, roles: ['escrow'], readError }], NOW)).toEqual([
-      { kind: 'alert', severity: 'critical', instanceId: ID, reason: `KMS instance ${ID} (holds the escrow and lease secrets) cannot be read (${shown}): ${GONE}` },
+      {
+        kind: 'alert',
+        severity: 'critical',
+        instanceId: ID,
+        reason: `KMS instance ${ID} (holds the escrow and lease secrets) cannot be read (${shown}): ${GONE}`,
+      },
     ]);
   });
 
@@ -110,7 +146,15 @@ describe('planInstances: an instance that cannot be read', () => {
 
 describe('planSweep with instances', () => {
   const policies = { defaults: defaultPolicy, lineages: {} };
-  const base: Snapshot = { takenAtMs: NOW, keys: [], aliases: {}, escrow: {}, escrowUnreadable: [], unobservable: [], instances: [] };
+  const base: Snapshot = {
+    takenAtMs: NOW,
+    keys: [],
+    aliases: {},
+    escrow: {},
+    escrowUnreadable: [],
+    unobservable: [],
+    instances: [],
+  };
 
   it('adds the instance alert to the sweep plan', () => {
     const plan = planSweep({ ...base, instances: [instance({ endDateMs: NOW + 5 * DAY_MS })] }, policies, NOW);
@@ -121,9 +165,17 @@ describe('planSweep with instances', () => {
     const snapshot: Snapshot = {
       ...base,
       escrow: { 'key-gone-1': { fingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa', lineage: 'payments', generation: 2 } },
-      instances: [{ instanceId: ID, roles: ['keys'], readError: { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' } }],
+      instances: [
+        {
+          instanceId: ID,
+          roles: ['keys'],
+          readError: { code: ErrorCode.KmsForbidden, kmsCode: 'Forbidden.DKMSInstanceNotFound' },
+        },
+      ],
     };
     const [alert] = planSweep(snapshot, policies, NOW).actions;
-    expect(alert?.reason).toMatch(/; it probably held these keys, which KMS no longer lists and whose material escrow still holds: key-gone-1 \(alias\/payments generation 2\)$/);
+    expect(alert?.reason).toMatch(
+      /; it probably held these keys, which KMS no longer lists and whose material escrow still holds: key-gone-1 \(alias\/payments generation 2\)$/,
+    );
   });
 });

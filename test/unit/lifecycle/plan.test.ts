@@ -26,14 +26,25 @@ function key(over: Partial<KeyView> = {}): KeyView {
   };
 }
 
-function snap(keys: KeyView[], aliases: Record<string, string> = { 'alias/payments': 'k1' }, escrowUnreadable: string[] = []): Snapshot {
+function snap(
+  keys: KeyView[],
+  aliases: Record<string, string> = { 'alias/payments': 'k1' },
+  escrowUnreadable: string[] = [],
+): Snapshot {
   const escrow: Snapshot['escrow'] = {};
-  for (const k of keys) if (k.escrowFingerprint) escrow[k.keyId] = { fingerprint: k.escrowFingerprint, lineage: k.lineage ?? '', generation: k.generation ?? 0 };
+  for (const k of keys)
+    if (k.escrowFingerprint)
+      escrow[k.keyId] = { fingerprint: k.escrowFingerprint, lineage: k.lineage ?? '', generation: k.generation ?? 0 };
   return { takenAtMs: NOW, keys, aliases, escrow, escrowUnreadable, unobservable: [], instances: [] };
 }
 
 /** The resolved policy a renewal or re-import of `payments` carries (the defaults). */
-const resolved = { validityDays: 30, renewBeforeDays: 7, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', keySpec: 'Aliyun_AES_256' } as const;
+const resolved = {
+  validityDays: 30,
+  renewBeforeDays: 7,
+  wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
+  keySpec: 'Aliyun_AES_256',
+} as const;
 
 const kinds = (actions: Action[]) => actions.map((a) => `${a.kind}:${'keyId' in a ? a.keyId : a.lineage}`);
 
@@ -45,7 +56,15 @@ describe('planSweep: renewal', () => {
   it('renews exactly when 7 days or less of material are left', () => {
     const at7 = planSweep(snap([key({ materialExpireAtMs: NOW + 7 * DAY_MS })]), policies, NOW).actions;
     expect(at7).toEqual([
-      { kind: 'renew', keyId: 'k1', lineage: 'payments', generation: 1, expiresAtMs: NOW + 7 * DAY_MS, policy: resolved, reason: 'material expires in 7 d (renew 7 d before)' },
+      {
+        kind: 'renew',
+        keyId: 'k1',
+        lineage: 'payments',
+        generation: 1,
+        expiresAtMs: NOW + 7 * DAY_MS,
+        policy: resolved,
+        reason: 'material expires in 7 d (renew 7 d before)',
+      },
     ]);
     const justOutside = planSweep(snap([key({ materialExpireAtMs: NOW + 7 * DAY_MS + 1 })]), policies, NOW).actions;
     expect(justOutside).toEqual([]);
@@ -55,11 +74,17 @@ describe('planSweep: renewal', () => {
     const k = key({ lineage: 'short', aliases: ['alias/short'], materialExpireAtMs: NOW + 3 * DAY_MS });
     const actions = planSweep(snap([k], { 'alias/short': 'k1' }), policies, NOW).actions;
     expect(actions).toMatchObject([{ kind: 'renew', policy: { validityDays: 10, renewBeforeDays: 3 } }]);
-    expect(planSweep(snap([{ ...k, materialExpireAtMs: NOW + 4 * DAY_MS }], { 'alias/short': 'k1' }), policies, NOW).actions).toEqual([]);
+    expect(
+      planSweep(snap([{ ...k, materialExpireAtMs: NOW + 4 * DAY_MS }], { 'alias/short': 'k1' }), policies, NOW).actions,
+    ).toEqual([]);
   });
 
   it('uses the validity-days tag written by onboard over the configured policy', () => {
-    const actions = planSweep(snap([key({ validityDaysOverride: 14, materialExpireAtMs: NOW + DAY_MS })]), policies, NOW).actions;
+    const actions = planSweep(
+      snap([key({ validityDaysOverride: 14, materialExpireAtMs: NOW + DAY_MS })]),
+      policies,
+      NOW,
+    ).actions;
     expect(actions).toMatchObject([{ kind: 'renew', policy: { validityDays: 14, validityDaysOverride: 14 } }]);
   });
 
@@ -70,28 +95,67 @@ describe('planSweep: renewal', () => {
   it('orders renewals by nearest expiry and re-imports before renewals', () => {
     const keys = [
       key({ keyId: 'k1', materialExpireAtMs: NOW + 5 * DAY_MS }),
-      key({ keyId: 'k2', generation: 2, lineage: 'orders', aliases: ['alias/orders'], materialExpireAtMs: NOW + 1 * DAY_MS }),
-      key({ keyId: 'k3', lineage: 'billing', aliases: ['alias/billing'], state: 'PendingImport', materialExpireAtMs: undefined }),
+      key({
+        keyId: 'k2',
+        generation: 2,
+        lineage: 'orders',
+        aliases: ['alias/orders'],
+        materialExpireAtMs: NOW + 1 * DAY_MS,
+      }),
+      key({
+        keyId: 'k3',
+        lineage: 'billing',
+        aliases: ['alias/billing'],
+        state: 'PendingImport',
+        materialExpireAtMs: undefined,
+      }),
     ];
-    const plan = planSweep(snap(keys, { 'alias/payments': 'k1', 'alias/orders': 'k2', 'alias/billing': 'k3' }), policies, NOW);
+    const plan = planSweep(
+      snap(keys, { 'alias/payments': 'k1', 'alias/orders': 'k2', 'alias/billing': 'k3' }),
+      policies,
+      NOW,
+    );
     expect(kinds(plan.actions)).toEqual(['reimport:k3', 'renew:k2', 'renew:k1']);
   });
 });
 
 describe('planSweep: availability', () => {
   it('re-imports a managed key found PendingImport when escrow matches its fingerprint', () => {
-    const actions = planSweep(snap([key({ state: 'PendingImport', materialExpireAtMs: undefined })]), policies, NOW).actions;
-    expect(actions).toEqual([{ kind: 'reimport', keyId: 'k1', lineage: 'payments', generation: 1, policy: resolved, reason: 'material deleted or expired (PendingImport)' }]);
+    const actions = planSweep(
+      snap([key({ state: 'PendingImport', materialExpireAtMs: undefined })]),
+      policies,
+      NOW,
+    ).actions;
+    expect(actions).toEqual([
+      {
+        kind: 'reimport',
+        keyId: 'k1',
+        lineage: 'payments',
+        generation: 1,
+        policy: resolved,
+        reason: 'material deleted or expired (PendingImport)',
+      },
+    ]);
   });
 
   it('alerts instead of re-importing when escrow is missing', () => {
-    const actions = planSweep(snap([key({ state: 'PendingImport', materialExpireAtMs: undefined, escrowFingerprint: undefined })]), policies, NOW).actions;
+    const actions = planSweep(
+      snap([key({ state: 'PendingImport', materialExpireAtMs: undefined, escrowFingerprint: undefined })]),
+      policies,
+      NOW,
+    ).actions;
     expect(actions).toMatchObject([{ kind: 'alert', severity: 'critical', keyId: 'k1' }]);
   });
 
   it('alerts instead of re-importing when escrow holds other material', () => {
-    const actions = planSweep(snap([key({ state: 'PendingImport', escrowFingerprint: 'kcv1:bbbbbbbbbbbbbbbbbbbbbbbb' })]), policies, NOW).actions;
-    expect(actions).toMatchObject([{ kind: 'alert', severity: 'critical', reason: 'material gone and escrow holds different material' }]);
+    const actions = planSweep(
+      snap([key({ state: 'PendingImport', escrowFingerprint: 'kcv1:bbbbbbbbbbbbbbbbbbbbbbbb' })]),
+      policies,
+      NOW,
+    ).actions;
+    expect(actions).toMatchObject([
+      { kind: 'alert', severity: 'critical', reason: 'material gone and escrow holds different material' },
+    ]);
   });
 
   it('leaves a revoked key down', () => {
@@ -105,7 +169,10 @@ describe('planSweep: availability', () => {
   });
 
   it('does not re-import a held key whose material expired while disabled', () => {
-    expect(planSweep(snap([key({ state: 'PendingImport', hold: 'disabled', materialExpireAtMs: undefined })]), policies, NOW).actions).toEqual([]);
+    expect(
+      planSweep(snap([key({ state: 'PendingImport', hold: 'disabled', materialExpireAtMs: undefined })]), policies, NOW)
+        .actions,
+    ).toEqual([]);
   });
 
   it('releases the hold once an operator re-enables the key', () => {
@@ -113,20 +180,48 @@ describe('planSweep: availability', () => {
   });
 
   it('alerts on PendingDeletion and touches nothing', () => {
-    const actions = planSweep(snap([key({ state: 'PendingDeletion', deleteDateMs: NOW + 7 * DAY_MS, materialExpireAtMs: NOW + DAY_MS })]), policies, NOW).actions;
-    expect(actions).toEqual([{ kind: 'alert', severity: 'critical', keyId: 'k1', lineage: 'payments', reason: 'scheduled for deletion on 2027-01-08T00:00:00.000Z; not touched (cancel by hand if unintended)' }]);
+    const actions = planSweep(
+      snap([key({ state: 'PendingDeletion', deleteDateMs: NOW + 7 * DAY_MS, materialExpireAtMs: NOW + DAY_MS })]),
+      policies,
+      NOW,
+    ).actions;
+    expect(actions).toEqual([
+      {
+        kind: 'alert',
+        severity: 'critical',
+        keyId: 'k1',
+        lineage: 'payments',
+        reason: 'scheduled for deletion on 2027-01-08T00:00:00.000Z; not touched (cancel by hand if unintended)',
+      },
+    ]);
   });
 
   it('alerts when a ready key has no escrow record', () => {
-    expect(planSweep(snap([key({ escrowFingerprint: undefined })]), policies, NOW).actions).toMatchObject([{ kind: 'alert', severity: 'critical', reason: 'escrow record missing: the key cannot be restored if its material is lost' }]);
+    expect(planSweep(snap([key({ escrowFingerprint: undefined })]), policies, NOW).actions).toMatchObject([
+      {
+        kind: 'alert',
+        severity: 'critical',
+        reason: 'escrow record missing: the key cannot be restored if its material is lost',
+      },
+    ]);
   });
 
   it('alerts when the escrow record is unreadable', () => {
-    expect(planSweep(snap([key()], undefined, ['k1']), policies, NOW).actions).toMatchObject([{ kind: 'alert', severity: 'critical' }]);
+    expect(planSweep(snap([key()], undefined, ['k1']), policies, NOW).actions).toMatchObject([
+      { kind: 'alert', severity: 'critical' },
+    ]);
   });
 
   it('ignores unmanaged EXTERNAL keys', () => {
-    const foreign = key({ keyId: 'x1', managed: false, lineage: undefined, generation: undefined, phase: undefined, state: 'PendingImport', aliases: [] });
+    const foreign = key({
+      keyId: 'x1',
+      managed: false,
+      lineage: undefined,
+      generation: undefined,
+      phase: undefined,
+      state: 'PendingImport',
+      aliases: [],
+    });
     expect(planSweep(snap([key(), foreign]), policies, NOW).actions).toEqual([]);
   });
 });
@@ -135,7 +230,14 @@ describe('planSweep: rotation and retention', () => {
   it('rotates the current generation at exactly 365 days of age', () => {
     const at = planSweep(snap([key({ creationDateMs: NOW - 365 * DAY_MS })]), policies, NOW).actions;
     expect(at).toEqual([
-      { kind: 'rotate', lineage: 'payments', fromKeyId: 'k1', nextGeneration: 2, policy: resolved, reason: 'generation 1 is 365 d old (rotate after 365 d)' },
+      {
+        kind: 'rotate',
+        lineage: 'payments',
+        fromKeyId: 'k1',
+        nextGeneration: 2,
+        policy: resolved,
+        reason: 'generation 1 is 365 d old (rotate after 365 d)',
+      },
     ]);
     expect(planSweep(snap([key({ creationDateMs: NOW - 365 * DAY_MS + 1 })]), policies, NOW).actions).toEqual([]);
   });
@@ -146,21 +248,39 @@ describe('planSweep: rotation and retention', () => {
   });
 
   it('keeps renewing the previous generation during retention', () => {
-    const old = key({ keyId: 'k1', aliases: [], supersededAtMs: NOW - 10 * DAY_MS, materialExpireAtMs: NOW + 2 * DAY_MS });
+    const old = key({
+      keyId: 'k1',
+      aliases: [],
+      supersededAtMs: NOW - 10 * DAY_MS,
+      materialExpireAtMs: NOW + 2 * DAY_MS,
+    });
     const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - 10 * DAY_MS });
     expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual(['renew:k1']);
   });
 
   it('retires the previous generation after 90 days of retention and stops renewing it', () => {
-    const old = key({ keyId: 'k1', aliases: [], supersededAtMs: NOW - 90 * DAY_MS, materialExpireAtMs: NOW + 30 * DAY_MS });
+    const old = key({
+      keyId: 'k1',
+      aliases: [],
+      supersededAtMs: NOW - 90 * DAY_MS,
+      materialExpireAtMs: NOW + 30 * DAY_MS,
+    });
     const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - 90 * DAY_MS });
-    expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual(['retire:k1']);
+    expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual([
+      'retire:k1',
+    ]);
     const retired = { ...old, phase: 'retired' as const, materialExpireAtMs: NOW + DAY_MS };
     expect(planSweep(snap([retired, cur], { 'alias/payments': 'k2' }), policies, NOW).actions).toEqual([]);
   });
 
   it('does not re-import a retired generation whose material lapsed', () => {
-    const retired = key({ keyId: 'k1', aliases: [], phase: 'retired', state: 'PendingImport', supersededAtMs: NOW - 200 * DAY_MS });
+    const retired = key({
+      keyId: 'k1',
+      aliases: [],
+      phase: 'retired',
+      state: 'PendingImport',
+      supersededAtMs: NOW - 200 * DAY_MS,
+    });
     const cur = key({ keyId: 'k2', generation: 2 });
     expect(planSweep(snap([retired, cur], { 'alias/payments': 'k2' }), policies, NOW).actions).toEqual([]);
   });
@@ -169,7 +289,17 @@ describe('planSweep: rotation and retention', () => {
 describe('planSweep: interrupted runs and drift', () => {
   it('resumes a CMK that carries our marker but no tags, and does not rotate meanwhile', () => {
     const cur = key({ creationDateMs: NOW - 400 * DAY_MS });
-    const orphan = key({ keyId: 'k2', generation: 2, untaggedMarker: true, phase: undefined, state: 'PendingImport', materialExpireAtMs: undefined, fingerprint: undefined, escrowFingerprint: undefined, aliases: [] });
+    const orphan = key({
+      keyId: 'k2',
+      generation: 2,
+      untaggedMarker: true,
+      phase: undefined,
+      state: 'PendingImport',
+      materialExpireAtMs: undefined,
+      fingerprint: undefined,
+      escrowFingerprint: undefined,
+      aliases: [],
+    });
     expect(kinds(planSweep(snap([cur, orphan]), policies, NOW).actions)).toEqual(['resume:k2']);
   });
 
@@ -209,6 +339,14 @@ describe('planSweep: finishing an interrupted rotation', () => {
     const old = key({ aliases: [] });
     const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - DAY_MS });
     const actions = planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions;
-    expect(actions).toEqual([{ kind: 'supersede', keyId: 'k1', lineage: 'payments', generation: 1, reason: 'alias moved to generation 2; retention starts now' }]);
+    expect(actions).toEqual([
+      {
+        kind: 'supersede',
+        keyId: 'k1',
+        lineage: 'payments',
+        generation: 1,
+        reason: 'alias moved to generation 2; retention starts now',
+      },
+    ]);
   });
 });

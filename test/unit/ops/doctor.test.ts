@@ -33,12 +33,23 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const NOW = Date.UTC(2026, 0, 1);
 const KEYS = 'kst-hzz65f176a0keys000001';
 const ESCROW = 'kst-hzz65f176a0escrow0001';
-const connected = (endMs: number | undefined) => ({ requestId: 'r', instanceId: KEYS, status: 'Connected', ...(endMs === undefined ? {} : { endDateMs: endMs }) });
-const check = (endMs: number) => instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, connected(endMs), NOW, 'cn-hangzhou');
+const connected = (endMs: number | undefined) => ({
+  requestId: 'r',
+  instanceId: KEYS,
+  status: 'Connected',
+  ...(endMs === undefined ? {} : { endDateMs: endMs }),
+});
+const check = (endMs: number) =>
+  instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, connected(endMs), NOW, 'cn-hangzhou');
 
 describe('instance subscription thresholds (warn at <= 30 days, fail at <= 7)', () => {
   it('counts whole days left, rounded down, negative once past', () => {
-    expect([daysUntil(NOW + 7 * DAY_MS, NOW), daysUntil(NOW + 8 * DAY_MS - 1, NOW), daysUntil(NOW + 8 * DAY_MS, NOW), daysUntil(NOW - 1, NOW)]).toEqual([7, 7, 8, -1]);
+    expect([
+      daysUntil(NOW + 7 * DAY_MS, NOW),
+      daysUntil(NOW + 8 * DAY_MS - 1, NOW),
+      daysUntil(NOW + 8 * DAY_MS, NOW),
+      daysUntil(NOW - 1, NOW),
+    ]).toEqual([7, 7, 8, -1]);
   });
 
   it.each([
@@ -68,22 +79,49 @@ describe('instance subscription thresholds (warn at <= 30 days, fail at <= 7)', 
       detail: `${KEYS} Connected, subscription ends 2026-01-06T00:00:00Z (5 days left)`,
       fix: `renew ${KEYS}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`,
     });
-    expect(check(NOW + 400 * DAY_MS)).toEqual({ name: 'keys instance', status: 'ok', detail: `${KEYS} Connected, subscription ends 2027-02-05T00:00:00Z (400 days left)` });
+    expect(check(NOW + 400 * DAY_MS)).toEqual({
+      name: 'keys instance',
+      status: 'ok',
+      detail: `${KEYS} Connected, subscription ends 2027-02-05T00:00:00Z (400 days left)`,
+    });
   });
 
   it('an instance past its end date, not Connected, unknown, or without an end date', () => {
-    expect(check(NOW - 2 * DAY_MS)).toMatchObject({ status: 'fail', detail: `${KEYS} subscription ended 2025-12-30T00:00:00Z (2 days ago): its keys and secrets answer Rejected.Unavailable` });
-    expect(instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, { ...connected(NOW + 100 * DAY_MS), status: 'Connecting' }, NOW, 'cn-hangzhou')).toMatchObject({
+    expect(check(NOW - 2 * DAY_MS)).toMatchObject({
+      status: 'fail',
+      detail: `${KEYS} subscription ended 2025-12-30T00:00:00Z (2 days ago): its keys and secrets answer Rejected.Unavailable`,
+    });
+    expect(
+      instanceCheck(
+        'keys instance',
+        'BYOK_KMS_INSTANCE_ID',
+        KEYS,
+        { ...connected(NOW + 100 * DAY_MS), status: 'Connecting' },
+        NOW,
+        'cn-hangzhou',
+      ),
+    ).toMatchObject({
       status: 'fail',
       detail: `${KEYS} is Connecting, not Connected`,
     });
-    expect(instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.DKMSInstanceNotFound' }, NOW, 'cn-hangzhou')).toEqual({
+    expect(
+      instanceCheck(
+        'keys instance',
+        'BYOK_KMS_INSTANCE_ID',
+        KEYS,
+        { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.DKMSInstanceNotFound' },
+        NOW,
+        'cn-hangzhou',
+      ),
+    ).toEqual({
       name: 'keys instance',
       status: 'fail',
       detail: `${KEYS} not found in cn-hangzhou (Forbidden.DKMSInstanceNotFound)`,
       fix: 'check BYOK_KMS_INSTANCE_ID and BYOK_REGION',
     });
-    expect(instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, connected(undefined), NOW, 'cn-hangzhou')).toMatchObject({ status: 'ok', detail: `${KEYS} Connected, no subscription end date reported` });
+    expect(
+      instanceCheck('keys instance', 'BYOK_KMS_INSTANCE_ID', KEYS, connected(undefined), NOW, 'cn-hangzhou'),
+    ).toMatchObject({ status: 'ok', detail: `${KEYS} Connected, no subscription end date reported` });
   });
 });
 
@@ -95,16 +133,31 @@ describe('output', () => {
   ];
 
   it('prints one line per check: status and name aligned, then the finding and "-> fix"', () => {
-    expect(renderDoctor(checks)).toBe(['ok    credentials     fine', 'fail  shared gateway  refused  -> turn it on', 'warn  webhook secret  unset', ''].join('\n'));
+    expect(renderDoctor(checks)).toBe(
+      [
+        'ok    credentials     fine',
+        'fail  shared gateway  refused  -> turn it on',
+        'warn  webhook secret  unset',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('the worst verdict decides: any fail, else any warn, else ok', () => {
-    expect([worstStatus(checks), worstStatus(checks.filter((c) => c.status !== 'fail')), worstStatus(checks.slice(0, 1)), worstStatus([])]).toEqual(['fail', 'warn', 'ok', 'ok']);
+    expect([
+      worstStatus(checks),
+      worstStatus(checks.filter((c) => c.status !== 'fail')),
+      worstStatus(checks.slice(0, 1)),
+      worstStatus([]),
+    ]).toEqual(['fail', 'warn', 'ok', 'ok']);
   });
 });
 
 describe('credentials', () => {
-  const config = { region: 'cn-hangzhou', kms: { endpoint: 'kms.cn-hangzhou.aliyuncs.com', protocol: 'https' as const, concurrency: 4 } };
+  const config = {
+    region: 'cn-hangzhou',
+    kms: { endpoint: 'kms.cn-hangzhou.aliyuncs.com', protocol: 'https' as const, concurrency: 4 },
+  };
   it.each([
     ['InvalidAccessKeyId.NotFound', 'KMS does not know the access key id'],
     ['SignatureDoesNotMatch', 'the access key secret does not match the access key id'],
@@ -118,7 +171,10 @@ describe('credentials', () => {
   });
 
   it('a network error points at the region and endpoint', () => {
-    expect(credentialsCheck(config, { code: 'ERR_KMS_NETWORK' })).toMatchObject({ status: 'fail', fix: 'check BYOK_REGION and BYOK_KMS_ENDPOINT (and the network route to it)' });
+    expect(credentialsCheck(config, { code: 'ERR_KMS_NETWORK' })).toMatchObject({
+      status: 'fail',
+      fix: 'check BYOK_REGION and BYOK_KMS_ENDPOINT (and the network route to it)',
+    });
   });
 });
 
@@ -135,31 +191,55 @@ describe('escrow and lease keys', () => {
     });
   });
 
-  it('fail: in the keys\' instance, EXTERNAL and Disabled are all named', () => {
-    const r = protectorKeyCheck('escrow key', 'BYOK_ESCROW_KEY_ID', 'key-e', { meta: { ...meta, keyState: 'Disabled', origin: 'EXTERNAL', dkmsInstanceId: KEYS }, tags: tagged }, instances);
+  it("fail: in the keys' instance, EXTERNAL and Disabled are all named", () => {
+    const r = protectorKeyCheck(
+      'escrow key',
+      'BYOK_ESCROW_KEY_ID',
+      'key-e',
+      { meta: { ...meta, keyState: 'Disabled', origin: 'EXTERNAL', dkmsInstanceId: KEYS }, tags: tagged },
+      instances,
+    );
     expect(r.status).toBe('fail');
-    expect(r.detail).toBe(`key-e is Disabled, not Enabled; has Origin EXTERNAL, not Aliyun_KMS; is in ${KEYS} (the keys' instance), not in ${ESCROW} (BYOK_ESCROW_INSTANCE_ID)`);
+    expect(r.detail).toBe(
+      `key-e is Disabled, not Enabled; has Origin EXTERNAL, not Aliyun_KMS; is in ${KEYS} (the keys' instance), not in ${ESCROW} (BYOK_ESCROW_INSTANCE_ID)`,
+    );
   });
 
   it('warn: without the byok:escrow tag the deployed role cannot use it for secrets', () => {
-    expect(protectorKeyCheck('lease key', 'BYOK_LEASE_KEY_ID', 'key-e', { meta, tags: {} }, instances)).toMatchObject({ status: 'warn', fix: 'tag key-e byok:escrow=true' });
+    expect(protectorKeyCheck('lease key', 'BYOK_LEASE_KEY_ID', 'key-e', { meta, tags: {} }, instances)).toMatchObject({
+      status: 'warn',
+      fix: 'tag key-e byok:escrow=true',
+    });
   });
 });
 
 describe('escrow placement', () => {
   const base = { escrow: { backend: 'kms-secrets' as const, keyId: 'key-e' } };
   it('ok when escrow and keys are in different instances', () => {
-    expect(escrowPlacementCheck({ ...base, instances: { keys: KEYS, escrow: ESCROW } }, ESCROW)).toEqual({ name: 'escrow placement', status: 'ok', detail: `escrow in ${ESCROW}, keys in ${KEYS}` });
+    expect(escrowPlacementCheck({ ...base, instances: { keys: KEYS, escrow: ESCROW } }, ESCROW)).toEqual({
+      name: 'escrow placement',
+      status: 'ok',
+      detail: `escrow in ${ESCROW}, keys in ${KEYS}`,
+    });
   });
   it('warn when the config shares one instance (only possible with the override or break-glass), naming which', () => {
-    expect(escrowPlacementCheck({ ...base, instances: { keys: KEYS, escrow: KEYS } }, KEYS).detail).toMatch(/accepted by BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true$/);
-    expect(escrowPlacementCheck({ escrow: { ...base.escrow, recoveryPublicKeyFile: '/r.pem' }, instances: {} }, undefined)).toMatchObject({ status: 'warn', detail: expect.stringContaining('share the default instance (both unset)') });
+    expect(escrowPlacementCheck({ ...base, instances: { keys: KEYS, escrow: KEYS } }, KEYS).detail).toMatch(
+      /accepted by BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true$/,
+    );
+    expect(
+      escrowPlacementCheck({ escrow: { ...base.escrow, recoveryPublicKeyFile: '/r.pem' }, instances: {} }, undefined),
+    ).toMatchObject({ status: 'warn', detail: expect.stringContaining('share the default instance (both unset)') });
   });
-  it('fail when the escrow key itself sits in the keys\' instance whatever the config says', () => {
+  it("fail when the escrow key itself sits in the keys' instance whatever the config says", () => {
     expect(escrowPlacementCheck({ ...base, instances: { keys: KEYS, escrow: ESCROW } }, KEYS).status).toBe('fail');
   });
   it('the file backend is in no instance', () => {
-    expect(escrowPlacementCheck({ escrow: { backend: 'file', dir: '/d', masterKeyFile: '/m' }, instances: { keys: KEYS } }, undefined).status).toBe('ok');
+    expect(
+      escrowPlacementCheck(
+        { escrow: { backend: 'file', dir: '/d', masterKeyFile: '/m' }, instances: { keys: KEYS } },
+        undefined,
+      ).status,
+    ).toBe('ok');
   });
 });
 
@@ -168,18 +248,44 @@ describe('RAM', () => {
 
   it('the shipped policy grants every action the product calls: write calls ok, and the detail says they were not probed', () => {
     const r = ramWriteCheck(policy);
-    expect([r.status, r.detail.startsWith('not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically')]).toEqual(['ok', true]);
+    expect([
+      r.status,
+      r.detail.startsWith(
+        'not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically',
+      ),
+    ]).toEqual(['ok', true]);
   });
 
   it('a policy without ImportKeyMaterial and GetKmsInstance fails naming both', () => {
     const trimmed = JSON.parse(JSON.stringify(policy)) as { Statement: Array<{ Action: string[] | string }> };
-    for (const s of trimmed.Statement) s.Action = (Array.isArray(s.Action) ? s.Action : [s.Action]).filter((a) => a !== 'kms:ImportKeyMaterial' && a !== 'kms:GetKmsInstance');
-    expect(ungrantedActions(trimmed, [...KMS_ACTIONS.read, ...KMS_ACTIONS.write])).toEqual(['kms:GetKmsInstance', 'kms:ImportKeyMaterial']);
-    expect(ramWriteCheck(trimmed)).toMatchObject({ status: 'fail', detail: expect.stringMatching(/ram-policy-function\.json does not grant kms:GetKmsInstance, kms:ImportKeyMaterial$/) });
+    for (const s of trimmed.Statement)
+      s.Action = (Array.isArray(s.Action) ? s.Action : [s.Action]).filter(
+        (a) => a !== 'kms:ImportKeyMaterial' && a !== 'kms:GetKmsInstance',
+      );
+    expect(ungrantedActions(trimmed, [...KMS_ACTIONS.read, ...KMS_ACTIONS.write])).toEqual([
+      'kms:GetKmsInstance',
+      'kms:ImportKeyMaterial',
+    ]);
+    expect(ramWriteCheck(trimmed)).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(
+        /ram-policy-function\.json does not grant kms:GetKmsInstance, kms:ImportKeyMaterial$/,
+      ),
+    });
   });
 
   it('wildcards grant as RAM reads them', () => {
-    expect(ungrantedActions({ Statement: [{ Effect: 'Allow', Action: 'kms:Get*' }, { Effect: 'Deny', Action: 'kms:List*' }] }, ['GetSecretValue', 'ListKeys'])).toEqual(['kms:ListKeys']);
+    expect(
+      ungrantedActions(
+        {
+          Statement: [
+            { Effect: 'Allow', Action: 'kms:Get*' },
+            { Effect: 'Deny', Action: 'kms:List*' },
+          ],
+        },
+        ['GetSecretValue', 'ListKeys'],
+      ),
+    ).toEqual(['kms:ListKeys']);
   });
 
   it('read probes: a refusal fails and is named; an unprobed read warns with the reason; "not found" still proves the call is allowed', () => {
@@ -187,17 +293,30 @@ describe('RAM', () => {
     const refused = ramReadCheck({
       identity: 'the function role',
       expected,
-      records: [{ action: 'ListKeys' }, { action: 'ListSecrets', error: { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.RAM' } }, { action: 'DescribeKey', error: { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.KeyNotFound' } }],
+      records: [
+        { action: 'ListKeys' },
+        { action: 'ListSecrets', error: { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.RAM' } },
+        { action: 'DescribeKey', error: { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.KeyNotFound' } },
+      ],
       skipped: { GetSecretValue: 'ListSecrets failed' },
     });
     expect(refused).toEqual({
       name: 'ram read calls',
       status: 'fail',
-      detail: 'probed as the function role; answered: ListKeys, DescribeKey; refused: ListSecrets (Forbidden.RAM); not probed: GetSecretValue (ListSecrets failed)',
+      detail:
+        'probed as the function role; answered: ListKeys, DescribeKey; refused: ListSecrets (Forbidden.RAM); not probed: GetSecretValue (ListSecrets failed)',
       fix: 'grant kms:ListSecrets to the function role (scripts/deploy/ram-policy-function.json)',
     });
-    const unprobed = ramReadCheck({ identity: 'access key a', expected, records: [{ action: 'ListKeys' }, { action: 'ListSecrets' }, { action: 'DescribeKey' }], skipped: { GetSecretValue: 'no escrow or lease secret yet' } });
-    expect([unprobed.status, unprobed.detail]).toEqual(['warn', 'probed as access key a; answered: ListKeys, ListSecrets, DescribeKey; not probed: GetSecretValue (no escrow or lease secret yet)']);
+    const unprobed = ramReadCheck({
+      identity: 'access key a',
+      expected,
+      records: [{ action: 'ListKeys' }, { action: 'ListSecrets' }, { action: 'DescribeKey' }],
+      skipped: { GetSecretValue: 'no escrow or lease secret yet' },
+    });
+    expect([unprobed.status, unprobed.detail]).toEqual([
+      'warn',
+      'probed as access key a; answered: ListKeys, ListSecrets, DescribeKey; not probed: GetSecretValue (no escrow or lease secret yet)',
+    ]);
   });
 
   it('KMS_ACTIONS lists exactly the KMS calls in shared/ and functions/ (kms.<method>( call sites)', () => {
@@ -214,17 +333,25 @@ describe('webhook secrets (values are never shown)', () => {
     expect(JSON.stringify(r)).not.toContain(VALUE);
   });
   it('unset: warn, naming what the webhook then rejects', () => {
-    expect(webhookSecretCheck('urlToken', undefined)).toMatchObject({ status: 'warn', detail: 'BYOK_WEBHOOK_URL_TOKEN_NAME and BYOK_WEBHOOK_URL_TOKEN unset: the webhook rejects every CloudMonitor callback (?token=)' });
+    expect(webhookSecretCheck('urlToken', undefined)).toMatchObject({
+      status: 'warn',
+      detail:
+        'BYOK_WEBHOOK_URL_TOKEN_NAME and BYOK_WEBHOOK_URL_TOKEN unset: the webhook rejects every CloudMonitor callback (?token=)',
+    });
   });
   it('a named secret: readable -> ok; missing -> fail with the fix; refused -> fail', () => {
     const setting = { source: 'kms-secret' as const, secretName: 'byok-webhook-hmac' };
     expect(webhookSecretCheck('secret', setting, 'readable').status).toBe('ok');
-    expect(webhookSecretCheck('secret', setting, { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.ResourceNotFound' })).toEqual({
+    expect(
+      webhookSecretCheck('secret', setting, { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.ResourceNotFound' }),
+    ).toEqual({
       name: 'webhook secret',
       status: 'fail',
       detail: 'secret byok-webhook-hmac (BYOK_WEBHOOK_SECRET_NAME) does not exist (Forbidden.ResourceNotFound)',
       fix: 'create it (scripts/deploy/README.md) or correct BYOK_WEBHOOK_SECRET_NAME',
     });
-    expect(webhookSecretCheck('secret', setting, { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.NoPermission' }).detail).toBe('reading secret byok-webhook-hmac (BYOK_WEBHOOK_SECRET_NAME) refused (Forbidden.NoPermission)');
+    expect(
+      webhookSecretCheck('secret', setting, { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.NoPermission' }).detail,
+    ).toBe('reading secret byok-webhook-hmac (BYOK_WEBHOOK_SECRET_NAME) refused (Forbidden.NoPermission)');
   });
 });

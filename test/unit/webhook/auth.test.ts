@@ -31,13 +31,21 @@ function signed(overrides: Partial<{ timestamp: string; signature: string; body:
   const body = overrides.body ?? BODY;
   return {
     // Go-canonical names, as FC delivers them (docs/fc-runtime.md §2.5).
-    headers: { 'X-Byok-Timestamp': timestamp, 'X-Byok-Signature': overrides.signature ?? signWebhook(SECRET, timestamp, BODY), 'Content-Type': 'application/json' },
+    headers: {
+      'X-Byok-Timestamp': timestamp,
+      'X-Byok-Signature': overrides.signature ?? signWebhook(SECRET, timestamp, BODY),
+      'Content-Type': 'application/json',
+    },
     query: {},
     rawBody: body,
   };
 }
 
-const withToken = (token: string | undefined): WebhookAuthRequest => ({ headers: {}, query: token === undefined ? {} : { token }, rawBody: 'alertName=x' });
+const withToken = (token: string | undefined): WebhookAuthRequest => ({
+  headers: {},
+  query: token === undefined ? {} : { token },
+  rawBody: 'alertName=x',
+});
 
 /** Runs authenticateWebhook and returns the Unauthenticated error it throws (fails the test if it does not). */
 function refusal(req: WebhookAuthRequest, opts: WebhookAuthOptions = options): OrchestratorError {
@@ -72,16 +80,23 @@ describe('authenticateWebhook: signed requests', () => {
 
   it('accepts lower-case header names', () => {
     const req = signed();
-    const lower = { ...req, headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v])) };
+    const lower = {
+      ...req,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v])),
+    };
     expect(authenticateWebhook(lower, options)).toEqual({ method: 'hmac' });
   });
 
   it('refuses a body changed after signing', () => {
-    expect(refusal(signed({ body: BODY.replace('check', 'reimport') })).details['reason']).toBe(AuthFailure.BadSignature);
+    expect(refusal(signed({ body: BODY.replace('check', 'reimport') })).details['reason']).toBe(
+      AuthFailure.BadSignature,
+    );
   });
 
   it('refuses a signature made with another secret', () => {
-    expect(refusal(signed({ signature: signWebhook(OTHER_SECRET, NOW_S, BODY) })).details['reason']).toBe(AuthFailure.BadSignature);
+    expect(refusal(signed({ signature: signWebhook(OTHER_SECRET, NOW_S, BODY) })).details['reason']).toBe(
+      AuthFailure.BadSignature,
+    );
   });
 
   it('refuses with code Unauthenticated', () => {
@@ -90,17 +105,23 @@ describe('authenticateWebhook: signed requests', () => {
 
   it('accepts a timestamp exactly at the default 300 s skew', () => {
     const ts = String(NOW_S - DEFAULT_MAX_SKEW_SECONDS);
-    expect(authenticateWebhook(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) }), options)).toEqual({ method: 'hmac' });
+    expect(authenticateWebhook(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) }), options)).toEqual({
+      method: 'hmac',
+    });
   });
 
   it('refuses a correctly signed timestamp 301 s old (replay window)', () => {
     const ts = String(NOW_S - 301);
-    expect(refusal(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) })).details['reason']).toBe(AuthFailure.ClockSkew);
+    expect(refusal(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) })).details['reason']).toBe(
+      AuthFailure.ClockSkew,
+    );
   });
 
   it('refuses a correctly signed timestamp 301 s in the future', () => {
     const ts = String(NOW_S + 301);
-    expect(refusal(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) })).details['reason']).toBe(AuthFailure.ClockSkew);
+    expect(refusal(signed({ timestamp: ts, signature: signWebhook(SECRET, ts, BODY) })).details['reason']).toBe(
+      AuthFailure.ClockSkew,
+    );
   });
 
   it('honours a custom skew window', () => {
@@ -110,7 +131,9 @@ describe('authenticateWebhook: signed requests', () => {
   });
 
   it('refuses a timestamp that is not unix seconds', () => {
-    expect(refusal(signed({ timestamp: '2025-06-01T02:03:04Z' })).details['reason']).toBe(AuthFailure.MalformedTimestamp);
+    expect(refusal(signed({ timestamp: '2025-06-01T02:03:04Z' })).details['reason']).toBe(
+      AuthFailure.MalformedTimestamp,
+    );
   });
 
   it('refuses a signature without the v1= scheme', () => {
@@ -119,7 +142,9 @@ describe('authenticateWebhook: signed requests', () => {
   });
 
   it('refuses a truncated signature as malformed', () => {
-    expect(refusal(signed({ signature: KNOWN_SIGNATURE.slice(0, -2) })).details['reason']).toBe(AuthFailure.MalformedSignature);
+    expect(refusal(signed({ signature: KNOWN_SIGNATURE.slice(0, -2) })).details['reason']).toBe(
+      AuthFailure.MalformedSignature,
+    );
   });
 
   it('accepts a request signed with the second of two configured secrets (rotation)', () => {
@@ -156,7 +181,12 @@ describe('authenticateWebhook: URL token (CloudMonitor)', () => {
   });
 
   it('accepts the previous token during a rotation', () => {
-    expect(authenticateWebhook(withToken('cms-token-test-previous'), { ...options, urlTokens: [TOKEN, 'cms-token-test-previous'] })).toEqual({
+    expect(
+      authenticateWebhook(withToken('cms-token-test-previous'), {
+        ...options,
+        urlTokens: [TOKEN, 'cms-token-test-previous'],
+      }),
+    ).toEqual({
       method: 'token',
     });
   });
@@ -170,7 +200,9 @@ describe('authenticateWebhook: URL token (CloudMonitor)', () => {
   });
 
   it('refuses tokens when none is configured', () => {
-    expect(refusal(withToken(TOKEN), { hmacSecrets: [SECRET], nowMs: NOW_MS }).details['reason']).toBe(AuthFailure.NotConfigured);
+    expect(refusal(withToken(TOKEN), { hmacSecrets: [SECRET], nowMs: NOW_MS }).details['reason']).toBe(
+      AuthFailure.NotConfigured,
+    );
   });
 });
 
@@ -187,7 +219,9 @@ describe('authenticateWebhook never echoes secrets', () => {
     it(`${name}: message and JSON contain no secret, token or provided signature`, () => {
       const err = refusal(req);
       const visible = `${err.message} ${JSON.stringify(err)}`;
-      const leaked = [SECRET, TOKEN, OTHER_SECRET, wrongSig.slice(3), KNOWN_SIGNATURE.slice(3)].filter((s) => visible.includes(s));
+      const leaked = [SECRET, TOKEN, OTHER_SECRET, wrongSig.slice(3), KNOWN_SIGNATURE.slice(3)].filter((s) =>
+        visible.includes(s),
+      );
       expect(leaked).toEqual([]);
     });
   }

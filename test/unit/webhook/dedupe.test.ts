@@ -58,7 +58,9 @@ describe('DedupeCache', () => {
 
   it('defaults to a one-hour TTL and 10 000 entries', () => {
     const cache = new DedupeCache();
-    expect([cache.ttlMs, cache.maxEntries, DEFAULT_DEDUPE_TTL_MS, DEFAULT_DEDUPE_MAX_ENTRIES]).toEqual([3_600_000, 10_000, 3_600_000, 10_000]);
+    expect([cache.ttlMs, cache.maxEntries, DEFAULT_DEDUPE_TTL_MS, DEFAULT_DEDUPE_MAX_ENTRIES]).toEqual([
+      3_600_000, 10_000, 3_600_000, 10_000,
+    ]);
   });
 
   it('rejects a zero TTL', () => {

@@ -61,7 +61,11 @@ export function cloudMonitorDocSample(): Record<string, string> {
 }
 
 /** A KMS ActionTrail CloudEvent (§7.2 synthesised fixture) for `eventName`, with optional data overrides. */
-export function kmsCloudEvent(eventName: string, data: Record<string, unknown> = {}, envelope: Record<string, unknown> = {}): Record<string, unknown> {
+export function kmsCloudEvent(
+  eventName: string,
+  data: Record<string, unknown> = {},
+  envelope: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     id: '0f4c5d1e-7c35-447a-bd93-fixture00001',
     source: 'acs.kms',

@@ -10,7 +10,15 @@ import {
   type WebhookPayloadOptions,
   type WebhookPayloadRequest,
 } from '../../../shared/webhook/payloads.js';
-import { ACCOUNT_ID, KEY_ID, SELF_IDENTITY, cloudMonitorDocSample, cloudMonitorFields, formBody, kmsCloudEvent } from './fixtures.js';
+import {
+  ACCOUNT_ID,
+  KEY_ID,
+  SELF_IDENTITY,
+  cloudMonitorDocSample,
+  cloudMonitorFields,
+  formBody,
+  kmsCloudEvent,
+} from './fixtures.js';
 
 const FORM = 'application/x-www-form-urlencoded; charset=UTF-8';
 const JSON_TYPE = 'application/json';
@@ -75,7 +83,9 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
   });
 
   it('asks only for a check on INSUFFICIENT_DATA', () => {
-    expect(kinds(parseWebhookPayload(form(cloudMonitorFields({ alertState: 'INSUFFICIENT_DATA' }))))).toEqual(['check']);
+    expect(kinds(parseWebhookPayload(form(cloudMonitorFields({ alertState: 'INSUFFICIENT_DATA' }))))).toEqual([
+      'check',
+    ]);
   });
 
   it('does nothing on a recovery (OK) and says why', () => {
@@ -90,7 +100,10 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
   it('rejects a callback without alertName as UnknownPayload naming the field', () => {
     const { alertName: _dropped, ...rest } = cloudMonitorFields();
     const err = failure(form(rest));
-    expect([err.code, err.message]).toEqual([ErrorCode.UnknownPayload, 'webhook: unrecognised payload: CloudMonitor callback without alertName']);
+    expect([err.code, err.message]).toEqual([
+      ErrorCode.UnknownPayload,
+      'webhook: unrecognised payload: CloudMonitor callback without alertName',
+    ]);
   });
 
   it('rejects a callback without alertState as UnknownPayload', () => {
@@ -105,11 +118,17 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
 
 describe('parseCloudMonitorDimensions', () => {
   it('reads a Java-map string', () => {
-    expect(parseCloudMonitorDimensions('{apiStageName=RELEASE, region=cn-shenzhen}')).toEqual({ apiStageName: 'RELEASE', region: 'cn-shenzhen' });
+    expect(parseCloudMonitorDimensions('{apiStageName=RELEASE, region=cn-shenzhen}')).toEqual({
+      apiStageName: 'RELEASE',
+      region: 'cn-shenzhen',
+    });
   });
 
   it('reads a JSON array of objects', () => {
-    expect(parseCloudMonitorDimensions('[{"userId":"12345","instanceId":"i-12345"}]')).toEqual({ userId: '12345', instanceId: 'i-12345' });
+    expect(parseCloudMonitorDimensions('[{"userId":"12345","instanceId":"i-12345"}]')).toEqual({
+      userId: '12345',
+      instanceId: 'i-12345',
+    });
   });
 
   it('reads a JSON object', () => {
@@ -148,7 +167,10 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
     const parsed = parseWebhookPayload(json(kmsCloudEvent('ImportKeyMaterial', { userIdentity: SELF_IDENTITY })), {
       selfRoleNames: ['byok-orchestrator'],
     });
-    expect([parsed.intents, parsed.ignored]).toEqual([[], ['CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: ImportKeyMaterial made by the orchestrator itself']]);
+    expect([parsed.intents, parsed.ignored]).toEqual([
+      [],
+      ['CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: ImportKeyMaterial made by the orchestrator itself'],
+    ]);
   });
 
   it('takes the key id from resourceName when requestParameters has none', () => {
@@ -166,7 +188,11 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
   });
 
   it('targets the alias of an UpdateAlias call', () => {
-    const event = kmsCloudEvent('UpdateAlias', { requestParameters: { AliasName: 'alias/payments', KeyId: undefined }, referencedResources: {} }, { subject: 'acs.kms:cn-hangzhou:x:alias/payments' });
+    const event = kmsCloudEvent(
+      'UpdateAlias',
+      { requestParameters: { AliasName: 'alias/payments', KeyId: undefined }, referencedResources: {} },
+      { subject: 'acs.kms:cn-hangzhou:x:alias/payments' },
+    );
     expect(parseWebhookPayload(json(event)).intents[0]?.target).toEqual({ alias: 'alias/payments' });
   });
 
@@ -182,11 +208,16 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
 
   it('ignores a KMS call it does not act on (CreateKey)', () => {
     const parsed = parseWebhookPayload(json(kmsCloudEvent('CreateKey')));
-    expect([parsed.intents, parsed.ignored]).toEqual([[], ['CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: CreateKey needs no action']]);
+    expect([parsed.intents, parsed.ignored]).toEqual([
+      [],
+      ['CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: CreateKey needs no action'],
+    ]);
   });
 
   it('ignores a call that failed (errorCode set)', () => {
-    const parsed = parseWebhookPayload(json(kmsCloudEvent('DeleteKeyMaterial', { errorCode: 'Forbidden.KeyNotFound' })));
+    const parsed = parseWebhookPayload(
+      json(kmsCloudEvent('DeleteKeyMaterial', { errorCode: 'Forbidden.KeyNotFound' })),
+    );
     expect(parsed.intents).toEqual([]);
   });
 
@@ -207,7 +238,9 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
   });
 
   it('rejects a CloudEvent without id', () => {
-    expect(failure(json(kmsCloudEvent('DeleteKeyMaterial', {}, { id: undefined }))).message).toBe('webhook: unrecognised payload: CloudEvent without id');
+    expect(failure(json(kmsCloudEvent('DeleteKeyMaterial', {}, { id: undefined }))).message).toBe(
+      'webhook: unrecognised payload: CloudEvent without id',
+    );
   });
 });
 
@@ -226,7 +259,9 @@ describe('generic JSON', () => {
   });
 
   it('normalises a bare alias name for reimport', () => {
-    expect(parseWebhookPayload(json({ action: 'reimport', alias: 'payments' })).intents[0]?.target).toEqual({ alias: 'alias/payments' });
+    expect(parseWebhookPayload(json({ action: 'reimport', alias: 'payments' })).intents[0]?.target).toEqual({
+      alias: 'alias/payments',
+    });
   });
 
   it('accepts a key ARN and keeps the key id', () => {
@@ -240,7 +275,9 @@ describe('generic JSON', () => {
   });
 
   it('raises an alert with the given severity', () => {
-    expect(kinds(parseWebhookPayload(json({ action: 'alert', alias: 'alias/payments', severity: 'critical' })))).toEqual(['alert:critical']);
+    expect(
+      kinds(parseWebhookPayload(json({ action: 'alert', alias: 'alias/payments', severity: 'critical' }))),
+    ).toEqual(['alert:critical']);
   });
 
   it('refuses a reimport without a target', () => {
@@ -268,18 +305,28 @@ describe('generic JSON', () => {
   });
 
   it('strips control characters and cuts the reason to 512 characters', () => {
-    const reason = parseWebhookPayload(json({ action: 'check', reason: `line1\nline2\u0007${'x'.repeat(1000)}` })).intents[0]?.reason ?? '';
-    expect([reason.length, reason.startsWith('line1 line2 x'), reason.endsWith('…')]).toEqual([MAX_REASON_LENGTH, true, true]);
+    const reason =
+      parseWebhookPayload(json({ action: 'check', reason: `line1\nline2\u0007${'x'.repeat(1000)}` })).intents[0]
+        ?.reason ?? '';
+    expect([reason.length, reason.startsWith('line1 line2 x'), reason.endsWith('…')]).toEqual([
+      MAX_REASON_LENGTH,
+      true,
+      true,
+    ]);
   });
 
   it('accepts a Buffer body', () => {
-    expect(parseWebhookPayload({ body: Buffer.from('{"action":"check"}'), contentType: JSON_TYPE }).source).toBe('generic');
+    expect(parseWebhookPayload({ body: Buffer.from('{"action":"check"}'), contentType: JSON_TYPE }).source).toBe(
+      'generic',
+    );
   });
 });
 
 describe('unknown and oversized payloads', () => {
   it('rejects JSON that is neither a CloudEvent nor a generic request', () => {
-    expect(failure(json({ hello: 'world' })).message).toBe('webhook: unrecognised payload: JSON without specversion (CloudEvent) or action (generic)');
+    expect(failure(json({ hello: 'world' })).message).toBe(
+      'webhook: unrecognised payload: JSON without specversion (CloudEvent) or action (generic)',
+    );
   });
 
   it('rejects text that is neither JSON nor a CloudMonitor form', () => {
@@ -291,7 +338,10 @@ describe('unknown and oversized payloads', () => {
   });
 
   it('rejects a body one byte over 64 KiB as PayloadTooLarge', () => {
-    const body = JSON.stringify({ action: 'check', reason: 'x'.repeat(DEFAULT_MAX_BODY_BYTES) }).slice(0, DEFAULT_MAX_BODY_BYTES + 1);
+    const body = JSON.stringify({ action: 'check', reason: 'x'.repeat(DEFAULT_MAX_BODY_BYTES) }).slice(
+      0,
+      DEFAULT_MAX_BODY_BYTES + 1,
+    );
     const err = failure({ body, contentType: JSON_TYPE });
     expect([err.code, err.details]).toEqual([ErrorCode.PayloadTooLarge, { bytes: 65_537, limitBytes: 65_536 }]);
   });
@@ -303,6 +353,8 @@ describe('unknown and oversized payloads', () => {
 
   it('accepts a body exactly at the limit', () => {
     const body = JSON.stringify({ action: 'check' });
-    expect(parseWebhookPayload({ body, contentType: JSON_TYPE }, { maxBodyBytes: Buffer.byteLength(body) }).intents).toHaveLength(1);
+    expect(
+      parseWebhookPayload({ body, contentType: JSON_TYPE }, { maxBodyBytes: Buffer.byteLength(body) }).intents,
+    ).toHaveLength(1);
   });
 });

@@ -29,7 +29,9 @@ describe('generateKeyMaterial', () => {
 
   it('rejects key specs that cannot take imported material with UnsupportedAlgorithm', () => {
     for (const spec of ['RSA_2048', 'EC_SM2', 'Aliyun_AES_512', '']) {
-      expect(thrown(() => generateKeyMaterial(spec as KeySpec, countingRandom())).code).toBe(ErrorCode.UnsupportedAlgorithm);
+      expect(thrown(() => generateKeyMaterial(spec as KeySpec, countingRandom())).code).toBe(
+        ErrorCode.UnsupportedAlgorithm,
+      );
     }
   });
 

@@ -22,7 +22,10 @@ if (rsa.privateKey.spec !== 'RSA_2048') throw new Error('unexpected key spec');
 const rsaPem = join(dir, 'rsa.pem');
 writeFileSync(
   rsaPem,
-  createPrivateKey({ key: Buffer.from(rsa.privateKey.pkcs8DerBase64, 'base64'), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }),
+  createPrivateKey({ key: Buffer.from(rsa.privateKey.pkcs8DerBase64, 'base64'), format: 'der', type: 'pkcs8' }).export({
+    format: 'pem',
+    type: 'pkcs8',
+  }),
 );
 const rsaPubDer = join(dir, 'rsa-pub.der');
 writeFileSync(rsaPubDer, Buffer.from(rsa.publicKeyBase64, 'base64'));
@@ -65,29 +68,69 @@ describe('openssl unwraps what wrapKeyMaterial produces', () => {
   it('RSAES_OAEP_SHA_256 = pkeyutl OAEP with sha256 and MGF1-sha256', () => {
     const material = randomBytes(32);
     const ct = file('ct.bin', ourWrap(material, 'RSAES_OAEP_SHA_256'));
-    const out = openssl('pkeyutl', '-decrypt', '-inkey', rsaPem, '-in', ct,
-      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256');
+    const out = openssl(
+      'pkeyutl',
+      '-decrypt',
+      '-inkey',
+      rsaPem,
+      '-in',
+      ct,
+      '-pkeyopt',
+      'rsa_padding_mode:oaep',
+      '-pkeyopt',
+      'rsa_oaep_md:sha256',
+      '-pkeyopt',
+      'rsa_mgf1_md:sha256',
+    );
     expect(out).toEqual(material);
   });
 
   it('RSAES_OAEP_SHA_256 is not OAEP sha256 with MGF1-sha1', () => {
     const ct = file('ct.bin', ourWrap(randomBytes(32), 'RSAES_OAEP_SHA_256'));
-    expect(() => openssl('pkeyutl', '-decrypt', '-inkey', rsaPem, '-in', ct,
-      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha1')).toThrow();
+    expect(() =>
+      openssl(
+        'pkeyutl',
+        '-decrypt',
+        '-inkey',
+        rsaPem,
+        '-in',
+        ct,
+        '-pkeyopt',
+        'rsa_padding_mode:oaep',
+        '-pkeyopt',
+        'rsa_oaep_md:sha256',
+        '-pkeyopt',
+        'rsa_mgf1_md:sha1',
+      ),
+    ).toThrow();
   });
 
   it('RSAES_OAEP_SHA_1 = pkeyutl OAEP with sha1 and MGF1-sha1', () => {
     const material = randomBytes(32);
     const ct = file('ct.bin', ourWrap(material, 'RSAES_OAEP_SHA_1'));
-    const out = openssl('pkeyutl', '-decrypt', '-inkey', rsaPem, '-in', ct,
-      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha1', '-pkeyopt', 'rsa_mgf1_md:sha1');
+    const out = openssl(
+      'pkeyutl',
+      '-decrypt',
+      '-inkey',
+      rsaPem,
+      '-in',
+      ct,
+      '-pkeyopt',
+      'rsa_padding_mode:oaep',
+      '-pkeyopt',
+      'rsa_oaep_md:sha1',
+      '-pkeyopt',
+      'rsa_mgf1_md:sha1',
+    );
     expect(out).toEqual(material);
   });
 
   it('RSAES_PKCS1_V1_5 = pkeyutl pkcs1 padding', () => {
     const material = randomBytes(32);
     const ct = file('ct.bin', ourWrap(material, 'RSAES_PKCS1_V1_5'));
-    expect(openssl('pkeyutl', '-decrypt', '-inkey', rsaPem, '-in', ct, '-pkeyopt', 'rsa_padding_mode:pkcs1')).toEqual(material);
+    expect(openssl('pkeyutl', '-decrypt', '-inkey', rsaPem, '-in', ct, '-pkeyopt', 'rsa_padding_mode:pkcs1')).toEqual(
+      material,
+    );
   });
 
   it('SM2PKE = pkeyutl decrypt with an SM2 key (GM/T 0009 DER ciphertext)', () => {
@@ -105,7 +148,20 @@ describe('unwrapKeyMaterial accepts what openssl produces', () => {
     const run = (...args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
     run('rand', '-out', 'KeyMaterial.bin', '32');
     run('enc', '-d', '-base64', '-A', '-in', 'PublicKey_base64.txt', '-out', 'PublicKey.bin');
-    run('rsautl', '-encrypt', '-in', 'KeyMaterial.bin', '-oaep', '-inkey', 'PublicKey.bin', '-keyform', 'DER', '-pubin', '-out', 'EncryptedKeyMaterial.bin');
+    run(
+      'rsautl',
+      '-encrypt',
+      '-in',
+      'KeyMaterial.bin',
+      '-oaep',
+      '-inkey',
+      'PublicKey.bin',
+      '-keyform',
+      'DER',
+      '-pubin',
+      '-out',
+      'EncryptedKeyMaterial.bin',
+    );
     run('enc', '-e', '-base64', '-A', '-in', 'EncryptedKeyMaterial.bin', '-out', 'EncryptedKeyMaterial_base64.txt');
 
     const keyMaterial = readFileSync(join(work, 'KeyMaterial.bin'));
@@ -116,15 +172,41 @@ describe('unwrapKeyMaterial accepts what openssl produces', () => {
 
   it('pkeyutl OAEP sha256/MGF1-sha256 imports as RSAES_OAEP_SHA_256', () => {
     const material = randomBytes(32);
-    const ct = openssl('pkeyutl', '-encrypt', '-pubin', '-inkey', rsaPubDer, '-keyform', 'DER', '-in', file('m.bin', material),
-      '-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256');
+    const ct = openssl(
+      'pkeyutl',
+      '-encrypt',
+      '-pubin',
+      '-inkey',
+      rsaPubDer,
+      '-keyform',
+      'DER',
+      '-in',
+      file('m.bin', material),
+      '-pkeyopt',
+      'rsa_padding_mode:oaep',
+      '-pkeyopt',
+      'rsa_oaep_md:sha256',
+      '-pkeyopt',
+      'rsa_mgf1_md:sha256',
+    );
     expect(unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_256', ct.toString('base64'))).toEqual(material);
   });
 
   it('pkeyutl pkcs1 imports as RSAES_PKCS1_V1_5', () => {
     const material = randomBytes(32);
-    const ct = openssl('pkeyutl', '-encrypt', '-pubin', '-inkey', rsaPubDer, '-keyform', 'DER', '-in', file('m.bin', material),
-      '-pkeyopt', 'rsa_padding_mode:pkcs1');
+    const ct = openssl(
+      'pkeyutl',
+      '-encrypt',
+      '-pubin',
+      '-inkey',
+      rsaPubDer,
+      '-keyform',
+      'DER',
+      '-in',
+      file('m.bin', material),
+      '-pkeyopt',
+      'rsa_padding_mode:pkcs1',
+    );
     expect(unwrapKeyMaterial(rsa.privateKey, 'RSAES_PKCS1_V1_5', ct.toString('base64'))).toEqual(material);
   });
 

@@ -82,7 +82,12 @@ describe('parseWrappingPublicKey for EC_SM2', () => {
     const point = der.subarray(der.length - 65);
     const compressed = Buffer.concat([Buffer.from([0x02 | (point[64]! & 1)]), point.subarray(1, 33)]);
     // SEQUENCE(57) { AlgorithmIdentifier (21 bytes incl. header), BIT STRING(34) { 00, 33-byte point } }
-    const spki = Buffer.concat([Buffer.from('3039', 'hex'), der.subarray(2, 23), Buffer.from('032200', 'hex'), compressed]);
+    const spki = Buffer.concat([
+      Buffer.from('3039', 'hex'),
+      der.subarray(2, 23),
+      Buffer.from('032200', 'hex'),
+      compressed,
+    ]);
     expect(thrown(() => parseWrappingPublicKey(spki.toString('base64'), 'EC_SM2')).message).toBe(
       'PublicKey: SM2 point is 33 bytes, EC_SM2 needs a 65-byte uncompressed point (04||x||y)',
     );
@@ -91,7 +96,11 @@ describe('parseWrappingPublicKey for EC_SM2', () => {
 
 describe('parseWrappingPublicKey input checks', () => {
   it('rejects bytes that are not a DER SubjectPublicKeyInfo with InvalidPublicKey', () => {
-    for (const junk of ['AAAA', Buffer.from('hello world').toString('base64'), Buffer.from(rsa2048.spkiBase64, 'base64').subarray(0, 100).toString('base64')]) {
+    for (const junk of [
+      'AAAA',
+      Buffer.from('hello world').toString('base64'),
+      Buffer.from(rsa2048.spkiBase64, 'base64').subarray(0, 100).toString('base64'),
+    ]) {
       const err = thrown(() => parseWrappingPublicKey(junk, 'RSA_2048'));
       expect(err.code).toBe(ErrorCode.InvalidPublicKey);
       expect(err.message).toBe('PublicKey: not a DER SubjectPublicKeyInfo');
@@ -100,7 +109,9 @@ describe('parseWrappingPublicKey input checks', () => {
 
   it('rejects trailing bytes after the SubjectPublicKeyInfo', () => {
     const der = Buffer.concat([Buffer.from(rsa2048.spkiBase64, 'base64'), Buffer.from([0])]);
-    expect(thrown(() => parseWrappingPublicKey(der.toString('base64'), 'RSA_2048')).code).toBe(ErrorCode.InvalidPublicKey);
+    expect(thrown(() => parseWrappingPublicKey(der.toString('base64'), 'RSA_2048')).code).toBe(
+      ErrorCode.InvalidPublicKey,
+    );
   });
 
   it('rejects a PEM public key with InvalidBase64 (headers and line breaks are not base64)', () => {

@@ -16,7 +16,10 @@ const rsa = rsaFixture(2048);
 const sm2 = ecFixture('SM2');
 const emulatorRsa = generateWrappingKeyPair('RSA_2048');
 const emulatorSm2 = generateWrappingKeyPair('EC_SM2');
-const rsaPrivate = { spec: 'RSA_2048', pkcs8DerBase64: rsa.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64') } as const;
+const rsaPrivate = {
+  spec: 'RSA_2048',
+  pkcs8DerBase64: rsa.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+} as const;
 const sm2Private = { spec: 'EC_SM2', privateKeyHex: ecScalarHex(sm2.privateKey) } as const;
 const aes = randomBytes(32);
 const sm4 = randomBytes(16);
@@ -45,12 +48,16 @@ describe('wrapKeyMaterial round trips', () => {
 
   it('RSAES_OAEP_SHA_256 decrypts with node:crypto OAEP SHA-256', () => {
     const ct = Buffer.from(wrap('RSAES_OAEP_SHA_256'), 'base64');
-    expect(privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ct)).toEqual(aes);
+    expect(
+      privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ct),
+    ).toEqual(aes);
   });
 
   it('RSAES_OAEP_SHA_256 does not decrypt as OAEP SHA-1 (the hash is really SHA-256)', () => {
     const ct = Buffer.from(wrap('RSAES_OAEP_SHA_256'), 'base64');
-    expect(() => privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ct)).toThrow();
+    expect(() =>
+      privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ct),
+    ).toThrow();
   });
 
   it('RSAES_OAEP_SHA_1 unwraps with unwrapKeyMaterial', () => {
@@ -59,7 +66,9 @@ describe('wrapKeyMaterial round trips', () => {
 
   it('RSAES_OAEP_SHA_1 decrypts with node:crypto OAEP SHA-1', () => {
     const ct = Buffer.from(wrap('RSAES_OAEP_SHA_1'), 'base64');
-    expect(privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ct)).toEqual(aes);
+    expect(
+      privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, ct),
+    ).toEqual(aes);
   });
 
   it('RSAES_PKCS1_V1_5 unwraps with unwrapKeyMaterial', () => {
@@ -68,7 +77,10 @@ describe('wrapKeyMaterial round trips', () => {
 
   it('RSAES_PKCS1_V1_5 raw-decrypts with node:crypto to 00 02 PS(nonzero) 00 material', () => {
     // Node 20 refuses RSA_PKCS1_PADDING for private decryption, so inspect the raw block instead.
-    const em = privateDecrypt({ key: rsa.privateKey, padding: constants.RSA_NO_PADDING }, Buffer.from(wrap('RSAES_PKCS1_V1_5'), 'base64'));
+    const em = privateDecrypt(
+      { key: rsa.privateKey, padding: constants.RSA_NO_PADDING },
+      Buffer.from(wrap('RSAES_PKCS1_V1_5'), 'base64'),
+    );
     expect(em).toHaveLength(256);
     expect([em[0], em[1]]).toEqual([0, 2]);
     const ps = em.subarray(2, 256 - 33);
@@ -91,8 +103,20 @@ describe('wrapKeyMaterial round trips', () => {
   });
 
   it('wraps for emulator-generated RSA_2048 and EC_SM2 public keys', () => {
-    expect(unwrapKeyMaterial(emulatorRsa.privateKey, 'RSAES_OAEP_SHA_256', wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: emulatorRsa.publicKeyBase64 }))).toEqual(aes);
-    expect(unwrapKeyMaterial(emulatorSm2.privateKey, 'SM2PKE', wrap('SM2PKE', { publicKeyBase64: emulatorSm2.publicKeyBase64 }))).toEqual(sm4);
+    expect(
+      unwrapKeyMaterial(
+        emulatorRsa.privateKey,
+        'RSAES_OAEP_SHA_256',
+        wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: emulatorRsa.publicKeyBase64 }),
+      ),
+    ).toEqual(aes);
+    expect(
+      unwrapKeyMaterial(
+        emulatorSm2.privateKey,
+        'SM2PKE',
+        wrap('SM2PKE', { publicKeyBase64: emulatorSm2.publicKeyBase64 }),
+      ),
+    ).toEqual(sm4);
   });
 
   it('allows Aliyun_SM4 material under an RSA wrapping algorithm', () => {
@@ -115,7 +139,9 @@ describe('wrapKeyMaterial round trips', () => {
 
 describe('wrapKeyMaterial rejects', () => {
   it('SM2PKE with RSA_2048 as AlgorithmMismatch', () => {
-    expect(thrown(() => wrap('SM2PKE', { wrappingKeySpec: 'RSA_2048', publicKeyBase64: rsa.spkiBase64 })).code).toBe(ErrorCode.AlgorithmMismatch);
+    expect(thrown(() => wrap('SM2PKE', { wrappingKeySpec: 'RSA_2048', publicKeyBase64: rsa.spkiBase64 })).code).toBe(
+      ErrorCode.AlgorithmMismatch,
+    );
   });
 
   it('OAEP and PKCS#1 v1.5 with EC_SM2 as AlgorithmMismatch', () => {
@@ -127,7 +153,9 @@ describe('wrapKeyMaterial rejects', () => {
   });
 
   it('an SM2 public key declared as RSA_2048 as InvalidPublicKey', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: sm2.spkiBase64 })).code).toBe(ErrorCode.InvalidPublicKey);
+    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: sm2.spkiBase64 })).code).toBe(
+      ErrorCode.InvalidPublicKey,
+    );
   });
 
   it('an RSA public key declared as EC_SM2 as InvalidPublicKey', () => {
@@ -136,12 +164,16 @@ describe('wrapKeyMaterial rejects', () => {
 
   it('31, 33 and 0 bytes of AES_256 material as InvalidMaterial', () => {
     for (const n of [31, 33, 0]) {
-      expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { material: randomBytes(n) })).code, `${n}`).toBe(ErrorCode.InvalidMaterial);
+      expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { material: randomBytes(n) })).code, `${n}`).toBe(
+        ErrorCode.InvalidMaterial,
+      );
     }
   });
 
   it('16 bytes declared as Aliyun_AES_256 as InvalidMaterial', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { material: sm4 })).message).toBe('material: Aliyun_AES_256 needs 32 bytes, got 16 bytes');
+    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { material: sm4 })).message).toBe(
+      'material: Aliyun_AES_256 needs 32 bytes, got 16 bytes',
+    );
   });
 
   it('32 bytes declared as Aliyun_SM4 as InvalidMaterial', () => {
@@ -149,21 +181,29 @@ describe('wrapKeyMaterial rejects', () => {
   });
 
   it('a public key that is not base64 as InvalidBase64', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: `${rsa.spkiBase64.slice(0, 40)}\n${rsa.spkiBase64.slice(40)}` })).code).toBe(
-      ErrorCode.InvalidBase64,
-    );
+    expect(
+      thrown(() =>
+        wrap('RSAES_OAEP_SHA_256', { publicKeyBase64: `${rsa.spkiBase64.slice(0, 40)}\n${rsa.spkiBase64.slice(40)}` }),
+      ).code,
+    ).toBe(ErrorCode.InvalidBase64);
   });
 
   it('an unknown wrapping algorithm as UnsupportedAlgorithm', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_512' as WrappingAlgorithm, { wrappingKeySpec: 'RSA_2048' })).code).toBe(ErrorCode.UnsupportedAlgorithm);
+    expect(thrown(() => wrap('RSAES_OAEP_SHA_512' as WrappingAlgorithm, { wrappingKeySpec: 'RSA_2048' })).code).toBe(
+      ErrorCode.UnsupportedAlgorithm,
+    );
   });
 
   it('an unknown wrapping key spec as UnsupportedAlgorithm', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { wrappingKeySpec: 'RSA_4096' as WrappingKeySpec })).code).toBe(ErrorCode.UnsupportedAlgorithm);
+    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { wrappingKeySpec: 'RSA_4096' as WrappingKeySpec })).code).toBe(
+      ErrorCode.UnsupportedAlgorithm,
+    );
   });
 
   it('an unknown key spec as UnsupportedAlgorithm', () => {
-    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { keySpec: 'Aliyun_AES_512' as KeySpec })).code).toBe(ErrorCode.UnsupportedAlgorithm);
+    expect(thrown(() => wrap('RSAES_OAEP_SHA_256', { keySpec: 'Aliyun_AES_512' as KeySpec })).code).toBe(
+      ErrorCode.UnsupportedAlgorithm,
+    );
   });
 });
 
@@ -182,7 +222,12 @@ describe('error messages', () => {
       thrown(() => unwrapKeyMaterial(rsaPrivate, 'RSAES_PKCS1_V1_5', ct)),
       thrown(() => unwrapKeyMaterial(sm2Private, 'RSAES_OAEP_SHA_1', ct)),
     ];
-    const secrets = [material, valid].flatMap((m) => [m.toString('hex'), m.toString('hex').toUpperCase(), m.toString('base64'), m.toString('base64').slice(0, 16)]);
+    const secrets = [material, valid].flatMap((m) => [
+      m.toString('hex'),
+      m.toString('hex').toUpperCase(),
+      m.toString('base64'),
+      m.toString('base64').slice(0, 16),
+    ]);
     expect(errors).toHaveLength(8);
     for (const err of errors) {
       const text = `${err.message} ${JSON.stringify(err)}`;

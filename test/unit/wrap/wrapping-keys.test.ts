@@ -2,7 +2,11 @@ import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EmulatorErrorCode as ErrorCode } from '../../../packages/kms-emulator/src/errors.js';
 import { sm2Encrypt } from '../../../shared/wrap/sm2.js';
-import { checkPkcs1Type2, generateWrappingKeyPair, unwrapKeyMaterial } from '../../../packages/kms-emulator/src/wrapping-keys.js';
+import {
+  checkPkcs1Type2,
+  generateWrappingKeyPair,
+  unwrapKeyMaterial,
+} from '../../../packages/kms-emulator/src/wrapping-keys.js';
 
 const rsa = generateWrappingKeyPair('RSA_2048');
 const sm2 = generateWrappingKeyPair('EC_SM2');
@@ -43,21 +47,29 @@ describe('emulator wrapping keys', () => {
 
   it('rejects an algorithm that does not match the key spec with AlgorithmMismatch', () => {
     expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'SM2PKE', 'AAAA'))).toBe(ErrorCode.AlgorithmMismatch);
-    expect(codeOf(() => unwrapKeyMaterial(sm2.privateKey, 'RSAES_OAEP_SHA_1', 'AAAA'))).toBe(ErrorCode.AlgorithmMismatch);
+    expect(codeOf(() => unwrapKeyMaterial(sm2.privateKey, 'RSAES_OAEP_SHA_1', 'AAAA'))).toBe(
+      ErrorCode.AlgorithmMismatch,
+    );
   });
 
   it('rejects OAEP ciphertext decrypted as the other OAEP hash with UnwrapFailed', () => {
     const ct = publicEncrypt({ ...rsaPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material);
-    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_256', ct.toString('base64')))).toBe(ErrorCode.UnwrapFailed);
+    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_256', ct.toString('base64')))).toBe(
+      ErrorCode.UnwrapFailed,
+    );
   });
 
   it('rejects OAEP ciphertext presented as PKCS#1 v1.5 with UnwrapFailed', () => {
     const ct = publicEncrypt({ ...rsaPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material);
-    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_PKCS1_V1_5', ct.toString('base64')))).toBe(ErrorCode.UnwrapFailed);
+    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_PKCS1_V1_5', ct.toString('base64')))).toBe(
+      ErrorCode.UnwrapFailed,
+    );
   });
 
   it('rejects bad base64 with InvalidBase64', () => {
-    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_1', 'not base64!'))).toBe(ErrorCode.InvalidBase64);
+    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_1', 'not base64!'))).toBe(
+      ErrorCode.InvalidBase64,
+    );
   });
 
   it('rejects a ciphertext of the wrong length with UnwrapFailed', () => {
@@ -70,20 +82,29 @@ describe('emulator wrapping keys', () => {
     const spki = Buffer.from(sm2.publicKeyBase64, 'base64');
     const ct = sm2Encrypt(spki.subarray(spki.length - 65), material.subarray(0, 16));
     ct[ct.length - 1]! ^= 1;
-    expect(codeOf(() => unwrapKeyMaterial(sm2.privateKey, 'SM2PKE', ct.toString('base64')))).toBe(ErrorCode.UnwrapFailed);
+    expect(codeOf(() => unwrapKeyMaterial(sm2.privateKey, 'SM2PKE', ct.toString('base64')))).toBe(
+      ErrorCode.UnwrapFailed,
+    );
   });
 
   it('rejects a corrupt private key from the state file with UnwrapFailed', () => {
-    const ct = publicEncrypt({ ...rsaPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, material).toString('base64');
+    const ct = publicEncrypt(
+      { ...rsaPublic, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' },
+      material,
+    ).toString('base64');
     const corrupt = [{ spec: 'RSA_4096', pkcs8DerBase64: '' }, { spec: 'RSA_2048', pkcs8DerBase64: 'AAAA' }, null];
     for (const key of corrupt) {
       expect(codeOf(() => unwrapKeyMaterial(key as never, 'RSAES_OAEP_SHA_1', ct))).toBe(ErrorCode.UnwrapFailed);
     }
-    expect(codeOf(() => unwrapKeyMaterial({ spec: 'EC_SM2', privateKeyHex: 'zz' }, 'SM2PKE', ct))).toBe(ErrorCode.UnwrapFailed);
+    expect(codeOf(() => unwrapKeyMaterial({ spec: 'EC_SM2', privateKeyHex: 'zz' }, 'SM2PKE', ct))).toBe(
+      ErrorCode.UnwrapFailed,
+    );
   });
 
   it('rejects an unknown algorithm with UnsupportedAlgorithm', () => {
-    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_512', 'AAAA'))).toBe(ErrorCode.UnsupportedAlgorithm);
+    expect(codeOf(() => unwrapKeyMaterial(rsa.privateKey, 'RSAES_OAEP_SHA_512', 'AAAA'))).toBe(
+      ErrorCode.UnsupportedAlgorithm,
+    );
   });
 });
 

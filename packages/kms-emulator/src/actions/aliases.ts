@@ -19,7 +19,10 @@ export const ALIAS_NAME_RE = /^alias\/(?!acs)[A-Za-z0-9_/-]{1,249}$/;
 function aliasName(ctx: ActionContext): string {
   const name = ctx.params.required('AliasName');
   if (!ALIAS_NAME_RE.test(name)) {
-    throw invalidParameter('AliasName', 'It must match ^alias/(?!acs)[A-Za-z0-9_/-]{1,249}$ (at most 255 characters with the prefix).');
+    throw invalidParameter(
+      'AliasName',
+      'It must match ^alias/(?!acs)[A-Za-z0-9_/-]{1,249}$ (at most 255 characters with the prefix).',
+    );
   }
   return name;
 }

@@ -134,10 +134,20 @@ export const KEY_STATE_MATRIX: Readonly<Record<KeyOp, Gate>> = {
   ScheduleDeletion: { Enabled: null, Disabled: null, PendingDeletion: SMF, PendingImport: null },
   CancelDeletion: { Enabled: SMF, Disabled: SMF, PendingDeletion: null, PendingImport: SMF },
   CreateAlias: { Enabled: null, Disabled: null, PendingDeletion: SMF, PendingImport: null },
-  UpdateAliasTarget: { Enabled: null, Disabled: null, PendingDeletion: 'Rejected.PendingDeletion', PendingImport: null },
+  UpdateAliasTarget: {
+    Enabled: null,
+    Disabled: null,
+    PendingDeletion: 'Rejected.PendingDeletion',
+    PendingImport: null,
+  },
   Tag: { Enabled: null, Disabled: null, PendingDeletion: 'Rejected.PendingDeletion', PendingImport: null },
   ImportMaterial: { Enabled: null, Disabled: null, PendingDeletion: SMF, PendingImport: null },
-  UpdateDescription: { Enabled: null, Disabled: null, PendingDeletion: 'Rejected.PendingDeletion', PendingImport: null },
+  UpdateDescription: {
+    Enabled: null,
+    Disabled: null,
+    PendingDeletion: 'Rejected.PendingDeletion',
+    PendingImport: null,
+  },
   Always: { Enabled: null, Disabled: null, PendingDeletion: null, PendingImport: null },
 };
 

@@ -158,7 +158,12 @@ export function parseBlob(blob: string, paramName = 'CiphertextBlob'): ParsedBlo
  * Opens a parsed blob with the key's material. A failed tag check (tampering, wrong
  * EncryptionContext) answers InvalidParameter 400 (inferred: the real code is undocumented).
  */
-export function openBlob(key: KeyRecord, blob: ParsedBlob, context: EncryptionContext, paramName = 'CiphertextBlob'): Buffer {
+export function openBlob(
+  key: KeyRecord,
+  blob: ParsedBlob,
+  context: EncryptionContext,
+  paramName = 'CiphertextBlob',
+): Buffer {
   const material = materialOf(key);
   try {
     const decipher = createDecipheriv(gcmAlgorithm(material), material, blob.iv, { authTagLength: BLOB_TAG_LENGTH });
@@ -197,7 +202,10 @@ export function assertClientCrypto(ctx: ActionContext, key: KeyRecord): void {
   assertSharedGatewayAllowed(ctx.store, key);
   assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
   if (key.defaultCmk === true) {
-    throw kmsError('UnsupportedOperation', 'This action is not supported. The default key does not support client-side encryption; use a key in a KMS instance.');
+    throw kmsError(
+      'UnsupportedOperation',
+      'This action is not supported. The default key does not support client-side encryption; use a key in a KMS instance.',
+    );
   }
   assertUsableForCrypto(key);
 }

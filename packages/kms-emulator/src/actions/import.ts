@@ -33,7 +33,8 @@ const getParametersForImport: ActionHandler = (ctx) => {
   const key = resolveKeyIdOnly(ctx);
   requireExternal(key);
   if (spec !== 'RSA_2048' && spec !== 'EC_SM2') throw invalidParameter('WrappingKeySpec');
-  if (!WRAPPING[spec].includes(algorithm)) throw invalidParameter('WrappingAlgorithm', `It is not supported with ${spec}.`);
+  if (!WRAPPING[spec].includes(algorithm))
+    throw invalidParameter('WrappingAlgorithm', `It is not supported with ${spec}.`);
   if (spec === 'EC_SM2' && key.protectionLevel !== 'HSM') {
     // documented (W-GPI): EC_SM2/SM2PKE only for ProtectionLevel=HSM keys
     throw invalidParameter('WrappingKeySpec', 'EC_SM2 requires a key with ProtectionLevel HSM.');
@@ -53,7 +54,12 @@ const getParametersForImport: ActionHandler = (ctx) => {
     expiresUnix,
   });
   ctx.store.markDirty();
-  return { KeyId: key.keyId, ImportToken: token, PublicKey: pair.publicKeyBase64, TokenExpireTime: isoSeconds(expiresUnix) };
+  return {
+    KeyId: key.keyId,
+    ImportToken: token,
+    PublicKey: pair.publicKeyBase64,
+    TokenExpireTime: isoSeconds(expiresUnix),
+  };
 };
 
 /**

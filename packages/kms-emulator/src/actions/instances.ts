@@ -70,7 +70,10 @@ const listKmsInstances: ActionHandler = (ctx) => {
   const all = liveInstances(ctx);
   return {
     KmsInstances: {
-      KmsInstance: pageOf(all, page).map((i) => ({ KmsInstanceId: i.instanceId, KmsInstanceArn: instanceArn(ctx, i.instanceId) })),
+      KmsInstance: pageOf(all, page).map((i) => ({
+        KmsInstanceId: i.instanceId,
+        KmsInstanceArn: instanceArn(ctx, i.instanceId),
+      })),
     },
     PageNumber: page.pageNumber,
     PageSize: page.pageSize,

@@ -68,7 +68,11 @@ export interface NewKey {
  * Aliyun_KMS keys are metadata-only here (the emulator does not implement Asymmetric* actions).
  * `PrimaryKeyVersion` is assigned at creation even for EXTERNAL keys (inferred, docs/kms-api.md §2.1).
  */
-export function createKeyRecord(store: EmulatorStore, ctx: Pick<ActionContext, 'nowUnix' | 'accountId'>, input: NewKey): KeyRecord {
+export function createKeyRecord(
+  store: EmulatorStore,
+  ctx: Pick<ActionContext, 'nowUnix' | 'accountId'>,
+  input: NewKey,
+): KeyRecord {
   const materialLength = SYMMETRIC_SPECS[input.keySpec];
   const generated = input.origin === 'Aliyun_KMS' && materialLength !== undefined;
   const key: KeyRecord = {
@@ -105,7 +109,8 @@ const createKey: ActionHandler = (ctx) => {
   const keySpec = params.oneOf('KeySpec', KEY_SPECS, 'Aliyun_AES_256');
   const symmetric = SYMMETRIC_SPECS[keySpec] !== undefined;
   const keyUsage = params.oneOf('KeyUsage', ['ENCRYPT/DECRYPT', 'SIGN/VERIFY'] as const, 'ENCRYPT/DECRYPT');
-  if (symmetric && keyUsage !== 'ENCRYPT/DECRYPT') throw invalidParameter('KeyUsage', 'Symmetric keys only support ENCRYPT/DECRYPT.');
+  if (symmetric && keyUsage !== 'ENCRYPT/DECRYPT')
+    throw invalidParameter('KeyUsage', 'Symmetric keys only support ENCRYPT/DECRYPT.');
   if (!symmetric && origin === 'EXTERNAL') {
     // documented: DOCS21 CreateKey "do not set Origin to EXTERNAL" for asymmetric default keys
     throw invalidParameter('Origin', 'Asymmetric keys cannot be EXTERNAL.');
@@ -121,8 +126,14 @@ const createKey: ActionHandler = (ctx) => {
         : 'SOFTWARE';
   // documented (TSM): KeyStorageMechanism is for hardware instances only; elsewhere InvalidParameter (inferred)
   const storage = params.optional('KeyStorageMechanism');
-  if (storage !== undefined && (instance?.type !== 'hardware' || !['HsmInternal', 'HsmEncryptedDatabase'].includes(storage))) {
-    throw invalidParameter('KeyStorageMechanism', 'It is HsmInternal or HsmEncryptedDatabase, for keys in hardware instances only.');
+  if (
+    storage !== undefined &&
+    (instance?.type !== 'hardware' || !['HsmInternal', 'HsmEncryptedDatabase'].includes(storage))
+  ) {
+    throw invalidParameter(
+      'KeyStorageMechanism',
+      'It is HsmInternal or HsmEncryptedDatabase, for keys in hardware instances only.',
+    );
   }
   if (instance !== undefined) {
     let count = 0;
@@ -133,7 +144,8 @@ const createKey: ActionHandler = (ctx) => {
   const defaultCmk = instance === undefined && ctx.store.kmsVersion === 3;
   if (defaultCmk) {
     // documented: default keys support only symmetric Aliyun_AES_256 (the code is inferred)
-    if (keySpec !== 'Aliyun_AES_256') throw invalidParameter('KeySpec', 'The default key supports only Aliyun_AES_256.');
+    if (keySpec !== 'Aliyun_AES_256')
+      throw invalidParameter('KeySpec', 'The default key supports only Aliyun_AES_256.');
     // documented: one default CMK per region; the code for a second one is inferred
     // (Rejected.LimitExceeded 400, the only limit code META lists for CreateKey)
     if ([...ctx.store.keys.values()].some((k) => k.defaultCmk === true)) {
@@ -215,7 +227,9 @@ function keyFilterValues(ctx: ActionContext, key: KeyRecord, filterKey: string):
 const listKeys: ActionHandler = (ctx) => {
   const page = readPage(ctx.params);
   const filters = parseFilters(ctx.params, LIST_KEYS_FILTER_KEYS);
-  const all = [...ctx.store.keys.values()].filter((key) => matchesFilters(filters, (f) => keyFilterValues(ctx, key, f)));
+  const all = [...ctx.store.keys.values()].filter((key) =>
+    matchesFilters(filters, (f) => keyFilterValues(ctx, key, f)),
+  );
   return {
     Keys: { Key: pageOf(all, page).map((key) => ({ KeyId: key.keyId, KeyArn: keyArn(ctx, key.keyId) })) },
     TotalCount: all.length,

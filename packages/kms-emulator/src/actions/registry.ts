@@ -48,5 +48,5 @@ export const NOT_EMULATED_ACTIONS: ReadonlySet<string> = new Set([
 
 /** Looks up a handler; `undefined` for unknown or not-emulated actions. */
 export function findAction(name: string): ActionHandler | undefined {
-  return  Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
+  return Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
 }

@@ -57,7 +57,8 @@ function secretDataParams(ctx: ActionContext): { data: string; dataType: 'text' 
   if (Buffer.byteLength(data, 'utf8') > MAX_SECRET_DATA_BYTES) {
     throw invalidParameter('SecretData', `It must be at most ${MAX_SECRET_DATA_BYTES} bytes.`);
   }
-  if (dataType === 'binary' && !isStrictBase64(data)) throw invalidParameter('SecretData', 'Binary data must be base64.');
+  if (dataType === 'binary' && !isStrictBase64(data))
+    throw invalidParameter('SecretData', 'Binary data must be base64.');
   return { data, dataType };
 }
 
@@ -320,7 +321,15 @@ const describeSecret: ActionHandler = (ctx) => {
 };
 
 /** ListSecrets `Filters` keys (documented: TSM ListSecretsRequest). */
-export const LIST_SECRETS_FILTER_KEYS = ['SecretName', 'Description', 'TagKey', 'TagValue', 'DKMSInstanceId', 'SecretType', 'Creator'] as const;
+export const LIST_SECRETS_FILTER_KEYS = [
+  'SecretName',
+  'Description',
+  'TagKey',
+  'TagValue',
+  'DKMSInstanceId',
+  'SecretType',
+  'Creator',
+] as const;
 
 function secretFilterValues(ctx: ActionContext, secret: SecretRecord, filterKey: string): string[] {
   switch (filterKey) {
@@ -348,7 +357,9 @@ const listSecrets: ActionHandler = (ctx) => {
   const page = readPage(ctx.params);
   // inferred: exact matches (the docs do not say whether SecretName/Description match partially)
   const filters = parseFilters(ctx.params, LIST_SECRETS_FILTER_KEYS);
-  const all = [...ctx.store.secrets.values()].filter((s) => matchesFilters(filters, (f) => secretFilterValues(ctx, s, f)));
+  const all = [...ctx.store.secrets.values()].filter((s) =>
+    matchesFilters(filters, (f) => secretFilterValues(ctx, s, f)),
+  );
   return {
     SecretList: { Secret: pageOf(all, page).map((s) => secretSummary(s, fetchTags)) },
     PageNumber: page.pageNumber,

@@ -38,7 +38,8 @@ export function parseTags(text: string, param = 'Tags', max = MAX_TAGS_ON_CREATE
   } catch {
     throw invalidParameter(param, 'It must be a JSON array of {"TagKey","TagValue"} objects.');
   }
-  if (!Array.isArray(parsed)) throw invalidParameter(param, 'It must be a JSON array of {"TagKey","TagValue"} objects.');
+  if (!Array.isArray(parsed))
+    throw invalidParameter(param, 'It must be a JSON array of {"TagKey","TagValue"} objects.');
   const tags: Tag[] = [];
   for (const item of parsed as unknown[]) {
     if (typeof item !== 'object' || item === null) throw invalidParameter(param, 'Each tag must be an object.');
