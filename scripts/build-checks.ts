@@ -127,16 +127,21 @@ export interface SizeRow {
   bytes: number;
   mapBytes: number;
   budgetBytes: number;
+  /** Median `require` time of the bundle over bare `node -e 0`, in ms, when measured (scripts/cold-start.ts). */
+  coldStartOverheadMs?: number;
 }
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /** A fixed-width table of bundle sizes against budgets, one line per function. */
 export function formatSizeTable(rows: readonly SizeRow[]): string {
-  const header = ['function', 'index.js', 'index.js.map', 'budget', 'used'];
+  const withColdStart = rows.some((r) => r.coldStartOverheadMs !== undefined);
+  const header = ['function', 'index.js', ...(withColdStart ? ['cold start'] : []), 'index.js.map', 'budget', 'used'];
+  const coldStart = (ms: number | undefined): string => (ms === undefined ? '-' : `+${Math.round(ms)} ms`);
   const body = rows.map((r) => [
     r.fn,
     kib(r.bytes),
+    ...(withColdStart ? [coldStart(r.coldStartOverheadMs)] : []),
     kib(r.mapBytes),
     kib(r.budgetBytes),
     `${Math.round((r.bytes / r.budgetBytes) * 100)}%`,

@@ -31,6 +31,7 @@ import {
   type BundleViolation,
   type SizeRow,
 } from './build-checks.js';
+import { measureColdStarts } from './cold-start.js';
 
 /** Options of one build. Paths may be relative to `absWorkingDir`. */
 export interface BuildFunctionsOptions {
@@ -132,7 +133,23 @@ export async function buildFunctions(options: BuildFunctionsOptions = {}): Promi
 async function main(): Promise<number> {
   try {
     const report = await buildFunctions();
-    process.stdout.write(`${formatSizeTable(report.bundles)}\n`);
+    // Cold start: median `require` of each bundle over bare `node -e 0`, interleaved runs
+    // (BUILD_COLD_START_RUNS=0 skips it).
+    const runs = Number(process.env['BUILD_COLD_START_RUNS'] ?? '7');
+    if (report.ok && Number.isInteger(runs) && runs > 0) {
+      const cold = measureColdStarts(
+        report.bundles.map((b) => b.outFile),
+        runs,
+      );
+      cold.bundles.forEach((c, i) => {
+        report.bundles[i]!.coldStartOverheadMs = Math.max(0, c.overheadMs);
+      });
+      process.stdout.write(`${formatSizeTable(report.bundles)}\n`);
+      process.stdout.write(`cold start: require(index.js) over bare node -e 0 (${cold.bareMs.toFixed(0)} ms), `);
+      process.stdout.write(`median of ${cold.runs} interleaved runs\n`);
+    } else {
+      process.stdout.write(`${formatSizeTable(report.bundles)}\n`);
+    }
     for (const v of report.violations) process.stderr.write(`build: ${v.fn}: ${v.kind}: ${v.detail}\n`);
     if (!report.ok) process.stderr.write(`build: FAILED with ${report.violations.length} violation(s)\n`);
     return report.ok ? 0 : 1;

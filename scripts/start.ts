@@ -117,13 +117,18 @@ async function main(): Promise<number> {
       .join('\n')}\n`,
     { mode: 0o600 },
   );
+  const emuNote = `(KMS 3.0; admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)`;
+  const fcNote =
+    '(FC 3.0: /2023-03-30/functions/<fn>/invocations, ' +
+    `FC 2.0: /2016-08-15/services/${stack.projectName}/functions/<fn>/invocations)`;
   process.stdout.write(`
 The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
-  KMS emulator      ${stack.emu.url}   (KMS 3.0; admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)
+  KMS emulator      ${stack.emu.url}   ${emuNote}
   KMS instances     ${LOCAL_INSTANCES.keys} (software, shared gateway on): managed keys
                     ${LOCAL_INSTANCES.escrow} (software): escrow/lease CMK, lease and webhook secrets
-  FC host (invoke)  ${stack.host.url}   (FC 3.0: /2023-03-30/functions/<fn>/invocations, FC 2.0: /2016-08-15/services/${stack.projectName}/functions/<fn>/invocations)
+  FC host (invoke)  ${stack.host.url}   ${fcNote}
   webhook trigger   ${stack.host.httpTriggerUrl(stack.functionNames.webhook)}
+  alert receiver    ${stack.alerts.url}   (BYOK_ALERT_WEBHOOK_URL, signed; arrivals print as [alert] lines)
   functions         ${Object.values(stack.functionNames).join(', ')}
   state             ${stateDir}  (emulator state and escrow hold plaintext material: keep private)
 
@@ -134,6 +139,7 @@ Try next (in another terminal):
   npm run ops -- --local onboard alias/payments    # a second lineage
   npm run ops -- --local doctor                    # check the deployment: instances, escrow placement, permissions
   npm run local:webhook -- '{"action":"check","alias":"alias/demo","reason":"try me"}'   # a signed webhook call
+  npm run ops -- --local sweep                     # a sweep: its alerts arrive at the receiver above
   curl -s ${stack.emu.url}/__emulator/state        # what the emulator holds (no material)
   (settings for --local: ${cliEnvFile})
 
@@ -154,9 +160,12 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(
-      `start: ${isOrchestratorError(err) ? `${err.code} ${err.message}` : err instanceof Error ? err.message : String(err)}\n`,
-    );
+    const shown = isOrchestratorError(err)
+      ? `${err.code} ${err.message}`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    process.stderr.write(`start: ${shown}\n`);
     if (!isOrchestratorError(err)) log.error('start failed', err); // a bug: its stack is the only trace
     process.exitCode = 1;
   },

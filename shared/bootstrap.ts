@@ -16,6 +16,14 @@
  * through the caller's `auditWriter` (functions pass a stdout line writer, the CLI passes stderr).
  */
 import { readFile } from 'node:fs/promises';
+import {
+  type AlertNotifier,
+  type AlertSink,
+  createAlertNotifier,
+  kmsAlertStateStore,
+  logAlertSink,
+  webhookAlertSink,
+} from './alerts/index.js';
 import { createAuditLog, fileAuditSink, writerAuditSink, type AuditLog } from './audit/index.js';
 import { ConfigError, ConfigVariable, type Config } from './config/index.js';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from './errors.js';
@@ -82,6 +90,34 @@ export async function buildEscrow(
   }
 }
 
+/**
+ * The alert notifier of `config`: state in the `byok-alerts/state` secret (escrow instance, lease
+ * CMK), sinks = the log always, plus the outbound webhook when BYOK_ALERT_WEBHOOK_URL is set.
+ */
+export function buildAlertNotifier(config: Config, kms: KmsPort, log: Logger): AlertNotifier {
+  const sinks: AlertSink[] = [logAlertSink(log)];
+  const hook = config.alerts.webhook;
+  if (hook) {
+    const setting = hook.secret;
+    let cached: Promise<string> | undefined;
+    const secret = async (): Promise<string | undefined> => {
+      if (!setting) return undefined;
+      if (setting.source === 'value') return setting.value.reveal();
+      cached ??= kms.getSecretValue({ secretName: setting.secretName }).then((v) => v.secretData);
+      return cached.catch((err: unknown) => {
+        cached = undefined; // a failed read is not cached
+        throw err;
+      });
+    };
+    sinks.push(webhookAlertSink({ url: hook.url.reveal(), format: hook.format, secret, log }));
+  }
+  const placement = config.instances.escrow === undefined ? {} : { dkmsInstanceId: config.instances.escrow };
+  const store = kmsAlertStateStore({ kms, encryptionKeyId: config.leaseKeyId, ...placement });
+  const hours = config.alerts.resendHours;
+  const resendMs = { critical: hours.critical * 3_600_000, warning: hours.warning * 3_600_000 };
+  return createAlertNotifier({ store, sinks, resendMs, log });
+}
+
 /** The per-instance parts of the engine deps: built once per credentials, shared by runs. */
 export interface EngineInstance {
   kms: KmsPort;
@@ -102,6 +138,8 @@ export interface RunInput {
   progress?: (line: string) => void;
   /** The run's logger (a function passes its invocation's); default the factory's. `runId` is added. */
   log?: Logger;
+  /** `false`: tell nobody about what sweeps and checks find (no alert state, no sinks). Default on. */
+  alerts?: boolean;
 }
 
 /** Engine deps of one run. `close()` them in a `finally`: the audit log's file sink holds a descriptor. */
@@ -182,6 +220,7 @@ export function createEngineFactory(options: EngineFactoryOptions): EngineFactor
         actor: input.actor,
         runId,
         ...(input.deadlineMs !== undefined ? { deadlineMs: input.deadlineMs } : {}),
+        ...(input.alerts === false ? {} : { alerts: buildAlertNotifier(config, instance.kms, log) }),
         progress: input.progress ?? ((line: string) => log.info(line)),
         close: () => {
           closing ??= audit.close();

@@ -54,6 +54,8 @@ export const ErrorCode = {
   PayloadTooLarge: 'ERR_PAYLOAD_TOO_LARGE',
   UnknownPayload: 'ERR_UNKNOWN_PAYLOAD',
   FunctionFailed: 'ERR_FUNCTION_FAILED',
+  /** A repair a webhook delivery asked for ended `failed` (the answer is 5xx, so the sender retries). */
+  RepairFailed: 'ERR_REPAIR_FAILED',
   Internal: 'ERR_INTERNAL',
 } as const;
 

@@ -41,7 +41,9 @@ export function lineageProblem(name: string): { rule: LineageRule; text: string 
   if (name.length < 1 || name.length > LINEAGE_MAX_CHARS) {
     return {
       rule: LineageRule.Length,
-      text: `a lineage name must be 1-${LINEAGE_MAX_CHARS} characters (it is stored as the byok:lineage tag value, which KMS limits to ${LINEAGE_MAX_CHARS}), got ${name.length}`,
+      text:
+        `a lineage name must be 1-${LINEAGE_MAX_CHARS} characters (it is stored as ` +
+        `the byok:lineage tag value, which KMS limits to ${LINEAGE_MAX_CHARS}), got ${name.length}`,
     };
   }
   if (!ONLY_LINEAGE_CHARS.test(name)) {
@@ -53,7 +55,9 @@ export function lineageProblem(name: string): { rule: LineageRule; text: string 
   if (name.startsWith(RESERVED_PREFIX)) {
     return {
       rule: LineageRule.ReservedPrefix,
-      text: `a lineage name must not start with "${RESERVED_PREFIX}" (KMS reserves alias names starting with ${ALIAS_PREFIX}${RESERVED_PREFIX})`,
+      text:
+        `a lineage name must not start with "${RESERVED_PREFIX}" (KMS ` +
+        `reserves alias names starting with ${ALIAS_PREFIX}${RESERVED_PREFIX})`,
     };
   }
   return undefined;

@@ -26,7 +26,28 @@ import { DedupeCache, WebhookSecretCache, processWebhook } from '../../shared/we
 
 const runtime = createFunctionRuntime(process.env);
 const dedupe = new DedupeCache();
+/** Read at the instance's first invocation and again by age only (never because of a request). */
 const secrets = new WebhookSecretCache();
+/** The orchestrator's own role and session names (comma-separated); its credentials' key id is added. */
+const SELF_ROLE_NAMES = list(process.env.BYOK_SELF_ROLE_NAMES);
+const SELF_SESSION_NAMES = list(process.env.BYOK_SELF_SESSION_NAMES);
+
+/** The AccessKey id the function's own calls are signed with (ActionTrail `userIdentity.accessKeyId`). */
+function ownAccessKeyIds(context: FcContext): string[] {
+  try {
+    const id = context.credentials?.accessKeyId;
+    return id ? [id] : [];
+  } catch {
+    return [];
+  }
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
 /** Writes allowed per call: CloudMonitor gives up after 5 s. */
 const WRITE_BUDGET_MS = 3_500;
 
@@ -49,7 +70,19 @@ export async function handler(event: Buffer, context: FcContext): Promise<HttpRe
     const reply = await processWebhook(delivery, {
       dedupe,
       nowMs: systemClock.nowMs,
-      secrets: async () => secrets.get((await runtime.instance(context)).kms, runtime.config().webhook),
+      secrets: async () => {
+        // A configuration problem is logged here; the caller is only refused, like any other.
+        const failed = (err: unknown) =>
+          log.error('webhook secrets could not be read (requests are refused until they are)', err, { runId });
+        try {
+          return await secrets.accepted((await runtime.instance(context)).kms, runtime.config().webhook, failed);
+        } catch (err) {
+          failed(err);
+          throw err;
+        }
+      },
+      self: { roleNames: SELF_ROLE_NAMES, sessionNames: SELF_SESSION_NAMES, accessKeyIds: ownAccessKeyIds(context) },
+      onAuditRefused: (err) => logFailure(log, 'webhook decision audited without its details', err, { runId }),
       openEngine: async (actor) => {
         const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);
         return runtime.deps(context, { actor, runId, clock, deadlineMs: clock.nowMs() + WRITE_BUDGET_MS });

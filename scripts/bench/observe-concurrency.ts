@@ -15,7 +15,7 @@ import { createAlicloudKms } from '../../shared/kms/alicloud-adapter.js';
 import { openFileEscrowStore } from '../../shared/escrow/file-store.js';
 import { onboard } from '../../shared/lifecycle/engine.js';
 import { observe } from '../../shared/lifecycle/observe.js';
-import { defaultPolicy } from '../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../shared/config/index.js';
 import type { EngineDeps } from '../../shared/lifecycle/ports.js';
 import { systemClock, systemRandom } from '../../shared/system.js';
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       audit: { record: () => undefined },
       clock: systemClock,
       random: systemRandom,
-      policies: { defaults: defaultPolicy, lineages: {} },
+      policies: { defaults: DEFAULT_POLICY, lineages: {} },
       leaseKeyId: escrowKey.keyId,
       leaseTtlMs: 60_000,
       actor: { kind: 'system', id: 'bench' },

@@ -16,6 +16,7 @@ import { buildEngineDeps, buildKms } from '../../shared/bootstrap.js';
 import { onboard } from '../../shared/lifecycle/engine.js';
 import { parseConfig } from '../../shared/config/index.js';
 import { systemRandom } from '../../shared/system.js';
+import { startAlertReceiver, type AlertReceiver } from './alert-receiver.js';
 import type { Logger } from '../../shared/log.js';
 import type { KmsPort } from '../../shared/kms/port.js';
 
@@ -29,6 +30,8 @@ export interface LocalStackOptions {
   sYamlPath: string;
   kmsPort?: number;
   fcPort?: number;
+  /** Port of the local alert receiver (default: any free port). */
+  alertPort?: number;
   /** Clock speed for demos: 3600 makes an hour pass each second (timers and KMS expiry follow). */
   speed?: number;
   /** Fire timer triggers on their schedule (default true). */
@@ -46,7 +49,9 @@ export interface LocalStack {
   /** Environment for the CLI (direct mode) against this stack. */
   cliEnv: Record<string, string>;
   /** Webhook secrets (kept in `<stateDir>/secrets.json`, mode 0600). */
-  secrets: { webhookHmac: string; webhookToken: string };
+  secrets: { webhookHmac: string; webhookToken: string; alertHmac: string };
+  /** The local alert receiver every sweep and check sends its alerts to (BYOK_ALERT_WEBHOOK_URL). */
+  alerts: AlertReceiver;
   functionNames: { sweep: string; webhook: string; ops: string };
   projectName: string;
   close(): Promise<void>;
@@ -65,16 +70,21 @@ export const LOCAL_OPERATOR = { accessKeyId: 'local-ak', accessKeySecret: 'local
 
 async function loadOrCreateSecrets(stateDir: string): Promise<LocalStack['secrets']> {
   const file = join(stateDir, 'secrets.json');
+  let stored: Partial<LocalStack['secrets']> = {};
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as LocalStack['secrets'];
+    stored = JSON.parse(await readFile(file, 'utf8')) as Partial<LocalStack['secrets']>;
   } catch {
-    const secrets = {
-      webhookHmac: randomBytes(24).toString('base64url'),
-      webhookToken: randomBytes(24).toString('base64url'),
-    };
-    await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
-    return secrets;
+    stored = {};
   }
+  const fresh = () => randomBytes(24).toString('base64url');
+  const secrets = {
+    webhookHmac: stored.webhookHmac ?? fresh(),
+    webhookToken: stored.webhookToken ?? fresh(),
+    // Added with the alert webhook: a state dir from before gets one now.
+    alertHmac: stored.alertHmac ?? fresh(),
+  };
+  if (stored.alertHmac === undefined) await writeFile(file, JSON.stringify(secrets), { mode: 0o600 });
+  return secrets;
 }
 
 /** The operator's KMS client for the emulator (used to prepare the stack, not by the functions). */
@@ -147,6 +157,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     port: options.kmsPort ?? 0,
     credentials: [LOCAL_OPERATOR, sts],
     stateFile: join(stateDir, 'kms-state.json'),
+    // Demo speed is the emulator's own: its clock moves continuously (the functions follow it).
+    speed: options.speed ?? 1,
     admin: true,
     kmsVersion: 3,
     instances: [
@@ -157,7 +169,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   let host: FcHost | undefined;
   let ticker: NodeJS.Timeout | undefined;
+  let alerts: AlertReceiver | undefined;
   try {
+    alerts = await startAlertReceiver({
+      ...(options.alertPort === undefined ? {} : { port: options.alertPort }),
+      secret: secrets.alertHmac,
+      onAlert: (a) => {
+        for (const line of a.text.split('\n')) log(`[alert] ${line}`);
+      },
+    });
     const kms = operatorKms(emu.endpoint);
     const escrowKeyId = await ensureEscrowKey(kms);
     // As in the cloud, the webhook reads its secrets from KMS Secrets Manager by name (s.yaml).
@@ -173,6 +193,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_LEASE_KEY_ID: escrowKeyId,
       BYOK_AUDIT_SINK: 'stdout',
       BYOK_LOCAL_TIME_URL: `${emu.url}/__emulator/state`,
+      // Every sweep and check (functions and CLI) sends its alerts to the local receiver.
+      BYOK_ALERT_WEBHOOK_URL: alerts.url,
+      BYOK_ALERT_WEBHOOK_FORMAT: 'generic',
+      BYOK_ALERT_WEBHOOK_SECRET: secrets.alertHmac,
     };
     const env = {
       BYOK_ESCROW_KEY_ID: escrowKeyId,
@@ -204,18 +228,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       credentials: () => sts,
       invokeCredentials: [LOCAL_OPERATOR],
       timeScale: speed,
+      // Timers fire on the emulator's clock (also after a restart, when it is ahead of real time).
+      startAtMs: emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000,
       fireTimers: options.fireTimers ?? true,
       fc2ServiceNames: [project.projectName],
       log: (line) => log(`[fc] ${line}`),
     });
     if (speed > 1) {
-      // The emulator clock follows the host clock so material and tokens expire at demo speed.
-      let last = Date.now();
-      ticker = setInterval(() => {
-        const now = Date.now();
-        emu.clock.advance(Math.round(((now - last) / 1000) * (speed - 1)));
-        last = now;
-      }, 1000);
+      // The emulator clock runs at demo speed by itself (continuously); save the time it reached
+      // now and then, so a crash does not lose it (a clean close saves it too).
+      ticker = setInterval(() => emu.clock.set((emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000) / 1000), 5_000);
       ticker.unref();
     }
     const byRole = (needle: string) => functions.find((f) => f.name.endsWith(needle))?.name ?? needle;
@@ -239,6 +261,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_FC2_SERVICE: project.projectName,
     });
     const h = host;
+    const receiver = alerts;
     return {
       emu,
       host: h,
@@ -246,18 +269,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       escrowKeyId,
       cliEnv,
       secrets,
+      alerts: receiver,
       functionNames,
       projectName: project.projectName,
       close: async () => {
         if (ticker) clearInterval(ticker);
         await h.close();
         await emu.close();
+        await receiver.close();
       },
     };
   } catch (err) {
     if (ticker) clearInterval(ticker);
     await host?.close();
     await emu.close();
+    await alerts?.close();
     throw err;
   }
 }

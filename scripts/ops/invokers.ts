@@ -126,7 +126,9 @@ function fromServiceError(
     ...(fcCode === undefined ? {} : { fcCode }),
     ...(requestId === undefined ? {} : { requestId }),
   };
-  const what = `FC refused the invocation of ${functionName}: ${fcCode ?? 'error'}${status === undefined ? '' : ` (HTTP ${status})`}`;
+  const what =
+    `FC refused the invocation of ${functionName}: ` +
+    `${fcCode ?? 'error'}${status === undefined ? '' : ` (HTTP ${status})`}`;
   if (status === 401 || status === 403) return new OrchestratorError(ErrorCode.Unauthenticated, what, { details });
   if (fcCode === 'EntityTooLarge' || status === 413)
     return new OrchestratorError(ErrorCode.PayloadTooLarge, what, { details });

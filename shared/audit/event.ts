@@ -9,6 +9,9 @@
  *   SHA-256 hex of the UTF-8 string `genesis:<runId>`.
  * canonicalJson is RFC 8785 (JCS) for the values events hold: object keys sorted, no whitespace,
  * ECMAScript number and string serialisation; `undefined` members are omitted.
+ *
+ * Why about 300 lines in one file: the schema, the validation of every field and the hashing must
+ * agree exactly (verify.ts re-hashes what the builder hashed), so they are read together here.
  */
 import { createHash } from 'node:crypto';
 import { ErrorCode, OrchestratorError } from '../errors.js';
@@ -99,6 +102,27 @@ const MAX_REQUEST_IDS = 64;
 
 const ACTION_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,63}$/;
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$/;
+/** KMS key ids: a UUID, or `key-` and lower-case letters and digits (KMS 3.0). */
+const KMS_KEY_ID =
+  /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|key-[a-z0-9]{1,64})$/;
+/** Identifier detail values (targets, aliases, key ids, lineages, secret names): their grammar, no scan. */
+const IDENTIFIER_VALUE = /^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,255}$/;
+/**
+ * Detail keys holding identifiers. Identifiers are not secrets: they are validated by their grammar
+ * and the secret scan is kept for free-text fields (an alias such as `alias/PaymentsAPIKeyForEUWest2Prod`
+ * mixes cases and digits the way random bytes do, yet is a name).
+ */
+export const IDENTIFIER_DETAIL_KEYS: ReadonlySet<string> = new Set([
+  'target',
+  'alias',
+  'aliasname',
+  'keyid',
+  'lineage',
+  'secretname',
+  'actor',
+  'actorid',
+  'source',
+]);
 const ERROR_CODE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const DETAIL_KEY_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const ACTOR_KINDS: readonly string[] = Object.values(ActorKind);
@@ -156,9 +180,11 @@ export function buildAuditEvent(
   if (typeof input.actor !== 'object' || input.actor === null || !ACTOR_KINDS.includes(input.actor.kind)) {
     throw invalid('actor.kind', `must be one of ${ACTOR_KINDS.join(', ')}`);
   }
-  assertId('actor.id', input.actor.id);
+  // Actor ids are names (RAM users, roles, sources): their grammar only, never the secret scan.
+  assertId('actor.id', input.actor.id, { identifier: true });
   if (input.planId !== undefined) assertId('planId', input.planId);
-  if (input.keyId !== undefined) assertId('keyId', input.keyId);
+  if (input.keyId !== undefined)
+    assertId('keyId', input.keyId, { identifier: typeof input.keyId === 'string' && KMS_KEY_ID.test(input.keyId) });
   if (input.lineage !== undefined && !isLineage(input.lineage)) {
     throw invalid(
       'lineage',
@@ -232,7 +258,12 @@ function checkDetails(details: AuditDetails): AuditDetails {
     if (typeof value === 'string') {
       if (SECRET_DETAIL_KEYS.has(key.toLowerCase())) throw secretRefused(field, 'its name marks it as a secret');
       if (value.length > MAX_DETAIL_STRING_CHARS) throw invalid(field, `at most ${MAX_DETAIL_STRING_CHARS} characters`);
-      assertNotSecret(field, value);
+      if (IDENTIFIER_DETAIL_KEYS.has(key.toLowerCase())) {
+        if (!IDENTIFIER_VALUE.test(value))
+          throw invalid(field, 'must be an identifier: letters, digits and . _ : @ / + = -');
+      } else {
+        assertNotSecret(field, value);
+      }
     } else if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw invalid(field, 'must be a finite number');
     } else if (typeof value !== 'boolean') {
@@ -243,11 +274,11 @@ function checkDetails(details: AuditDetails): AuditDetails {
   return out;
 }
 
-function assertId(field: string, value: unknown): void {
+function assertId(field: string, value: unknown, opts: { identifier?: boolean } = {}): void {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
     throw invalid(field, 'must be 1-128 chars of letters, digits and . _ : @ / + = -, starting with a letter or digit');
   }
-  assertNotSecret(field, value);
+  if (!opts.identifier) assertNotSecret(field, value);
 }
 
 function assertNotSecret(field: string, value: string): void {
@@ -259,7 +290,8 @@ function assertNotSecret(field: string, value: string): void {
 function secretRefused(field: string, why: string): OrchestratorError {
   return new OrchestratorError(
     ErrorCode.InvalidInput,
-    `${field}: refused because it looks like secret material (${why}); audit events never carry material, tokens or secrets`,
+    `${field}: refused because it looks like secret material ` +
+      `(${why}); audit events never carry material, tokens or secrets`,
     { details: { field } },
   );
 }

@@ -104,7 +104,10 @@ export class AuditLog {
     return event;
   }
 
-  /** The current chain head (seq 0 and the genesis hash before the first event); anchor it elsewhere to detect truncation. */
+  /**
+   * The current chain head (seq 0 and the genesis hash before the first event); anchor it elsewhere to detect
+   * truncation.
+   */
   head(): ChainHead {
     return { seq: this.seq, hash: this.prevHash };
   }

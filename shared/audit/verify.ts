@@ -70,7 +70,8 @@ export function verifyAuditChain(input: string | readonly string[]): AuditVerify
       if (headSeq === undefined) {
         return fail(
           AuditBreak.BrokenLink,
-          `event ${e.seq} of run ${e.runId} links to no chain head: an earlier event is missing, reordered, duplicated or altered`,
+          `event ${e.seq} of run ${e.runId} links to no chain ` +
+            `head: an earlier event is missing, reordered, duplicated or altered`,
         );
       }
       if (e.seq !== headSeq + 1) return fail(AuditBreak.SeqMismatch, `event has seq ${e.seq}, expected ${headSeq + 1}`);

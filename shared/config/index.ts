@@ -3,38 +3,49 @@
  * passes `process.env`; nothing in shared/ reads it). Every problem is collected, and all of them
  * are reported in one InvalidConfig error whose message names each variable and the rule it broke.
  *
- * Variables (the README copies this table):
+ * Variables, as `name (default): meaning` (the README has the same list as a table):
  *
- * | variable | default | meaning |
- * |---|---|---|
- * | `BYOK_REGION` | required | KMS region id, e.g. `cn-hangzhou` |
- * | `BYOK_KMS_ENDPOINT` | `kms.<region>.aliyuncs.com` | KMS endpoint as `host[:port]`, no scheme (a VPC endpoint, or `127.0.0.1:PORT` for the emulator) |
- * | `BYOK_KMS_PROTOCOL` | `https` | `http` or `https` (`http` only for the local emulator) |
- * | `BYOK_KMS_MAX_RPS` | none | client-side ceiling on KMS requests per second (a number > 0, at most 1000) |
- * | `BYOK_KMS_CONCURRENCY` | `4` | KMS calls in flight at once, 1-64 |
- * | `BYOK_KMS_INSTANCE_ID` | none (warned) | KMS 3.0 instance (`kst-...`) the managed CMKs are created in; unset = the region's default key (only one) or the default instance of a migrated account |
- * | `BYOK_ESCROW_INSTANCE_ID` | none | KMS 3.0 instance of the escrow CMK and of the escrow and lease secrets; must differ from `BYOK_KMS_INSTANCE_ID` (see `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE`) |
- * | `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE` | `false` | `true` accepts escrow in the keys' own instance (one released or lapsed instance then loses keys and escrow together); not needed when `BYOK_RECOVERY_PUBLIC_KEY_FILE` is set |
- * | `BYOK_ESCROW_BACKEND` | `kms-secrets` | where escrowed material lives: `kms-secrets` (KMS Secrets Manager) or `file` (sealed local files) |
- * | `BYOK_ESCROW_KEY_ID` | required for `kms-secrets` | the `Aliyun_KMS` CMK that encrypts escrow secrets (also the default lease key) |
- * | `BYOK_ESCROW_DIR` | required for `file` | directory of sealed escrow files |
- * | `BYOK_ESCROW_MASTER_KEY_FILE` | required for `file` | 32-byte master key of the file backend (created when the store is empty) |
- * | `BYOK_RECOVERY_PUBLIC_KEY_FILE` | none | PEM of an offline RSA-4096 break-glass public key; every escrow record is also sealed to it |
- * | `BYOK_LEASE_KEY_ID` | `BYOK_ESCROW_KEY_ID` | the `Aliyun_KMS` CMK that encrypts lineage lease secrets; one of the two is required |
- * | `BYOK_LEASE_TTL_SECONDS` | `900` | how long a lineage lease lasts (60-86400); keep it above the function timeout |
- * | `BYOK_AUDIT_SINK` | `stdout` | `stdout`, `file` or `both` |
- * | `BYOK_AUDIT_FILE` | required for `file`/`both` | audit JSONL file (appended) |
- * | `BYOK_POLICY_VALIDITY_DAYS` | `30` | Valid Until of each import, days from now (2-3650) |
- * | `BYOK_POLICY_RENEW_BEFORE_DAYS` | `7` | renew this many days before Valid Until (1-3649, less than the validity) |
- * | `BYOK_POLICY_ROTATE_AFTER_DAYS` | `365` | new generation after this many days (0 = never, else 1-36500) |
- * | `BYOK_POLICY_RETAIN_PREVIOUS_DAYS` | `90` | keep renewing a superseded generation this long (1-36500) |
- * | `BYOK_POLICY_WRAPPING_ALGORITHM` | `RSAES_OAEP_SHA_256` | `RSAES_OAEP_SHA_256`, `RSAES_OAEP_SHA_1`, `RSAES_PKCS1_V1_5` or `SM2PKE` |
- * | `BYOK_POLICY_KEY_SPEC` | `Aliyun_AES_256` | key spec of new CMKs: `Aliyun_AES_256`, `Aliyun_AES_192`, `Aliyun_AES_128`, `Aliyun_SM4` |
- * | `BYOK_POLICY_OVERRIDES` | none | JSON `{"<lineage>": {"validityDays": 10, ...}}`; fields as the policy variables in camelCase |
- * | `BYOK_WEBHOOK_SECRET` | none | webhook HMAC secret (>= 16 characters); prefer `..._NAME` |
- * | `BYOK_WEBHOOK_SECRET_NAME` | none | name of the KMS secret holding the webhook HMAC secret (set one of the two at most) |
- * | `BYOK_WEBHOOK_URL_TOKEN` | none | webhook URL token (>= 16 URL-safe characters); prefer `..._NAME` |
- * | `BYOK_WEBHOOK_URL_TOKEN_NAME` | none | name of the KMS secret holding the URL token (set one of the two at most) |
+ * - `BYOK_REGION` (required): KMS region id, e.g. `cn-hangzhou`
+ * - `BYOK_KMS_ENDPOINT` (`kms.<region>.aliyuncs.com`): KMS endpoint as `host[:port]`, no scheme (a VPC endpoint, or
+ *   `127.0.0.1:PORT` for the emulator)
+ * - `BYOK_KMS_PROTOCOL` (`https`): `http` or `https` (`http` only for the local emulator)
+ * - `BYOK_KMS_MAX_RPS` (none): client-side ceiling on KMS requests per second (a number > 0, at most 1000)
+ * - `BYOK_KMS_CONCURRENCY` (`4`): KMS calls in flight at once, 1-64
+ * - `BYOK_KMS_INSTANCE_ID` (none, warned): KMS 3.0 instance (`kst-...`) the managed CMKs are created in; unset = the
+ *   region's default key (only one) or the default instance of a migrated account
+ * - `BYOK_ESCROW_INSTANCE_ID` (none): KMS 3.0 instance of the escrow CMK and of the escrow and lease secrets; must
+ *   differ from `BYOK_KMS_INSTANCE_ID` (see `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE`)
+ * - `BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE` (`false`): `true` accepts escrow in the keys' own instance (one released or
+ *   lapsed instance then loses keys and escrow together); not needed when `BYOK_RECOVERY_PUBLIC_KEY_FILE` is set
+ * - `BYOK_ESCROW_BACKEND` (`kms-secrets`): where escrowed material lives: `kms-secrets` (KMS Secrets Manager) or `file`
+ *   (sealed local files)
+ * - `BYOK_ESCROW_KEY_ID` (required for `kms-secrets`): the `Aliyun_KMS` CMK that encrypts escrow secrets (also the
+ *   default lease key)
+ * - `BYOK_ESCROW_DIR` (required for `file`): directory of sealed escrow files
+ * - `BYOK_ESCROW_MASTER_KEY_FILE` (required for `file`): 32-byte master key of the file backend (created when the store
+ *   is empty)
+ * - `BYOK_RECOVERY_PUBLIC_KEY_FILE` (none): PEM of an offline RSA-4096 break-glass public key; every escrow record is
+ *   also sealed to it
+ * - `BYOK_LEASE_KEY_ID` (`BYOK_ESCROW_KEY_ID`): the `Aliyun_KMS` CMK that encrypts lineage lease secrets; one of the
+ *   two is required
+ * - `BYOK_LEASE_TTL_SECONDS` (`900`): how long a lineage lease lasts (60-86400); keep it above the function timeout
+ * - `BYOK_AUDIT_SINK` (`stdout`): `stdout`, `file` or `both`
+ * - `BYOK_AUDIT_FILE` (required for `file`/`both`): audit JSONL file (appended)
+ * - `BYOK_POLICY_VALIDITY_DAYS` (`30`): Valid Until of each import, days from now (2-3650)
+ * - `BYOK_POLICY_RENEW_BEFORE_DAYS` (`7`): renew this many days before Valid Until (1-3649, less than the validity)
+ * - `BYOK_POLICY_ROTATE_AFTER_DAYS` (`365`): new generation after this many days (0 = never, else 1-36500)
+ * - `BYOK_POLICY_RETAIN_PREVIOUS_DAYS` (`90`): keep renewing a superseded generation this long (1-36500)
+ * - `BYOK_POLICY_WRAPPING_ALGORITHM` (`RSAES_OAEP_SHA_256`): `RSAES_OAEP_SHA_256`, `RSAES_OAEP_SHA_1`,
+ *   `RSAES_PKCS1_V1_5` or `SM2PKE`
+ * - `BYOK_POLICY_KEY_SPEC` (`Aliyun_AES_256`): key spec of new CMKs: `Aliyun_AES_256`, `Aliyun_AES_192`,
+ *   `Aliyun_AES_128`, `Aliyun_SM4`
+ * - `BYOK_POLICY_OVERRIDES` (none): JSON `{"<lineage>": {"validityDays": 10, ...}}`; fields as the policy variables in
+ *   camelCase
+ * - `BYOK_WEBHOOK_SECRET` (none): webhook HMAC secret (>= 16 characters); prefer `..._NAME`
+ * - `BYOK_WEBHOOK_SECRET_NAME` (none): name of the KMS secret holding the webhook HMAC secret (set one of the two at
+ *   most)
+ * - `BYOK_WEBHOOK_URL_TOKEN` (none): webhook URL token (>= 16 URL-safe characters); prefer `..._NAME`
+ * - `BYOK_WEBHOOK_URL_TOKEN_NAME` (none): name of the KMS secret holding the URL token (set one of the two at most)
  *
  * An empty value counts as unset. Values are trimmed, except secrets. Secret values are kept in a
  * SecretString, which prints and serialises as `[redacted]`; `redactConfig` is the only view of a
@@ -46,6 +57,7 @@
  * warnings.ts the unknown-variable hints.
  */
 import { EscrowBackend, type EscrowConfig } from '../escrow/store.js';
+import { parseAlerts } from './alerts.js';
 import { checkEscrowPlacement } from './placement.js';
 import { parseOverrides, parsePolicyDefaults } from './policy.js';
 import {
@@ -178,7 +190,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const allowShared = r.oneOf(V.AllowEscrowInKeyInstance, ['true', 'false'] as const, 'false');
   if (!r.isSet(V.KmsInstanceId)) {
     r.warnings.push(
-      `${V.KmsInstanceId} is unset: on KMS 3.0 new CMKs become the region's default key (at most one, so a second lineage or rotation fails) or, on an account migrated from KMS 1.0, land in its default instance; set it to the software or hardware key management instance the keys belong in`,
+      `${V.KmsInstanceId} is unset: on KMS 3.0 new CMKs become the region's default key (at most one, ` +
+        `so a second lineage or rotation fails) or, on an account migrated from KMS 1.0, land in ` +
+        `its default instance; set it to the software or hardware key management instance the keys belong in`,
     );
   }
   // With the file backend the escrow is not in KMS; BYOK_ESCROW_INSTANCE_ID still places the lease secrets.
@@ -212,6 +226,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     `at least ${MIN_SECRET_CHARS} characters of A-Z a-z 0-9 . _ ~ -`,
   );
 
+  // Alerts (shared/alerts).
+  const alerts = parseAlerts(r);
+
   warnUnknown(r, env);
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
@@ -230,6 +247,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     audit: { sink: sink!, ...opt('file', auditFile) },
     policies: { defaults: defaults as LineagePolicy, lineages },
     webhook: { ...opt('secret', secret), ...opt('urlToken', urlToken) },
+    alerts,
     warnings: r.warnings,
   };
 }
@@ -246,6 +264,18 @@ export function redactConfig(config: Config): Record<string, unknown> {
     JSON.stringify({
       ...config,
       webhook: { secret: secret(config.webhook.secret), urlToken: secret(config.webhook.urlToken) },
+      alerts: {
+        ...config.alerts,
+        ...(config.alerts.webhook
+          ? {
+              webhook: {
+                url: REDACTED,
+                format: config.alerts.webhook.format,
+                ...opt('secret', secret(config.alerts.webhook.secret)),
+              },
+            }
+          : {}),
+      },
     }),
   ) as Record<string, unknown>;
 }

@@ -24,12 +24,20 @@ export function checkEscrowPlacement(
   const where = keys === undefined ? 'both unset, so both would live in the default instance' : `both ${keys}`;
   if (breakGlass || allowed) {
     r.warnings.push(
-      `${V.EscrowInstanceId} and ${V.KmsInstanceId} name the same instance (${where}): escrow shares fate with the keys; ${breakGlass ? `the offline break-glass copy (${V.RecoveryPublicKeyFile}) is the only way back if that instance is released or lapses` : `accepted by ${V.AllowEscrowInKeyInstance}=true`}`,
+      `${V.EscrowInstanceId} and ${V.KmsInstanceId} name the same instance (${where}): ` +
+        'escrow shares fate with the keys; ' +
+        (breakGlass
+          ? `the offline break-glass copy (${V.RecoveryPublicKeyFile}) ` +
+            'is the only way back if that instance is released or lapses'
+          : `accepted by ${V.AllowEscrowInKeyInstance}=true`),
     );
     return;
   }
   r.fail(
     V.EscrowInstanceId,
-    `must name a different KMS instance than ${V.KmsInstanceId} (${where}): releasing or not renewing one instance would destroy the keys and their escrow together; put the escrow CMK and secrets in another instance, or set ${V.RecoveryPublicKeyFile} (offline break-glass copy), or set ${V.AllowEscrowInKeyInstance}=true to accept the risk`,
+    `must name a different KMS instance than ${V.KmsInstanceId} (${where}): releasing or not renewing ` +
+      `one instance would destroy the keys and their escrow together; put the escrow CMK and secrets ` +
+      `in another instance, or set ${V.RecoveryPublicKeyFile} (offline ` +
+      `break-glass copy), or set ${V.AllowEscrowInKeyInstance}=true to accept the risk`,
   );
 }

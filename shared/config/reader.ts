@@ -8,8 +8,8 @@ import type { ConfigProblem } from './schema.js';
 /** `cn-hangzhou`, `ap-southeast-1`, `cn-shanghai-finance-1`. */
 export const REGION_PATTERN = /^[a-z]{2,}(?:-[a-z0-9]+)+$/;
 /** A DNS name or IPv4 address, optional port. */
-export const ENDPOINT_PATTERN =
-  /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)(?::(\d{1,5}))?$/;
+const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+export const ENDPOINT_PATTERN = new RegExp(`^(${DNS_LABEL}(?:\\.${DNS_LABEL})*)(?::(\\d{1,5}))?$`);
 /** CMK ids (UUID or `key-...`), `alias/...` names or ARNs: no spaces. */
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,255}$/;
 /** Secrets Manager names: <= 192 chars of letters, digits and `_ / + = . @ -` (docs/kms-api.md §2.12). */

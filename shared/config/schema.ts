@@ -44,6 +44,11 @@ export const AuditSinkChoice = { Stdout: 'stdout', File: 'file', Both: 'both' } 
 /** An audit sink choice. */
 export type AuditSinkChoice = (typeof AuditSinkChoice)[keyof typeof AuditSinkChoice];
 
+/** Outbound alert webhook formats (BYOK_ALERT_WEBHOOK_FORMAT). */
+export const AlertWebhookFormatChoice = { Generic: 'generic', DingTalk: 'dingtalk', Lark: 'lark' } as const;
+/** An outbound alert webhook format. */
+export type AlertWebhookFormatChoice = (typeof AlertWebhookFormatChoice)[keyof typeof AlertWebhookFormatChoice];
+
 /** One lineage policy (the lifecycle re-exports this type; configuration never imports the lifecycle). */
 export interface LineagePolicy {
   validityDays: number;
@@ -87,6 +92,11 @@ export interface Config {
   audit: { sink: AuditSinkChoice; file?: string };
   policies: Policies;
   webhook: { secret?: SecretSetting; urlToken?: SecretSetting };
+  /** Alerts for people (shared/alerts): the outbound webhook, and re-send intervals while a condition lasts. */
+  alerts: {
+    webhook?: { url: SecretString; format: AlertWebhookFormatChoice; secret?: SecretSetting };
+    resendHours: { critical: number; warning: number };
+  };
   /** Things worth telling an operator that do not stop the start (unknown BYOK_* names, ignored variables). */
   warnings: string[];
 }
@@ -137,4 +147,8 @@ export const Range = {
   retainPreviousDays: [1, 36500],
   concurrency: [1, 64],
   leaseTtlSeconds: [60, 86400],
+  alertResendHours: [1, 2160],
 } as const;
+
+/** Default re-send intervals of an open alert: critical daily, warning weekly. */
+export const DEFAULT_ALERT_RESEND_HOURS = { critical: 24, warning: 168 } as const;

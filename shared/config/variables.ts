@@ -33,6 +33,12 @@ export const ConfigVariable = {
   WebhookSecretName: 'BYOK_WEBHOOK_SECRET_NAME',
   WebhookUrlToken: 'BYOK_WEBHOOK_URL_TOKEN',
   WebhookUrlTokenName: 'BYOK_WEBHOOK_URL_TOKEN_NAME',
+  AlertWebhookUrl: 'BYOK_ALERT_WEBHOOK_URL',
+  AlertWebhookFormat: 'BYOK_ALERT_WEBHOOK_FORMAT',
+  AlertWebhookSecret: 'BYOK_ALERT_WEBHOOK_SECRET',
+  AlertWebhookSecretName: 'BYOK_ALERT_WEBHOOK_SECRET_NAME',
+  AlertResendHours: 'BYOK_ALERT_RESEND_HOURS',
+  AlertResendWarningHours: 'BYOK_ALERT_RESEND_WARNING_HOURS',
   Debug: 'BYOK_DEBUG',
   // Read by the CLI's remote mode and the local stack (scripts/), listed so they are not typos.
   FcEndpoint: 'BYOK_FC_ENDPOINT',
@@ -48,4 +54,7 @@ export type ConfigVariable = (typeof ConfigVariable)[keyof typeof ConfigVariable
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   ConfigVariable.WebhookSecret,
   ConfigVariable.WebhookUrlToken,
+  ConfigVariable.AlertWebhookSecret,
+  // Robot URLs carry their access token (DingTalk ?access_token=, Lark /hook/<token>).
+  ConfigVariable.AlertWebhookUrl,
 ]);

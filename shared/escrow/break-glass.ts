@@ -61,7 +61,12 @@ export function oaepCapacityBytes(key: KeyObject): number {
 export function sealBreakGlass(recoveryKey: KeyObject, payload: BreakGlassPayload): string {
   // One JSON line ending in a newline, so the documented `sed` extraction prints whole lines.
   const plaintext = Buffer.from(
-    `${JSON.stringify({ v: 1, keyId: payload.keyId, fingerprint: payload.fingerprint, material: payload.material.toString('base64') })}\n`,
+    `${JSON.stringify({
+      v: 1,
+      keyId: payload.keyId,
+      fingerprint: payload.fingerprint,
+      material: payload.material.toString('base64'),
+    })}\n`,
     'utf8',
   );
   try {

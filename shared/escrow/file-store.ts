@@ -75,15 +75,24 @@ export async function openFileEscrowStore(options: FileEscrowOptions): Promise<E
   const { dir, masterKeyFile, random } = options;
   const recoveryKey =
     options.recoveryPublicKeyPem === undefined ? undefined : parseRecoveryPublicKey(options.recoveryPublicKeyPem);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  // A master key that already sealed a store in `dir` (listed in `<masterKeyFile>.stores`) next to
+  // a missing or empty `dir` means a lost or unmounted volume, never an empty store: starting empty
+  // would hide every record. (An operator-provided key that sealed nothing yet starts a store.)
+  const sealedHere = (await exists(masterKeyFile)) && (await storesOf(masterKeyFile)).includes(path.resolve(dir));
+  if (!(await exists(dir))) {
+    if (sealedHere) throw storeMissing(dir, masterKeyFile, 'does not exist');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  }
 
   const names = await fs.readdir(dir);
   const recordNames = names.filter((n) => n.endsWith(RECORD_SUFFIX) && !n.startsWith('.')).sort();
   const hasCanary = names.includes(CANARY_FILE);
   const initialised = hasCanary || recordNames.length > 0;
+  if (!initialised && sealedHere) throw storeMissing(dir, masterKeyFile, 'is empty');
 
   const masterKey = await loadMasterKey(masterKeyFile, random, initialised);
   const io = { dir, random };
+  await rememberStore(masterKeyFile, dir);
 
   if (hasCanary) {
     const text = await fs.readFile(path.join(dir, CANARY_FILE), 'utf8');
@@ -195,6 +204,12 @@ export async function openFileEscrowStore(options: FileEscrowOptions): Promise<E
           unreadable.push({ keyId, code: ErrorCode.EscrowCorrupt });
           continue;
         }
+        // One entry that cannot be read (EISDIR, EACCES, EIO...) is reported for that record, like
+        // the kms-secrets backend does: it must not stop the repairs of every other key.
+        if (isOrchestratorError(err)) {
+          unreadable.push({ keyId, code: err.code });
+          continue;
+        }
         throw err;
       }
     }
@@ -221,6 +236,47 @@ function openRecord(masterKey: Buffer, keyId: string, text: string): EscrowRecor
   } finally {
     plain.fill(0);
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return false;
+    throw ioError(`cannot stat ${file}`, err);
+  }
+}
+
+/** File next to the master key listing the directories it sealed a store in (one absolute path a line). */
+const storesFile = (masterKeyFile: string): string => `${masterKeyFile}.stores`;
+
+async function storesOf(masterKeyFile: string): Promise<string[]> {
+  try {
+    return (await fs.readFile(storesFile(masterKeyFile), 'utf8')).split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
+
+/** Records that this master key seals a store in `dir` (best effort: a read-only key mount skips it). */
+async function rememberStore(masterKeyFile: string, dir: string): Promise<void> {
+  const resolved = path.resolve(dir);
+  if ((await storesOf(masterKeyFile)).includes(resolved)) return;
+  try {
+    await fs.appendFile(storesFile(masterKeyFile), `${resolved}\n`, { mode: 0o600 });
+  } catch {
+    // The protection against an unmounted directory is then the missing-directory check only.
+  }
+}
+
+function storeMissing(dir: string, masterKeyFile: string, what: string): OrchestratorError {
+  return new OrchestratorError(
+    ErrorCode.InvalidConfig,
+    `escrow directory ${dir} ${what} but the master key ${masterKeyFile} already seals a store there; ` +
+      'mount or restore the escrow directory (an empty store would hide every record)',
+    { details: { field: 'BYOK_ESCROW_DIR' } },
+  );
 }
 
 function wrongMasterKey(file: string): OrchestratorError {

@@ -269,7 +269,8 @@ function inDeleteWindow(keyId: string, code: ErrorCode, cause: unknown): Orchest
   const requestId = cause instanceof OrchestratorError ? cause.details.requestId : undefined;
   return new OrchestratorError(
     code,
-    `escrow secret ${ESCROW_SECRET_PREFIX}${keyId} is scheduled for deletion; restore it with RestoreSecret (escrow is never deleted while its CMK exists)`,
+    `escrow secret ${ESCROW_SECRET_PREFIX}${keyId} is scheduled for deletion; ` +
+      `restore it with RestoreSecret (escrow is never deleted while its CMK exists)`,
     { cause, details: { keyId, kmsCode: IN_DELETE_WINDOW, ...(requestId === undefined ? {} : { requestId }) } },
   );
 }

@@ -130,11 +130,22 @@ export function errorResponse(err: unknown): HttpResponse {
   return jsonResponse(500, { error: { code: ErrorCode.Internal, message: 'internal error' } });
 }
 
+/** The one message of every 401 answer. */
+export const UNAUTHENTICATED_MESSAGE = 'webhook: not authenticated';
+
 /**
  * An error as a response to a caller that may not even be authenticated: refusals (4xx) say what
  * was wrong; failures (5xx) say only which kind, with a fixed message (details go to the log).
  */
 export function publicErrorResponse(err: unknown): HttpResponse {
+  // Every authentication failure gets the same body: the reason is the log's business.
+  if (isOrchestratorError(err) && err.code === ErrorCode.Unauthenticated) {
+    return jsonResponse(401, { error: { code: err.code, message: UNAUTHENTICATED_MESSAGE } });
+  }
+  // A failed repair names the failing keys and error codes (secret-free by construction).
+  if (isOrchestratorError(err) && err.code === ErrorCode.RepairFailed) {
+    return jsonResponse(500, { error: { code: err.code, message: err.message } });
+  }
   const response = errorResponse(err);
   if (response.statusCode < 500) return response;
   const code = isOrchestratorError(err) ? err.code : ErrorCode.Internal;
@@ -211,18 +222,25 @@ export function deadlineFor(context: FcContext, startedAtMs: number): number {
 /**
  * The engine clock. In the cloud: the system clock. In the local stack only, BYOK_LOCAL_TIME_URL
  * points at the KMS emulator's admin `state` so the functions share the emulator's (possibly
- * accelerated) clock; the offset is measured once per invocation.
+ * accelerated) clock: one sample per invocation gives the emulator's time (`nowMs`) and rate
+ * (`rate`, emulator seconds per real second), and the clock then runs at that rate, so it follows
+ * the emulator continuously (two runs 0.5 s apart at speed 3600 see times 30 minutes apart, as the
+ * emulator does, not the same time). The sample is taken at the middle of the request.
  */
 export async function invocationClock(systemClock: Clock, localTimeUrl: string | undefined): Promise<Clock> {
   if (!localTimeUrl) return systemClock;
+  const sentMs = systemClock.nowMs();
   const res = await fetch(localTimeUrl);
-  const body = (await res.json()) as { nowUnix?: unknown };
+  const body = (await res.json()) as { nowUnix?: unknown; nowMs?: unknown; rate?: unknown };
+  const receivedMs = systemClock.nowMs();
   if (typeof body.nowUnix !== 'number')
     throw new OrchestratorError(ErrorCode.InvalidConfig, 'BYOK_LOCAL_TIME_URL: did not answer with nowUnix', {
       details: { field: 'BYOK_LOCAL_TIME_URL' },
     });
-  const offset = body.nowUnix * 1000 - systemClock.nowMs();
-  return { nowMs: () => systemClock.nowMs() + offset };
+  const emulatorMs = typeof body.nowMs === 'number' ? body.nowMs : body.nowUnix * 1000;
+  const rate = typeof body.rate === 'number' && body.rate > 0 ? body.rate : 1;
+  const sampledAtMs = (sentMs + receivedMs) / 2;
+  return { nowMs: () => Math.floor(emulatorMs + (systemClock.nowMs() - sampledAtMs) * rate) };
 }
 
 /** Writes one line to the function's stdout (FC ships it to Log Service, §8). */

@@ -94,7 +94,8 @@ export function mapSdkError(err: unknown, action: string, keyId?: string): Orche
     const requestId = typeof data.RequestId === 'string' ? data.RequestId : undefined;
     return new OrchestratorError(
       code,
-      `KMS ${action} failed: ${data.Code}${httpStatus ? ` (HTTP ${httpStatus})` : ''}${keyId ? ` for key ${keyId}` : ''}`,
+      `KMS ${action} failed: ${data.Code}${httpStatus ? ` (HTTP ${httpStatus})` : ''}` +
+        `${keyId ? ` for key ${keyId}` : ''}`,
       {
         retryable,
         details: { action, kmsCode: data.Code, httpStatus, requestId, keyId },

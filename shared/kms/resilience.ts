@@ -24,12 +24,18 @@ export type Sleep = (ms: number) => Promise<void>;
 /** Real timer-based sleep. */
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A uniform number in [0, 1) from the injected CSPRNG (jitter needs no secrecy, but one random source for all of shared/ keeps it auditable). */
+/**
+ * A uniform number in [0, 1) from the injected CSPRNG (jitter needs no secrecy, but one random source for all of
+ * shared/ keeps it auditable).
+ */
 export function uniform(random: RandomSource): number {
   return random.bytes(4).readUInt32BE(0) / 0x1_0000_0000;
 }
 
-/** Full-jitter backoff (AWS architecture blog "Exponential Backoff And Jitter"): random in [0, min(cap, base * 2^attempt)). */
+/**
+ * Full-jitter backoff (AWS architecture blog "Exponential Backoff And Jitter"): random in [0, min(cap, base *
+ * 2^attempt)).
+ */
 export function backoffDelayMs(attempt: number, policy: RetryPolicy, u: number): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return Math.floor(u * ceiling);

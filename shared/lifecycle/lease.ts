@@ -14,6 +14,9 @@
  * another write = LeaseHeld; otherwise nobody else has it, so the refusal was something else
  * (a RAM deny, a bad parameter) and is rethrown as it came, never reported as "held".
  * A write that was accepted is confirmed by the same read-back.
+ * The read-back and the release are retried (LEASE_CALL_ATTEMPTS), and an accepted write whose
+ * read-back still fails is released before the error is reported, so a run never leaves its own
+ * lease behind on an ordinary error.
  * A holder that crashes blocks its lineage for at most `ttlMs`; a live holder stops writing at
  * 80 % of `ttlMs` (leaseDeadline), so its lease cannot expire under it. Holders compare expiry on
  * their own clocks: keep them in sync (NTP in the cloud; the local stack shares the emulator's).
@@ -63,7 +66,8 @@ function parseRecord(data: string): LeaseRecord {
 function held(lineage: string, by: string | null, untilMs: number): OrchestratorError {
   return new OrchestratorError(
     ErrorCode.LeaseHeld,
-    `lineage ${lineage} is being changed by another run${by ? ` (${by})` : ''}${untilMs ? ` until ${new Date(untilMs).toISOString()}` : ''}`,
+    `lineage ${lineage} is being changed by another ` +
+      `run${by ? ` (${by})` : ''}${untilMs ? ` until ${new Date(untilMs).toISOString()}` : ''}`,
     {
       retryable: true,
       details: { lineage },
@@ -149,7 +153,17 @@ export async function acquireLease(deps: LeaseDeps, lineage: string, intent: str
       deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: JSON.stringify(mine(next)) }),
     );
   }
-  await confirmHeld(deps, { name, lineage, seq, now, refused });
+  try {
+    await confirmHeld(deps, { name, lineage, seq, now, refused });
+  } catch (err) {
+    // Our write was accepted but could not be confirmed (the read-back kept failing): the lease
+    // may well be ours. Give it back rather than block the lineage for the whole TTL. Only an
+    // accepted write makes version `seq` ours, so only then is writing `seq + 1` safe.
+    if (refused === undefined && !isOrchestratorError(err, ErrorCode.LeaseHeld)) {
+      await releaseVersion(deps, name, seq).catch(() => undefined);
+    }
+    throw err;
+  }
   // Outside the refusal handling on purpose: a lease secret in the wrong instance is an
   // InstanceMismatch, never "maybe lost".
   if (seq === 1 && deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
@@ -160,16 +174,14 @@ export async function acquireLease(deps: LeaseDeps, lineage: string, intent: str
     acquiredAtMs: now,
     async release() {
       try {
-        const cur = await deps.kms.getSecretValue({ secretName: name });
-        const r = parseRecord(cur.secretData);
-        if (r.holder !== deps.holder || r.seq !== seq) return; // taken over after expiry: not ours to release
-        await deps.kms.putSecretValue({
-          secretName: name,
-          versionId: versionOf(seq + 1),
-          secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 } satisfies LeaseRecord),
+        await retried(async () => {
+          const cur = await deps.kms.getSecretValue({ secretName: name });
+          const r = parseRecord(cur.secretData);
+          if (r.holder !== deps.holder || r.seq !== seq) return; // taken over after expiry: not ours to release
+          await releaseVersion(deps, name, seq);
         });
       } catch {
-        // Best effort: the lease expires by itself.
+        // Retried, still failing: the lease expires by itself.
       }
     },
   };
@@ -187,7 +199,8 @@ async function confirmHeld(
   const { name, lineage, seq, now, refused } = attempt;
   let check: SecretValue;
   try {
-    check = await deps.kms.getSecretValue({ secretName: name });
+    // Retried: a write that landed but could not be confirmed would otherwise block the lineage.
+    check = await retried(() => deps.kms.getSecretValue({ secretName: name }));
   } catch (err) {
     throw refused ?? err; // e.g. a refused CreateSecret and no secret at all: the refusal is the news
   }
@@ -201,6 +214,34 @@ async function confirmHeld(
   // (and has already moved on): we lost the race. If it does not, the refusal was something else.
   if (await versionExists(deps.kms, name, versionOf(seq))) throw held(lineage, null, 0);
   throw refused;
+}
+
+/** Attempts of a lease read-back or release (on top of the KMS adapter's own retries). */
+export const LEASE_CALL_ATTEMPTS = 3;
+
+/** `call`, tried up to LEASE_CALL_ATTEMPTS times; a KmsNotFound answer is final (nothing to retry). */
+async function retried<T>(call: () => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= LEASE_CALL_ATTEMPTS; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
+      last = err;
+    }
+  }
+  throw last;
+}
+
+/** Writes the "released" record as version `seq + 1` (a conditional write: it fails if taken). */
+async function releaseVersion(deps: LeaseDeps, name: string, seq: number): Promise<void> {
+  await retried(() =>
+    deps.kms.putSecretValue({
+      secretName: name,
+      versionId: versionOf(seq + 1),
+      secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 } satisfies LeaseRecord),
+    }),
+  );
 }
 
 async function versionExists(kms: LeaseKmsPort, secretName: string, versionId: string): Promise<boolean> {

@@ -2,7 +2,7 @@
  * The lifecycle's vocabulary: the tags that hold its state in KMS (docs/design.md §4), the snapshot that
  * observe produces, and the per-lineage policy.
  */
-import { DEFAULT_POLICY, type LineagePolicy, type Policies } from '../config/index.js';
+import type { LineagePolicy, Policies } from '../config/index.js';
 import type { KeyState } from '../kms/port.js';
 import { ALIAS_PREFIX, LINEAGE_CHARS_SOURCE, isLineage } from '../lineage.js';
 import type { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
@@ -140,9 +140,6 @@ export interface Snapshot {
 
 /** Per-lineage policy and the policies of all lineages: shapes the config module owns (one name each). */
 export type { LineagePolicy, Policies } from '../config/index.js';
-
-/** Defaults: 30 d validity, renew 7 d before, rotate yearly, keep the previous generation 90 d. */
-export const defaultPolicy: LineagePolicy = { ...DEFAULT_POLICY };
 
 /** Resolves the effective policy for a lineage (a key's validity-days tag wins over config). */
 export function policyFor(policies: Policies, lineage: string, validityDaysOverride?: number): LineagePolicy {

@@ -11,14 +11,21 @@ import type { Action } from './plan.js';
 const days = (ms: number) => Math.floor(ms / DAY_MS);
 
 /** Reason of the alert for a managed key whose `byok:lineage` tag is not a lineage name. */
-export const LINEAGE_TAG_INVALID_REASON = `the byok:lineage tag is not a valid lineage name (1-${LINEAGE_MAX_CHARS} letters, digits, _ - /, not starting with acs): the key belongs to no lineage and is neither renewed nor repaired until the tag is fixed`;
+export const LINEAGE_TAG_INVALID_REASON =
+  `the byok:lineage tag is not a valid lineage name ` +
+  `(1-${LINEAGE_MAX_CHARS} letters, digits, _ - /, not starting with acs): the key ` +
+  `belongs to no lineage and is neither renewed nor repaired until the tag is fixed`;
 
 /** Why an escrow secret with `count` versions is alarming, and what to do (plan alerts and verify-escrow). */
 export function strayEscrowVersionsReason(keyId: string, count: number): string {
   return (
-    `escrow secret ${ESCROW_SECRET_PREFIX}${keyId} has ${count} versions, but the orchestrator writes exactly ${ESCROW_VERSIONS_WRITTEN}: someone else wrote to it. ` +
-    `Secrets Manager keeps at most ${SECRET_MAX_VERSIONS} versions and deletes the oldest, which is the escrowed material${count >= SECRET_MAX_VERSIONS ? ' (the next write deletes it)' : ''}. ` +
-    'Find the writer in ActionTrail (PutSecretValue or UpdateSecretVersionStage on this secret) and attach the escrow deny policy (scripts/deploy/ram-policy-escrow-guard.json) to every principal that can write secrets'
+    `escrow secret ${ESCROW_SECRET_PREFIX}${keyId} has ${count} versions, but the ` +
+    `orchestrator writes exactly ${ESCROW_VERSIONS_WRITTEN}: someone else wrote to it. ` +
+    `Secrets Manager keeps at most ${SECRET_MAX_VERSIONS} versions and deletes the oldest, which ` +
+    `is the escrowed material${count >= SECRET_MAX_VERSIONS ? ' (the next write deletes it)' : ''}. ` +
+    'Find the writer in ActionTrail (PutSecretValue or UpdateSecretVersionStage on this secret) and ' +
+    'attach the escrow deny policy (scripts/deploy/ram-policy-escrow-guard.json) ' +
+    'to every principal that can write secrets'
   );
 }
 
@@ -74,11 +81,15 @@ export function planInstances(
         gone
           ? {
               critical: true,
-              text: `cannot be read (${code}): it may have lapsed or been released, which makes every key and secret in it unusable; check it in the KMS console`,
+              text:
+                `cannot be read (${code}): it may have lapsed or been released, ` +
+                `which makes every key and secret in it unusable; check it in the KMS console`,
             }
           : {
               critical: false,
-              text: `could not be checked (${code}): its status and end date are unknown; the function role needs kms:GetKmsInstance on it`,
+              text:
+                `could not be checked (${code}): its status and ` +
+                `end date are unknown; the function role needs kms:GetKmsInstance on it`,
             },
       );
       // A released keys instance takes its keys out of ListKeys: name what escrow still holds, so
@@ -91,7 +102,9 @@ export function planInstances(
           orphanedEscrow.length > MAX_LISTED_KEYS ? ` and ${orphanedEscrow.length - MAX_LISTED_KEYS} more` : '';
         problems.push({
           critical: true,
-          text: `probably held these keys, which KMS no longer lists and whose material escrow still holds: ${shown.join(', ')}${more}`,
+          text:
+            `probably held these keys, which KMS no longer lists ` +
+            `and whose material escrow still holds: ${shown.join(', ')}${more}`,
         });
       }
     } else {
@@ -106,12 +119,16 @@ export function planInstances(
         if (leftMs <= 0) {
           problems.push({
             critical: true,
-            text: `expired on ${on}: renew it now; its keys and secrets answer Rejected.Unavailable and KMS releases it 15 days after expiry`,
+            text:
+              `expired on ${on}: renew it now; its keys and secrets ` +
+              `answer Rejected.Unavailable and KMS releases it 15 days after expiry`,
           });
         } else if (leftMs <= INSTANCE_WARN_DAYS * DAY_MS) {
           problems.push({
             critical: leftMs <= INSTANCE_CRITICAL_DAYS * DAY_MS,
-            text: `expires on ${on}, in ${days(leftMs)} d: renew it, or every key and secret in it becomes unusable (Rejected.Unavailable) and KMS releases it 15 days later`,
+            text:
+              `expires on ${on}, in ${days(leftMs)} d: renew it, or every key and ` +
+              `secret in it becomes unusable (Rejected.Unavailable) and KMS releases it 15 days later`,
           });
         }
       }

@@ -39,7 +39,9 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
       severity: 'critical',
       keyId: k.keyId,
       lineage,
-      reason: `generation ${k.generation} failed its Encrypt/Decrypt self-test; the alias was not moved and rotation waits for an operator`,
+      reason:
+        `generation ${k.generation} failed its Encrypt/Decrypt ` +
+        `self-test; the alias was not moved and rotation waits for an operator`,
     });
     return out;
   }
@@ -51,7 +53,9 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
         severity: retired ? 'warning' : 'critical',
         keyId: k.keyId,
         lineage,
-        reason: `scheduled for deletion${k.deleteDateMs ? ` on ${new Date(k.deleteDateMs).toISOString()}` : ''}; not touched (cancel by hand if unintended)`,
+        reason:
+          `scheduled for deletion${k.deleteDateMs ? ` on ${new Date(k.deleteDateMs).toISOString()}` : ''}; ` +
+          `not touched (cancel by hand if unintended)`,
       });
       break;
     case KeyState.Disabled:
@@ -186,7 +190,9 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
       keyId: k.keyId,
       lineage,
       generation: k.generation ?? 0,
-      reason: `superseded ${days(nowMs - k.supersededAtMs)} d ago (retain ${policy.retainPreviousDays} d): stop renewing`,
+      reason:
+        `superseded ${days(nowMs - k.supersededAtMs)} ` +
+        `d ago (retain ${policy.retainPreviousDays} d): stop renewing`,
     });
   }
   return out;

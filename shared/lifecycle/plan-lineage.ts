@@ -57,7 +57,9 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
         severity: 'warning',
         keyId: k.keyId,
         lineage,
-        reason: `generation ${k.generation} was being provisioned but is ${k.hold ? `held (${k.hold})` : k.state}; not resumed (restore it, or schedule its deletion)`,
+        reason:
+          `generation ${k.generation} was being provisioned but ` +
+          `is ${k.hold ? `held (${k.hold})` : k.state}; not resumed (restore it, or schedule its deletion)`,
       });
     } else {
       const reason = k.untaggedMarker
@@ -104,7 +106,9 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
         severity: 'warning',
         lineage,
         keyId: l.aliasTargetKeyId,
-        reason: `drift: ${aliasOf(lineage)} points at ${l.aliasTargetKeyId} instead of generation ${newestReady.generation} (${newestReady.keyId}); moved by hand? not changed`,
+        reason:
+          `drift: ${aliasOf(lineage)} points at ${l.aliasTargetKeyId} instead of ` +
+          `generation ${newestReady.generation} (${newestReady.keyId}); moved by hand? not changed`,
       });
     }
   }

@@ -2,6 +2,7 @@
  * Everything the engine is given (EngineDeps), and the slices of escrow and audit it uses, stated
  * as ports so the engine depends on behaviour, not on a backend.
  */
+import type { AlertNotifier } from '../alerts/notifier.js';
 import type { Actor, AuditInput } from '../audit/event.js';
 import type { EscrowStore } from '../escrow/store.js';
 import type { KmsPort } from '../kms/port.js';
@@ -49,6 +50,11 @@ export interface EngineDeps {
    * stack, at error level. Unset = not logged.
    */
   log?: Logger;
+  /**
+   * Told what each sweep and targeted check found (shared/alerts): de-duplicates and sends alerts to
+   * people. Unset = nobody is told (tests, one-shot commands). Never throws.
+   */
+  alerts?: AlertNotifier;
   /** Called after each completed provisioning step; tests inject crashes here. */
   onCheckpoint?: (step: string, info: { lineage: string; generation: number; keyId?: string }) => void | Promise<void>;
 }

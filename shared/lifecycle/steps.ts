@@ -145,8 +145,10 @@ export async function selfTest(
 function instanceCryptoDenied(keyId: string, instanceId: string, cause: OrchestratorError): OrchestratorError {
   return new OrchestratorError(
     ErrorCode.InstanceCryptoDenied,
-    `Encrypt/Decrypt on key ${keyId} in KMS instance ${instanceId} was refused (${cause.details.kmsCode ?? cause.code}); the alias was not moved. ` +
-      `Turn on Internet access (shared gateway) for ${instanceId} in the KMS console (Instances > ${instanceId} > Share Resources), ` +
+    `Encrypt/Decrypt on key ${keyId} in KMS instance ${instanceId} was ` +
+      `refused (${cause.details.kmsCode ?? cause.code}); the alias was not moved. ` +
+      `Turn on Internet access (shared gateway) for ${instanceId} ` +
+      `in the KMS console (Instances > ${instanceId} > Share Resources), ` +
       'or check that the role may call kms:Encrypt and kms:Decrypt on it',
     { cause, details: { keyId, instanceId, kmsCode: cause.details.kmsCode, requestId: cause.details.requestId } },
   );

@@ -31,9 +31,11 @@ export async function sweep(
   deps: EngineDeps,
   options: { lineage?: string } = {},
 ): Promise<SweepResult & { plan: Plan }> {
-  let { plan } = await planNow(deps);
+  let { snapshot, plan } = await planNow(deps);
   if (options.lineage) plan = { ...plan, actions: plan.actions.filter((a) => a.lineage === options.lineage) };
   const result = await executePlan(deps, plan);
+  const nowMs = deps.clock.nowMs();
+  await deps.alerts?.afterRun({ snapshot, results: result.results, nowMs, ...opt(options.lineage) });
   return { ...result, plan };
 }
 
@@ -48,5 +50,8 @@ export async function checkTarget(
     : snapshot.keys.find((k) => k.keyId === target.keyId)?.lineage;
   const plan: Plan = { ...full, actions: lineage ? full.actions.filter((a) => a.lineage === lineage) : [] };
   const result = await executePlan(deps, plan);
+  if (lineage) await deps.alerts?.afterRun({ snapshot, results: result.results, nowMs: deps.clock.nowMs(), lineage });
   return { ...result, plan, lineage };
 }
+
+const opt = (lineage: string | undefined) => (lineage === undefined ? {} : { lineage });

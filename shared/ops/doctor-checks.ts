@@ -1,8 +1,9 @@
 /**
- * `doctor`'s check model and its pure verdict builders for credentials, instances and the shared
- * gateway: observations in, checks out, unit-tested with values. The probing that makes the
- * observations is in doctor.ts; the other verdicts are in doctor-secrets.ts (escrow and lease keys,
- * placement, webhook secrets) and doctor-ram.ts; the output is in doctor-render.ts.
+ * `doctor`'s check model and its pure verdict builders for credentials and instances: observations
+ * in, checks out, unit-tested with values. The probing that makes the observations is in doctor.ts
+ * and doctor-probes.ts; the other verdicts are in doctor-gateway.ts (shared gateway),
+ * doctor-secrets.ts (escrow and lease keys, placement, webhook secrets) and doctor-ram.ts; the output
+ * is in doctor-render.ts.
  */
 import type { Config } from '../config/index.js';
 import { ConfigVariable } from '../config/index.js';
@@ -88,7 +89,10 @@ const NOT_FOUND_CODES = new Set([
 /** A "not found" answer (ours or KMS's). */
 export const isNotFound = (e: ProbeError): boolean =>
   e.code === ErrorCode.KmsNotFound || (e.kmsCode !== undefined && NOT_FOUND_CODES.has(e.kmsCode));
-/** Refused by the permission system (RAM, or an instance setting): Forbidden.* other than "not found" and instance state. */
+/**
+ * Refused by the permission system (RAM, or an instance setting): Forbidden.* other than "not found" and instance
+ * state.
+ */
 export const isRefused = (e: ProbeError): boolean =>
   e.code === ErrorCode.KmsForbidden &&
   !isNotFound(e) &&
@@ -152,7 +156,8 @@ export function credentialsCheck(
 
 /** What to do about an instance whose subscription ends soon or has ended. */
 export const RENEW_FIX = (id: string) =>
-  `renew ${id}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`;
+  `renew ${id}: past its end date every key and secret in it stops working, and an ` +
+  `instance not renewed within 15 days of expiry is released with every key and secret in it`;
 
 /** Verdict on one configured instance from GetKmsInstance's answer at `nowMs`. */
 export function instanceCheck(
@@ -183,7 +188,9 @@ export function instanceCheck(
     return {
       name,
       status: CheckStatus.Fail,
-      detail: `${id} subscription ended ${iso(end)} (${plural(-daysUntil(end, nowMs), 'day')} ago): its keys and secrets answer Rejected.Unavailable`,
+      detail:
+        `${id} subscription ended ${iso(end)} (${plural(-daysUntil(end, nowMs), 'day')} ` +
+        `ago): its keys and secrets answer Rejected.Unavailable`,
       fix: RENEW_FIX(id),
     };
   }
@@ -218,7 +225,9 @@ export function unsetKeysInstanceCheck(defaultInstance: { instanceId?: string } 
   return {
     name: CheckName.KeysInstance,
     status: CheckStatus.Warn,
-    detail: `${ConfigVariable.KmsInstanceId} unset: new CMKs become the region's default key (only one: a second lineage or a rotation fails) or land in the default instance of a migrated account; ${found}`,
+    detail:
+      `${ConfigVariable.KmsInstanceId} unset: new CMKs become the region's default key (only ` +
+      `one: a second lineage or a rotation fails) or land in the default instance of a migrated account; ${found}`,
     fix: `set ${ConfigVariable.KmsInstanceId} to the key management instance the keys belong in`,
   };
 }
@@ -228,72 +237,12 @@ export function unsetEscrowInstanceCheck(escrowKeyInstance: string | undefined):
   return {
     name: CheckName.EscrowInstance,
     status: CheckStatus.Warn,
-    detail: `${ConfigVariable.EscrowInstanceId} unset: escrow and lease secrets are created without an instance id (the default instance)${escrowKeyInstance ? `, but the escrow key is in ${escrowKeyInstance}` : ''}`,
-    fix: `set ${ConfigVariable.EscrowInstanceId} to the escrow key's instance${escrowKeyInstance ? ` (${escrowKeyInstance})` : ''}`,
+    detail:
+      `${ConfigVariable.EscrowInstanceId} unset: escrow and lease secrets are created without ` +
+      'an instance id (the default instance)' +
+      (escrowKeyInstance ? `, but the escrow key is in ${escrowKeyInstance}` : ''),
+    fix:
+      `set ${ConfigVariable.EscrowInstanceId} to the escrow key's instance` +
+      (escrowKeyInstance ? ` (${escrowKeyInstance})` : ''),
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// 3. Shared gateway
-
-/** What the Encrypt probe on a managed key of the keys' instance found. */
-export type GatewayObservation =
-  | { kind: 'no-instance' }
-  | { kind: 'no-key'; instanceId: string }
-  | { kind: 'lookup-failed'; instanceId: string; action: string; error: ProbeError }
-  | { kind: 'probed'; instanceId: string; keyId: string; alias?: string; error?: ProbeError };
-
-/** Verdict on crypto through the configured (shared) endpoint on the keys' instance. */
-export function sharedGatewayCheck(o: GatewayObservation, endpoint: string): DoctorCheck {
-  const name = CheckName.SharedGateway;
-  switch (o.kind) {
-    case 'no-instance':
-      return { name, status: CheckStatus.Warn, detail: `not checked: ${ConfigVariable.KmsInstanceId} unset` };
-    case 'no-key':
-      return {
-        name,
-        status: CheckStatus.Warn,
-        detail: `not checked: no key yet (no Enabled managed key in ${o.instanceId})`,
-        fix: 'run doctor again after the first onboard',
-      };
-    case 'lookup-failed':
-      return {
-        name,
-        status: CheckStatus.Warn,
-        detail: `not checked: looking for a managed key in ${o.instanceId} failed (${o.action}: ${shownCode(o.error)})`,
-      };
-    case 'probed': {
-      const key = `${o.keyId}${o.alias ? ` (${o.alias})` : ''}`;
-      if (!o.error)
-        return {
-          name,
-          status: CheckStatus.Ok,
-          detail: `Encrypt through ${endpoint} on ${key} in ${o.instanceId} answered`,
-        };
-      // Real KMS publishes no code for "Internet access is off"; Forbidden.NoPermission is inferred
-      // (docs/kms-3-instances.md §6), and a RAM deny of kms:Encrypt looks the same: any refusal
-      // (Forbidden.* other than not-found) is read as this, and the detail says it could be RAM.
-      if (isRefused(o.error)) {
-        return {
-          name,
-          status: CheckStatus.Fail,
-          detail: `Encrypt through ${endpoint} on ${key} in ${o.instanceId} refused (${shownCode(o.error)}; or RAM denies kms:Encrypt)`,
-          fix: `turn on Internet access (shared gateway) for ${o.instanceId} in the KMS console (Instances > ${o.instanceId} > Share Resources)`,
-        };
-      }
-      if (o.error.kmsCode === 'Rejected.Unavailable') {
-        return {
-          name,
-          status: CheckStatus.Fail,
-          detail: `Encrypt on ${key} in ${o.instanceId} answered Rejected.Unavailable: the instance has lapsed`,
-          fix: RENEW_FIX(o.instanceId),
-        };
-      }
-      return {
-        name,
-        status: CheckStatus.Fail,
-        detail: `Encrypt through ${endpoint} on ${key} in ${o.instanceId} failed (${shownCode(o.error)})`,
-      };
-    }
-  }
 }

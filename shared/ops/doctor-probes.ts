@@ -8,7 +8,8 @@ import { ConfigVariable } from '../config/index.js';
 import { ESCROW_SECRET_PREFIX } from '../escrow/kms-secrets-store.js';
 import type { KmsPort } from '../kms/port.js';
 import type { RandomSource } from '../runtime-types.js';
-import { isNotFound, probeErrorOf, type GatewayObservation, type ProbeError } from './doctor-checks.js';
+import { isNotFound, probeErrorOf, type ProbeError } from './doctor-checks.js';
+import type { GatewayObservation } from './doctor-gateway.js';
 import type { ProbeRecord } from './doctor-ram.js';
 
 /** What doctor needs: the KMS client, the configuration and a few ambient values. */
@@ -57,7 +58,10 @@ export class ProbeLog {
 /** The probed value, or the probe's error. */
 export const valueOr = <T>(p: Probed<T>): T | ProbeError => (p.ok ? p.value : p.error);
 
-/** Finds an Enabled managed key in the keys' instance (aliased keys first, then ListKeys order) and probes Encrypt/Decrypt with it. */
+/**
+ * Finds an Enabled managed key in the keys' instance (aliased keys first, then ListKeys order) and probes
+ * Encrypt/Decrypt with it.
+ */
 export async function probeGateway(
   input: DoctorInput,
   probes: ProbeLog,

@@ -64,7 +64,9 @@ function wildcard(pattern: string, value: string): boolean {
   ).test(value);
 }
 
-/** `kms:<Action>`s that no Allow statement of `policy` names (actions only: resources and conditions are not evaluated). */
+/**
+ * `kms:<Action>`s that no Allow statement of `policy` names (actions only: resources and conditions are not evaluated).
+ */
 export function ungrantedActions(policy: unknown, actions: readonly string[]): string[] {
   const statements = (policy as { Statement?: unknown } | undefined)?.Statement;
   const allowed = (Array.isArray(statements) ? statements : [])
@@ -120,7 +122,9 @@ export function ramReadCheck(input: {
     detail: parts.join('; '),
     ...(refused.length
       ? {
-          fix: `grant ${refused.map((r) => `kms:${r.split(' ')[0]}`).join(', ')} to ${input.identity} (scripts/deploy/${RAM_POLICY_FILE})`,
+          fix:
+            `grant ${refused.map((r) => `kms:${r.split(' ')[0]}`).join(', ')} ` +
+            `to ${input.identity} (scripts/deploy/${RAM_POLICY_FILE})`,
         }
       : {}),
   };

@@ -57,7 +57,8 @@ export function protectorKeyCheck(
   if (meta.origin !== 'Aliyun_KMS') {
     problems.push(`has Origin ${meta.origin}, not Aliyun_KMS`);
     fixes.push(
-      `point ${variable} at an Aliyun_KMS key: protecting escrow with imported material makes recovery depend on what it recovers`,
+      `point ${variable} at an Aliyun_KMS key: protecting escrow ` +
+        `with imported material makes recovery depend on what it recovers`,
     );
   }
   const where = meta.dkmsInstanceId ?? 'no KMS instance';
@@ -66,7 +67,8 @@ export function protectorKeyCheck(
       instances.keys !== undefined && meta.dkmsInstanceId === instances.keys ? " (the keys' instance)" : '';
     problems.push(`is in ${where}${shared}, not in ${instances.escrow} (${ConfigVariable.EscrowInstanceId})`);
     fixes.push(
-      `point ${variable} at an Aliyun_KMS key in ${instances.escrow}: its secrets must be encrypted by a key of their own instance`,
+      `point ${variable} at an Aliyun_KMS key in ${instances.escrow}: ` +
+        `its secrets must be encrypted by a key of their own instance`,
     );
   }
   const tagged = tags?.[ESCROW_TAG.key] === ESCROW_TAG.value;
@@ -77,7 +79,9 @@ export function protectorKeyCheck(
     return {
       name,
       status: CheckStatus.Warn,
-      detail: `${found}, not tagged ${ESCROW_TAG.key}=${ESCROW_TAG.value}: the function role's policy lets Secrets Manager use only keys with that tag`,
+      detail:
+        `${found}, not tagged ${ESCROW_TAG.key}=${ESCROW_TAG.value}: ` +
+        `the function role's policy lets Secrets Manager use only keys with that tag`,
       fix: `tag ${meta.keyId} ${ESCROW_TAG.key}=${ESCROW_TAG.value}`,
     };
   }
@@ -106,7 +110,11 @@ export function escrowPlacementCheck(
     return {
       name,
       status: CheckStatus.Warn,
-      detail: `escrow and keys share ${where}: one lapsed or released instance loses both; ${breakGlass ? `accepted because the offline break-glass copy (${ConfigVariable.RecoveryPublicKeyFile}) is configured` : `accepted by ${ConfigVariable.AllowEscrowInKeyInstance}=true`}`,
+      detail:
+        `escrow and keys share ${where}: one lapsed or released instance loses both; ` +
+        (breakGlass
+          ? `accepted because the offline break-glass copy (${ConfigVariable.RecoveryPublicKeyFile}) is configured`
+          : `accepted by ${ConfigVariable.AllowEscrowInKeyInstance}=true`),
       fix: `put the escrow key and secrets in another instance (${ConfigVariable.EscrowInstanceId})`,
     };
   }
@@ -114,14 +122,18 @@ export function escrowPlacementCheck(
     return {
       name,
       status: CheckStatus.Fail,
-      detail: `the escrow key is in the keys' instance ${keys}: one lapsed or released instance would lose keys and escrow together`,
+      detail:
+        `the escrow key is in the keys' instance ${keys}: ` +
+        `one lapsed or released instance would lose keys and escrow together`,
       fix: `use an escrow key in ${escrow ?? 'another instance'}`,
     };
   }
   return {
     name,
     status: CheckStatus.Ok,
-    detail: `escrow in ${escrow ?? 'the default instance'}, keys in ${keys ?? 'the default key / instance'}${breakGlass ? '; offline break-glass copy configured' : ''}`,
+    detail:
+      `escrow in ${escrow ?? 'the default instance'}, keys ` +
+      `in ${keys ?? 'the default key / instance'}${breakGlass ? '; offline break-glass copy configured' : ''}`,
   };
 }
 
@@ -143,8 +155,12 @@ export function webhookSecretCheck(
     return {
       name,
       status: CheckStatus.Warn,
-      detail: `${nameVar} and ${valueVar} unset: the webhook rejects every ${which === 'secret' ? 'signed call (x-byok-signature)' : 'CloudMonitor callback (?token=)'}`,
-      fix: `create the secret ${which === 'secret' ? 'byok-webhook-hmac' : 'byok-webhook-url-token'} and set ${nameVar}`,
+      detail:
+        `${nameVar} and ${valueVar} unset: the webhook rejects ` +
+        `every ${which === 'secret' ? 'signed call (x-byok-signature)' : 'CloudMonitor callback (?token=)'}`,
+      fix:
+        `create the secret ${which === 'secret' ? 'byok-webhook-hmac' : 'byok-webhook-url-token'} ` +
+        `and set ${nameVar}`,
     };
   }
   if (setting.source === 'value')

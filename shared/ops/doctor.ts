@@ -2,14 +2,15 @@
  * `doctor`: checks a deployment before it is trusted, one line per check
  * (`ok|warn|fail  <check>  <what it found>  [-> what to do]`).
  *
- * Kept apart, in six files:
+ * Kept apart, in seven files:
  * - the run (`runDoctor`, this file) and its probes (doctor-probes.ts): harmless KMS calls
  *   through the KmsPort (reads, and Encrypt/Decrypt of a random probe, which change no state).
  *   Nothing is ever written: no key, tag, alias, secret or material. Every call is recorded, so the
  *   RAM check can say exactly what was probed.
  * - pure builders: observations in, checks out; unit-tested with values. doctor-checks.ts holds
- *   the check model and the credentials, instance and gateway verdicts; doctor-secrets.ts the
- *   escrow and lease keys, placement and webhook secrets; doctor-ram.ts the RAM verdicts.
+ *   the check model and the credentials and instance verdicts; doctor-gateway.ts the shared gateway
+ *   verdict; doctor-secrets.ts the escrow and lease keys, placement and webhook secrets;
+ *   doctor-ram.ts the RAM verdicts.
  * - rendering (doctor-render.ts: `renderDoctor`, `worstStatus`).
  * This file re-exports the others, so callers import doctor from here.
  *
@@ -24,17 +25,18 @@ import {
   credentialsCheck,
   instanceCheck,
   isRefused,
-  sharedGatewayCheck,
   unsetEscrowInstanceCheck,
   unsetKeysInstanceCheck,
   type DoctorCheck,
   type ProbeError,
 } from './doctor-checks.js';
+import { sharedGatewayCheck } from './doctor-gateway.js';
 import { ProbeLog, probeGateway, probeSecretReads, valueOr, type DoctorInput } from './doctor-probes.js';
 import { KMS_ACTIONS, ramReadCheck, ramWriteCheck } from './doctor-ram.js';
 import { escrowPlacementCheck, protectorKeyCheck, webhookSecretCheck } from './doctor-secrets.js';
 
 export * from './doctor-checks.js';
+export * from './doctor-gateway.js';
 export type { DoctorInput } from './doctor-probes.js';
 export * from './doctor-ram.js';
 export * from './doctor-render.js';

@@ -4,6 +4,7 @@
  * `{k=v, k2=v2}`, `alertState` `ALERT` (doc table) or `ALARM` (doc sample) or `OK` /
  * `INSUFFICIENT_DATA`.
  */
+import { createHash } from 'node:crypto';
 import { invalidInput } from '../errors.js';
 import {
   Severity,
@@ -67,12 +68,21 @@ export function parseCloudMonitor(form: URLSearchParams): ParsedWebhook {
 
   const ruleOrName = field('ruleId') ?? alertName;
   const timestamp = field('timestamp') ?? '';
-  const dedupe = (kind: IntentKind) => `cloudmonitor:${ruleOrName}:${timestamp}:${alertState}:${kind}`;
+  // Alerts of one rule for different resources are different deliveries: the resource (dimensions,
+  // instance name) is part of the identity. `transId` is not: whether it is stable across
+  // CloudMonitor's retries is undocumented (docs/alerting-and-events.md §7), and a retry must match.
+  const resource = createHash('sha256')
+    .update(
+      JSON.stringify([Object.entries(dims).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), field('instanceName')]),
+    )
+    .digest('hex')
+    .slice(0, 16);
+  const dedupe = (kind: IntentKind) => `cloudmonitor:${ruleOrName}:${timestamp}:${alertState}:${resource}:${kind}`;
   const metric = [field('namespace') ?? field('metricProject'), field('metricName')].filter(Boolean).join('/');
   const reason = cleanReason(
-    `CloudMonitor ${alertState} ${alertName}${metric ? ` (${metric}` : ''}${field('expression') ? ` ${field('expression')}` : ''}${
-      field('curValue') ? `, current ${field('curValue')}` : ''
-    }${metric ? ')' : ''} for ${describeTarget(target)}`,
+    `CloudMonitor ${alertState} ${alertName}${metric ? ` (${metric}` : ''}` +
+      `${field('expression') ? ` ${field('expression')}` : ''}` +
+      `${field('curValue') ? `, current ${field('curValue')}` : ''}${metric ? ')' : ''} for ${describeTarget(target)}`,
   );
   const base = { target, reason, source: WebhookSource.CloudMonitor };
 

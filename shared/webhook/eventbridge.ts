@@ -55,12 +55,42 @@ function actorOf(identity: unknown): WebhookActor | undefined {
   if (accountId !== undefined) actor.accountId = accountId;
   const arn = str(identity['arn']);
   if (arn !== undefined) actor.arn = arn;
+  const accessKeyId = str(identity['accessKeyId']);
+  if (accessKeyId !== undefined) actor.accessKeyId = accessKeyId;
   return actor;
 }
 
-function isSelf(actor: WebhookActor | undefined, selfRoleNames: readonly string[]): boolean {
-  if (!actor || selfRoleNames.length === 0) return false;
-  return selfRoleNames.some((role) => actor.arn?.includes(`:assumed-role/${role}/`) === true || actor.name === role);
+/** The orchestrator's identity as parseCloudEvent matches it (see SelfIdentity in payloads.ts). */
+export interface SelfMatch {
+  selfRoleNames?: readonly string[];
+  self?: { roleNames?: readonly string[]; sessionNames?: readonly string[]; accessKeyIds?: readonly string[] };
+}
+
+/**
+ * True when `actor` is the orchestrator itself: ActionTrail names an assumed role as `userName`
+ * `<role>:<session>`, `principalId` `<roleId>:<session>`, an ARN `...:assumed-role/<role>/<session>`
+ * and the STS `accessKeyId` it signed with (docs/alerting-and-events.md §6.3).
+ */
+export function isOwnWrite(actor: WebhookActor | undefined, opts: SelfMatch): boolean {
+  if (!actor) return false;
+  const roles = [...(opts.selfRoleNames ?? []), ...(opts.self?.roleNames ?? [])].filter((r) => r !== '');
+  const sessions = (opts.self?.sessionNames ?? []).filter((r) => r !== '');
+  const keys = (opts.self?.accessKeyIds ?? []).filter((r) => r !== '');
+  if (actor.accessKeyId !== undefined && keys.includes(actor.accessKeyId)) return true;
+  const [nameRole, nameSession] = splitOnce(actor.name, ':');
+  const [, principalSession] = splitOnce(actor.principalId, ':');
+  const arnMatch = /:assumed-role\/([^/]+)\/(.+)$/.exec(actor.arn ?? '');
+  // `userName` is `<role>:<session>` only for an assumed role; a plain user name is not a role.
+  const role = arnMatch?.[1] ?? (nameSession !== undefined ? nameRole : undefined);
+  const session = arnMatch?.[2] ?? nameSession ?? principalSession;
+  if (roles.some((r) => r === role || actor.name === r)) return true;
+  return session !== undefined && sessions.includes(session);
+}
+
+function splitOnce(text: string | undefined, sep: string): [string | undefined, string | undefined] {
+  if (text === undefined) return [undefined, undefined];
+  const i = text.indexOf(sep);
+  return i < 0 ? [text, undefined] : [text.slice(0, i), text.slice(i + 1)];
 }
 
 function eventTarget(event: Record<string, unknown>, data: Record<string, unknown>): WebhookTarget {
@@ -81,7 +111,7 @@ function eventTarget(event: Record<string, unknown>, data: Record<string, unknow
  * Adds the intents of one CloudEvent to `out` (or why it was ignored). `selfRoleNames`: RAM roles the
  * orchestrator runs as; their own writes are ignored.
  */
-export function parseCloudEvent(event: unknown, opts: { selfRoleNames?: readonly string[] }, out: ParsedWebhook): void {
+export function parseCloudEvent(event: unknown, opts: SelfMatch, out: ParsedWebhook): void {
   if (!isRecord(event)) throw unknownPayload('EventBridge batch item is not an object');
   for (const required of ['id', 'source', 'specversion', 'type'] as const) {
     if (str(event[required]) === undefined) throw unknownPayload(`CloudEvent without ${required}`);
@@ -107,7 +137,7 @@ export function parseCloudEvent(event: unknown, opts: { selfRoleNames?: readonly
     return;
   }
   const actor = actorOf(data['userIdentity']);
-  if (isSelf(actor, opts.selfRoleNames ?? [])) {
+  if (isOwnWrite(actor, opts)) {
     out.ignored.push(`CloudEvent ${id}: ${eventName} made by the orchestrator itself`);
     return;
   }

@@ -5,15 +5,17 @@
  * targeted check of the key's or alias's lineage, or a full sweep for "all managed keys". The engine
  * decides what a check does (re-import, alert, nothing); intents never decide a write.
  *
- * A delivery that fails after its intents were accepted is forgotten by the de-duplication cache,
- * so the sender's retry is processed instead of being answered as a duplicate.
+ * A delivery that fails after its intents were accepted, or whose requested repair ended `failed`,
+ * is forgotten by the de-duplication cache, so the sender's retry is processed instead of being
+ * answered as a duplicate; the answer is then 5xx naming the failing keys and error codes.
  */
+import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { checkTarget, sweep } from '../lifecycle/engine.js';
 import type { EngineDeps } from '../lifecycle/ports.js';
-import { authenticateWebhook } from './auth.js';
+import { TIMESTAMP_HEADER, authenticateWebhook } from './auth.js';
 import type { DedupeCache } from './dedupe.js';
 import { targetKey, type WebhookIntent, type WebhookSource, type WebhookTarget } from './intents.js';
-import { parseWebhookPayload } from './payloads.js';
+import { DELIVERY_ID_HEADER, parseWebhookPayload, type SelfIdentity } from './payloads.js';
 import type { WebhookSecrets } from './secrets.js';
 
 type Actor = EngineDeps['actor'];
@@ -85,12 +87,45 @@ export interface WebhookIntakeDeps {
   dedupe: DedupeCache;
   /** Real time: senders sign with their own (real) clocks, and dedupe entries expire in real time. */
   nowMs: () => number;
-  /** The webhook secrets (read from configuration or KMS, cached by the caller). */
+  /** The webhook secrets (read from configuration or KMS, cached by the caller; never per request). */
   secrets: () => Promise<WebhookSecrets>;
+  /** Who the orchestrator itself is: ActionTrail events of its own writes trigger nothing. */
+  self?: SelfIdentity;
+  /** Where an audit record refused by the audit guard is reported (it never blocks a repair). */
+  onAuditRefused?: (err: unknown) => void;
   /** Engine deps for the run acting for `actor`; the intake closes them. */
   openEngine: (actor: Actor) => Promise<EngineDeps & { close(): Promise<void> }>;
   /** The check of one target (default checkWebhookTarget; tests pass their own). */
   check?: (deps: EngineDeps, target: WebhookTarget) => Promise<CheckResult>;
+}
+
+/** A requested repair that failed: the key and the coded error (never a secret). */
+export interface FailedRepair {
+  target: string;
+  kind: string;
+  keyId?: string;
+  errorCode: string;
+}
+
+/**
+ * The repairs of `results` that were not done: outcome `failed`, or `deferred` (out of time, left to
+ * the next sweep): neither is "succeeded or not needed", so the sender is told to retry.
+ */
+export function failedRepairs(results: readonly CheckResult[], keys: readonly string[]): FailedRepair[] {
+  const out: FailedRepair[] = [];
+  results.forEach((r, i) => {
+    for (const x of r.results) {
+      if (x.outcome !== 'failed' && x.outcome !== 'deferred') continue;
+      const keyId = (x.action as { keyId?: string }).keyId;
+      out.push({
+        target: keys[i] ?? '',
+        kind: x.action.kind,
+        ...(keyId ? { keyId } : {}),
+        errorCode: x.errorCode ?? (x.outcome === 'deferred' ? ErrorCode.TimeBudgetExhausted : ErrorCode.Internal),
+      });
+    }
+  });
+  return out;
 }
 
 /** The answer to a processed delivery (200). */
@@ -107,30 +142,95 @@ export interface WebhookReply {
  * UnknownPayload, InvalidInput) and for failures (KMS errors): the caller turns them into responses.
  */
 export async function processWebhook(delivery: WebhookDelivery, deps: WebhookIntakeDeps): Promise<WebhookReply> {
-  const secrets = await deps.secrets();
+  let secrets: WebhookSecrets;
+  try {
+    secrets = await deps.secrets();
+  } catch {
+    // A configuration problem (misnamed secret, KMS down) is the log's business: the caller only
+    // learns that it was not authenticated, exactly like any other refusal.
+    secrets = { hmac: [], tokens: [] };
+  }
   const authRequest = { headers: delivery.headers, query: delivery.query, rawBody: delivery.rawBody };
   const keys = { hmacSecrets: secrets.hmac, urlTokens: secrets.tokens };
   const auth = authenticateWebhook(authRequest, { ...keys, nowMs: deps.nowMs() });
-  const parsed = parseWebhookPayload({ body: delivery.rawBody, contentType: delivery.contentType });
+  const parsed = parseWebhookPayload(
+    {
+      body: delivery.rawBody,
+      contentType: delivery.contentType,
+      deliveryId: headerOf(delivery.headers, DELIVERY_ID_HEADER),
+      signatureTimestamp: auth.method === 'hmac' ? headerOf(delivery.headers, TIMESTAMP_HEADER) : undefined,
+    },
+    deps.self ? { self: deps.self } : {},
+  );
   const fresh = parsed.intents.filter((i) => !deps.dedupe.seen(i.dedupeKey, deps.nowMs()));
   const duplicates = parsed.intents.length - fresh.length;
   if (fresh.length === 0) return { accepted: 0, duplicates, ignored: parsed.ignored };
+  const forget = () => {
+    for (const i of fresh) deps.dedupe.forget(i.dedupeKey);
+  };
+  let reply: WebhookReply;
+  let failed: FailedRepair[];
   try {
     const engine = await deps.openEngine(webhookActor(parsed.source, fresh, auth.method));
     try {
-      for (const i of fresh) await engine.audit.record(decisionEvent(i));
+      for (const i of fresh) await recordDecision(engine, i, deps.onAuditRefused);
       const check = deps.check ?? checkWebhookTarget;
-      const results: TargetResult[] = [];
-      for (const { key, target } of distinctTargets(fresh)) {
-        results.push(targetResult(key, await check(engine, target)));
-      }
-      return { accepted: fresh.length, duplicates, ignored: parsed.ignored, results };
+      const checks: CheckResult[] = [];
+      const targets = distinctTargets(fresh);
+      for (const { target } of targets) checks.push(await check(engine, target));
+      const results = checks.map((r, i) => targetResult(targets[i]?.key ?? '', r));
+      reply = { accepted: fresh.length, duplicates, ignored: parsed.ignored, results };
+      failed = failedRepairs(
+        checks,
+        targets.map((t) => t.key),
+      );
     } finally {
       await engine.close();
     }
   } catch (err) {
     // A delivery we failed to process must be processed when the sender retries it.
-    for (const i of fresh) deps.dedupe.forget(i.dedupeKey);
+    forget();
     throw err;
   }
+  if (failed.length > 0) {
+    // A repair that failed is not done: the sender must retry (5xx), and the retry is processed.
+    forget();
+    throw repairFailed(failed);
+  }
+  return reply;
+}
+
+/** The error of a delivery whose requested repair failed: 5xx, naming the keys and codes only. */
+export function repairFailed(failed: readonly FailedRepair[]): OrchestratorError {
+  const list = failed.map((f) => `${f.kind} ${f.keyId ?? f.target}: ${f.errorCode}`).join('; ');
+  return new OrchestratorError(ErrorCode.RepairFailed, `webhook: repair failed: ${list}`);
+}
+
+/**
+ * Audits one decision; a record the audit guard refuses (InvalidInput) is reported and recorded
+ * again without its details, and if that is refused too the repair still runs (the engine's own
+ * intent and outcome events remain).
+ */
+async function recordDecision(
+  engine: EngineDeps,
+  i: WebhookIntent,
+  onRefused: ((err: unknown) => void) | undefined,
+): Promise<void> {
+  const event = decisionEvent(i);
+  try {
+    await engine.audit.record(event);
+  } catch (err) {
+    if (!isOrchestratorError(err) || err.code !== ErrorCode.InvalidInput) throw err;
+    onRefused?.(err);
+    try {
+      await engine.audit.record({ ...event, reason: undefined, details: { source: i.source } });
+    } catch (again) {
+      if (!isOrchestratorError(again) || again.code !== ErrorCode.InvalidInput) throw again;
+    }
+  }
+}
+
+function headerOf(headers: Readonly<Record<string, string>>, name: string): string | undefined {
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+  return undefined;
 }

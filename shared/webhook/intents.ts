@@ -33,6 +33,8 @@ export interface WebhookActor {
   principalId?: string;
   accountId?: string;
   arn?: string;
+  /** The AccessKey id the call was signed with (STS ids start with `STS.`). */
+  accessKeyId?: string;
 }
 
 interface IntentBase {

@@ -40,6 +40,7 @@ import {
 } from './intents.js';
 
 export { parseCloudMonitorDimensions } from './cloudmonitor.js';
+export { isOwnWrite } from './eventbridge.js';
 export {
   IntentKind,
   MAX_REASON_LENGTH,
@@ -61,6 +62,23 @@ export interface WebhookPayloadRequest {
   body: string | Buffer;
   /** `Content-Type` header value, if any. */
   contentType?: string;
+  /** `x-byok-delivery-id` header value, if any (generic JSON de-duplicates on it). */
+  deliveryId?: string;
+  /** `x-byok-timestamp` of a signed request (generic JSON without a delivery id de-duplicates on it + body). */
+  signatureTimestamp?: string;
+}
+
+/** Header naming a generic delivery, so a sender's retry is recognised (the `id` field does the same). */
+export const DELIVERY_ID_HEADER = 'x-byok-delivery-id';
+
+/**
+ * Who the orchestrator itself is in ActionTrail `userIdentity`: its RAM role names, its STS session
+ * names, and the AccessKey ids of its own credentials. An event made by any of them is its own write.
+ */
+export interface SelfIdentity {
+  roleNames?: readonly string[];
+  sessionNames?: readonly string[];
+  accessKeyIds?: readonly string[];
 }
 
 /** Parser options. */
@@ -72,6 +90,8 @@ export interface WebhookPayloadOptions {
    * its own writes and are ignored (e.g. `byok-orchestrator`). Empty: every event is looked at.
    */
   selfRoleNames?: readonly string[];
+  /** The orchestrator's own identity (role and session names, AccessKey ids); adds to selfRoleNames. */
+  self?: SelfIdentity;
 }
 
 // ---------------------------------------------------------------- generic JSON
@@ -79,7 +99,29 @@ export interface WebhookPayloadOptions {
 const GENERIC_ACTIONS = new Set<string>(Object.values(IntentKind));
 const SEVERITIES = new Set<string>(Object.values(Severity));
 
-function parseGeneric(body: Record<string, unknown>, raw: string | Buffer): ParsedWebhook {
+const DELIVERY_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/**
+ * The generic delivery's de-duplication identity: its explicit id (`id` field, else the
+ * `x-byok-delivery-id` header), else the signature timestamp and the body (two deliveries of the
+ * same body signed at different times are different deliveries).
+ */
+function genericDeliveryKey(body: Record<string, unknown>, raw: string | Buffer, req: WebhookPayloadRequest): string {
+  const idField = body['id'];
+  if (idField !== undefined && (typeof idField !== 'string' || !DELIVERY_ID.test(idField))) {
+    throw invalidInput('id', 'must be 1-128 letters, digits or . _ : @ / + = -');
+  }
+  const id = (idField as string | undefined) ?? req.deliveryId?.trim();
+  if (id !== undefined && id !== '') {
+    if (!DELIVERY_ID.test(id))
+      throw invalidInput(DELIVERY_ID_HEADER, 'must be 1-128 letters, digits or . _ : @ / + = -');
+    return `id:${id}`;
+  }
+  const digest = createHash('sha256').update(raw).digest('hex');
+  return `ts:${req.signatureTimestamp?.trim() ?? ''}:${digest}`;
+}
+
+function parseGeneric(body: Record<string, unknown>, raw: string | Buffer, req: WebhookPayloadRequest): ParsedWebhook {
   const action = body['action'];
   if (typeof action !== 'string' || !GENERIC_ACTIONS.has(action))
     throw invalidInput('action', 'must be check, reimport or alert');
@@ -104,7 +146,7 @@ function parseGeneric(body: Record<string, unknown>, raw: string | Buffer): Pars
   const reasonField = body['reason'];
   if (reasonField !== undefined && typeof reasonField !== 'string') throw invalidInput('reason', 'must be a string');
   const reason = cleanReason(reasonField ?? `generic webhook: ${kind} ${describeTarget(target)}`);
-  const dedupeKey = `generic:${createHash('sha256').update(raw).digest('hex')}:${kind}`;
+  const dedupeKey = `generic:${genericDeliveryKey(body, raw, req)}:${kind}`;
   const base = { target, reason, source: WebhookSource.Generic, dedupeKey };
 
   if (kind === 'alert') {
@@ -163,6 +205,6 @@ export function parseWebhookPayload(req: WebhookPayloadRequest, opts: WebhookPay
     parseCloudEvent(json, opts, out);
     return out;
   }
-  if (json['action'] !== undefined) return parseGeneric(json, req.body);
+  if (json['action'] !== undefined) return parseGeneric(json, req.body, req);
   throw unknownPayload('JSON without specversion (CloudEvent) or action (generic)');
 }

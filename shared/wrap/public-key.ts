@@ -6,10 +6,10 @@
  * Errors name what was wrong; public keys are not secret, but we still print no key bytes.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { sm2 } from 'sm-crypto-v2';
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import { decodeBase64Strict } from './base64.js';
 import { DerError, DerTag, oidToString, readDer, readOnly, readSequence } from './der.js';
+import { loadSm2 } from './sm2.js';
 import { WrappingKeySpec, parseWrappingKeySpec } from './material.js';
 
 /** A checked wrapping public key, ready for the matching algorithm. */
@@ -109,7 +109,7 @@ function checkSm2(spki: Spki): WrappingPublicKey {
   }
   let onCurve = false;
   try {
-    onCurve = sm2.verifyPublicKey(point.toString('hex'));
+    onCurve = loadSm2().verifyPublicKey(point.toString('hex'));
   } catch {
     onCurve = false;
   }

@@ -15,8 +15,9 @@
  *    EncryptedKeyMaterial is base64 of the ciphertext; no page or official sample gives the bytes.
  *  - GM/T 0009-2012 (SM2 usage specification, now GB/T 35276-2017) defines SM2Cipher above as THE
  *    interchange encoding; the older GM/T 0003.4 only defines the raw C1||C2||C3 concatenation.
- *  - OpenSSL 3 (`openssl pkeyutl -encrypt/-decrypt` with an SM2 key) and Huawei Cloud DEW KMS (github.com/emmansun/sm2js issue #1: "HUAWEI Cloud KMS (DEW)
- *    sm2 encryption result is ASN.1 encoding format") use this DER form; Tencent KMS offers it as
+ *  - OpenSSL 3 (`openssl pkeyutl -encrypt/-decrypt` with an SM2 key) and Huawei Cloud DEW KMS
+ *    (github.com/emmansun/sm2js issue #1: "HUAWEI Cloud KMS (DEW) sm2 encryption result is ASN.1 encoding
+ *    format") use this DER form; Tencent KMS offers it as
  *    `SM2_C1C3C2_ASN1` (its Decrypt API reference).
  * So we emit the DER form, and the emulator accepts only that (raw C1C3C2 / C1C2C3 are rejected).
  * If Alibaba is ever shown to want raw C1C3C2, only sm2Encrypt/sm2Decrypt change. Both directions
@@ -28,8 +29,27 @@
  * RandomSource; that is acceptable because k only needs to be secret and fresh, which a CSPRNG
  * gives, and the material itself still comes from the injected RandomSource.
  */
-import { sm2 } from 'sm-crypto-v2';
+import { createRequire } from 'node:module';
 import { DerTag, readOnly, readSequence, unsignedIntegerBytes, writeDer, writeUnsignedInteger } from './der.js';
+
+type Sm2Api = typeof import('sm-crypto-v2')['sm2'];
+let sm2Api: Sm2Api | undefined;
+
+/**
+ * sm-crypto-v2 (with @noble/curves and @noble/hashes) is loaded on first use, i.e. only when an SM2
+ * algorithm is used: most deployments wrap with RSA, and evaluating the library at start-up was a
+ * large share of a function's cold start. In the CommonJS function bundles `require` is Node's
+ * (esbuild still bundles the module but runs its code only on this call); under ESM loaders
+ * (vitest, tsx) there may be no `require`, hence createRequire.
+ */
+export function loadSm2(): Sm2Api {
+  if (sm2Api === undefined) {
+    const mod: typeof import('sm-crypto-v2') =
+      typeof require === 'function' ? require('sm-crypto-v2') : createRequire(import.meta.url)('sm-crypto-v2');
+    sm2Api = mod.sm2;
+  }
+  return sm2Api;
+}
 
 /** How SM2PKE ciphertext is laid out on the wire (see the module comment for the evidence). */
 export const SM2_CIPHERTEXT_ENCODING = 'GM/T 0009 DER SEQUENCE{x, y, hash, ciphertext} (C1C3C2)';
@@ -40,7 +60,7 @@ const HASH_BYTES = 32;
 /** Encrypts `plaintext` to the uncompressed point `04||x||y` and returns the GM/T 0009 DER ciphertext. */
 export function sm2Encrypt(publicPoint: Uint8Array, plaintext: Uint8Array): Buffer {
   // Raw mode 1 = C1C3C2: hex of x(32) || y(32) || C3(32) || C2(n), C1 without its 04 prefix.
-  const rawHex = sm2.doEncrypt(Uint8Array.from(plaintext), Buffer.from(publicPoint).toString('hex'), 1);
+  const rawHex = loadSm2().doEncrypt(Uint8Array.from(plaintext), Buffer.from(publicPoint).toString('hex'), 1);
   const raw = Buffer.from(rawHex, 'hex');
   const x = raw.subarray(0, COORD_BYTES);
   const y = raw.subarray(COORD_BYTES, 2 * COORD_BYTES);
@@ -81,7 +101,7 @@ export function sm2Decrypt(privateKeyHex: string, ciphertext: Buffer): Buffer | 
     // The library checks C1 is on the curve (fromHex throws otherwise) and compares C3; on a C3
     // mismatch it returns an empty array rather than throwing. Its C3 comparison is a string
     // compare, not constant time; acceptable because only the local emulator decrypts SM2PKE.
-    const out = sm2.doDecrypt(rawHex, privateKeyHex, 1, { output: 'array' });
+    const out = loadSm2().doDecrypt(rawHex, privateKeyHex, 1, { output: 'array' });
     return out.length === c2.length ? Buffer.from(out) : undefined;
   } catch {
     // DerError from our reader or an Error from the library (point not on curve, bad scalar).
@@ -91,7 +111,7 @@ export function sm2Decrypt(privateKeyHex: string, ciphertext: Buffer): Buffer | 
 
 /** The uncompressed public point `04||x||y` (65 bytes) for a 32-byte private scalar in hex. */
 export function sm2PublicPointFromPrivate(privateKeyHex: string): Buffer {
-  return Buffer.from(sm2.getPublicKeyFromPrivateKey(privateKeyHex), 'hex');
+  return Buffer.from(loadSm2().getPublicKeyFromPrivateKey(privateKeyHex), 'hex');
 }
 
 function leftPad(bytes: Buffer, size: number): Buffer {

@@ -27,8 +27,10 @@ afterAll(async () => {
   await env?.close();
 });
 
-const writeActions =
-  /(CreateKey|ImportKeyMaterial|DeleteKeyMaterial|TagResource|UntagResource|CreateAlias|UpdateAlias|PutSecretValue|CreateSecret|EnableKey|DisableKey)/;
+const writeActions = new RegExp(
+  '(CreateKey|ImportKeyMaterial|DeleteKeyMaterial|TagResource|UntagResource|CreateAlias|UpdateAlias|' +
+    'PutSecretValue|CreateSecret|EnableKey|DisableKey)',
+);
 const kmsWritesIn = (lines: string[]) => lines.filter((l) => l.startsWith('[kms]') && writeActions.test(l));
 
 async function postWebhook(
@@ -185,26 +187,29 @@ describe('webhook function (HTTP trigger)', () => {
 });
 
 describe('redaction across the running stack', () => {
-  it('prints no material, webhook secret, URL token or credential secret in any host, emulator or function output', async () => {
-    const { openFileEscrowStore } = await import('../../shared/escrow/file-store.js');
-    const escrow = await openFileEscrowStore({
-      dir: stack.cliEnv.BYOK_ESCROW_DIR!,
-      masterKeyFile: stack.cliEnv.BYOK_ESCROW_MASTER_KEY_FILE!,
-      random: systemRandom,
-    });
-    const materials = await Promise.all(
-      (await escrow.list()).records.map(async (r) => (await escrow.get(r.keyId)).material),
-    );
-    expect(materials.length).toBeGreaterThanOrEqual(1);
-    const forms = (b: Buffer) => [b.toString('hex'), b.toString('base64'), b.toString('base64url')];
-    const secrets = [
-      ...materials.flatMap(forms),
-      stack.secrets.webhookHmac,
-      stack.secrets.webhookToken,
-      stack.operator.accessKeySecret,
-    ];
-    const output = env.lines.join('\n');
-    expect(output).toContain('byok-sweep'); // the functions' own lines are in there
-    expect(secrets.filter((s) => output.includes(s))).toEqual([]);
-  });
+  it(
+    'prints no material, webhook secret, URL token or credential ' + 'secret in any host, emulator or function output',
+    async () => {
+      const { openFileEscrowStore } = await import('../../shared/escrow/file-store.js');
+      const escrow = await openFileEscrowStore({
+        dir: stack.cliEnv.BYOK_ESCROW_DIR!,
+        masterKeyFile: stack.cliEnv.BYOK_ESCROW_MASTER_KEY_FILE!,
+        random: systemRandom,
+      });
+      const materials = await Promise.all(
+        (await escrow.list()).records.map(async (r) => (await escrow.get(r.keyId)).material),
+      );
+      expect(materials.length).toBeGreaterThanOrEqual(1);
+      const forms = (b: Buffer) => [b.toString('hex'), b.toString('base64'), b.toString('base64url')];
+      const secrets = [
+        ...materials.flatMap(forms),
+        stack.secrets.webhookHmac,
+        stack.secrets.webhookToken,
+        stack.operator.accessKeySecret,
+      ];
+      const output = env.lines.join('\n');
+      expect(output).toContain('byok-sweep'); // the functions' own lines are in there
+      expect(secrets.filter((s) => output.includes(s))).toEqual([]);
+    },
+  );
 });

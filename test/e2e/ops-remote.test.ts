@@ -83,7 +83,11 @@ describe('bundles', () => {
       function: { name: 'alone', timeout: 60 },
     };
     const timer = { triggerTime: '2031-01-01T00:00:00Z', triggerName: 'alone', payload: '' };
-    const script = `const m = require('./index.js'); Promise.resolve().then(() => m.handler(Buffer.from(process.argv[1]), JSON.parse(process.argv[2]))).then((r) => { console.log('RESULT ' + JSON.stringify(r)); }, (e) => { console.log('ERROR ' + JSON.stringify({ name: e.name, message: e.message })); });`;
+    const script =
+      `const m = require('./index.js'); Promise.resolve().then(() => ` +
+      `m.handler(Buffer.from(process.argv[1]), JSON.parse(process.argv[2]))).then((r) => { ` +
+      `console.log('RESULT ' + JSON.stringify(r)); }, (e) => { console.log('ERROR ` +
+      `' + JSON.stringify({ name: e.name, message: e.message })); });`;
     const answers: Record<string, string> = {};
     for (const name of names) {
       const dir = mkdtempSync(join(tmpdir(), `bundle-${name}-`));

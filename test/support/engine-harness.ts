@@ -16,7 +16,8 @@ import { createAlicloudKms } from '../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../shared/kms/port.js';
 import { openFileEscrowStore } from '../../shared/escrow/file-store.js';
 import { createKmsSecretsEscrowStore } from '../../shared/escrow/kms-secrets-store.js';
-import { defaultPolicy, type Policies } from '../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../shared/config/index.js';
+import type { Policies } from '../../shared/lifecycle/model.js';
 import type { AuditInput } from '../../shared/audit/event.js';
 import type { EngineDeps, EscrowPort } from '../../shared/lifecycle/ports.js';
 import { systemRandom } from '../../shared/system.js';
@@ -135,7 +136,7 @@ export async function startHarness(
           random: systemRandom,
         });
   const audit: AuditInput[] = [];
-  const policies = options.policies ?? { defaults: defaultPolicy, lineages: {} };
+  const policies = options.policies ?? { defaults: DEFAULT_POLICY, lineages: {} };
   return {
     emu,
     console: kmsConsole(emu.endpoint),

@@ -46,7 +46,10 @@ const FC2_ROUTE = /^\/2016-08-15\/services\/([^/]+)\/functions\/([^/]+)\/invocat
 const FC3_ROUTE = /^\/2023-03-30\/functions\/([^/]+)\/invocations$/;
 const HTTP_ROUTE = /^\/http\/([^/]+)(\/.*)?$/;
 
-/** Error body styles: FC 2.0 API `{ErrorCode,ErrorMessage}`, FC 3.0 API `{Code,Message,RequestId}` (Error struct 2023-03-30). */
+/**
+ * Error body styles: FC 2.0 API `{ErrorCode,ErrorMessage}`, FC 3.0 API `{Code,Message,RequestId}` (Error struct
+ * 2023-03-30).
+ */
 type ErrorStyle = 'fc2' | 'fc3';
 
 interface ScheduledTimer {
@@ -83,7 +86,7 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   const functions = options.functions.map((f) => ({ ...f, bundleDir: resolvePath(f.bundleDir) }));
   const log = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
   const functionOutput = options.functionOutput ?? ((fn: string, line: string) => log(`[${fn}] ${line}`));
-  const clock: HostClock = createHostClock(options.timeScale ?? 1);
+  const clock: HostClock = createHostClock(options.timeScale ?? 1, Date.now(), options.startAtMs);
   const nonces = new NonceCache();
   const specs = new Map<string, FunctionSpec>(functions.map((f) => [f.name, f]));
   const pools = new Map<string, FunctionInstances>();
@@ -202,7 +205,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
     res.setHeader('x-fc-request-id', requestId);
     handle(req, res, requestId).catch((err: unknown) => {
       log(
-        `fc-host ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]} ${requestId} internal error: ${(err as Error).message}`,
+        `fc-host ${req.method ?? '?'} ${(req.url ?? '').split('?')[0]} ${requestId} ` +
+          `internal error: ${(err as Error).message}`,
       );
       if (!res.headersSent)
         sendJson(res, 500, {
@@ -438,17 +442,20 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   const url = `http://127.0.0.1:${port}`;
   log(`fc-host listening on ${url} (account ${options.accountId}, region ${options.region}, timeScale ${clock.scale})`);
   log(
-    `fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations (ACS3) | POST ${url}/2016-08-15/services/<svc>/functions/<fn>/invocations (FC)`,
+    `fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations ` +
+      `(ACS3) | POST ${url}/2016-08-15/services/<svc>/functions/<fn>/invocations (FC)`,
   );
   for (const spec of functions) {
     const file = `${spec.handler.slice(0, Math.max(0, spec.handler.lastIndexOf('.')))}.js`;
     if (!existsSync(resolvePath(spec.bundleDir, file)))
       log(
-        `fc-host ${spec.name}: warning: ${file} not found in ${spec.bundleDir} (build first; invocations fail until then)`,
+        `fc-host ${spec.name}: warning: ${file} not found ` +
+          `in ${spec.bundleDir} (build first; invocations fail until then)`,
       );
     if (spec.http)
       log(
-        `fc-host ${spec.name}: HTTP trigger '${spec.http.triggerName}' [${spec.http.methods.join(',')}] ${url}/http/${encodeURIComponent(spec.name)}/`,
+        `fc-host ${spec.name}: HTTP trigger '${spec.http.triggerName}' ` +
+          `[${spec.http.methods.join(',')}] ${url}/http/${encodeURIComponent(spec.name)}/`,
       );
   }
   for (const t of timers) {

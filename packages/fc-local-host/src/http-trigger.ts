@@ -131,7 +131,8 @@ export interface HttpReply {
   body: Buffer;
 }
 
-/** Response headers the platform owns (§2.6: connection, content-length, date, keep-alive, server, upgrade, x-fc-*). */
+/** Response headers the platform owns (§2.6: connection, content-length, date, keep-alive, server, upgrade,
+ * x-fc-*). */
 function platformOwned(name: string): boolean {
   const n = name.toLowerCase();
   return HOP_BY_HOP.has(n) || n === 'content-length' || n === 'date' || n === 'server' || n.startsWith('x-fc-');

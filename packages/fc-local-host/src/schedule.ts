@@ -54,7 +54,8 @@ export function parseSchedule(expression: string, anchorMs: number): Schedule {
   } catch (err) {
     throw new FcHostError(
       FcHostErrorCode.InvalidConfig,
-      `cronExpression '${expression}' is not a 6-field cron (seconds first), CRON_TZ=<zone> <cron> or @every <duration>: ${(err as Error).message}`,
+      `cronExpression '${expression}' is not a 6-field cron (seconds first), ` +
+        `CRON_TZ=<zone> <cron> or @every <duration>: ${(err as Error).message}`,
       { field: 'cronExpression' },
     );
   }
@@ -72,14 +73,17 @@ export interface HostClock {
   realDelayUntil(hostMs: number): number;
 }
 
-/** A clock anchored at `originMs` (real time) running `scale` times faster than the wall clock. */
-export function createHostClock(scale: number, originMs: number = Date.now()): HostClock {
+/**
+ * A clock anchored at `originMs` (real time) running `scale` times faster than the wall clock,
+ * showing `startAtMs` (default `originMs`) at the anchor.
+ */
+export function createHostClock(scale: number, originMs: number = Date.now(), startAtMs: number = originMs): HostClock {
   if (!(scale > 0) || !Number.isFinite(scale)) {
     throw new FcHostError(FcHostErrorCode.InvalidConfig, `timeScale must be a positive number, got ${scale}`, {
       field: 'timeScale',
     });
   }
-  const nowMs = () => originMs + (Date.now() - originMs) * scale;
+  const nowMs = () => startAtMs + (Date.now() - originMs) * scale;
   return { scale, nowMs, realDelayUntil: (hostMs) => Math.max(0, (hostMs - nowMs()) / scale) };
 }
 

@@ -53,7 +53,8 @@ function refuse(code: AuthFailureCode, message: string): AuthResult {
 }
 
 const SIGNATURE_MISMATCH =
-  'The request signature we calculated does not match the signature you provided. Check your access key and signing method';
+  'The request signature we calculated does not match the ' +
+  'signature you provided. Check your access key and signing method';
 
 function checkToken(cred: InvokeCredential, presented: string | undefined): AuthResult | undefined {
   if (cred.securityToken === undefined) {
@@ -84,7 +85,10 @@ export function fcStringToSign(method: string, path: string, headers: IncomingHt
     .sort()
     .map((k) => `${k}:${header(headers, k) ?? ''}\n`)
     .join('');
-  return `${method}\n${header(headers, 'content-md5') ?? ''}\n${header(headers, 'content-type') ?? ''}\n${header(headers, 'date') ?? ''}\n${fcHeaders}${path}`;
+  return (
+    `${method}\n${header(headers, 'content-md5') ?? ''}\n${header(headers, 'content-type') ?? ''}\n` +
+    `${header(headers, 'date') ?? ''}\n${fcHeaders}${path}`
+  );
 }
 
 /** Verifies an `FC <ak>:<sig>` request against the allowed credentials. */
@@ -193,7 +197,8 @@ export function verifyAcs3Signature(
   if (!m) {
     return refuse(
       'SignatureNotMatch',
-      'missing or malformed Authorization header (expected "ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..")',
+      'missing or malformed Authorization header (expected ' +
+        '"ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..")',
     );
   }
   const accessKeyId = m[1] ?? '';

@@ -64,6 +64,8 @@ export interface FcHostOptions {
   invokeCredentials: InvokeCredential[];
   /** Host clock speed: 60 makes an hour pass in a minute (timers follow it). Default 1. */
   timeScale?: number;
+  /** Host time at start, epoch ms (default real now): the local stack passes the emulator's time. */
+  startAtMs?: number;
   /** Fire timer triggers on their schedule. Default true. */
   fireTimers?: boolean;
   /** Service names accepted on the FC 2.0 route; unset = any service name. */

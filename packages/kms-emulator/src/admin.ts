@@ -4,11 +4,13 @@
  *
  *   GET    /__emulator/state   summary (never material, tokens or secret data)
  *   POST   /__emulator/clock   {"advanceSeconds": n} | {"setUnix": n}
- *   POST   /__emulator/faults  {"kind": "throttle"|"error5xx"|"latency"|"reset", "rate"?, "actions"?, "count"?, "latencyMs"?}
+ *   POST   /__emulator/faults  {"kind": "throttle"|"error5xx"|"latency"|"reset",
+ *                                "rate"?, "actions"?, "count"?, "latencyMs"?}
  *   DELETE /__emulator/faults
  *   POST   /__emulator/qps     {"limit": n}   (0 / absent = off)
  *   GET    /__emulator/instances          KMS 3.0 instances (also in GET state)
- *   POST   /__emulator/instances          {"id", "type": "software"|"hardware", "sharedGateway"?, "endDate"? (ISO)}: create or update
+ *   POST   /__emulator/instances          {"id", "type": "software"|"hardware", "sharedGateway"?, "endDate"? (ISO)}:
+ *                                         create or update
  *   DELETE /__emulator/instances/<id>     release (keys and secrets of the instance are gone)
  *
  * Invalid bodies get 400 `{"error": "<reason>"}`.
@@ -47,6 +49,9 @@ export function stateSummary(deps: AdminDeps): Record<string, unknown> {
   return {
     nowUnix,
     now: isoSeconds(nowUnix),
+    // For clients that follow the emulator clock continuously (the local stack's engine clock).
+    nowMs: clock.nowMs?.() ?? nowUnix * 1000,
+    rate: clock.rate ?? 1,
     kmsVersion: store.kmsVersion,
     defaultInstanceId: store.defaultInstanceId,
     instances: [...store.instances.values()].map((i) => instanceSummary(store, i, nowUnix)),

@@ -149,7 +149,8 @@ function formatInstances(options: CliOptions): string {
   return options.instances
     .map(
       (i) =>
-        `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}${i.id === options.defaultInstanceId ? ', default' : ''})`,
+        `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}` +
+        `${i.id === options.defaultInstanceId ? ', default' : ''})`,
     )
     .join(', ');
 }
@@ -193,7 +194,8 @@ async function main(): Promise<number> {
   process.stdout.write(
     `access key id: ${options.credential.accessKeyId} (${secretNote}${sts}); region ${options.region}; ` +
       `state: ${options.stateFile ?? 'memory only'}; admin API: ${options.admin ? 'on' : 'off'}; ` +
-      `KMS ${options.kmsVersion === 3 ? '3.0' : '1.0'}${options.kmsVersion === 3 ? `; instances: ${formatInstances(options)}` : ''}\n`,
+      `KMS ${options.kmsVersion === 3 ? '3.0' : '1.0'}` +
+      `${options.kmsVersion === 3 ? `; instances: ${formatInstances(options)}` : ''}\n`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -17,6 +17,19 @@ export interface EmulatorClock {
   advance(seconds: number): void;
   /** Sets the clock to `unix` seconds from now on (it keeps running with real time). */
   set(unix: number): void;
+  /** Current emulator time, epoch milliseconds (optional for other implementations). */
+  nowMs?(): number;
+  /** Emulator seconds per real second (1 unless started with a speed). */
+  readonly rate?: number;
+}
+
+/**
+ * A real-time source running `rate` times faster than the wall clock from `originMs` on (the local
+ * stack's `--speed`): the emulator clock then moves continuously at demo speed instead of in steps.
+ */
+export function scaledRealTime(rate: number, originMs: number = Date.now()): () => number {
+  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError('speed must be a finite number > 0');
+  return () => originMs + (Date.now() - originMs) * rate;
 }
 
 /** Clock implementation with an observable offset so the store can persist it. */
@@ -27,8 +40,21 @@ export class OffsetClock implements EmulatorClock {
     offsetMs: number,
     private readonly realNowMs: () => number,
     private readonly onChange: () => void = () => {},
+    readonly rate: number = 1,
   ) {
     this.offsetMs = offsetMs;
+  }
+
+  nowMs(): number {
+    return this.realNowMs() + this.offsetMs;
+  }
+
+  /**
+   * The offset to persist: from the wall clock, so a restart (at any speed) continues from the
+   * emulator time reached, not from where a sped-up run started.
+   */
+  get persistedOffset(): number {
+    return this.rate === 1 ? this.offsetMs : this.nowMs() - Date.now();
   }
 
   /** Offset from the real clock in milliseconds (persisted). */

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ACTIONS, NOT_EMULATED_ACTIONS, findAction } from './actions/registry.js';
 import { handleAdmin } from './admin.js';
 import type { AdminDeps } from './admin.js';
-import { OffsetClock } from './clock.js';
+import { OffsetClock, scaledRealTime } from './clock.js';
 import type { EmulatorClock } from './clock.js';
 import { KmsApiError, kmsError } from './errors.js';
 import { FaultInjector, parseFaultRequest } from './faults.js';
@@ -60,6 +60,8 @@ export interface KmsEmulatorOptions {
   accountId?: string;
   /** Emulator clock start (Unix seconds). Overrides a clock offset restored from the state file. */
   startUnix?: number;
+  /** Emulator seconds per real second (demo speed; default 1): the clock moves continuously. */
+  speed?: number;
   /** Check `Timestamp` within ±15 min of the real wall clock (default true). */
   verifyTimestamp?: boolean;
   /** Refuse reused `SignatureNonce`s within 15 min (default true). */
@@ -141,12 +143,14 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
   // Saves when something changed; on failure the flag stays set, so the next request retries.
   const persist = (): void => {
     if (!store.isDirty()) return;
-    if (stateFile !== undefined) saveStateFile(stateFile, store.toPersisted(clock.offset));
+    if (stateFile !== undefined) saveStateFile(stateFile, store.toPersisted(clock.persistedOffset));
     store.clearDirty();
   };
+  const speed = options.speed ?? 1;
+  const realNowMs = speed === 1 ? Date.now : scaledRealTime(speed);
   const initialOffsetMs =
-    options.startUnix !== undefined ? options.startUnix * 1000 - Date.now() : (persisted?.clockOffsetMs ?? 0);
-  clock = new OffsetClock(initialOffsetMs, Date.now, () => {
+    options.startUnix !== undefined ? options.startUnix * 1000 - realNowMs() : (persisted?.clockOffsetMs ?? 0);
+  const onClockChange = (): void => {
     store.markDirty();
     try {
       persist();
@@ -157,7 +161,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
         `kms-emulator warning: could not persist the clock offset: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-  });
+  };
+  clock = new OffsetClock(initialOffsetMs, realNowMs, onClockChange, speed);
   configureInstances(store, options, clock.nowUnix());
   if (persisted === undefined || options.startUnix !== undefined) store.markDirty();
   persist(); // creates the file (0600) right away, so a fresh emulator's secret is stable
@@ -206,7 +211,8 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     let action = '-';
     const finish = (status: number, code: string): void =>
       log(
-        `kms-emulator ${req.method ?? '?'} ${pathname} ${action} ${status} ${code} ${Date.now() - startedMs}ms ${requestId}`,
+        `kms-emulator ${req.method ?? '?'} ${pathname} ${action} ${status} ${code} ` +
+          `${Date.now() - startedMs}ms ${requestId}`,
       );
     const fail = (err: unknown): void => {
       let apiError: KmsApiError;
@@ -275,6 +281,7 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
         server.close(() => resolve());
         server.closeAllConnections();
       }).then(() => {
+        if (speed !== 1) store.markDirty(); // a sped-up clock moved on: keep the time reached
         persist();
         log('kms-emulator stopped');
       });

@@ -69,7 +69,8 @@ export function validateInstanceId(id: unknown, field = 'id'): string {
   if (typeof id !== 'string' || !INSTANCE_ID_RE.test(id)) {
     throw new AdminInputError(
       `${field} must be a KMS instance id like kst-hzz65f176a0ogplgqabcd ("kst-", a 3-4 letter region code, ` +
-        `8 hex digits, 6-12 lower-case letters or digits); got ${JSON.stringify(typeof id === 'string' ? id.slice(0, 80) : id)}`,
+        `8 hex digits, 6-12 lower-case letters or digits); ` +
+        `got ${JSON.stringify(typeof id === 'string' ? id.slice(0, 80) : id)}`,
     );
   }
   return id;
@@ -216,6 +217,7 @@ export function upsertInstance(store: EmulatorStore, spec: InstanceSpec, nowUnix
     }
     if (spec.sharedGateway !== undefined) existing.sharedGateway = spec.sharedGateway;
     if (spec.endUnix !== undefined) existing.endUnix = spec.endUnix;
+    store.watchInstance(existing.instanceId);
     store.markDirty();
     return existing;
   }
@@ -310,7 +312,8 @@ export function assertSharedGatewayAllowed(store: EmulatorStore, key: KeyRecord)
   if (instance !== undefined && !instance.sharedGateway) {
     throw kmsError(
       'Forbidden.NoPermission',
-      'This operation is forbidden by permission system. The key is in a KMS instance without Internet access (shared gateway).',
+      'This operation is forbidden by permission system. The key ' +
+        'is in a KMS instance without Internet access (shared gateway).',
     );
   }
 }

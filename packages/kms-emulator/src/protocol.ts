@@ -166,10 +166,8 @@ export function authenticate(
     // The real gateway echoes its string to sign; sensitive values are redacted here (docs/design.md §5.4).
     throw kmsError(
       'SignatureDoesNotMatch',
-      `Specified signature is not matched with our calculation. server string to sign (sensitive values redacted) is:${stringToSign(
-        method,
-        redactedForMessage(params),
-      )}`,
+      'Specified signature is not matched with our calculation. server string to sign (sensitive values redacted) is:' +
+        stringToSign(method, redactedForMessage(params)),
     );
   }
   // STS (docs/kms-api.md §1.4): the token is part of the signed set and must match the configured one.
@@ -194,7 +192,9 @@ export function errorBody(err: KmsApiError, requestId: string, hostId: string): 
     HostId: hostId,
     Code: err.kmsCode,
     Message: err.message,
-    Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.kmsCode)}&product=Kms&requestId=${requestId}`,
+    Recommend:
+      `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.kmsCode)}` +
+      `&product=Kms&requestId=${requestId}`,
   };
 }
 

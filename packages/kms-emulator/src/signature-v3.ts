@@ -146,7 +146,10 @@ export function acs3CanonicalQueryString(rawQuery: string): string {
   return pairs.map(([name, value]) => `${name}=${value}`).join('&');
 }
 
-/** CanonicalHeaders: `name:value\n` per signed header in order; values trimmed (several: sorted, `,`-joined, as the SDK does). */
+/**
+ * CanonicalHeaders: `name:value\n` per signed header in order; values trimmed (several: sorted, `,`-joined, as the SDK
+ * does).
+ */
 export function acs3CanonicalHeaders(
   headers: Readonly<Record<string, readonly string[] | undefined>>,
   signedHeaders: readonly string[],
@@ -306,7 +309,8 @@ export function authenticateAcs3(
   if (!constantTimeEqual(acs3Signature(credential.accessKeySecret, toSign), auth.signature)) {
     throw kmsError(
       'SignatureDoesNotMatch',
-      `Specified signature is not matched with our calculation. server string to sign is:${toSign} server canonical request (sensitive values redacted) is:${redactedCanonical(parts, ctx.sensitiveParams)}`,
+      `Specified signature is not matched with our calculation. server string to sign is:${toSign} ` +
+        `server canonical request (sensitive values redacted) is:${redactedCanonical(parts, ctx.sensitiveParams)}`,
     );
   }
 

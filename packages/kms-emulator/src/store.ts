@@ -160,14 +160,89 @@ const EXPIRED_TOKEN_RETENTION_SECONDS = 7 * 86_400;
 /** An expired instance is released 15 days after its end date (documented: secrets FAQ). */
 export const INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS = 15 * 86_400;
 
+/** Records with time-driven transitions, in the order a sweep applies them. */
+type DueKind = 0 | 1 | 2 | 3; // instance, key, token, secret
+const DueKind = { Instance: 0, Key: 1, Token: 2, Secret: 3 } as const;
+
+/** A point in time when one record may need a transition (entries are re-checked when they come up). */
+interface DueEntry {
+  atUnix: number;
+  kind: DueKind;
+  id: string;
+}
+
+/** Binary min-heap of due entries by time. */
+class DueHeap {
+  private readonly items: DueEntry[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): DueEntry | undefined {
+    return this.items[0];
+  }
+
+  push(entry: DueEntry): void {
+    const a = this.items;
+    a.push(entry);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.atUnix <= entry.atUnix) break;
+      a[i] = a[parent]!;
+      i = parent;
+    }
+    a[i] = entry;
+  }
+
+  pop(): DueEntry | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && a[r]!.atUnix < a[l]!.atUnix ? r : l;
+      if (a[c]!.atUnix >= last.atUnix) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+/** A Map that reports every `set`, so records put by any path are scheduled for their transitions. */
+class WatchedMap<V> extends Map<string, V> {
+  constructor(private readonly onSet: (key: string) => void) {
+    super();
+  }
+
+  override set(key: string, value: V): this {
+    super.set(key, value);
+    this.onSet(key);
+    return this;
+  }
+}
+
 /** In-memory state; every mutation calls `markDirty()` so the server persists before answering. */
 export class EmulatorStore {
-  readonly keys = new Map<string, KeyRecord>();
+  readonly keys: Map<string, KeyRecord> = new WatchedMap((id) => this.watchKey(id));
   readonly aliases = new Map<string, AliasRecord>();
-  readonly importTokens = new Map<string, ImportTokenRecord>();
-  readonly secrets = new Map<string, SecretRecord>();
+  readonly importTokens: Map<string, ImportTokenRecord> = new WatchedMap((id) => this.watchToken(id));
+  readonly secrets: Map<string, SecretRecord> = new WatchedMap((id) => this.watchSecret(id));
   /** KMS 3.0 instances by id, released ones included (their keys report them). */
-  readonly instances = new Map<string, InstanceRecord>();
+  readonly instances: Map<string, InstanceRecord> = new WatchedMap((id) => this.watchInstance(id));
+  /**
+   * When records may next need a time-driven transition, so `sweep` costs O(due · log n) rather
+   * than a scan of every record on each request. Every place that sets a deadline on a record
+   * already in a map calls the matching `watch…` (putting a record into a map does it by itself).
+   */
+  private readonly due = new DueHeap();
   /** Which KMS generation is modelled (not a mutation: set once at start). */
   kmsVersion: KmsVersion = 3;
   /** KMS 3.0: where CreateKey/CreateSecret without DKMSInstanceId go (configuration, not persisted). */
@@ -289,38 +364,109 @@ export class EmulatorStore {
    * instances 15 days past their end date are released (docs/kms-3-instances.md §5).
    */
   sweep(nowUnix: number): void {
-    for (const instance of this.instances.values()) {
-      if (instance.releasedUnix === null && nowUnix >= instance.endUnix + INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS) {
-        this.releaseInstance(instance.instanceId, nowUnix);
-      }
+    const top = this.due.peek();
+    if (top === undefined || top.atUnix > nowUnix) return;
+    // Everything due, applied in the order of a full scan: instances, keys, tokens, secrets.
+    const dueNow: DueEntry[] = [];
+    while ((this.due.peek()?.atUnix ?? Number.POSITIVE_INFINITY) <= nowUnix) dueNow.push(this.due.pop()!);
+    dueNow.sort((a, b) => a.kind - b.kind);
+    const seen = new Set<string>();
+    for (const { kind, id } of dueNow) {
+      const tag = `${kind}:${id}`;
+      if (seen.has(tag)) continue; // several entries for one record: one check is enough
+      seen.add(tag);
+      if (kind === DueKind.Instance) this.sweepInstance(id, nowUnix);
+      else if (kind === DueKind.Key) this.sweepKey(id, nowUnix);
+      else if (kind === DueKind.Token) this.sweepToken(id, nowUnix);
+      else this.sweepSecret(id, nowUnix);
     }
-    for (const key of [...this.keys.values()]) {
-      if (key.state === KeyState.PendingDeletion && key.deleteUnix !== null && nowUnix >= key.deleteUnix) {
-        this.purgeKey(key.keyId);
-        continue;
-      }
-      if (key.material !== null && key.materialExpireUnix > 0 && nowUnix >= key.materialExpireUnix) {
-        key.material = null;
-        key.materialExpireUnix = 0;
-        if (key.state !== KeyState.PendingDeletion) key.state = KeyState.PendingImport;
-        this.dirty = true;
-      }
+  }
+
+  private sweepInstance(id: string, nowUnix: number): void {
+    const instance = this.instances.get(id);
+    if (instance === undefined) return;
+    if (instance.releasedUnix === null && nowUnix >= instance.endUnix + INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS) {
+      this.releaseInstance(instance.instanceId, nowUnix);
     }
-    for (const [hash, token] of this.importTokens) {
-      if (nowUnix >= token.expiresUnix + EXPIRED_TOKEN_RETENTION_SECONDS) {
-        this.importTokens.delete(hash);
-        this.dirty = true;
-      } else if (nowUnix >= token.expiresUnix && token.privateKey !== null) {
-        token.privateKey = null;
-        this.dirty = true;
-      }
+    this.watchInstance(id);
+  }
+
+  private sweepKey(id: string, nowUnix: number): void {
+    const key = this.keys.get(id);
+    if (key === undefined) return;
+    if (key.state === KeyState.PendingDeletion && key.deleteUnix !== null && nowUnix >= key.deleteUnix) {
+      this.purgeKey(key.keyId);
+      return;
     }
-    for (const [name, secret] of this.secrets) {
-      if (secret.plannedDeleteUnix !== null && nowUnix >= secret.plannedDeleteUnix) {
-        this.secrets.delete(name);
-        this.dirty = true;
-      }
+    if (key.material !== null && key.materialExpireUnix > 0 && nowUnix >= key.materialExpireUnix) {
+      key.material = null;
+      key.materialExpireUnix = 0;
+      if (key.state !== KeyState.PendingDeletion) key.state = KeyState.PendingImport;
+      this.dirty = true;
     }
+    this.watchKey(id);
+  }
+
+  private sweepToken(hash: string, nowUnix: number): void {
+    const token = this.importTokens.get(hash);
+    if (token === undefined) return;
+    if (nowUnix >= token.expiresUnix + EXPIRED_TOKEN_RETENTION_SECONDS) {
+      this.importTokens.delete(hash);
+      this.dirty = true;
+      return;
+    }
+    if (nowUnix >= token.expiresUnix && token.privateKey !== null) {
+      token.privateKey = null;
+      this.dirty = true;
+    }
+    this.watchToken(hash);
+  }
+
+  private sweepSecret(name: string, nowUnix: number): void {
+    const secret = this.secrets.get(name);
+    if (secret === undefined) return;
+    if (secret.plannedDeleteUnix !== null && nowUnix >= secret.plannedDeleteUnix) {
+      this.secrets.delete(name);
+      this.dirty = true;
+      return;
+    }
+    this.watchSecret(name);
+  }
+
+  /** Schedules the key's next time-driven transition (deletion or material expiry), if any. */
+  watchKey(keyId: string): void {
+    const key = this.keys.get(keyId);
+    if (key === undefined) return;
+    let at = Number.POSITIVE_INFINITY;
+    if (key.state === KeyState.PendingDeletion && key.deleteUnix !== null) at = key.deleteUnix;
+    if (key.material !== null && key.materialExpireUnix > 0) at = Math.min(at, key.materialExpireUnix);
+    this.schedule(at, DueKind.Key, keyId);
+  }
+
+  /** Schedules the token's expiry (private key dropped), then the end of its retention. */
+  watchToken(tokenHash: string): void {
+    const token = this.importTokens.get(tokenHash);
+    if (token === undefined) return;
+    const at = token.privateKey !== null ? token.expiresUnix : token.expiresUnix + EXPIRED_TOKEN_RETENTION_SECONDS;
+    this.schedule(at, DueKind.Token, tokenHash);
+  }
+
+  /** Schedules the secret's purge at the end of its recovery window, if it is in one. */
+  watchSecret(secretName: string): void {
+    const secret = this.secrets.get(secretName);
+    if (secret === undefined || secret.plannedDeleteUnix === null) return;
+    this.schedule(secret.plannedDeleteUnix, DueKind.Secret, secretName);
+  }
+
+  /** Schedules the instance's release 15 days after its end date, unless it is released already. */
+  watchInstance(instanceId: string): void {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || instance.releasedUnix !== null) return;
+    this.schedule(instance.endUnix + INSTANCE_RELEASE_AFTER_EXPIRY_SECONDS, DueKind.Instance, instanceId);
+  }
+
+  private schedule(atUnix: number, kind: DueKind, id: string): void {
+    if (Number.isFinite(atUnix)) this.due.push({ atUnix, kind, id });
   }
 
   /** Hash under which an import token is stored (the token text itself is never persisted). */

@@ -60,10 +60,7 @@ export function generateWrappingKeyPair(spec: 'RSA_2048' | 'EC_SM2'): WrappingKe
   switch (spec) {
     case 'RSA_2048': {
       const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
-      return {
-        publicKeyBase64: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
-        privateKey: { spec, pkcs8DerBase64: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64') },
-      };
+      return rsaPairFromKeys(publicKey, privateKey);
     }
     case 'EC_SM2': {
       assertSm2Available(); // refuse to hand out a key that ImportKeyMaterial could not use
@@ -86,6 +83,44 @@ export function generateWrappingKeyPair(spec: 'RSA_2048' | 'EC_SM2'): WrappingKe
     default:
       throw new UnwrapError(EmulatorErrorCode.UnsupportedAlgorithm, 'wrappingKeySpec: unsupported wrapping key spec');
   }
+}
+
+/**
+ * RSA-2048 wrapping keys come from a small per-process pool: an RSA-2048 keygen costs 50-500 ms of
+ * CPU, and making one per GetParametersForImport call dominated long scenarios. Each of the first
+ * RSA_POOL_SIZE calls generates one pair (the old per-call cost, nothing more: no background keygen
+ * competes with the tests for CPU); from then on pairs are handed out round-robin, so consecutive
+ * calls never get the same key. Each call still gets a fresh import token (the caller's job).
+ * EC_SM2 keygen is cheap, so SM2 pairs stay one per call.
+ */
+const RSA_POOL_SIZE = 2;
+const rsaPool: WrappingKeyPair[] = [];
+/** Index of the pair handed out last; -1 before the first call. */
+let rsaPoolLast = -1;
+
+function rsaPairFromKeys(publicKey: KeyObject, privateKey: KeyObject): WrappingKeyPair {
+  return {
+    publicKeyBase64: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+    privateKey: {
+      spec: 'RSA_2048',
+      pkcs8DerBase64: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+    },
+  };
+}
+
+/**
+ * A wrapping key pair for GetParametersForImport: RSA_2048 from the per-process pool (see above),
+ * EC_SM2 freshly generated.
+ */
+export function wrappingKeyPairFor(spec: 'RSA_2048' | 'EC_SM2'): WrappingKeyPair {
+  if (spec !== 'RSA_2048') return generateWrappingKeyPair(spec);
+  if (rsaPool.length < RSA_POOL_SIZE) {
+    rsaPool.push(generateWrappingKeyPair('RSA_2048'));
+    rsaPoolLast = rsaPool.length - 1;
+  } else {
+    rsaPoolLast = (rsaPoolLast + 1) % rsaPool.length;
+  }
+  return rsaPool[rsaPoolLast]!;
 }
 
 /**

@@ -124,11 +124,15 @@ async function tearDown(s: Setup | undefined): Promise<void> {
 }
 
 const READS =
-  'ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, ListSecrets, GetSecretValue, DescribeSecret, ListSecretVersionIds';
+  'ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, ' +
+  'Decrypt, ListSecrets, GetSecretValue, DescribeSecret, ListSecretVersionIds';
 const WRITES_LINE =
-  'ok    ram write calls    not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically: ram-policy-function.json grants them and every read call (actions only)';
+  'ok    ram write calls    not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, ' +
+  'UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, ' +
+  'PutSecretValue; checked statically: ram-policy-function.json grants them and every read call (actions only)';
 const RENEW = (id: string) =>
-  `renew ${id}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`;
+  `renew ${id}: past its end date every key and secret in it stops working, and an ` +
+  `instance not renewed within 15 days of expiry is released with every key and secret in it`;
 
 describe('a healthy deployment', () => {
   let s: Setup;
@@ -151,9 +155,12 @@ describe('a healthy deployment', () => {
     const lines = r.stdout.split('\n');
     expect(r.code).toBe(ExitCode.Alert);
     expect(lines.filter((l) => l.startsWith('warn'))).toEqual([
-      `warn  shared gateway     not checked: no key yet (no Enabled managed key in ${KEYS})  -> run doctor again after the first onboard`,
-      `warn  ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue; ` +
-        'not probed: Encrypt, Decrypt (no managed key yet); not probed: DescribeSecret, ListSecretVersionIds (no escrow or lease secret yet)',
+      `warn  shared gateway     not checked: no key yet (no Enabled ` +
+        `managed key in ${KEYS})  -> run doctor again after the first onboard`,
+      `warn  ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, ` +
+        `GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue; ` +
+        'not probed: Encrypt, Decrypt (no managed key yet); not probed: ' +
+        'DescribeSecret, ListSecretVersionIds (no escrow or lease secret yet)',
     ]);
   });
 
@@ -165,9 +172,12 @@ describe('a healthy deployment', () => {
     expect(r.code).toBe(ExitCode.Ok);
     expect(r.stdout.split('\n')).toEqual([
       `ok    credentials        ListKeys answered at http://${s.emu.endpoint} (cn-hangzhou): 2 keys`,
-      `ok    keys instance      ${KEYS} Connected, subscription ends ${iso(s.startUnix + 365 * 86_400)} (365 days left)`,
-      `ok    escrow instance    ${ESCROW} Connected, subscription ends ${iso(s.startUnix + 400 * 86_400)} (400 days left)`,
-      `ok    shared gateway     Encrypt through http://${s.emu.endpoint} on ${keyId} (alias/payments) in ${KEYS} answered`,
+      `ok    keys instance      ${KEYS} Connected, subscription ` +
+        `ends ${iso(s.startUnix + 365 * 86_400)} (365 days left)`,
+      `ok    escrow instance    ${ESCROW} Connected, subscription ` +
+        `ends ${iso(s.startUnix + 400 * 86_400)} (400 days left)`,
+      `ok    shared gateway     Encrypt through http://${s.emu.endpoint} ` +
+        `on ${keyId} (alias/payments) in ${KEYS} answered`,
       `ok    escrow key         ${s.escrowKeyId} Enabled, Aliyun_KMS, in ${ESCROW}, tagged byok:escrow=true`,
       `ok    escrow placement   escrow in ${ESCROW}, keys in ${KEYS}`,
       `ok    ram read calls     probed as access key ${AK.accessKeyId}; answered: ${READS}`,
@@ -223,7 +233,9 @@ describe('a healthy deployment', () => {
       name: 'ram read calls',
       status: 'fail',
       detail:
-        'probed as the function role; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, Encrypt, Decrypt, GetSecretValue; refused: ListSecrets (Forbidden.RAM); not probed: DescribeSecret, ListSecretVersionIds (ListSecrets failed)',
+        'probed as the function role; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ' +
+        'ListResourceTags, Encrypt, Decrypt, GetSecretValue; refused: ListSecrets ' +
+        '(Forbidden.RAM); not probed: DescribeSecret, ListSecretVersionIds (ListSecrets failed)',
       fix: 'grant kms:ListSecrets to the function role (scripts/deploy/ram-policy-function.json)',
     });
   });
@@ -232,7 +244,8 @@ describe('a healthy deployment', () => {
     const r = await ops(s, ['doctor'], { ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'not-the-secret' });
     expect(r.code).toBe(ExitCode.Failure);
     expect(r.stdout.split('\n').slice(0, 3)).toEqual([
-      `fail  credentials        ListKeys at http://${s.emu.endpoint} (cn-hangzhou) failed: the access key secret does not match the access key id (SignatureDoesNotMatch)  -> check ALIBABA_CLOUD_ACCESS_KEY_SECRET`,
+      `fail  credentials        ListKeys at http://${s.emu.endpoint} (cn-hangzhou) failed: the access ` +
+        `key secret does not match the access key id (SignatureDoesNotMatch)  -> check ALIBABA_CLOUD_ACCESS_KEY_SECRET`,
       'warn  keys instance      not checked: credentials failed',
       'warn  escrow instance    not checked: credentials failed',
     ]);
@@ -272,15 +285,25 @@ describe('a broken deployment', () => {
     expect(r.code).toBe(ExitCode.Failure);
     expect(r.stdout.split('\n')).toEqual([
       `ok    credentials        ListKeys answered at http://${s.emu.endpoint} (cn-hangzhou): 3 keys`,
-      `fail  keys instance      ${KEYS} Connected, subscription ends ${iso(s.startUnix + 5 * 86_400)} (5 days left)  -> ${RENEW(KEYS)}`,
-      `ok    escrow instance    ${ESCROW} Connected, subscription ends ${iso(s.startUnix + 400 * 86_400)} (400 days left)`,
-      `fail  shared gateway     Encrypt through http://${s.emu.endpoint} on ${keyId} (alias/payments) in ${KEYS} refused (Forbidden.NoPermission; or RAM denies kms:Encrypt)  -> turn on Internet access (shared gateway) for ${KEYS} in the KMS console (Instances > ${KEYS} > Share Resources)`,
-      `fail  escrow key         ${badEscrowKeyId} is in ${KEYS} (the keys' instance), not in ${ESCROW} (BYOK_ESCROW_INSTANCE_ID)  -> point BYOK_ESCROW_KEY_ID at an Aliyun_KMS key in ${ESCROW}: its secrets must be encrypted by a key of their own instance`,
+      `fail  keys instance      ${KEYS} Connected, subscription ` +
+        `ends ${iso(s.startUnix + 5 * 86_400)} (5 days left)  -> ${RENEW(KEYS)}`,
+      `ok    escrow instance    ${ESCROW} Connected, subscription ` +
+        `ends ${iso(s.startUnix + 400 * 86_400)} (400 days left)`,
+      `fail  shared gateway     Encrypt through http://${s.emu.endpoint} on ${keyId} (alias/payments) ` +
+        `in ${KEYS} refused (Forbidden.NoPermission; or RAM denies kms:Encrypt)  -> turn on Internet ` +
+        `access (shared gateway) for ${KEYS} in the KMS console (Instances > ${KEYS} > Share Resources)`,
+      `fail  escrow key         ${badEscrowKeyId} is in ${KEYS} (the keys' instance), not in ${ESCROW} ` +
+        `(BYOK_ESCROW_INSTANCE_ID)  -> point BYOK_ESCROW_KEY_ID at an Aliyun_KMS ` +
+        `key in ${ESCROW}: its secrets must be encrypted by a key of their own instance`,
       `ok    lease key          ${s.escrowKeyId} Enabled, Aliyun_KMS, in ${ESCROW}, tagged byok:escrow=true`,
-      `fail  escrow placement   the escrow key is in the keys' instance ${KEYS}: one lapsed or released instance would lose keys and escrow together  -> use an escrow key in ${ESCROW}`,
-      `ok    ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue, DescribeSecret, ListSecretVersionIds; see other checks: Encrypt (shared gateway), Decrypt (shared gateway)`,
+      `fail  escrow placement   the escrow key is in the keys' instance ${KEYS}: one lapsed ` +
+        `or released instance would lose keys and escrow together  -> use an escrow key in ${ESCROW}`,
+      `ok    ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, ` +
+        `GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue, ` +
+        `DescribeSecret, ListSecretVersionIds; see other checks: Encrypt (shared gateway), Decrypt (shared gateway)`,
       WRITES_LINE,
-      'fail  webhook secret     secret byok-webhook-missing (BYOK_WEBHOOK_SECRET_NAME) does not exist (Forbidden.ResourceNotFound)  -> create it (scripts/deploy/README.md) or correct BYOK_WEBHOOK_SECRET_NAME',
+      'fail  webhook secret     secret byok-webhook-missing (BYOK_WEBHOOK_SECRET_NAME) does not exist ' +
+        '(Forbidden.ResourceNotFound)  -> create it (scripts/deploy/README.md) or correct BYOK_WEBHOOK_SECRET_NAME',
       'ok    webhook url token  set in BYOK_WEBHOOK_URL_TOKEN (value not shown)',
       '',
     ]);
@@ -290,7 +313,8 @@ describe('a broken deployment', () => {
     s.emu.instances.upsert({ id: ESCROW, type: 'software', endUnix: s.startUnix - 2 * 86_400 });
     const r = await ops(s, ['doctor']);
     expect(r.stdout.split('\n').find((l) => l.includes('escrow instance'))).toBe(
-      `fail  escrow instance    ${ESCROW} subscription ended ${iso(s.startUnix - 2 * 86_400)} (2 days ago): its keys and secrets answer Rejected.Unavailable  -> ${RENEW(ESCROW)}`,
+      `fail  escrow instance    ${ESCROW} subscription ended ${iso(s.startUnix - 2 * 86_400)} ` +
+        `(2 days ago): its keys and secrets answer Rejected.Unavailable  -> ${RENEW(ESCROW)}`,
     );
   });
 });
@@ -308,7 +332,8 @@ describe("the gateway probe uses only a managed key of the keys' instance", () =
     s.emu.instances.upsert({ id: EMPTY, type: 'software', sharedGateway: false });
     const r = await ops(s, ['doctor'], { BYOK_KMS_INSTANCE_ID: EMPTY });
     expect(r.stdout.split('\n').find((l) => l.includes('shared gateway'))).toBe(
-      `warn  shared gateway     not checked: no key yet (no Enabled managed key in ${EMPTY})  -> run doctor again after the first onboard`,
+      `warn  shared gateway     not checked: no key yet (no Enabled ` +
+        `managed key in ${EMPTY})  -> run doctor again after the first onboard`,
     );
   });
 });

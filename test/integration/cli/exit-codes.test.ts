@@ -245,7 +245,8 @@ describe('requests sent to the runner', () => {
     ],
     [
       ['onboard', 'p', '--key-spec', 'RSA_2048'],
-      'error ERR_INVALID_INPUT: onboard: --key-spec must be Aliyun_AES_256, Aliyun_AES_192, Aliyun_AES_128 or Aliyun_SM4, got "RSA_2048"',
+      'error ERR_INVALID_INPUT: onboard: --key-spec must be Aliyun_AES_256, ' +
+        'Aliyun_AES_192, Aliyun_AES_128 or Aliyun_SM4, got "RSA_2048"',
     ],
     [['onboard', 'p', '--validity-days'], 'error ERR_INVALID_INPUT: onboard: flag --validity-days needs a value'],
     [['status', 'extra'], 'error ERR_INVALID_INPUT: status: unexpected argument "extra"'],

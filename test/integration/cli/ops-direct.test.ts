@@ -197,7 +197,8 @@ describe('usage and configuration errors', () => {
     expect(r.code).toBe(ExitCode.Usage);
     expect(r.stderr).toBe(
       'error ERR_INVALID_CONFIG: 3 configuration problems: BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
-        'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id); ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n' +
+        'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key ' +
+        'id); ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n' +
         '  - BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"\n' +
         '  - ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id)\n' +
         '  - ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n',
@@ -327,7 +328,8 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     const r = await ops(['revoke', keyId]);
     expect(r.code).toBe(ExitCode.Refused);
     expect(r.stderr).toBe(
-      `error ERR_CONFIRMATION_REQUIRED: revoke deletes the key material of ${keyId}; repeat the key id with --confirm to proceed\n`,
+      `error ERR_CONFIRMATION_REQUIRED: revoke deletes the key ` +
+        `material of ${keyId}; repeat the key id with --confirm to proceed\n`,
     );
     const after = await kms.describeKey(keyId);
     expect({ state: after.keyState, expires: after.materialExpireAtMs }).toEqual({
@@ -344,7 +346,8 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     const r = await ops(['revoke', keyId, '--confirm', keyId]);
     expect([r.code, r.stdout]).toEqual([
       ExitCode.Ok,
-      `Revoked ${keyId}: material deleted, key held (escrow kept; bring it back with: npm run ops -- restore ${keyId})\n`,
+      `Revoked ${keyId}: material deleted, key held (escrow ` +
+        `kept; bring it back with: npm run ops -- restore ${keyId})\n`,
     ]);
     const { doc } = await opsJson(['status']);
     expect((doc['rows'] as Array<Record<string, unknown>>).find((x) => x['keyId'] === keyId)).toMatchObject({
@@ -372,7 +375,8 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     const r = await ops(['restore', keyId]);
     expect([r.code, r.stdout]).toEqual([
       ExitCode.Ok,
-      `Restored ${keyId}: material valid until ${new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z')}\n`,
+      `Restored ${keyId}: material valid ` +
+        `until ${new Date(engineNowMs + 30 * DAY_MS).toISOString().replace('.000Z', 'Z')}\n`,
     ]);
     const meta = await kms.describeKey(keyId);
     expect([meta.keyState, (await kms.listResourceTags(keyId))['byok:hold']]).toEqual(['Enabled', undefined]);
@@ -404,7 +408,8 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     const r = await ops(['renew', keyId]);
     expect([r.code, r.stderr]).toEqual([
       ExitCode.Refused,
-      `error ERR_LEASE_HELD: lineage payments is being changed by another run (run-other) until ${new Date(until).toISOString()}\n`,
+      `error ERR_LEASE_HELD: lineage payments is being changed by ` +
+        `another run (run-other) until ${new Date(until).toISOString()}\n`,
     ]);
     expect((await kms.describeKey(keyId)).materialExpireAtMs).toBe(before.materialExpireAtMs);
     await kms.putSecretValue({
@@ -445,7 +450,8 @@ describe('alert-worthy outcomes', () => {
     const status = await ops(['status']);
     expect(status.code).toBe(ExitCode.Alert);
     expect(status.stdout).toContain(
-      `\nAlerts:\n  critical: alias/orders ${ordersKey} escrow record missing: the key cannot be restored if its material is lost\n`,
+      `\nAlerts:\n  critical: alias/orders ${ordersKey} escrow ` +
+        `record missing: the key cannot be restored if its material is lost\n`,
     );
     expect(
       status.stdout

@@ -72,24 +72,31 @@ describe('aliases', () => {
     },
   );
 
-  it('answers Forbidden.AliasNotFound for update/delete of an unknown alias and KeyNotFound for an unknown key', async () => {
-    await expectKmsError(updateAlias('alias/ghost', await newKey()), 'Forbidden.AliasNotFound', 404);
-    await expectKmsError(deleteAlias('alias/ghost'), 'Forbidden.AliasNotFound', 404);
-    await expectKmsError(
-      createAlias('alias/orphan', '00000000-0000-4000-8000-000000000000'),
-      'Forbidden.KeyNotFound',
-      404,
-    );
-  });
+  it(
+    'answers Forbidden.AliasNotFound for update/delete of an ' + 'unknown alias and KeyNotFound for an unknown key',
+    async () => {
+      await expectKmsError(updateAlias('alias/ghost', await newKey()), 'Forbidden.AliasNotFound', 404);
+      await expectKmsError(deleteAlias('alias/ghost'), 'Forbidden.AliasNotFound', 404);
+      await expectKmsError(
+        createAlias('alias/orphan', '00000000-0000-4000-8000-000000000000'),
+        'Forbidden.KeyNotFound',
+        404,
+      );
+    },
+  );
 
-  it('allows aliases on PendingImport keys; refuses moving onto a PendingDeletion key with Rejected.PendingDeletion', async () => {
-    const external = await newKey({ origin: 'EXTERNAL' });
-    await createAlias('alias/pending-import', external);
-    const doomed = await newKey();
-    await kms.scheduleKeyDeletion(new $Kms.ScheduleKeyDeletionRequest({ keyId: doomed, pendingWindowInDays: 7 }));
-    await expectKmsError(updateAlias('alias/pending-import', doomed), 'Rejected.PendingDeletion', 409);
-    await expectKmsError(createAlias('alias/on-doomed', doomed), 'Rejected.StateModifiedFailed', 409);
-  });
+  it(
+    'allows aliases on PendingImport keys; refuses moving onto ' +
+      'a PendingDeletion key with Rejected.PendingDeletion',
+    async () => {
+      const external = await newKey({ origin: 'EXTERNAL' });
+      await createAlias('alias/pending-import', external);
+      const doomed = await newKey();
+      await kms.scheduleKeyDeletion(new $Kms.ScheduleKeyDeletionRequest({ keyId: doomed, pendingWindowInDays: 7 }));
+      await expectKmsError(updateAlias('alias/pending-import', doomed), 'Rejected.PendingDeletion', 409);
+      await expectKmsError(createAlias('alias/on-doomed', doomed), 'Rejected.StateModifiedFailed', 409);
+    },
+  );
 });
 
 describe('tags', () => {

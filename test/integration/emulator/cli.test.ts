@@ -146,7 +146,8 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
     expect(cli.output()).toContain(`instances: ${HARD} (hardware, no shared gateway, default), ${SOFT} (software)`);
     const emu = { port: Number(port), endpoint: `127.0.0.1:${port}` } as KmsEmulator;
     const kms = sdkClient(emu);
-    const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId; // lands in the default instance
+    // lands in the default instance
+    const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
     const described = await signedCall(emu, 'DescribeKey', { KeyId: keyId });
     expect(described.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: HARD, ProtectionLevel: 'HSM' });
     await expectKmsError(

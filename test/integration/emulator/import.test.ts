@@ -92,27 +92,30 @@ describe('GetParametersForImport', () => {
 });
 
 describe('the EXTERNAL key lifecycle', () => {
-  it('import -> encrypt -> delete material -> decrypt refused -> same material again -> old ciphertext decrypts', async () => {
-    const keyId = await newExternalKey();
-    const material = randomBytes(32);
-    const p = await params(keyId);
-    const expiry = emu.clock.nowUnix() + 30 * 86_400;
-    await importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, material), expiry);
-    const m = await describe_(keyId);
-    expect(m.keyState).toBe('Enabled');
-    expect(Date.parse(m.materialExpireTime) / 1000).toBe(expiry);
+  it(
+    'import -> encrypt -> delete material -> decrypt refused ' + '-> same material again -> old ciphertext decrypts',
+    async () => {
+      const keyId = await newExternalKey();
+      const material = randomBytes(32);
+      const p = await params(keyId);
+      const expiry = emu.clock.nowUnix() + 30 * 86_400;
+      await importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, material), expiry);
+      const m = await describe_(keyId);
+      expect(m.keyState).toBe('Enabled');
+      expect(Date.parse(m.materialExpireTime) / 1000).toBe(expiry);
 
-    const blob = (await encrypt(keyId, 'customer data')).ciphertextBlob;
-    await deleteMaterial(keyId);
-    expect(await describe_(keyId)).toMatchObject({ keyState: 'PendingImport', materialExpireTime: '' });
-    await expectKmsError(decrypt(blob), 'Rejected.PendingImport', 409);
-    await expectKmsError(encrypt(keyId, 'x'), 'Rejected.PendingImport', 409);
+      const blob = (await encrypt(keyId, 'customer data')).ciphertextBlob;
+      await deleteMaterial(keyId);
+      expect(await describe_(keyId)).toMatchObject({ keyState: 'PendingImport', materialExpireTime: '' });
+      await expectKmsError(decrypt(blob), 'Rejected.PendingImport', 409);
+      await expectKmsError(encrypt(keyId, 'x'), 'Rejected.PendingImport', 409);
 
-    // the token is reusable within its 24 h (documented); re-import the same material, never expiring
-    await importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, material), 0);
-    expect(await describe_(keyId)).toMatchObject({ keyState: 'Enabled', materialExpireTime: '' });
-    expect((await decrypt(blob)).plaintext).toBe('customer data');
-  });
+      // the token is reusable within its 24 h (documented); re-import the same material, never expiring
+      await importMaterial(keyId, p.importToken, wrapMaterial(p.publicKey, material), 0);
+      expect(await describe_(keyId)).toMatchObject({ keyState: 'Enabled', materialExpireTime: '' });
+      expect((await decrypt(blob)).plaintext).toBe('customer data');
+    },
+  );
 
   it('refuses different material after the first import (InvalidKeyMaterial), even after deletion', async () => {
     const keyId = await newExternalKey();

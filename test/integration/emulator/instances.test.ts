@@ -81,35 +81,43 @@ const listKeyIds = async (emu: KmsEmulator, filters?: unknown): Promise<string[]
 };
 
 describe('the default CMK (KMS 3.0 without DKMSInstanceId)', () => {
-  it('allows one default key per region, refuses a second with Rejected.LimitExceeded 400, and refuses client-side crypto on it', async () => {
-    const emu = await start();
-    const kms = sdkClient(emu);
-    await expectKmsError(kms.createKey(new $Kms.CreateKeyRequest({ keySpec: 'Aliyun_SM4' })), 'InvalidParameter', 400);
-    const first = (await kms.createKey(new $Kms.CreateKeyRequest({ description: 'the default key' }))).keyMetadata;
-    expect(first.keyId).toMatch(UUID_RE); // documented: default keys keep UUIDs
-    const described = await describeKey(emu, first.keyId);
-    expect(described['DKMSInstanceId']).toBe('');
-    expect(described['KeyState']).toBe('Enabled');
-    const body = await expectKmsError(kms.createKey(new $Kms.CreateKeyRequest({})), 'Rejected.LimitExceeded', 400);
-    expect(body['Message']).toContain('default key');
-    await expectKmsError(
-      kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' })),
-      'Rejected.LimitExceeded',
-      400,
-    );
-    await expectKmsError(
-      kms.encrypt(new $Kms.EncryptRequest({ keyId: first.keyId, plaintext: 'x' })),
-      'UnsupportedOperation',
-      400,
-    );
-    await expectKmsError(
-      kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: first.keyId })),
-      'UnsupportedOperation',
-      400,
-    );
-    expect(await listKeyIds(emu)).toEqual([first.keyId]);
-    expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
-  });
+  it(
+    'allows one default key per region, refuses a second with ' +
+      'Rejected.LimitExceeded 400, and refuses client-side crypto on it',
+    async () => {
+      const emu = await start();
+      const kms = sdkClient(emu);
+      await expectKmsError(
+        kms.createKey(new $Kms.CreateKeyRequest({ keySpec: 'Aliyun_SM4' })),
+        'InvalidParameter',
+        400,
+      );
+      const first = (await kms.createKey(new $Kms.CreateKeyRequest({ description: 'the default key' }))).keyMetadata;
+      expect(first.keyId).toMatch(UUID_RE); // documented: default keys keep UUIDs
+      const described = await describeKey(emu, first.keyId);
+      expect(described['DKMSInstanceId']).toBe('');
+      expect(described['KeyState']).toBe('Enabled');
+      const body = await expectKmsError(kms.createKey(new $Kms.CreateKeyRequest({})), 'Rejected.LimitExceeded', 400);
+      expect(body['Message']).toContain('default key');
+      await expectKmsError(
+        kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' })),
+        'Rejected.LimitExceeded',
+        400,
+      );
+      await expectKmsError(
+        kms.encrypt(new $Kms.EncryptRequest({ keyId: first.keyId, plaintext: 'x' })),
+        'UnsupportedOperation',
+        400,
+      );
+      await expectKmsError(
+        kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: first.keyId })),
+        'UnsupportedOperation',
+        400,
+      );
+      expect(await listKeyIds(emu)).toEqual([first.keyId]);
+      expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
+    },
+  );
 
   it('lands keys and secrets in the default instance when one is configured, any number of them', async () => {
     const emu = await start({
@@ -177,18 +185,25 @@ describe('keys in instances', () => {
     await apiError(emu, 'CreateKey', { DKMSInstanceId: 'not-an-instance' }, 'Forbidden.DKMSInstanceNotFound', 403);
   });
 
-  it('reports DKMSInstanceId, a key-… id and the ProtectionLevel of the instance type (ProtectionLevel sent is ignored)', async () => {
-    const hard = await createKeyIn(emu, HARD, { ProtectionLevel: 'SOFTWARE' });
-    const soft = await createKeyIn(emu, SOFT, { ProtectionLevel: 'HSM' });
-    expect(hard).toMatchObject({ DKMSInstanceId: HARD, ProtectionLevel: 'HSM', KeyState: 'Enabled' });
-    expect(soft).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
-    expect(hard['KeyId']).toMatch(INSTANCE_KEY_ID_RE);
-    expect(hard['Arn']).toBe(`acs:kms:cn-hangzhou:1234567890123456:key/${hard['KeyId']}`);
-    // the v1.2.0 SDK reads the same key; its model has no DKMSInstanceId but sees the level
-    const viaSdk = await sdkClient(emu).describeKey(new $Kms.DescribeKeyRequest({ keyId: hard['KeyId'] }));
-    expect(viaSdk.keyMetadata).toMatchObject({ keyId: hard['KeyId'], protectionLevel: 'HSM' });
-    expect(await describeKey(emu, soft['KeyId']!)).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
-  });
+  it(
+    'reports DKMSInstanceId, a key-… id and the ProtectionLevel of ' +
+      'the instance type (ProtectionLevel sent is ignored)',
+    async () => {
+      const hard = await createKeyIn(emu, HARD, { ProtectionLevel: 'SOFTWARE' });
+      const soft = await createKeyIn(emu, SOFT, { ProtectionLevel: 'HSM' });
+      expect(hard).toMatchObject({ DKMSInstanceId: HARD, ProtectionLevel: 'HSM', KeyState: 'Enabled' });
+      expect(soft).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
+      expect(hard['KeyId']).toMatch(INSTANCE_KEY_ID_RE);
+      expect(hard['Arn']).toBe(`acs:kms:cn-hangzhou:1234567890123456:key/${hard['KeyId']}`);
+      // the v1.2.0 SDK reads the same key; its model has no DKMSInstanceId but sees the level
+      const viaSdk = await sdkClient(emu).describeKey(new $Kms.DescribeKeyRequest({ keyId: hard['KeyId'] }));
+      expect(viaSdk.keyMetadata).toMatchObject({ keyId: hard['KeyId'], protectionLevel: 'HSM' });
+      expect(await describeKey(emu, soft['KeyId']!)).toMatchObject({
+        DKMSInstanceId: SOFT,
+        ProtectionLevel: 'SOFTWARE',
+      });
+    },
+  );
 
   it('accepts KeyStorageMechanism only for hardware instances', async () => {
     expect(await createKeyIn(emu, HARD, { KeyStorageMechanism: 'HsmEncryptedDatabase' })).toMatchObject({
@@ -204,39 +219,43 @@ describe('keys in instances', () => {
     await apiError(emu, 'CreateKey', { DKMSInstanceId: HARD, KeyStorageMechanism: 'Vault' }, 'InvalidParameter', 400);
   });
 
-  it('issues SM2 wrapping keys (EC_SM2/SM2PKE) for EXTERNAL keys of a hardware instance only, and really unwraps them', async () => {
-    const kms = sdkClient(emu);
-    const hard = await createKeyIn(emu, HARD, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
-    const soft = await createKeyIn(emu, SOFT, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
-    const params = (keyId: string) =>
-      kms.getParametersForImport(
-        new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' }),
+  it(
+    'issues SM2 wrapping keys (EC_SM2/SM2PKE) for EXTERNAL keys ' +
+      'of a hardware instance only, and really unwraps them',
+    async () => {
+      const kms = sdkClient(emu);
+      const hard = await createKeyIn(emu, HARD, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
+      const soft = await createKeyIn(emu, SOFT, { Origin: 'EXTERNAL', KeySpec: 'Aliyun_SM4' });
+      const params = (keyId: string) =>
+        kms.getParametersForImport(
+          new $Kms.GetParametersForImportRequest({ keyId, wrappingAlgorithm: 'SM2PKE', wrappingKeySpec: 'EC_SM2' }),
+        );
+      await expectKmsError(params(soft['KeyId']!), 'InvalidParameter', 400);
+      const p = await params(hard['KeyId']!);
+      const material = randomBytes(16);
+      const encryptedKeyMaterial = wrapKeyMaterial(
+        {
+          material,
+          keySpec: 'Aliyun_SM4',
+          publicKeyBase64: p.publicKey,
+          wrappingAlgorithm: 'SM2PKE',
+          wrappingKeySpec: 'EC_SM2',
+        },
+        systemRandom,
       );
-    await expectKmsError(params(soft['KeyId']!), 'InvalidParameter', 400);
-    const p = await params(hard['KeyId']!);
-    const material = randomBytes(16);
-    const encryptedKeyMaterial = wrapKeyMaterial(
-      {
-        material,
-        keySpec: 'Aliyun_SM4',
-        publicKeyBase64: p.publicKey,
-        wrappingAlgorithm: 'SM2PKE',
-        wrappingKeySpec: 'EC_SM2',
-      },
-      systemRandom,
-    );
-    await kms.importKeyMaterial(
-      new $Kms.ImportKeyMaterialRequest({
-        keyId: hard['KeyId'],
-        importToken: p.importToken,
-        encryptedKeyMaterial,
-        keyMaterialExpireUnix: 0,
-      }),
-    );
-    expect((await describeKey(emu, hard['KeyId']!))['KeyState']).toBe('Enabled');
-    const blob = await encrypt(emu, hard['KeyId']!, 'sm4 data');
-    expect((await api(emu, 'Decrypt', { CiphertextBlob: blob }))['Plaintext']).toBe('sm4 data');
-  });
+      await kms.importKeyMaterial(
+        new $Kms.ImportKeyMaterialRequest({
+          keyId: hard['KeyId'],
+          importToken: p.importToken,
+          encryptedKeyMaterial,
+          keyMaterialExpireUnix: 0,
+        }),
+      );
+      expect((await describeKey(emu, hard['KeyId']!))['KeyState']).toBe('Enabled');
+      const blob = await encrypt(emu, hard['KeyId']!, 'sm4 data');
+      expect((await api(emu, 'Decrypt', { CiphertextBlob: blob }))['Plaintext']).toBe('sm4 data');
+    },
+  );
 
   it('enforces the instance key quota (KeyNum 1000) with Rejected.ShareQuotaExceedLimit 400', async () => {
     const quota = await start({ instances: [{ id: SOFT, type: 'software' }] });
@@ -332,66 +351,70 @@ describe('secrets in instances', () => {
 });
 
 describe('the shared gateway (Internet access) switch', () => {
-  it('refuses crypto on keys of an instance without it (Forbidden.NoPermission 403); management and secrets still work', async () => {
-    const emu = await start({
-      instances: [
-        { id: SOFT, type: 'software' },
-        { id: OTHER, type: 'software', sharedGateway: false },
-      ],
-    });
-    const kms = sdkClient(emu);
-    const open = (await createKeyIn(emu, SOFT))['KeyId']!;
-    const closed = (await createKeyIn(emu, OTHER))['KeyId']!;
-    // with the shared gateway: works through the SDK
-    const blob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: open, plaintext: 'open data' }))).ciphertextBlob;
-    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
-    expect((await kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: open }))).keyId).toBe(open);
-    // without it: every crypto action is refused
-    const body = await expectKmsError(
-      kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'x' })),
-      'Forbidden.NoPermission',
-      403,
-    );
-    expect(body['Message']).toContain('Internet access');
-    await expectKmsError(
-      kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: closed })),
-      'Forbidden.NoPermission',
-      403,
-    );
-    await expectKmsError(
-      kms.generateDataKeyWithoutPlaintext(new $Kms.GenerateDataKeyWithoutPlaintextRequest({ keyId: closed })),
-      'Forbidden.NoPermission',
-      403,
-    );
-    // management still goes through the shared endpoint
-    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: closed }))).keyMetadata.keyState).toBe(
-      'Enabled',
-    );
-    await kms.disableKey(new $Kms.DisableKeyRequest({ keyId: closed }));
-    await kms.enableKey(new $Kms.EnableKeyRequest({ keyId: closed }));
-    // secrets are not gated (documented)
-    await api(emu, 'CreateSecret', {
-      SecretName: 'vpc-only',
-      VersionId: 'v1',
-      SecretData: 'secret',
-      DKMSInstanceId: OTHER,
-      EncryptionKeyId: closed,
-    });
-    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'vpc-only' }))).secretData).toBe(
-      'secret',
-    );
-    // switching it on (and off again) in-process applies at once, Decrypt included
-    emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: true });
-    const closedBlob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'later' })))
-      .ciphertextBlob;
-    emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: false });
-    await expectKmsError(
-      kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: closedBlob })),
-      'Forbidden.NoPermission',
-      403,
-    );
-    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
-  });
+  it(
+    'refuses crypto on keys of an instance without it ' +
+      '(Forbidden.NoPermission 403); management and secrets still work',
+    async () => {
+      const emu = await start({
+        instances: [
+          { id: SOFT, type: 'software' },
+          { id: OTHER, type: 'software', sharedGateway: false },
+        ],
+      });
+      const kms = sdkClient(emu);
+      const open = (await createKeyIn(emu, SOFT))['KeyId']!;
+      const closed = (await createKeyIn(emu, OTHER))['KeyId']!;
+      // with the shared gateway: works through the SDK
+      const blob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: open, plaintext: 'open data' }))).ciphertextBlob;
+      expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
+      expect((await kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: open }))).keyId).toBe(open);
+      // without it: every crypto action is refused
+      const body = await expectKmsError(
+        kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'x' })),
+        'Forbidden.NoPermission',
+        403,
+      );
+      expect(body['Message']).toContain('Internet access');
+      await expectKmsError(
+        kms.generateDataKey(new $Kms.GenerateDataKeyRequest({ keyId: closed })),
+        'Forbidden.NoPermission',
+        403,
+      );
+      await expectKmsError(
+        kms.generateDataKeyWithoutPlaintext(new $Kms.GenerateDataKeyWithoutPlaintextRequest({ keyId: closed })),
+        'Forbidden.NoPermission',
+        403,
+      );
+      // management still goes through the shared endpoint
+      expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId: closed }))).keyMetadata.keyState).toBe(
+        'Enabled',
+      );
+      await kms.disableKey(new $Kms.DisableKeyRequest({ keyId: closed }));
+      await kms.enableKey(new $Kms.EnableKeyRequest({ keyId: closed }));
+      // secrets are not gated (documented)
+      await api(emu, 'CreateSecret', {
+        SecretName: 'vpc-only',
+        VersionId: 'v1',
+        SecretData: 'secret',
+        DKMSInstanceId: OTHER,
+        EncryptionKeyId: closed,
+      });
+      expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'vpc-only' }))).secretData).toBe(
+        'secret',
+      );
+      // switching it on (and off again) in-process applies at once, Decrypt included
+      emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: true });
+      const closedBlob = (await kms.encrypt(new $Kms.EncryptRequest({ keyId: closed, plaintext: 'later' })))
+        .ciphertextBlob;
+      emu.instances.upsert({ id: OTHER, type: 'software', sharedGateway: false });
+      await expectKmsError(
+        kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: closedBlob })),
+        'Forbidden.NoPermission',
+        403,
+      );
+      expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('open data');
+    },
+  );
 });
 
 describe('instance lifecycle: release and expiry', () => {
@@ -463,75 +486,83 @@ describe('instance lifecycle: release and expiry', () => {
     expect(emu.instances.release(SOFT).condition).toBe('released'); // idempotent
   });
 
-  it('after the end date keys report Unavailable and answer Rejected.Unavailable 409; renewal restores them; 15 days later the instance is released', async () => {
-    const emu = await start({
-      instances: [
-        { id: SOFT, type: 'software' },
-        { id: OTHER, type: 'software' },
-      ],
-    });
-    const kms = sdkClient(emu);
-    const now = emu.clock.nowUnix();
-    const endUnix = now + 10 * DAY;
-    expect(emu.instances.upsert({ id: SOFT, type: 'software', endUnix })).toMatchObject({
-      endUnix,
-      condition: 'active',
-    });
-    const instanceView = async () =>
-      (await api(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }))['KmsInstance'] as Record<string, unknown>;
-    expect(await instanceView()).toMatchObject({
-      EndDate: new Date(endUnix * 1000).toISOString().replace('.000Z', 'Z'),
-      SaleStatus: 'Normal',
-    });
-    const keyId = (await createKeyIn(emu, SOFT))['KeyId']!;
-    const keptKey = (await createKeyIn(emu, OTHER))['KeyId']!;
-    const blob = await encrypt(emu, keyId, 'before expiry');
-    await api(emu, 'CreateSecret', {
-      SecretName: 'expiring',
-      VersionId: 'v1',
-      SecretData: 's',
-      DKMSInstanceId: SOFT,
-      EncryptionKeyId: keyId,
-    });
+  it(
+    'after the end date keys report Unavailable and answer Rejected.Unavailable ' +
+      '409; renewal restores them; 15 days later the instance is released',
+    async () => {
+      const emu = await start({
+        instances: [
+          { id: SOFT, type: 'software' },
+          { id: OTHER, type: 'software' },
+        ],
+      });
+      const kms = sdkClient(emu);
+      const now = emu.clock.nowUnix();
+      const endUnix = now + 10 * DAY;
+      expect(emu.instances.upsert({ id: SOFT, type: 'software', endUnix })).toMatchObject({
+        endUnix,
+        condition: 'active',
+      });
+      const instanceView = async () =>
+        (await api(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }))['KmsInstance'] as Record<string, unknown>;
+      expect(await instanceView()).toMatchObject({
+        EndDate: new Date(endUnix * 1000).toISOString().replace('.000Z', 'Z'),
+        SaleStatus: 'Normal',
+      });
+      const keyId = (await createKeyIn(emu, SOFT))['KeyId']!;
+      const keptKey = (await createKeyIn(emu, OTHER))['KeyId']!;
+      const blob = await encrypt(emu, keyId, 'before expiry');
+      await api(emu, 'CreateSecret', {
+        SecretName: 'expiring',
+        VersionId: 'v1',
+        SecretData: 's',
+        DKMSInstanceId: SOFT,
+        EncryptionKeyId: keyId,
+      });
 
-    emu.clock.advance(10 * DAY + 1);
-    expect((await describeKey(emu, keyId))['KeyState']).toBe('Unavailable');
-    expect(await listKeyIds(emu, [{ Key: 'KeyState', Values: ['Unavailable'] }])).toEqual([keyId]);
-    const body = await expectKmsError(
-      kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
-      'Rejected.Unavailable',
-      409,
-    );
-    expect(body['Message']).toBe('The request was rejected because the key state is Unavailable.');
-    await expectKmsError(kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob })), 'Rejected.Unavailable', 409);
-    await expectKmsError(kms.disableKey(new $Kms.DisableKeyRequest({ keyId })), 'Rejected.Unavailable', 409);
-    await expectKmsError(
-      kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' })),
-      'Rejected.Unavailable',
-      409,
-    );
-    await expectKmsError(
-      kms.putSecretValue(new $Kms.PutSecretValueRequest({ secretName: 'expiring', versionId: 'v2', secretData: 'n' })),
-      'Rejected.Unavailable',
-      409,
-    );
-    await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceStateInvalid', 403);
-    expect(await instanceView()).toMatchObject({ SaleStatus: 'Expired', Status: 'Connected' });
-    expect(await encrypt(emu, keptKey)).toBeTruthy(); // the other instance is fine
+      emu.clock.advance(10 * DAY + 1);
+      expect((await describeKey(emu, keyId))['KeyState']).toBe('Unavailable');
+      expect(await listKeyIds(emu, [{ Key: 'KeyState', Values: ['Unavailable'] }])).toEqual([keyId]);
+      const body = await expectKmsError(
+        kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext: 'x' })),
+        'Rejected.Unavailable',
+        409,
+      );
+      expect(body['Message']).toBe('The request was rejected because the key state is Unavailable.');
+      await expectKmsError(kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob })), 'Rejected.Unavailable', 409);
+      await expectKmsError(kms.disableKey(new $Kms.DisableKeyRequest({ keyId })), 'Rejected.Unavailable', 409);
+      await expectKmsError(
+        kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' })),
+        'Rejected.Unavailable',
+        409,
+      );
+      await expectKmsError(
+        kms.putSecretValue(
+          new $Kms.PutSecretValueRequest({ secretName: 'expiring', versionId: 'v2', secretData: 'n' }),
+        ),
+        'Rejected.Unavailable',
+        409,
+      );
+      await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceStateInvalid', 403);
+      expect(await instanceView()).toMatchObject({ SaleStatus: 'Expired', Status: 'Connected' });
+      expect(await encrypt(emu, keptKey)).toBeTruthy(); // the other instance is fine
 
-    // renewal (a later end date) restores everything
-    emu.instances.upsert({ id: SOFT, type: 'software', endUnix: emu.clock.nowUnix() + 30 * DAY });
-    expect((await describeKey(emu, keyId))['KeyState']).toBe('Enabled');
-    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('before expiry');
-    expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' }))).secretData).toBe('s');
+      // renewal (a later end date) restores everything
+      emu.instances.upsert({ id: SOFT, type: 'software', endUnix: emu.clock.nowUnix() + 30 * DAY });
+      expect((await describeKey(emu, keyId))['KeyState']).toBe('Enabled');
+      expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: blob }))).plaintext).toBe('before expiry');
+      expect((await kms.getSecretValue(new $Kms.GetSecretValueRequest({ secretName: 'expiring' }))).secretData).toBe(
+        's',
+      );
 
-    // not renewed: released 15 days after the end date
-    emu.clock.advance(30 * DAY + 14 * DAY);
-    expect((await describeKey(emu, keyId))['KeyState']).toBe('Unavailable');
-    emu.clock.advance(1 * DAY);
-    await expectKmsError(kms.describeKey(new $Kms.DescribeKeyRequest({ keyId })), 'Forbidden.KeyNotFound', 404);
-    expect(emu.instances.list().find((i) => i.id === SOFT)).toMatchObject({ condition: 'released', keyCount: 0 });
-  });
+      // not renewed: released 15 days after the end date
+      emu.clock.advance(30 * DAY + 14 * DAY);
+      expect((await describeKey(emu, keyId))['KeyState']).toBe('Unavailable');
+      emu.clock.advance(1 * DAY);
+      await expectKmsError(kms.describeKey(new $Kms.DescribeKeyRequest({ keyId })), 'Forbidden.KeyNotFound', 404);
+      expect(emu.instances.list().find((i) => i.id === SOFT)).toMatchObject({ condition: 'released', keyCount: 0 });
+    },
+  );
 });
 
 describe('GetKmsInstance / ListKmsInstances / GetDefaultKmsInstance', () => {
@@ -731,18 +762,22 @@ describe('admin API: /__emulator/instances', () => {
     expect(res.body['error']).toContain(reason);
   });
 
-  it('refuses changing the type of an instance, answers 404 for an unknown one, 400 for a malformed id and 405 for other methods', async () => {
-    expect((await admin('POST', 'instances', { id: SOFT, type: 'software' })).status).toBe(200);
-    const changed = await admin('POST', 'instances', { id: SOFT, type: 'hardware' });
-    expect([changed.status, changed.body['error']]).toEqual([
-      400,
-      `instance ${SOFT} is a software instance; its type cannot change`,
-    ]);
-    expect((await admin('DELETE', `instances/${UNKNOWN}`)).status).toBe(404);
-    expect((await admin('DELETE', 'instances/kst-bad')).status).toBe(400);
-    expect((await admin('PUT', `instances/${SOFT}`, {})).status).toBe(405);
-    expect((await admin('PATCH', 'instances', {})).status).toBe(405);
-  });
+  it(
+    'refuses changing the type of an instance, answers 404 for an unknown ' +
+      'one, 400 for a malformed id and 405 for other methods',
+    async () => {
+      expect((await admin('POST', 'instances', { id: SOFT, type: 'software' })).status).toBe(200);
+      const changed = await admin('POST', 'instances', { id: SOFT, type: 'hardware' });
+      expect([changed.status, changed.body['error']]).toEqual([
+        400,
+        `instance ${SOFT} is a software instance; its type cannot change`,
+      ]);
+      expect((await admin('DELETE', `instances/${UNKNOWN}`)).status).toBe(404);
+      expect((await admin('DELETE', 'instances/kst-bad')).status).toBe(400);
+      expect((await admin('PUT', `instances/${SOFT}`, {})).status).toBe(405);
+      expect((await admin('PATCH', 'instances', {})).status).toBe(405);
+    },
+  );
 
   it('refuses instances on a KMS 1.0 emulator', async () => {
     const v1 = await start({ admin: true, kmsVersion: 1 });
@@ -785,28 +820,31 @@ describe('start-up options', () => {
 });
 
 describe('KMS 1.0 (kmsVersion: 1)', () => {
-  it('keeps the shared model: many keys without instances, no DKMSInstanceId field, every instance id unknown', async () => {
-    const emu = await start({ kmsVersion: 1 });
-    const kms = sdkClient(emu);
-    const a = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
-    const b = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
-    expect([a, b].every((id) => UUID_RE.test(id))).toBe(true);
-    expect(await describeKey(emu, a)).not.toHaveProperty('DKMSInstanceId');
-    expect(await encrypt(emu, a)).toBeTruthy(); // no default-key restriction in KMS 1.0
-    await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
-    await apiError(
-      emu,
-      'CreateSecret',
-      { SecretName: 's', VersionId: 'v1', SecretData: 'd', DKMSInstanceId: SOFT },
-      'Forbidden.DKMSInstanceNotFound',
-      403,
-    );
-    expect(await api(emu, 'ListKmsInstances')).toMatchObject({ TotalCount: 0, KmsInstances: { KmsInstance: [] } });
-    expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
-    await apiError(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
-    expect(() => emu.instances.upsert({ id: SOFT, type: 'software' })).toThrow(/kmsVersion 3/);
-    expect(emu.instances.list()).toEqual([]);
-  });
+  it(
+    'keeps the shared model: many keys without instances, no ' + 'DKMSInstanceId field, every instance id unknown',
+    async () => {
+      const emu = await start({ kmsVersion: 1 });
+      const kms = sdkClient(emu);
+      const a = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
+      const b = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
+      expect([a, b].every((id) => UUID_RE.test(id))).toBe(true);
+      expect(await describeKey(emu, a)).not.toHaveProperty('DKMSInstanceId');
+      expect(await encrypt(emu, a)).toBeTruthy(); // no default-key restriction in KMS 1.0
+      await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
+      await apiError(
+        emu,
+        'CreateSecret',
+        { SecretName: 's', VersionId: 'v1', SecretData: 'd', DKMSInstanceId: SOFT },
+        'Forbidden.DKMSInstanceNotFound',
+        403,
+      );
+      expect(await api(emu, 'ListKmsInstances')).toMatchObject({ TotalCount: 0, KmsInstances: { KmsInstance: [] } });
+      expect(await api(emu, 'GetDefaultKmsInstance')).toMatchObject({ DefaultKmsInstanceId: '' });
+      await apiError(emu, 'GetKmsInstance', { KmsInstanceId: SOFT }, 'Forbidden.DKMSInstanceNotFound', 403);
+      expect(() => emu.instances.upsert({ id: SOFT, type: 'software' })).toThrow(/kmsVersion 3/);
+      expect(emu.instances.list()).toEqual([]);
+    },
+  );
 });
 
 describe('persistence of instances', () => {

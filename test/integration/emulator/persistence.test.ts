@@ -122,7 +122,8 @@ describe('state file', () => {
         'Rejected.ResourceExist',
         409,
       );
-      expect((await kms2.listKeys(new $Kms.ListKeysRequest({ pageSize: 100 }))).totalCount).toBe(4); // + Secrets Manager service key
+      // + Secrets Manager service key
+      expect((await kms2.listKeys(new $Kms.ListKeysRequest({ pageSize: 100 }))).totalCount).toBe(4);
     } finally {
       await second.close();
     }

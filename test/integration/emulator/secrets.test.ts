@@ -77,16 +77,19 @@ describe('CreateSecret / GetSecretValue', () => {
     await expectKmsError(getValue({ secretName: 'no-such-secret' }), 'Forbidden.ResourceNotFound', 403);
   });
 
-  it('encrypts under the EncryptionKeyId CMK: a disabled CMK makes GetSecretValue fail with Rejected.Disabled', async () => {
-    const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
-    const secretName = uniqueName();
-    await createSecret({ secretName, secretData: 'sealed', encryptionKeyId: keyId });
-    await kms.disableKey(new $Kms.DisableKeyRequest({ keyId }));
-    await expectKmsError(getValue({ secretName }), 'Rejected.Disabled', 409);
-    await expectKmsError(putValue({ secretName, versionId: 'v2', secretData: 'new' }), 'Rejected.Disabled', 409);
-    await kms.enableKey(new $Kms.EnableKeyRequest({ keyId }));
-    expect((await getValue({ secretName })).secretData).toBe('sealed');
-  });
+  it(
+    'encrypts under the EncryptionKeyId CMK: a disabled CMK ' + 'makes GetSecretValue fail with Rejected.Disabled',
+    async () => {
+      const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId;
+      const secretName = uniqueName();
+      await createSecret({ secretName, secretData: 'sealed', encryptionKeyId: keyId });
+      await kms.disableKey(new $Kms.DisableKeyRequest({ keyId }));
+      await expectKmsError(getValue({ secretName }), 'Rejected.Disabled', 409);
+      await expectKmsError(putValue({ secretName, versionId: 'v2', secretData: 'new' }), 'Rejected.Disabled', 409);
+      await kms.enableKey(new $Kms.EnableKeyRequest({ keyId }));
+      expect((await getValue({ secretName })).secretData).toBe('sealed');
+    },
+  );
 
   it('refuses a CMK that is not Enabled at creation (Rejected.PendingImport for an empty EXTERNAL key)', async () => {
     const keyId = (await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL' }))).keyMetadata.keyId;

@@ -33,7 +33,8 @@ const MODELS = [
 const SEED_COMMANDS = [
   'openssl rand -out KeyMaterial.bin 32',
   'openssl enc -d -base64 -A -in PublicKey_base64.txt -out PublicKey.bin',
-  'openssl rsautl -encrypt -in KeyMaterial.bin -oaep -inkey PublicKey.bin  -keyform DER  -pubin -out EncryptedKeyMaterial.bin',
+  'openssl rsautl -encrypt -in KeyMaterial.bin -oaep -inkey ' +
+    'PublicKey.bin  -keyform DER  -pubin -out EncryptedKeyMaterial.bin',
   'openssl enc -e -base64 -A -in EncryptedKeyMaterial.bin -out EncryptedKeyMaterial_base64.txt',
 ];
 
@@ -49,45 +50,48 @@ describe.each(MODELS)("the seed document's OpenSSL recipe on $name", ({ options 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('produces EncryptedKeyMaterial the emulator imports, and the same material re-imports after deletion', async () => {
-    const kms = sdkClient(emu);
-    const key = await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL', description: 'External key' }));
-    const keyId = key.keyMetadata.keyId;
-    const params = await kms.getParametersForImport(
-      new $Kms.GetParametersForImportRequest({
-        keyId,
-        wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
-        wrappingKeySpec: 'RSA_2048',
-      }),
-    );
-    writeFileSync(join(dir, 'PublicKey_base64.txt'), params.publicKey);
-    for (const cmd of SEED_COMMANDS) execFileSync('sh', ['-c', cmd], { cwd: dir, stdio: 'pipe' });
-    const encryptedKeyMaterial = readFileSync(join(dir, 'EncryptedKeyMaterial_base64.txt'), 'utf8');
+  it(
+    'produces EncryptedKeyMaterial the emulator imports, ' + 'and the same material re-imports after deletion',
+    async () => {
+      const kms = sdkClient(emu);
+      const key = await kms.createKey(new $Kms.CreateKeyRequest({ origin: 'EXTERNAL', description: 'External key' }));
+      const keyId = key.keyMetadata.keyId;
+      const params = await kms.getParametersForImport(
+        new $Kms.GetParametersForImportRequest({
+          keyId,
+          wrappingAlgorithm: 'RSAES_OAEP_SHA_1',
+          wrappingKeySpec: 'RSA_2048',
+        }),
+      );
+      writeFileSync(join(dir, 'PublicKey_base64.txt'), params.publicKey);
+      for (const cmd of SEED_COMMANDS) execFileSync('sh', ['-c', cmd], { cwd: dir, stdio: 'pipe' });
+      const encryptedKeyMaterial = readFileSync(join(dir, 'EncryptedKeyMaterial_base64.txt'), 'utf8');
 
-    await kms.importKeyMaterial(
-      new $Kms.ImportKeyMaterialRequest({
-        keyId,
-        encryptedKeyMaterial,
-        importToken: params.importToken,
-        keyMaterialExpireUnix: 0,
-      }),
-    );
-    expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId }))).keyMetadata.keyState).toBe('Enabled');
-    const plaintext = Buffer.from('hello byok').toString('base64');
-    const enc = await kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext }));
+      await kms.importKeyMaterial(
+        new $Kms.ImportKeyMaterialRequest({
+          keyId,
+          encryptedKeyMaterial,
+          importToken: params.importToken,
+          keyMaterialExpireUnix: 0,
+        }),
+      );
+      expect((await kms.describeKey(new $Kms.DescribeKeyRequest({ keyId }))).keyMetadata.keyState).toBe('Enabled');
+      const plaintext = Buffer.from('hello byok').toString('base64');
+      const enc = await kms.encrypt(new $Kms.EncryptRequest({ keyId, plaintext }));
 
-    // The same wrapped material (the token is reusable for 24 h) restores the key after deletion.
-    await kms.deleteKeyMaterial(new $Kms.DeleteKeyMaterialRequest({ keyId }));
-    await kms.importKeyMaterial(
-      new $Kms.ImportKeyMaterialRequest({
-        keyId,
-        encryptedKeyMaterial,
-        importToken: params.importToken,
-        keyMaterialExpireUnix: 0,
-      }),
-    );
-    expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: enc.ciphertextBlob }))).plaintext).toBe(
-      plaintext,
-    );
-  });
+      // The same wrapped material (the token is reusable for 24 h) restores the key after deletion.
+      await kms.deleteKeyMaterial(new $Kms.DeleteKeyMaterialRequest({ keyId }));
+      await kms.importKeyMaterial(
+        new $Kms.ImportKeyMaterialRequest({
+          keyId,
+          encryptedKeyMaterial,
+          importToken: params.importToken,
+          keyMaterialExpireUnix: 0,
+        }),
+      );
+      expect((await kms.decrypt(new $Kms.DecryptRequest({ ciphertextBlob: enc.ciphertextBlob }))).plaintext).toBe(
+        plaintext,
+      );
+    },
+  );
 });

@@ -440,26 +440,29 @@ describe('signature v3: requests signed with the SDK signer (openapi-util getAut
     expect((await send(emu, good)).status).toBe(200);
   });
 
-  it('refuses a repeated x-acs-* header and an x-acs-accesskey-id other than the Credential (IncompleteSignature)', async () => {
-    const good = signedV3(emu, { action: 'ListKeys' });
-    const nonce = String(good.headers['x-acs-signature-nonce']);
-    const twice = await send(emu, {
-      ...good,
-      headers: { ...good.headers, 'x-acs-signature-nonce': [nonce, 'another'] },
-    });
-    expect([twice.status, twice.body['Code']]).toEqual([400, 'IncompleteSignature']);
-    expect((await send(emu, good)).status).toBe(200);
-    const otherAk = await send(
-      emu,
-      signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': 'someone-else' } }),
-    );
-    expect([otherAk.status, otherAk.body['Code']]).toEqual([400, 'IncompleteSignature']);
-    const sameAk = await send(
-      emu,
-      signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': LOCAL.accessKeyId } }),
-    );
-    expect(sameAk.status).toBe(200);
-  });
+  it(
+    'refuses a repeated x-acs-* header and an x-acs-accesskey-id ' + 'other than the Credential (IncompleteSignature)',
+    async () => {
+      const good = signedV3(emu, { action: 'ListKeys' });
+      const nonce = String(good.headers['x-acs-signature-nonce']);
+      const twice = await send(emu, {
+        ...good,
+        headers: { ...good.headers, 'x-acs-signature-nonce': [nonce, 'another'] },
+      });
+      expect([twice.status, twice.body['Code']]).toEqual([400, 'IncompleteSignature']);
+      expect((await send(emu, good)).status).toBe(200);
+      const otherAk = await send(
+        emu,
+        signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': 'someone-else' } }),
+      );
+      expect([otherAk.status, otherAk.body['Code']]).toEqual([400, 'IncompleteSignature']);
+      const sameAk = await send(
+        emu,
+        signedV3(emu, { action: 'ListKeys', signedExtra: { 'x-acs-accesskey-id': LOCAL.accessKeyId } }),
+      );
+      expect(sameAk.status).toBe(200);
+    },
+  );
 
   it('refuses V1-style Action/Version parameters that contradict the headers', async () => {
     const res = await send(emu, signedV3(emu, { action: 'ListKeys', query: { Action: 'DeleteAlias' } }));
@@ -469,7 +472,8 @@ describe('signature v3: requests signed with the SDK signer (openapi-util getAut
 
 describe('signature v3 canonical request (known sample)', () => {
   // Hand-computed with sha256sum / `openssl dgst -sha256 -hmac test-secret`, independent of the code.
-  const bodyHash = 'a275909fa43c633db233935b831cf435f8656ba28766d19eb74df01ddcc1dcf3'; // sha256("KeySpec=Aliyun_AES_256")
+  // sha256("KeySpec=Aliyun_AES_256")
+  const bodyHash = 'a275909fa43c633db233935b831cf435f8656ba28766d19eb74df01ddcc1dcf3';
   const headers = {
     host: ['127.0.0.1:8765'],
     'x-acs-action': ['CreateKey'],

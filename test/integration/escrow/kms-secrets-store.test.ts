@@ -126,15 +126,19 @@ describe('kms-secrets escrow backend', () => {
     expect(kms.calls).toEqual(['GetSecretValue', 'CreateSecret', 'GetSecretValue', 'GetSecretValue']);
   });
 
-  it('reads a secret whose current version was written out of band (VersionId not from the fingerprint) as EscrowCorrupt', async () => {
-    const kms = new FakeSecretsKms();
-    const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
-    await store.put(testRecord(1));
-    const name = escrowSecretName(testRecord(1).keyId);
-    const data = kms.secrets.get(name)?.versions[0]?.secretData ?? '';
-    await kms.putSecretValue({ secretName: name, versionId: 'manual-1', secretData: data });
-    expect((await rejection(store.get(testRecord(1).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
-  });
+  it(
+    'reads a secret whose current version was written out of band ' +
+      '(VersionId not from the fingerprint) as EscrowCorrupt',
+    async () => {
+      const kms = new FakeSecretsKms();
+      const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
+      await store.put(testRecord(1));
+      const name = escrowSecretName(testRecord(1).keyId);
+      const data = kms.secrets.get(name)?.versions[0]?.secretData ?? '';
+      await kms.putSecretValue({ secretName: name, versionId: 'manual-1', secretData: data });
+      expect((await rejection(store.get(testRecord(1).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
+    },
+  );
 
   it('reports SecretData that is not JSON as EscrowCorrupt', async () => {
     const kms = new FakeSecretsKms();

@@ -151,18 +151,21 @@ describe('FC invoke API + invokers', () => {
       expect(JSON.parse(out.event)).toEqual(payload);
     });
 
-    it('throws FunctionFailed with the sanitised errorMessage and the request id when the function throws', async () => {
-      const err = await rejectionOf(make().invoke('fail', { reason: 'no lease' }));
-      expect(err.code).toBe(ErrorCode.FunctionFailed);
-      expect(err.message).toBe('function fail failed: boom: no lease');
-      expect(err.details).toMatchObject({
-        functionName: 'fail',
-        fcErrorType: 'UnhandledInvocationError',
-        errorType: 'TypeError',
-      });
-      const rec = host.invocations().find((i) => i.requestId === err.details.requestId);
-      expect(rec?.functionName).toBe('fail');
-    });
+    it(
+      'throws FunctionFailed with the sanitised errorMessage ' + 'and the request id when the function throws',
+      async () => {
+        const err = await rejectionOf(make().invoke('fail', { reason: 'no lease' }));
+        expect(err.code).toBe(ErrorCode.FunctionFailed);
+        expect(err.message).toBe('function fail failed: boom: no lease');
+        expect(err.details).toMatchObject({
+          functionName: 'fail',
+          fcErrorType: 'UnhandledInvocationError',
+          errorType: 'TypeError',
+        });
+        const rec = host.invocations().find((i) => i.requestId === err.details.requestId);
+        expect(rec?.functionName).toBe('fail');
+      },
+    );
 
     it('throws InvalidConfig (FunctionNotFound, 404) for an unknown function', async () => {
       const err = await rejectionOf(make().invoke('nope', {}));
@@ -212,13 +215,16 @@ describe('FC invoke API + invokers', () => {
     });
   });
 
-  it('answers a throwing function with HTTP 200, x-fc-error-type and {errorMessage, errorType, stackTrace: []}', async () => {
-    const r = await rawFc2Post(host, '/2016-08-15/services/byok/functions/fail/invocations', '{"reason":"raw"}');
-    expect(r.status).toBe(200);
-    expect(r.headers.get('x-fc-error-type')).toBe('UnhandledInvocationError');
-    expect(r.headers.get('x-fc-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    expect(JSON.parse(r.text)).toEqual({ errorMessage: 'boom: raw', errorType: 'TypeError', stackTrace: [] });
-  });
+  it(
+    'answers a throwing function with HTTP 200, x-fc-error-type ' + 'and {errorMessage, errorType, stackTrace: []}',
+    async () => {
+      const r = await rawFc2Post(host, '/2016-08-15/services/byok/functions/fail/invocations', '{"reason":"raw"}');
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-fc-error-type')).toBe('UnhandledInvocationError');
+      expect(r.headers.get('x-fc-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(JSON.parse(r.text)).toEqual({ errorMessage: 'boom: raw', errorType: 'TypeError', stackTrace: [] });
+    },
+  );
 
   it('runs an Async invocation in the background and answers 202 at once', async () => {
     const before = callsOf('slow');
@@ -308,12 +314,15 @@ describe('FC invoke API + invokers', () => {
     });
   });
 
-  it('maps FC 2.0 svc$fn names: Fc2Invoker sends service "legacy" and the host finds function legacy$echo', async () => {
-    const out = (await fc2().invoke('legacy$echo', { hi: 1 })) as { function: { name: string } };
-    expect(out.function.name).toBe('legacy$echo');
-    const out3 = (await fc3().invoke('legacy$echo', { hi: 1 })) as { function: { name: string } };
-    expect(out3.function.name).toBe('legacy$echo');
-  });
+  it(
+    'maps FC 2.0 svc$fn names: Fc2Invoker sends service ' + '"legacy" and the host finds function legacy$echo',
+    async () => {
+      const out = (await fc2().invoke('legacy$echo', { hi: 1 })) as { function: { name: string } };
+      expect(out.function.name).toBe('legacy$echo');
+      const out3 = (await fc3().invoke('legacy$echo', { hi: 1 })) as { function: { name: string } };
+      expect(out3.function.name).toBe('legacy$echo');
+    },
+  );
 
   it('answers 404 ServiceNotFound for a service name the host does not accept', async () => {
     const err = await rejectionOf(

@@ -115,17 +115,22 @@ describe('loadFunctionsFromSYaml', () => {
     ['edition 1.0.0', 'edition: 1.0.0\nresources: {}\n', 'edition'],
     [
       'unsupported variable',
-      "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props: { functionName: '${resources.x.output}', runtime: nodejs20, code: ./d, handler: index.h }\n",
+      'edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props: { functionName: ' +
+        "'${resources.x.output}', runtime: nodejs20, code: ./d, handler: index.h }\n",
       'resources.f.props.functionName',
     ],
     [
       'python runtime',
-      'edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props: { functionName: f, runtime: python3.10, code: ./d, handler: index.h }\n',
+      'edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props: ' +
+        '{ functionName: f, runtime: python3.10, code: ./d, handler: index.h }\n',
       'resources.f.props.runtime',
     ],
     [
       'unquoted JSON payload',
-      "edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      runtime: nodejs20\n      code: ./d\n      handler: index.h\n      triggers:\n        - { triggerName: t, triggerType: timer, triggerConfig: { cronExpression: '@every 5m', enable: true, payload: { job: x } } }\n",
+      'edition: 3.0.0\nresources:\n  f:\n    component: fc3\n    props:\n      functionName: f\n      ' +
+        'runtime: nodejs20\n      code: ./d\n      handler: index.h\n      triggers:\n        - { ' +
+        'triggerName: t, triggerType: timer, triggerConfig: { ' +
+        "cronExpression: '@every 5m', enable: true, payload: { job: x } } }\n",
       'resources.f.props.triggers[0].triggerConfig.payload',
     ],
   ])('rejects %s with InvalidConfig naming the field', (_name, text, field) => {

@@ -33,7 +33,8 @@ describe('an escrow secret with versions the orchestrator did not write', () => 
     expect(alert).toMatchObject({ kind: 'alert', severity: 'warning' });
     expect(alert && 'reason' in alert ? alert.reason : '').toMatch(
       new RegExp(
-        `^escrow secret byok-escrow/${keyId} has 2 versions, but the orchestrator writes exactly 1: someone else wrote to it\\.`,
+        `^escrow secret byok-escrow/${keyId} has 2 versions, but ` +
+          `the orchestrator writes exactly 1: someone else wrote to it\\.`,
       ),
     );
   });

@@ -30,27 +30,30 @@ async function lease(lineage: string): Promise<{ seq: number; holder: string | n
 }
 
 describe('an operator command is a single-lineage plan', () => {
-  it('audits rotate like a sweep action: decision, lease, intent, outcome, one plan id, the operator as actor', async () => {
-    await onboard(h.deps(), { alias: 'alias/ops-a' });
-    const from = h.audit.length;
-    const r = await rotateNow(h.deps({ actor: alice }), 'alias/ops-a');
-    expect(r).toMatchObject({ lineage: 'ops-a', generation: 2 });
-    const events = h.audit.slice(from);
-    const planIds = new Set(events.map((e) => e.planId));
-    expect(planIds.size).toBe(1);
-    expect([...planIds][0]).toMatch(/^plan-[0-9a-f]{16}$/);
-    expect(events.every((e) => e.actor?.kind === 'operator' && e.actor.id === 'alice')).toBe(true);
-    const own = events
-      .filter((e) => !e.action.startsWith('provision:'))
-      .map((e) => [e.action, e.phase, e.outcome, e.reason]);
-    expect(own).toEqual([
-      ['rotate', 'decision', undefined, 'operator rotate'],
-      ['lease', 'outcome', 'ok', expect.stringMatching(/^lineage lease \d+ taken$/)],
-      ['rotate', 'intent', undefined, 'operator rotate'],
-      ['rotate', 'outcome', 'ok', `rotated to generation 2 (${r.keyId})`],
-    ]);
-    expect((await lease('ops-a')).holder).toBeNull();
-  });
+  it(
+    'audits rotate like a sweep action: decision, lease, ' + 'intent, outcome, one plan id, the operator as actor',
+    async () => {
+      await onboard(h.deps(), { alias: 'alias/ops-a' });
+      const from = h.audit.length;
+      const r = await rotateNow(h.deps({ actor: alice }), 'alias/ops-a');
+      expect(r).toMatchObject({ lineage: 'ops-a', generation: 2 });
+      const events = h.audit.slice(from);
+      const planIds = new Set(events.map((e) => e.planId));
+      expect(planIds.size).toBe(1);
+      expect([...planIds][0]).toMatch(/^plan-[0-9a-f]{16}$/);
+      expect(events.every((e) => e.actor?.kind === 'operator' && e.actor.id === 'alice')).toBe(true);
+      const own = events
+        .filter((e) => !e.action.startsWith('provision:'))
+        .map((e) => [e.action, e.phase, e.outcome, e.reason]);
+      expect(own).toEqual([
+        ['rotate', 'decision', undefined, 'operator rotate'],
+        ['lease', 'outcome', 'ok', expect.stringMatching(/^lineage lease \d+ taken$/)],
+        ['rotate', 'intent', undefined, 'operator rotate'],
+        ['rotate', 'outcome', 'ok', `rotated to generation 2 (${r.keyId})`],
+      ]);
+      expect((await lease('ops-a')).holder).toBeNull();
+    },
+  );
 
   it('reads the lineage only under its lease, and never observes the whole account', async () => {
     await onboard(h.deps(), { alias: 'alias/ops-b' });

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
-import { DAY_MS, defaultPolicy, Tag } from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, Tag } from '../../../shared/lifecycle/model.js';
 import { startHarness, type Harness } from '../../support/engine-harness.js';
 
 const DAYS = 800;
@@ -13,7 +14,7 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({
     policies: {
-      defaults: defaultPolicy, // validity 30, renew 7 before, rotate 365, retain 90
+      defaults: DEFAULT_POLICY, // validity 30, renew 7 before, rotate 365, retain 90
       lineages: { orders: { validityDays: 10, renewBeforeDays: 3, rotateAfterDays: 180, retainPreviousDays: 60 } },
     },
   });
@@ -30,7 +31,8 @@ interface Probe {
 }
 
 describe(`${DAYS} days of daily sweeps`, () => {
-  it('keeps every managed key usable, renews inside the window, rotates on schedule, and old ciphertexts decrypt through retention', async () => {
+  it('keeps every managed key usable, renews inside the window, rotates ' +
+    'on schedule, and old ciphertexts decrypt through retention', async () => {
     const renewBefore: Record<string, number> = { payments: 7, orders: 3 };
     const onboardedAt = h.nowMs();
     await onboard(h.deps(), { alias: 'alias/payments' });

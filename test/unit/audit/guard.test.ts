@@ -72,13 +72,31 @@ describe('audit secret guard', () => {
     expect(refusal({ details: { token: 'abc' } }).details.field).toBe('details.token');
   });
 
-  it('refuses secret-looking identifiers (keyId, actor id, request ids)', () => {
+  it('refuses secret-looking values where a KMS key id or request id is expected', () => {
     const s = materials[3]?.toString('base64url') ?? '';
-    expect(
-      [refusal({ keyId: s }), refusal({ actor: { kind: 'system', id: s } }), refusal({ kmsRequestIds: [s] })].map(
-        (e) => e.details.field,
-      ),
-    ).toEqual(['keyId', 'actor.id', 'kmsRequestIds[0]']);
+    expect([refusal({ keyId: s }), refusal({ kmsRequestIds: [s] })].map((e) => e.details.field)).toEqual([
+      'keyId',
+      'kmsRequestIds[0]',
+    ]);
+  });
+
+  it('validates identifiers by their grammar, not the secret scan (issue 8: ordinary names passed)', () => {
+    const event = buildAuditEvent(
+      {
+        ...base,
+        actor: { kind: 'webhook', id: 'eventbridge:Jenkins-Deploy-Job-Production-Key2' },
+        keyId: 'key-hzz630494463ejqjx1234',
+        details: { target: 'alias:alias/PaymentsAPIKeyForEUWest2Prod', secretName: 'ByokWebhookHmacSecretProd2026' },
+      },
+      position,
+      0,
+    );
+    expect([event.actor.id, event.details?.target]).toEqual([
+      'eventbridge:Jenkins-Deploy-Job-Production-Key2',
+      'alias:alias/PaymentsAPIKeyForEUWest2Prod',
+    ]);
+    // Free text keeps the scan; an identifier field still refuses what is not an identifier.
+    expect(refusal({ details: { target: 'a b' } }).details.field).toBe('details.target');
   });
 
   it('never repeats the refused value in the error', () => {

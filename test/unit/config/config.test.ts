@@ -46,6 +46,7 @@ describe('parseConfig defaults', () => {
         lineages: {},
       },
       webhook: {},
+      alerts: { resendHours: { critical: 24, warning: 168 } },
       warnings: [],
     });
   });
@@ -100,7 +101,8 @@ describe('parseConfig defaults', () => {
     const c = parseConfig({
       ...base,
       BYOK_POLICY_OVERRIDES:
-        '{"payments": {"validityDays": 10, "renewBeforeDays": 3}, "sm/legacy": {"keySpec": "Aliyun_SM4", "wrappingAlgorithm": "SM2PKE", "rotateAfterDays": 0}}',
+        '{"payments": {"validityDays": 10, "renewBeforeDays": 3}, "sm/legacy": ' +
+        '{"keySpec": "Aliyun_SM4", "wrappingAlgorithm": "SM2PKE", "rotateAfterDays": 0}}',
     });
     expect(c.policies.lineages).toEqual({
       payments: { validityDays: 10, renewBeforeDays: 3 },
@@ -128,7 +130,8 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
     [{ BYOK_REGION: 'Hangzhou' }, 'BYOK_REGION: must be a region id such as cn-hangzhou, got "Hangzhou"'],
     [
       { BYOK_KMS_ENDPOINT: 'https://kms.cn-hangzhou.aliyuncs.com' },
-      'BYOK_KMS_ENDPOINT: must be host[:port] without a scheme (set BYOK_KMS_PROTOCOL instead), got "https://kms.cn-hangzhou.aliyuncs.com"',
+      'BYOK_KMS_ENDPOINT: must be host[:port] without a scheme (set ' +
+        'BYOK_KMS_PROTOCOL instead), got "https://kms.cn-hangzhou.aliyuncs.com"',
     ],
     [
       { BYOK_KMS_ENDPOINT: '127.0.0.1:99999' },
@@ -184,7 +187,8 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
     ],
     [
       { BYOK_POLICY_WRAPPING_ALGORITHM: 'RSA_OAEP' },
-      'BYOK_POLICY_WRAPPING_ALGORITHM: must be one of RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1, RSAES_PKCS1_V1_5, SM2PKE, got "RSA_OAEP"',
+      'BYOK_POLICY_WRAPPING_ALGORITHM: must be one of RSAES_OAEP_SHA_256, ' +
+        'RSAES_OAEP_SHA_1, RSAES_PKCS1_V1_5, SM2PKE, got "RSA_OAEP"',
     ],
     [
       { BYOK_POLICY_KEY_SPEC: 'RSA_2048' },
@@ -192,7 +196,8 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
     ],
     [
       { BYOK_WEBHOOK_SECRET_NAME: 'bad name!' },
-      'BYOK_WEBHOOK_SECRET_NAME: must be a Secrets Manager secret name (1-192 letters, digits and _ / + = . @ -), got "bad name!"',
+      'BYOK_WEBHOOK_SECRET_NAME: must be a Secrets Manager secret ' +
+        'name (1-192 letters, digits and _ / + = . @ -), got "bad name!"',
     ],
   ])('%o -> %s', (patch, message) => {
     const err = problemsOf({ ...base, ...patch });
@@ -205,7 +210,8 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
     const err = problemsOf({ BYOK_REGION: 'cn-hangzhou', BYOK_KMS_INSTANCE_ID: KEYS, BYOK_ESCROW_INSTANCE_ID: ESCROW });
     expect(err.problems.map((p) => p.message)).toEqual([
       'BYOK_ESCROW_KEY_ID: required: the Aliyun_KMS CMK that encrypts escrow secrets (BYOK_ESCROW_BACKEND=kms-secrets)',
-      'BYOK_LEASE_KEY_ID: required: the Aliyun_KMS CMK that encrypts lineage lease secrets; set it or BYOK_ESCROW_KEY_ID',
+      'BYOK_LEASE_KEY_ID: required: the Aliyun_KMS CMK that ' +
+        'encrypts lineage lease secrets; set it or BYOK_ESCROW_KEY_ID',
     ]);
   });
 
@@ -235,7 +241,8 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
 
   it('rejects text that is not JSON without quoting it', () => {
     expect(overrides('{payments: 10}').message).toBe(
-      'BYOK_POLICY_OVERRIDES: must be a JSON object {"<lineage>": {"validityDays": 10, ...}}, got text that is not valid JSON',
+      'BYOK_POLICY_OVERRIDES: must be a JSON object {"<lineage>": ' +
+        '{"validityDays": 10, ...}}, got text that is not valid JSON',
     );
   });
 
@@ -247,13 +254,16 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
 
   it('names the lineage and the field of each bad value', () => {
     const err = overrides(
-      '{"payments": {"validityDays": "10", "rotateAfterDays": 1.5, "keySpec": "AES"}, "orders": {"retention": 3}, "alias/x": {}}',
+      '{"payments": {"validityDays": "10", "rotateAfterDays": 1.5, ' +
+        '"keySpec": "AES"}, "orders": {"retention": 3}, "alias/x": {}}',
     );
     expect(err.problems.map((p) => p.message)).toEqual([
       'BYOK_POLICY_OVERRIDES.payments.validityDays: must be a whole number from 2 to 3650, got "10"',
       'BYOK_POLICY_OVERRIDES.payments.rotateAfterDays: must be a whole number from 0 to 36500 (0 = never), got 1.5',
-      'BYOK_POLICY_OVERRIDES.payments.keySpec: must be one of Aliyun_AES_256, Aliyun_AES_192, Aliyun_AES_128, Aliyun_SM4, got "AES"',
-      'BYOK_POLICY_OVERRIDES.orders: unknown field "retention" (allowed: validityDays, renewBeforeDays, rotateAfterDays, retainPreviousDays, wrappingAlgorithm, keySpec)',
+      'BYOK_POLICY_OVERRIDES.payments.keySpec: must be one of ' +
+        'Aliyun_AES_256, Aliyun_AES_192, Aliyun_AES_128, Aliyun_SM4, got "AES"',
+      'BYOK_POLICY_OVERRIDES.orders: unknown field "retention" (allowed: validityDays, ' +
+        'renewBeforeDays, rotateAfterDays, retainPreviousDays, wrappingAlgorithm, keySpec)',
       'BYOK_POLICY_OVERRIDES: lineage "alias/x" must be written without the alias/ prefix',
     ]);
   });
@@ -266,7 +276,8 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
 
   it('rejects a lineage name with characters an alias cannot have', () => {
     expect(overrides('{"pay ments": {}}').message).toBe(
-      'BYOK_POLICY_OVERRIDES: lineage "pay ments": a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
+      'BYOK_POLICY_OVERRIDES: lineage "pay ments": a lineage name may contain ' +
+        'only letters, digits, _, - and / (the characters KMS allows in an alias name)',
     );
   });
 
@@ -280,13 +291,15 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
 
   it('refuses a lineage name of 129 characters, naming the tag-value limit', () => {
     expect(overrides(JSON.stringify({ ['a'.repeat(129)]: {} })).message).toBe(
-      `BYOK_POLICY_OVERRIDES: lineage "${'a'.repeat(64)}...": a lineage name must be 1-128 characters (it is stored as the byok:lineage tag value, which KMS limits to 128), got 129`,
+      `BYOK_POLICY_OVERRIDES: lineage "${'a'.repeat(64)}...": a lineage name must be 1-128 ` +
+        `characters (it is stored as the byok:lineage tag value, which KMS limits to 128), got 129`,
     );
   });
 
   it('refuses a lineage name starting with acs, which KMS reserves for its aliases', () => {
     expect(overrides('{"acs-payments": {}}').message).toBe(
-      'BYOK_POLICY_OVERRIDES: lineage "acs-payments": a lineage name must not start with "acs" (KMS reserves alias names starting with alias/acs)',
+      'BYOK_POLICY_OVERRIDES: lineage "acs-payments": a lineage name must ' +
+        'not start with "acs" (KMS reserves alias names starting with alias/acs)',
     );
   });
 });
@@ -308,8 +321,10 @@ describe('several problems at once', () => {
       'BYOK_POLICY_VALIDITY_DAYS',
     ]);
     expect(err.message).toBe(
-      '4 configuration problems: BYOK_REGION: required: the KMS region id, e.g. cn-hangzhou; BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
-        'BYOK_AUDIT_FILE: required: the audit JSONL file (BYOK_AUDIT_SINK=file); BYOK_POLICY_VALIDITY_DAYS: must be a whole number from 2 to 3650, got "abc"',
+      '4 configuration problems: BYOK_REGION: required: the KMS region id, ' +
+        'e.g. cn-hangzhou; BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
+        'BYOK_AUDIT_FILE: required: the audit JSONL file (BYOK_AUDIT_SINK=file); ' +
+        'BYOK_POLICY_VALIDITY_DAYS: must be a whole number from 2 to 3650, got "abc"',
     );
     expect(err.details).toMatchObject({
       field: 'BYOK_REGION',
@@ -415,14 +430,17 @@ describe('KMS 3.0 instances and escrow placement', () => {
       BYOK_RECOVERY_PUBLIC_KEY_FILE: '/etc/byok/recovery.pem',
     });
     expect(c.warnings).toEqual([
-      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): escrow shares fate with the keys; the offline break-glass copy (BYOK_RECOVERY_PUBLIC_KEY_FILE) is the only way back if that instance is released or lapses`,
+      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): escrow ` +
+        `shares fate with the keys; the offline break-glass copy ` +
+        `(BYOK_RECOVERY_PUBLIC_KEY_FILE) is the only way back if that instance is released or lapses`,
     ]);
   });
 
   it('starts with a warning when the operator accepts the risk explicitly', () => {
     const c = parseConfig({ ...base, BYOK_ESCROW_INSTANCE_ID: KEYS, BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE: 'true' });
     expect(c.warnings).toEqual([
-      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): escrow shares fate with the keys; accepted by BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true`,
+      `BYOK_ESCROW_INSTANCE_ID and BYOK_KMS_INSTANCE_ID name the same instance (both ${KEYS}): ` +
+        `escrow shares fate with the keys; accepted by BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE=true`,
     ]);
   });
 

@@ -11,7 +11,9 @@ import {
 
 const SECRETS = ['local-secret', 'whsec-test-5f1c9a7e2b4d8c0e'];
 /** A PEM block as it looks inside a bundled JS string literal (escaped newlines). */
-const PEM_IN_JS = `const k = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n-----END PRIVATE KEY-----";`;
+const PEM_IN_JS =
+  'const k = "-----BEGIN PRIVATE KEY-----\\n' +
+  `MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\\n-----END PRIVATE KEY-----";`;
 
 describe('checkBundleInputs', () => {
   it('accepts product code and runtime dependencies', () => {

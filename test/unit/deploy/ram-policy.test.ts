@@ -93,8 +93,8 @@ describe('RAM permission policies', () => {
       expect([policy.Version, policy.Statement.filter((s) => s.Effect !== 'Allow')]).toEqual(['1', [ESCROW_GUARD]]);
     });
 
-    it(`${name} uses only kms:, fc: and log: actions`, () => {
-      expect(actionsOf(policy).filter((a) => !/^(kms|fc|log):[A-Za-z*]+$/.test(a))).toEqual([]);
+    it(`${name} uses only kms:, fc:, log: and mns: actions`, () => {
+      expect(actionsOf(policy).filter((a) => !/^(kms|fc|log|mns):[A-Za-z*]+$/.test(a))).toEqual([]);
     });
 
     it(`${name} grants no all-actions wildcard ("*" or "<service>:*")`, () => {
@@ -175,6 +175,15 @@ describe('function role policy and the code cannot drift', () => {
     ).flatMap((s) => list(s.Resource));
     expect(logResources).toEqual([`acs:log:*:*:project/${log.project}/logstore/${log.logstore}`]);
   });
+
+  it('lets the functions send to exactly the failed-sweep queue s.yaml names (async destination)', () => {
+    const async = resolved['byok_sweep']?.props['asyncInvokeConfig'] as {
+      destinationConfig: { onFailure: { destination: string } };
+    };
+    const queue = /:(\/queues\/[^/]+\/messages)$/.exec(async.destinationConfig.onFailure.destination)?.[1];
+    const mns = functionPolicy.Statement.filter((s) => list(s.Action).includes('mns:SendMessage'));
+    expect(mns.flatMap((s) => list(s.Resource))).toEqual([`acs:mns:*:*:${queue}`]);
+  });
 });
 
 describe('on-call policy', () => {
@@ -217,12 +226,16 @@ describe('escrow guard (no stray versions on escrow secrets)', () => {
     expect(escrowGuardPolicy).toEqual({ Version: '1', Statement: [ESCROW_GUARD] });
   });
 
-  it('is part of the function role policy and the on-call policy (an explicit Deny beats any other Allow they hold)', () => {
-    expect([functionPolicy, oncallPolicy].map((p) => p.Statement.filter((s) => s.Effect === 'Deny'))).toEqual([
-      [ESCROW_GUARD],
-      [ESCROW_GUARD],
-    ]);
-  });
+  it(
+    'is part of the function role policy and the on-call policy ' +
+      '(an explicit Deny beats any other Allow they hold)',
+    () => {
+      expect([functionPolicy, oncallPolicy].map((p) => p.Statement.filter((s) => s.Effect === 'Deny'))).toEqual([
+        [ESCROW_GUARD],
+        [ESCROW_GUARD],
+      ]);
+    },
+  );
 
   it.each(['kms:PutSecretValue', 'kms:UpdateSecretVersionStage', 'kms:DeleteSecret'])(
     'denies %s on an escrow secret',

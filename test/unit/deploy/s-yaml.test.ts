@@ -197,10 +197,13 @@ describe('s.yaml: function shape', () => {
     expect(JSON.parse(String(payload))).toEqual({ job: 'sweep' });
   });
 
-  it('sweep async retries are bounded and expire before the next 6-hourly tick', () => {
+  it('sweep async retries are bounded, expire before the next tick, and a failed sweep goes to an MNS queue', () => {
     expect(resource(FUNCTIONS.sweep).props['asyncInvokeConfig']).toEqual({
       maxAsyncRetryAttempts: 2,
       maxAsyncEventAgeInSeconds: 3600,
+      destinationConfig: {
+        onFailure: { destination: `acs:mns:cn-hangzhou:${ACCOUNT_ID}:/queues/byok-failed-sweeps/messages` },
+      },
     });
   });
 

@@ -22,7 +22,8 @@ describe('signature v1 (docs/kms-api.md §1.3)', () => {
       Version: '2016-01-20',
     });
     expect(stringToSign('GET', params)).toBe(
-      'GET&%2F&AccessKeyId%3Dtestid%26Action%3DCreateKey%26Format%3Djson%26SignatureMethod%3DHMAC-SHA1%26SignatureVersion%3D1.0%26Timestamp%3D2016-03-28T03%253A13%253A08Z%26Version%3D2016-01-20',
+      'GET&%2F&AccessKeyId%3Dtestid%26Action%3DCreateKey%26Format%3Djson%26SignatureMethod%3DHMAC-SHA1' +
+        '%26SignatureVersion%3D1.0%26Timestamp%3D2016-03-28T03%253A13%253A08Z%26Version%3D2016-01-20',
     );
     expect(computeSignature('GET', params, 'testsecret')).toBe('41wk2SSX1GJh7fwnc5eqOfiJPFg=');
   });
@@ -42,7 +43,9 @@ describe('signature v1 (docs/kms-api.md §1.3)', () => {
 
   it('builds the POST vector canonical string', () => {
     expect(canonicalizedQueryString(postVector)).toBe(
-      'AccessKeyId=testid&Action=DescribeKey&Format=json&KeyId=alias%2Fmy%20key%2A~%21&SecurityToken=tok%2B%2F%3D&SignatureMethod=HMAC-SHA1&SignatureNonce=0123456789abcdef0123456789abcdef&SignatureVersion=1.0&Timestamp=2016-03-28T03%3A13%3A08Z&Version=2016-01-20',
+      'AccessKeyId=testid&Action=DescribeKey&Format=json&KeyId=alias%2Fmy%20key%2A~%21&SecurityToken=tok%2B%2F%3D' +
+        '&SignatureMethod=HMAC-SHA1&SignatureNonce=0123456789abcdef0123456789abcdef&SignatureVersion=1.0' +
+        '&Timestamp=2016-03-28T03%3A13%3A08Z&Version=2016-01-20',
     );
   });
 

@@ -245,6 +245,43 @@ describe('file escrow backend', () => {
     expect((await rejection(store.get(testRecord(1).keyId))).code).toBe(ErrorCode.EscrowCorrupt);
   });
 
+  it('reports one unreadable entry (EISDIR, EACCES) per record and still lists the others (issue 8)', async () => {
+    const { dir, masterKeyFile } = await tempRoot();
+    const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
+    await store.put(testRecord(1));
+    await store.put(testRecord(3));
+    await fs.mkdir(path.join(dir, `${testRecord(2).keyId}.escrow`)); // EISDIR on read
+    const unreadableFile = path.join(dir, `${testRecord(3).keyId}.escrow`);
+    await fs.chmod(unreadableFile, 0o000); // EACCES (unless running as root)
+    const rootCanRead = await fs.readFile(unreadableFile).then(
+      () => true,
+      () => false,
+    );
+    const listing = await store.list();
+    expect(listing.records.map((r) => r.keyId)).toEqual(
+      rootCanRead ? [testRecord(1).keyId, testRecord(3).keyId] : [testRecord(1).keyId],
+    );
+    expect(listing.unreadable.map((u) => u.keyId)).toEqual(
+      rootCanRead ? [testRecord(2).keyId] : [testRecord(2).keyId, testRecord(3).keyId],
+    );
+    await fs.chmod(unreadableFile, 0o600);
+  });
+
+  it('refuses to start on a missing or emptied directory where this master key sealed a store (issue 8)', async () => {
+    const { dir, masterKeyFile } = await tempRoot();
+    const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
+    await store.put(testRecord(1));
+    await fs.rename(dir, `${dir}.elsewhere`); // unmounted: the mount point is gone...
+    const missing = await rejection(openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource }));
+    await fs.mkdir(dir, { mode: 0o700 }); // ...or an empty mount point
+    const empty = await rejection(openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource }));
+    expect([missing.code, empty.code]).toEqual([ErrorCode.InvalidConfig, ErrorCode.InvalidConfig]);
+    await fs.rm(dir, { recursive: true });
+    await fs.rename(`${dir}.elsewhere`, dir); // mounted again: opens with its records
+    const again = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });
+    expect((await again.list()).records.map((r) => r.keyId)).toEqual([testRecord(1).keyId]);
+  });
+
   it('reports a record copied under another key id as EscrowCorrupt (AAD binds the key id)', async () => {
     const { dir, masterKeyFile } = await tempRoot();
     const store = await openFileEscrowStore({ dir, masterKeyFile, random: systemRandomSource });

@@ -7,7 +7,8 @@ const bytes0to31 = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
 
 describe('fingerprintMaterial', () => {
   // Known answers computed with the openssl CLI, independently of node:crypto:
-  //   printf %s 'byok-orchestrator/kcv/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<material hex> -r | cut -c1-24
+  //   printf %s 'byok-orchestrator/kcv/v1' \
+  //     | openssl dgst -sha256 -mac HMAC -macopt hexkey:<material hex> -r | cut -c1-24
   it('matches the openssl known answer for 32 bytes 00..1f', () => {
     expect(fingerprintMaterial(bytes0to31)).toBe('kcv1:0fb89ed945720d4d8bdd576d');
   });

@@ -15,10 +15,10 @@ function capture() {
 
 describe('error responses', () => {
   it('say what a refusal was, and only which kind of failure a failure was', () => {
-    const refused = new OrchestratorError(ErrorCode.Unauthenticated, 'webhook: signature does not match');
     const failed = new OrchestratorError(ErrorCode.KmsUnavailable, 'KMS ListKeys failed: ServiceUnavailable');
     const bug = new TypeError('x is undefined');
-    expect(publicErrorResponse(refused)).toEqual(errorResponse(refused));
+    const invalid = new OrchestratorError(ErrorCode.InvalidInput, 'key: must be a KMS key id or key ARN');
+    expect(publicErrorResponse(invalid)).toEqual(errorResponse(invalid));
     const bodies = [failed, bug].map((e) => [
       publicErrorResponse(e).statusCode,
       JSON.parse(publicErrorResponse(e).body),
@@ -28,6 +28,20 @@ describe('error responses', () => {
       [500, { error: { code: 'ERR_INTERNAL', message: 'temporarily unable to process; retry later' } }],
     ]);
     expect(errorResponse(bug).body).not.toContain('x is undefined');
+  });
+
+  it('answer every authentication failure with the same 401 body (issue 8: the reason was in it)', () => {
+    const reasons = ['webhook: signature does not match', 'webhook: token does not match', 'webhook: no header'];
+    const bodies = reasons.map((m) => publicErrorResponse(new OrchestratorError(ErrorCode.Unauthenticated, m)));
+    expect(new Set(bodies.map((b) => `${b.statusCode} ${b.body}`))).toEqual(
+      new Set(['401 {"error":{"code":"ERR_UNAUTHENTICATED","message":"webhook: not authenticated"}}']),
+    );
+  });
+
+  it('answer a failed repair with 500 naming the key and code', () => {
+    const err = new OrchestratorError(ErrorCode.RepairFailed, 'webhook: repair failed: reimport key-1: ERR_KMS_X');
+    const res = publicErrorResponse(err);
+    expect([res.statusCode, JSON.parse(res.body).error.message]).toEqual([500, err.message]);
   });
 });
 

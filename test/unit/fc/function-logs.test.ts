@@ -71,22 +71,21 @@ describe('webhook function', () => {
       }),
     );
 
-  it('logs an uncoded failure with its stack and answers only "temporarily unable"', async () => {
+  it('logs a failure to load its secrets with its stack; the unauthenticated caller gets the one 401', async () => {
     const { handler } = await import('../../../functions/webhook/index.js');
     const res = await handler(post('{"action":"check"}'), brokenContext('byok-webhook'));
     expect([res.statusCode, JSON.parse(res.body)]).toEqual([
-      500,
-      { error: { code: 'ERR_INTERNAL', message: 'temporarily unable to process; retry later' } },
+      401,
+      { error: { code: 'ERR_UNAUTHENTICATED', message: 'webhook: not authenticated' } },
     ]);
     expect(res.body).not.toContain('boom');
     const [line] = logged();
     expect(line).toMatchObject({
       level: 'error',
-      msg: 'webhook failed',
+      msg: 'webhook secrets could not be read (requests are refused until they are)',
       fn: 'byok-webhook',
       requestId: '1-65e571bc-158a59e8-b63f98cd471c',
       runId: 'webhook-1-65e571bc-158a59e8-b63f98cd471c',
-      status: 500,
       errorCode: 'ERR_INTERNAL',
       errorName: 'TypeError',
     });

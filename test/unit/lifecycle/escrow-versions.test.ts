@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { createKmsSecretsEscrowStore, escrowSecretName } from '../../../shared/escrow/kms-secrets-store.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
 import { planNow, verifyEscrow } from '../../../shared/lifecycle/engine.js';
-import { DAY_MS, defaultPolicy, type KeyView, type Snapshot } from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, type KeyView, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { strayEscrowVersionsReason } from '../../../shared/lifecycle/plan-alerts.js';
 import { planSweep } from '../../../shared/lifecycle/plan.js';
 import type { EngineDeps } from '../../../shared/lifecycle/ports.js';
@@ -17,14 +18,17 @@ import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
 import { testRecord } from '../escrow/contract.js';
 
 const NOW = Date.UTC(2027, 0, 1);
-const policies = { defaults: defaultPolicy, lineages: {} };
+const policies = { defaults: DEFAULT_POLICY, lineages: {} };
 
 describe('the stray-versions reason', () => {
   it('names the secret, the count, what was written, the 10-version limit, ActionTrail and the deny policy', () => {
     expect(strayEscrowVersionsReason('key-1', 3)).toBe(
-      'escrow secret byok-escrow/key-1 has 3 versions, but the orchestrator writes exactly 1: someone else wrote to it. ' +
+      'escrow secret byok-escrow/key-1 has 3 versions, but ' +
+        'the orchestrator writes exactly 1: someone else wrote to it. ' +
         'Secrets Manager keeps at most 10 versions and deletes the oldest, which is the escrowed material. ' +
-        'Find the writer in ActionTrail (PutSecretValue or UpdateSecretVersionStage on this secret) and attach the escrow deny policy (scripts/deploy/ram-policy-escrow-guard.json) to every principal that can write secrets',
+        'Find the writer in ActionTrail (PutSecretValue or UpdateSecretVersionStage on this secret) ' +
+        'and attach the escrow deny policy ' +
+        '(scripts/deploy/ram-policy-escrow-guard.json) to every principal that can write secrets',
     );
   });
 

@@ -4,9 +4,11 @@
  * never a throw.
  */
 import { describe, expect, it } from 'vitest';
+import { parseKeyMetadata } from '../../../shared/kms/parse.js';
 import type { KeyMetadata } from '../../../shared/kms/port.js';
 import { isTagged, toKeyView } from '../../../shared/lifecycle/key-view.js';
-import { DAY_MS, Tag, defaultPolicy, describeMarker, type Snapshot } from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, Tag, describeMarker, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { planSweep } from '../../../shared/lifecycle/plan.js';
 
 const NOW = Date.UTC(2027, 0, 1);
@@ -98,7 +100,7 @@ describe('planSweep: a key state KMS answered that this code does not know', () 
     ...toKeyView(meta, { ...tags, [Tag.Fingerprint]: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa' }, ['alias/payments']),
     escrowFingerprint: 'kcv1:aaaaaaaaaaaaaaaaaaaaaaaa',
   };
-  const policies = { defaults: defaultPolicy, lineages: {} };
+  const policies = { defaults: DEFAULT_POLICY, lineages: {} };
 
   it('raises a critical alert naming the word, and plans nothing else for the key', () => {
     const plan = planSweep(snapshot({ ...view, state: 'Unknown', unknownState: 'Archived' }), policies, NOW);
@@ -128,5 +130,56 @@ describe('planSweep: a key state KMS answered that this code does not know', () 
       unknownState: 'Archived',
     };
     expect(planSweep(snapshot(provisioning), policies, NOW).actions).toMatchObject([{ kind: 'alert', keyId: 'k1' }]);
+  });
+});
+
+describe('one key in an unknown state never stops the sweep (issue 8)', () => {
+  /** A raw DescribeKey `KeyMetadata` as the SDK returns it, for the adapter's parser. */
+  const raw = (keyId: string, state: string, expiresAtMs: number) => ({
+    KeyId: keyId,
+    Arn: `acs:kms:cn-hangzhou:1:key/${keyId}`,
+    KeyState: state,
+    KeySpec: 'Aliyun_AES_256',
+    KeyUsage: 'ENCRYPT/DECRYPT',
+    Origin: 'EXTERNAL',
+    ProtectionLevel: 'SOFTWARE',
+    Description: '',
+    CreationDate: new Date(NOW - 30 * DAY_MS).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    MaterialExpireTime: new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    DeleteDate: '',
+  });
+  const fp = (c: string) => `kcv1:${c.repeat(24)}`;
+  const view = (keyId: string, lineage: string, state: string, expiresAtMs: number, c: string) => ({
+    ...toKeyView(
+      parseKeyMetadata(raw(keyId, state, expiresAtMs), 'DescribeKey'),
+      { ...tags, [Tag.Lineage]: lineage, [Tag.Fingerprint]: fp(c), [Tag.SupersededAt]: '' },
+      [`alias/${lineage}`],
+    ),
+    escrowFingerprint: fp(c),
+  });
+
+  it('alerts on Archived and on a word beyond it, and still renews a healthy key a day from expiry', () => {
+    const keys = [
+      view('key-archived', 'archive', 'Archived', NOW + 20 * DAY_MS, 'a'),
+      view('key-odd', 'odd', 'SomethingNew', NOW + 20 * DAY_MS, 'b'),
+      view('key-healthy', 'payments', 'Enabled', NOW + DAY_MS, 'c'),
+    ];
+    const snapshot: Snapshot = {
+      takenAtMs: NOW,
+      keys,
+      aliases: { 'alias/archive': 'key-archived', 'alias/odd': 'key-odd', 'alias/payments': 'key-healthy' },
+      escrow: {
+        'key-archived': { fingerprint: fp('a'), lineage: 'archive', generation: 2 },
+        'key-odd': { fingerprint: fp('b'), lineage: 'odd', generation: 2 },
+        'key-healthy': { fingerprint: fp('c'), lineage: 'payments', generation: 2 },
+      },
+      escrowUnreadable: [],
+      unobservable: [],
+      instances: [],
+    };
+    const plan = planSweep(snapshot, { defaults: DEFAULT_POLICY, lineages: {} }, NOW);
+    const summary = plan.actions.map((a) => `${a.kind} ${'keyId' in a ? a.keyId : ''}`);
+    expect(summary).toEqual(expect.arrayContaining(['alert key-archived', 'alert key-odd', 'renew key-healthy']));
+    expect(summary.filter((s) => !s.startsWith('alert'))).toEqual(['renew key-healthy']);
   });
 });

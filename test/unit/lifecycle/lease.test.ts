@@ -77,7 +77,8 @@ describe('the lease under a different rejection code', () => {
   );
 
   it.each(CODES)(
-    'two contenders for a released lease (PutSecretValue refused with %s %i): exactly one wins, the other gets LeaseHeld',
+    'two contenders for a released lease (PutSecretValue ' +
+      'refused with %s %i): exactly one wins, the other gets LeaseHeld',
     async (kmsCode, status) => {
       const fake = new FakeSecretsKms();
       await releasedLease(fake);
@@ -164,5 +165,53 @@ describe('a write whose answer was lost', () => {
     };
     const lease = await acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate');
     expect(lease.seq).toBe(3);
+  });
+});
+
+describe('a lease whose read-back or release failed (issue 8)', () => {
+  const networkError = (action: string) =>
+    new OrchestratorError(ErrorCode.KmsNetwork, `KMS ${action} failed: network error ECONNRESET`, {
+      retryable: true,
+      details: { action },
+    });
+
+  /** The fake, with the next `n` GetSecretValue calls (after `skip` good ones) failing. */
+  function flakyReads(fake: FakeSecretsKms, skip: number, n: number): LeaseKmsPort & { failing: boolean } {
+    let calls = 0;
+    const kms = {
+      failing: true,
+      ...recoded(fake, 'InvalidParameter', 400),
+      getSecretValue: async (input: Parameters<LeaseKmsPort['getSecretValue']>[0]) => {
+        calls++;
+        if (kms.failing && calls > skip && calls <= skip + n) throw networkError('GetSecretValue');
+        return fake.getSecretValue(input);
+      },
+    };
+    return kms;
+  }
+
+  it('retries the confirming read of an accepted write', async () => {
+    const fake = new FakeSecretsKms();
+    await releasedLease(fake);
+    const lease = await acquireLease(deps(flakyReads(fake, 1, 1), 'run-a'), LINEAGE, 'rotate');
+    expect(lease.seq).toBe(3);
+  });
+
+  it('gives the lease back when the confirming read keeps failing, so the next run is not blocked', async () => {
+    const fake = new FakeSecretsKms();
+    await releasedLease(fake);
+    const err = await acquireLease(deps(flakyReads(fake, 1, 100), 'run-a'), LINEAGE, 'rotate').catch((e) => e);
+    expect(err).toMatchObject({ code: ErrorCode.KmsNetwork });
+    const next = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate');
+    expect(next.seq).toBe(5); // 3 = run-a's write, 4 = its release, 5 = run-b
+  });
+
+  it('retries the release, so the lineage is free at once', async () => {
+    const fake = new FakeSecretsKms();
+    const kms = flakyReads(fake, 2, 2); // acquire reads twice; the release's first two reads fail
+    const lease = await acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate');
+    await lease.release();
+    kms.failing = false;
+    expect((await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate')).seq).toBe(3);
   });
 });

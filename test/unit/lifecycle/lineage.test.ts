@@ -7,15 +7,8 @@ import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { validateEscrowRecord } from '../../../shared/escrow/store.js';
 import { parseLineage as engineParseLineage } from '../../../shared/lifecycle/engine.js';
 import { leaseSecretName } from '../../../shared/lifecycle/lease.js';
-import {
-  DAY_MS,
-  Tag,
-  aliasOf,
-  defaultPolicy,
-  describeMarker,
-  parseMarker,
-  type Snapshot,
-} from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, Tag, aliasOf, describeMarker, parseMarker, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { toKeyView } from '../../../shared/lifecycle/key-view.js';
 import { LINEAGE_TAG_INVALID_REASON } from '../../../shared/lifecycle/plan-alerts.js';
 import { planSweep } from '../../../shared/lifecycle/plan.js';
@@ -42,7 +35,8 @@ describe('parseLineage', () => {
     const err = refusal(`alias/${'a'.repeat(129)}`);
     expect([err.code, err.message, err.details]).toEqual([
       ErrorCode.InvalidInput,
-      'alias: a lineage name must be 1-128 characters (it is stored as the byok:lineage tag value, which KMS limits to 128), got 129',
+      'alias: a lineage name must be 1-128 characters (it is stored ' +
+        'as the byok:lineage tag value, which KMS limits to 128), got 129',
       { field: 'alias', rule: LineageRule.Length },
     ]);
   });
@@ -68,7 +62,8 @@ describe('parseLineage', () => {
     (c) => {
       const err = refusal(`alias/pay${c}ments`);
       expect([err.message, err.details.rule]).toEqual([
-        'alias: a lineage name may contain only letters, digits, _, - and / (the characters KMS allows in an alias name)',
+        'alias: a lineage name may contain only letters, ' +
+          'digits, _, - and / (the characters KMS allows in an alias name)',
         LineageRule.Characters,
       ]);
     },
@@ -171,7 +166,7 @@ describe('a hand-edited lineage tag', () => {
       unobservable: [],
       instances: [],
     };
-    expect(planSweep(snapshot, { defaults: defaultPolicy, lineages: {} }, NOW).actions).toEqual([
+    expect(planSweep(snapshot, { defaults: DEFAULT_POLICY, lineages: {} }, NOW).actions).toEqual([
       { kind: 'alert', severity: 'critical', keyId: 'k-bad', reason: LINEAGE_TAG_INVALID_REASON },
     ]);
   });

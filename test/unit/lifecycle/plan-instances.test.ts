@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../shared/errors.js';
-import { DAY_MS, defaultPolicy, type InstanceView, type Snapshot } from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, type InstanceView, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { planInstances } from '../../../shared/lifecycle/plan-alerts.js';
 import { planSweep } from '../../../shared/lifecycle/plan.js';
 
@@ -57,7 +58,9 @@ describe('planInstances: end date', () => {
         kind: 'alert',
         severity: 'critical',
         instanceId: ID,
-        reason: `KMS instance ${ID} (holds the managed keys) expired on ${iso(endDateMs)}: renew it now; its keys and secrets answer Rejected.Unavailable and KMS releases it 15 days after expiry`,
+        reason:
+          `KMS instance ${ID} (holds the managed keys) expired on ${iso(endDateMs)}: renew ` +
+          `it now; its keys and secrets answer Rejected.Unavailable and KMS releases it 15 days after expiry`,
       },
     ]);
   });
@@ -76,7 +79,9 @@ describe('planInstances: status', () => {
           kind: 'alert',
           severity: 'critical',
           instanceId: ID,
-          reason: `KMS instance ${ID} (holds the managed keys) is ${status}, not Connected: its keys and secrets may be unusable`,
+          reason:
+            `KMS instance ${ID} (holds the managed keys) ` +
+            `is ${status}, not Connected: its keys and secrets may be unusable`,
         },
       ]);
     },
@@ -89,7 +94,9 @@ describe('planInstances: status', () => {
         kind: 'alert',
         severity: 'critical',
         instanceId: ID,
-        reason: `KMS instance ${ID} (holds the managed keys) is Disconnected, not Connected: its keys and secrets may be unusable; it expires on ${iso(endDateMs)}, in 20 d: ${RENEW}`,
+        reason:
+          `KMS instance ${ID} (holds the managed keys) is Disconnected, not Connected: ` +
+          `its keys and secrets may be unusable; it expires on ${iso(endDateMs)}, in 20 d: ${RENEW}`,
       },
     ]);
   });
@@ -138,14 +145,16 @@ describe('planInstances: an instance that cannot be read', () => {
         kind: 'alert',
         severity: 'warning',
         instanceId: ID,
-        reason: `KMS instance ${ID} (holds the managed keys) could not be checked (${shown}): its status and end date are unknown; the function role needs kms:GetKmsInstance on it`,
+        reason:
+          `KMS instance ${ID} (holds the managed keys) could not be checked (${shown}): ` +
+          `its status and end date are unknown; the function role needs kms:GetKmsInstance on it`,
       },
     ]);
   });
 });
 
 describe('planSweep with instances', () => {
-  const policies = { defaults: defaultPolicy, lineages: {} };
+  const policies = { defaults: DEFAULT_POLICY, lineages: {} };
   const base: Snapshot = {
     takenAtMs: NOW,
     keys: [],
@@ -175,7 +184,8 @@ describe('planSweep with instances', () => {
     };
     const [alert] = planSweep(snapshot, policies, NOW).actions;
     expect(alert?.reason).toMatch(
-      /; it probably held these keys, which KMS no longer lists and whose material escrow still holds: key-gone-1 \(alias\/payments generation 2\)$/,
+      /; it probably held these keys, which KMS no longer lists and whose material escrow /,
     );
+    expect(alert?.reason).toMatch(/ still holds: key-gone-1 \(alias\/payments generation 2\)$/);
   });
 });

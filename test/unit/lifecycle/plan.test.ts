@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, defaultPolicy, type KeyView, type Policies, type Snapshot } from '../../../shared/lifecycle/model.js';
+import { DEFAULT_POLICY } from '../../../shared/config/index.js';
+import { DAY_MS, type KeyView, type Policies, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { planSweep, type Action } from '../../../shared/lifecycle/plan.js';
 
 const NOW = Date.UTC(2027, 0, 1, 0, 0, 0);
-const policies: Policies = { defaults: defaultPolicy, lineages: { short: { validityDays: 10, renewBeforeDays: 3 } } };
+const policies: Policies = { defaults: DEFAULT_POLICY, lineages: { short: { validityDays: 10, renewBeforeDays: 3 } } };
 
 /** A ready, healthy generation-1 key of lineage `payments`, created 100 days ago, 20 days of material left. */
 function key(over: Partial<KeyView> = {}): KeyView {
@@ -243,7 +244,7 @@ describe('planSweep: rotation and retention', () => {
   });
 
   it('never rotates when rotateAfterDays is 0', () => {
-    const p: Policies = { defaults: { ...defaultPolicy, rotateAfterDays: 0 }, lineages: {} };
+    const p: Policies = { defaults: { ...DEFAULT_POLICY, rotateAfterDays: 0 }, lineages: {} };
     expect(planSweep(snap([key({ creationDateMs: NOW - 5000 * DAY_MS })]), p, NOW).actions).toEqual([]);
   });
 

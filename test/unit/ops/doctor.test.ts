@@ -77,7 +77,9 @@ describe('instance subscription thresholds (warn at <= 30 days, fail at <= 7)', 
       name: 'keys instance',
       status: 'fail',
       detail: `${KEYS} Connected, subscription ends 2026-01-06T00:00:00Z (5 days left)`,
-      fix: `renew ${KEYS}: past its end date every key and secret in it stops working, and an instance not renewed within 15 days of expiry is released with every key and secret in it`,
+      fix:
+        `renew ${KEYS}: past its end date every key and secret in it stops working, and ` +
+        `an instance not renewed within 15 days of expiry is released with every key and secret in it`,
     });
     expect(check(NOW + 400 * DAY_MS)).toEqual({
       name: 'keys instance',
@@ -89,7 +91,9 @@ describe('instance subscription thresholds (warn at <= 30 days, fail at <= 7)', 
   it('an instance past its end date, not Connected, unknown, or without an end date', () => {
     expect(check(NOW - 2 * DAY_MS)).toMatchObject({
       status: 'fail',
-      detail: `${KEYS} subscription ended 2025-12-30T00:00:00Z (2 days ago): its keys and secrets answer Rejected.Unavailable`,
+      detail:
+        `${KEYS} subscription ended 2025-12-30T00:00:00Z ` +
+        `(2 days ago): its keys and secrets answer Rejected.Unavailable`,
     });
     expect(
       instanceCheck(
@@ -201,7 +205,8 @@ describe('escrow and lease keys', () => {
     );
     expect(r.status).toBe('fail');
     expect(r.detail).toBe(
-      `key-e is Disabled, not Enabled; has Origin EXTERNAL, not Aliyun_KMS; is in ${KEYS} (the keys' instance), not in ${ESCROW} (BYOK_ESCROW_INSTANCE_ID)`,
+      `key-e is Disabled, not Enabled; has Origin EXTERNAL, not Aliyun_KMS; is ` +
+        `in ${KEYS} (the keys' instance), not in ${ESCROW} (BYOK_ESCROW_INSTANCE_ID)`,
     );
   });
 
@@ -246,15 +251,21 @@ describe('escrow placement', () => {
 describe('RAM', () => {
   const policy = JSON.parse(readFileSync(`${root}scripts/deploy/ram-policy-function.json`, 'utf8')) as unknown;
 
-  it('the shipped policy grants every action the product calls: write calls ok, and the detail says they were not probed', () => {
-    const r = ramWriteCheck(policy);
-    expect([
-      r.status,
-      r.detail.startsWith(
-        'not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, GetParametersForImport, ImportKeyMaterial, DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically',
-      ),
-    ]).toEqual(['ok', true]);
-  });
+  it(
+    'the shipped policy grants every action the product calls: ' +
+      'write calls ok, and the detail says they were not probed',
+    () => {
+      const r = ramWriteCheck(policy);
+      expect([
+        r.status,
+        r.detail.startsWith(
+          'not probed (write): CreateKey, TagResource, UntagResource, CreateAlias, UpdateAlias, ' +
+            'GetParametersForImport, ImportKeyMaterial, ' +
+            'DeleteKeyMaterial, CreateSecret, PutSecretValue; checked statically',
+        ),
+      ]).toEqual(['ok', true]);
+    },
+  );
 
   it('a policy without ImportKeyMaterial and GetKmsInstance fails naming both', () => {
     const trimmed = JSON.parse(JSON.stringify(policy)) as { Statement: Array<{ Action: string[] | string }> };
@@ -288,36 +299,42 @@ describe('RAM', () => {
     ).toEqual(['kms:ListKeys']);
   });
 
-  it('read probes: a refusal fails and is named; an unprobed read warns with the reason; "not found" still proves the call is allowed', () => {
-    const expected = ['ListKeys', 'ListSecrets', 'GetSecretValue', 'DescribeKey'];
-    const refused = ramReadCheck({
-      identity: 'the function role',
-      expected,
-      records: [
-        { action: 'ListKeys' },
-        { action: 'ListSecrets', error: { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.RAM' } },
-        { action: 'DescribeKey', error: { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.KeyNotFound' } },
-      ],
-      skipped: { GetSecretValue: 'ListSecrets failed' },
-    });
-    expect(refused).toEqual({
-      name: 'ram read calls',
-      status: 'fail',
-      detail:
-        'probed as the function role; answered: ListKeys, DescribeKey; refused: ListSecrets (Forbidden.RAM); not probed: GetSecretValue (ListSecrets failed)',
-      fix: 'grant kms:ListSecrets to the function role (scripts/deploy/ram-policy-function.json)',
-    });
-    const unprobed = ramReadCheck({
-      identity: 'access key a',
-      expected,
-      records: [{ action: 'ListKeys' }, { action: 'ListSecrets' }, { action: 'DescribeKey' }],
-      skipped: { GetSecretValue: 'no escrow or lease secret yet' },
-    });
-    expect([unprobed.status, unprobed.detail]).toEqual([
-      'warn',
-      'probed as access key a; answered: ListKeys, ListSecrets, DescribeKey; not probed: GetSecretValue (no escrow or lease secret yet)',
-    ]);
-  });
+  it(
+    'read probes: a refusal fails and is named; an unprobed read warns ' +
+      'with the reason; "not found" still proves the call is allowed',
+    () => {
+      const expected = ['ListKeys', 'ListSecrets', 'GetSecretValue', 'DescribeKey'];
+      const refused = ramReadCheck({
+        identity: 'the function role',
+        expected,
+        records: [
+          { action: 'ListKeys' },
+          { action: 'ListSecrets', error: { code: 'ERR_KMS_FORBIDDEN', kmsCode: 'Forbidden.RAM' } },
+          { action: 'DescribeKey', error: { code: 'ERR_KMS_NOT_FOUND', kmsCode: 'Forbidden.KeyNotFound' } },
+        ],
+        skipped: { GetSecretValue: 'ListSecrets failed' },
+      });
+      expect(refused).toEqual({
+        name: 'ram read calls',
+        status: 'fail',
+        detail:
+          'probed as the function role; answered: ListKeys, DescribeKey; refused: ' +
+          'ListSecrets (Forbidden.RAM); not probed: GetSecretValue (ListSecrets failed)',
+        fix: 'grant kms:ListSecrets to the function role (scripts/deploy/ram-policy-function.json)',
+      });
+      const unprobed = ramReadCheck({
+        identity: 'access key a',
+        expected,
+        records: [{ action: 'ListKeys' }, { action: 'ListSecrets' }, { action: 'DescribeKey' }],
+        skipped: { GetSecretValue: 'no escrow or lease secret yet' },
+      });
+      expect([unprobed.status, unprobed.detail]).toEqual([
+        'warn',
+        'probed as access key a; answered: ListKeys, ListSecrets, ' +
+          'DescribeKey; not probed: GetSecretValue (no escrow or lease secret yet)',
+      ]);
+    },
+  );
 
   it('KMS_ACTIONS lists exactly the KMS calls in shared/ and functions/ (kms.<method>( call sites)', () => {
     const action = (method: string) => method.charAt(0).toUpperCase() + method.slice(1);
@@ -336,7 +353,8 @@ describe('webhook secrets (values are never shown)', () => {
     expect(webhookSecretCheck('urlToken', undefined)).toMatchObject({
       status: 'warn',
       detail:
-        'BYOK_WEBHOOK_URL_TOKEN_NAME and BYOK_WEBHOOK_URL_TOKEN unset: the webhook rejects every CloudMonitor callback (?token=)',
+        'BYOK_WEBHOOK_URL_TOKEN_NAME and BYOK_WEBHOOK_URL_TOKEN ' +
+        'unset: the webhook rejects every CloudMonitor callback (?token=)',
     });
   });
   it('a named secret: readable -> ok; missing -> fail with the fix; refused -> fail', () => {

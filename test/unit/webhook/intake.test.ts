@@ -180,19 +180,135 @@ describe('processWebhook', () => {
     expect(h.state.opened).toEqual([]);
   });
 
-  it("forgets a delivery whose processing failed, so the sender's retry is processed (and closes the deps)", async () => {
+  it(
+    'forgets a delivery whose processing failed, so the ' + "sender's retry is processed (and closes the deps)",
+    async () => {
+      let fail = true;
+      const h = await harness((target) => {
+        if (fail) throw new OrchestratorError(ErrorCode.KmsUnavailable, 'KMS ListKeys failed: ServiceUnavailable');
+        return okCheck(target);
+      });
+      const body = JSON.stringify({ action: 'check', key: KEY_ID });
+      await expect(processWebhook(signedDelivery(body), h.deps)).rejects.toMatchObject({
+        code: ErrorCode.KmsUnavailable,
+      });
+      expect(h.state.closed).toBe(1);
+      fail = false;
+      expect(await processWebhook(signedDelivery(body), h.deps)).toMatchObject({ accepted: 1, duplicates: 0 });
+    },
+  );
+});
+
+describe('processWebhook (issue 8)', () => {
+  function failedCheck(target: WebhookTarget): CheckResult {
+    const r = okCheck(target) as unknown as { counts: Record<string, number>; results: Array<Record<string, unknown>> };
+    r.counts = { ok: 0, failed: 1, skipped: 0, deferred: 0, alerted: 0 };
+    r.results = [{ ...r.results[0], outcome: 'failed', detail: 'failed', errorCode: 'ERR_KMS_INVALID_KEY_MATERIAL' }];
+    return r as unknown as CheckResult;
+  }
+
+  it('answers a failed repair with RepairFailed naming the key and code, and processes the redelivery', async () => {
     let fail = true;
-    const h = await harness((target) => {
-      if (fail) throw new OrchestratorError(ErrorCode.KmsUnavailable, 'KMS ListKeys failed: ServiceUnavailable');
-      return okCheck(target);
-    });
-    const body = JSON.stringify({ action: 'check', key: KEY_ID });
-    await expect(processWebhook(signedDelivery(body), h.deps)).rejects.toMatchObject({
-      code: ErrorCode.KmsUnavailable,
-    });
-    expect(h.state.closed).toBe(1);
+    const h = await harness((target) => (fail ? failedCheck(target) : okCheck(target)));
+    const body = JSON.stringify({ action: 'reimport', key: KEY_ID });
+    const err = await processWebhook(signedDelivery(body), h.deps).then(
+      () => undefined,
+      (e: OrchestratorError) => e,
+    );
+    expect([err?.code, err?.message]).toEqual([
+      ErrorCode.RepairFailed,
+      `webhook: repair failed: reimport ${KEY_ID}: ERR_KMS_INVALID_KEY_MATERIAL`,
+    ]);
     fail = false;
     expect(await processWebhook(signedDelivery(body), h.deps)).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(h.state.checked).toHaveLength(2);
+  });
+
+  it('answers a repair deferred for lack of time with RepairFailed too (not done is not 200)', async () => {
+    const h = await harness((target) => {
+      const r = failedCheck(target) as unknown as { results: Array<Record<string, unknown>> };
+      r.results = [{ ...r.results[0], outcome: 'deferred', errorCode: undefined }];
+      return r as unknown as CheckResult;
+    });
+    const body = JSON.stringify({ action: 'reimport', key: KEY_ID });
+    await expect(processWebhook(signedDelivery(body), h.deps)).rejects.toMatchObject({
+      code: ErrorCode.RepairFailed,
+      message: `webhook: repair failed: reimport ${KEY_ID}: ERR_TIME_BUDGET_EXHAUSTED`,
+    });
+  });
+
+  it('runs the repair for an actor and alias the old guard called secret-looking', async () => {
+    const h = await harness();
+    const event = kmsCloudEvent(
+      'DeleteKeyMaterial',
+      {
+        userIdentity: { type: 'ram-user', userName: 'Jenkins-Deploy-Job-Production-Key2' },
+        requestParameters: { AliasName: 'alias/PaymentsAPIKeyForEUWest2Prod' },
+        referencedResources: {},
+      },
+      { subject: 'x' },
+    );
+    const reply = await processWebhook(signedDelivery(JSON.stringify(event)), h.deps);
+    expect(reply.results?.map((r) => r.target)).toEqual(['alias:alias/PaymentsAPIKeyForEUWest2Prod']);
+    expect(h.state.opened).toEqual([{ kind: 'webhook', id: 'eventbridge:Jenkins-Deploy-Job-Production-Key2' }]);
+    expect(h.sink.events.map((e) => e.details?.target)).toEqual(['alias:alias/PaymentsAPIKeyForEUWest2Prod']);
+  });
+
+  it('still runs the repair when the audit guard refuses a decision record', async () => {
+    const h = await harness();
+    const refusedEvents: unknown[] = [];
+    const deps: WebhookIntakeDeps = {
+      ...h.deps,
+      onAuditRefused: (e) => refusedEvents.push(e),
+      openEngine: async (actor) => {
+        const engine = await h.deps.openEngine(actor);
+        const record = engine.audit.record.bind(engine.audit);
+        let first = true;
+        engine.audit.record = async (e) => {
+          if (first) {
+            first = false;
+            throw new OrchestratorError(ErrorCode.InvalidInput, 'details.target: refused', {
+              details: { field: 'details.target' },
+            });
+          }
+          return record(e);
+        };
+        return engine;
+      },
+    };
+    const reply = await processWebhook(signedDelivery(JSON.stringify({ action: 'check', key: KEY_ID })), deps);
+    expect([reply.results?.length, refusedEvents.length, h.state.checked]).toEqual([1, 1, [{ keyId: KEY_ID }]]);
+  });
+
+  it("ignores the orchestrator's own writes by role, session or own AccessKey id", async () => {
+    const own = [
+      { type: 'assumed-role', userName: 'byok-orchestrator:s1', principalId: '3001:s1' },
+      { type: 'assumed-role', userName: 'other-role:fc-session-7', principalId: '3002:fc-session-7' },
+      { type: 'assumed-role', userName: 'x:y', principalId: '3003:y', accessKeyId: 'STS.OWNKEY' },
+    ];
+    for (const userIdentity of own) {
+      const h = await harness();
+      const deps = {
+        ...h.deps,
+        self: { roleNames: ['byok-orchestrator'], sessionNames: ['fc-session-7'], accessKeyIds: ['STS.OWNKEY'] },
+      };
+      const event = kmsCloudEvent('ImportKeyMaterial', { userIdentity });
+      const reply = await processWebhook(signedDelivery(JSON.stringify(event)), deps);
+      expect([reply.accepted, h.state.opened.length]).toEqual([0, 0]);
+    }
+  });
+
+  it('refuses (401) rather than failing when the secrets cannot be loaded', async () => {
+    const h = await harness();
+    const deps = {
+      ...h.deps,
+      secrets: async () => {
+        throw new OrchestratorError(ErrorCode.KmsNotFound, 'KMS GetSecretValue failed: Forbidden.ResourceNotFound');
+      },
+    };
+    await expect(processWebhook(signedDelivery('{"action":"check"}'), deps)).rejects.toMatchObject({
+      code: ErrorCode.Unauthenticated,
+    });
   });
 });
 
@@ -215,26 +331,49 @@ describe('webhook secrets', () => {
     };
   }
 
-  it('reads KMS secrets once per client and again for a new client (rotated credentials)', async () => {
-    const cache = new WebhookSecretCache();
-    const first = reader(SECRET);
-    expect(await cache.get(first, settings)).toEqual({ hmac: [SECRET], tokens: [TOKEN] });
-    await cache.get(first, settings);
-    const second = reader(SECRET);
-    await cache.get(second, settings);
-    expect([first.calls, second.calls]).toEqual([['byok-webhook-hmac'], ['byok-webhook-hmac']]);
+  it('reads the secrets once, then only when older than the maximum age (not per request)', async () => {
+    let now = NOW_MS;
+    const cache = new WebhookSecretCache({ maxAgeMs: 60_000, nowMs: () => now });
+    const kms = reader(SECRET);
+    expect(await cache.accepted(kms, settings)).toEqual({ hmac: [SECRET], tokens: [TOKEN] });
+    for (let i = 0; i < 5; i++) await cache.accepted(kms, settings);
+    expect(kms.calls).toEqual(['byok-webhook-hmac']);
+    now += 60_000;
+    await cache.accepted(kms, settings);
+    expect(kms.calls).toHaveLength(2);
   });
 
-  it('does not cache a failed read', async () => {
-    const cache = new WebhookSecretCache();
+  it('accepts old and new values during a rotation, and the new one within the maximum age', async () => {
+    let now = NOW_MS;
+    let value = SECRET;
+    const kms = {
+      getSecretValue: async () => ({ secretData: value }) as never,
+    };
+    const cache = new WebhookSecretCache({ maxAgeMs: 60_000, nowMs: () => now });
+    expect((await cache.accepted(kms, settings)).hmac).toEqual([SECRET]);
+    value = 'whsec-test-rotated-7c1d0a9e';
+    expect((await cache.accepted(kms, settings)).hmac).toEqual([SECRET]);
+    now += 60_000;
+    expect((await cache.accepted(kms, settings)).hmac).toEqual([value, SECRET]);
+    now += 60_000;
+    expect((await cache.accepted(kms, settings)).hmac).toEqual([value]);
+  });
+
+  it('after a failed read: no secrets (all refused alike), the error reported, no re-read per request', async () => {
+    let now = NOW_MS;
+    const cache = new WebhookSecretCache({ retryMs: 30_000, nowMs: () => now });
     const flaky = reader(SECRET, 1);
-    await expect(cache.get(flaky, settings)).rejects.toMatchObject({ code: ErrorCode.KmsUnavailable });
-    expect((await cache.get(flaky, settings)).hmac).toEqual([SECRET]);
+    const errors: unknown[] = [];
+    expect(await cache.accepted(flaky, settings, (e) => errors.push(e))).toEqual({ hmac: [], tokens: [] });
+    await cache.accepted(flaky, settings);
+    expect([flaky.calls.length, errors.length]).toEqual([1, 1]);
+    now += 30_000;
+    expect((await cache.accepted(flaky, settings)).hmac).toEqual([SECRET]);
   });
 
   it('needs no KMS call when the secrets are configured as values, and none when unset', async () => {
     const kms = reader('unused');
-    expect(await new WebhookSecretCache().get(kms, {})).toEqual({ hmac: [], tokens: [] });
+    expect(await new WebhookSecretCache().accepted(kms, {})).toEqual({ hmac: [], tokens: [] });
     expect(kms.calls).toEqual([]);
   });
 });

@@ -51,8 +51,16 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
 
   it('derives dedupe keys from rule id, timestamp and state, one per intent kind', () => {
     const parsed = parseWebhookPayload(form(cloudMonitorFields()));
-    const base = 'cloudmonitor:alarmRule_uuid_bf585f0992efef820bdab9920a57e178d8ae545f32f:1685646149981:ALERT';
-    expect(parsed.intents.map((i) => i.dedupeKey)).toEqual([`${base}:alert`, `${base}:check`]);
+    const base = 'cloudmonitor:alarmRule_uuid_bf585f0992efef820bdab9920a57e178d8ae545f32f:1685646149981:ALERT:';
+    expect(parsed.intents.map((i) => i.dedupeKey.startsWith(base))).toEqual([true, true]);
+    expect(parsed.intents.map((i) => i.dedupeKey.split(':').pop())).toEqual(['alert', 'check']);
+  });
+
+  it('gives alerts of one rule for different resources different dedupe keys (issue 8)', () => {
+    const other = JSON.stringify({ keyId: 'key-hzz6other0000000000' });
+    const a = parseWebhookPayload(form(cloudMonitorFields()));
+    const b = parseWebhookPayload(form(cloudMonitorFields({ dimensions: other })));
+    expect(a.intents[1]?.dedupeKey).not.toBe(b.intents[1]?.dedupeKey);
   });
 
   it('gives a repeated callback the same dedupe keys', () => {
@@ -63,7 +71,8 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
 
   it('writes a reason naming the alarm, metric, expression and value', () => {
     expect(parseWebhookPayload(form(cloudMonitorFields())).intents[0]?.reason).toBe(
-      `CloudMonitor ALERT BYOK material expires soon (byok_custom/byok_days_to_expiry $Value <= 7, current 5) for key ${KEY_ID}`,
+      `CloudMonitor ALERT BYOK material expires soon ` +
+        `(byok_custom/byok_days_to_expiry $Value <= 7, current 5) for key ${KEY_ID}`,
     );
   });
 
@@ -74,7 +83,9 @@ describe('CloudMonitor alarm callbacks (form-encoded)', () => {
 
   it('uses alertName in the dedupe key when ruleId is the literal "null"', () => {
     const parsed = parseWebhookPayload(form(cloudMonitorFields({ ruleId: 'null' })));
-    expect(parsed.intents[1]?.dedupeKey).toBe('cloudmonitor:BYOK material expires soon:1685646149981:ALERT:check');
+    expect(parsed.intents[1]?.dedupeKey).toMatch(
+      /^cloudmonitor:BYOK material expires soon:1685646149981:ALERT:\w+:check$/,
+    );
   });
 
   it('reads an alias from the dimensions', () => {
@@ -224,7 +235,8 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
   it('ignores a KMS event that is not an ActionTrail record (secret rotation)', () => {
     const event = kmsCloudEvent('RotateSecret', {}, { type: 'kms:CloudMonitor:Secret[RotateSecret:Failure]' });
     expect(parseWebhookPayload(json(event)).ignored).toEqual([
-      'CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: type kms:CloudMonitor:Secret[RotateSecret:Failure] is not a KMS ActionTrail event',
+      'CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: type ' +
+        'kms:CloudMonitor:Secret[RotateSecret:Failure] is not a KMS ActionTrail event',
     ]);
   });
 
@@ -233,7 +245,8 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
     const err = failure(json(event));
     expect([err.code, err.message]).toEqual([
       ErrorCode.UnknownPayload,
-      'webhook: unrecognised payload: CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001 (kms:ActionTrail:ApiCall) without data.eventName',
+      'webhook: unrecognised payload: CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001 ' +
+        '(kms:ActionTrail:ApiCall) without data.eventName',
     ]);
   });
 
@@ -253,7 +266,7 @@ describe('generic JSON', () => {
         target: { keyId: KEY_ID },
         reason: 'dashboard says 3 days left',
         source: 'generic',
-        dedupeKey: `generic:${createHash('sha256').update(JSON.stringify(body)).digest('hex')}:check`,
+        dedupeKey: `generic:ts::${createHash('sha256').update(JSON.stringify(body)).digest('hex')}:check`,
       },
     ]);
   });
@@ -302,6 +315,22 @@ describe('generic JSON', () => {
     const a = '{"action":"check","key":"key-hzz6xxxx"}';
     const [first, again, other] = [key(a), key(a), key('{"action":"check","key":"key-other"}')];
     expect([first === again, first === other]).toEqual([true, false]);
+  });
+
+  it('de-duplicates on an explicit delivery id (id field or header), else on signature timestamp + body', () => {
+    const body = '{"action":"check","key":"key-hzz6xxxx"}';
+    const key = (extra: Partial<{ deliveryId: string; signatureTimestamp: string }>, b = body) =>
+      parseWebhookPayload({ body: b, contentType: JSON_TYPE, ...extra }).intents[0]?.dedupeKey;
+    // Same body signed at two times: two deliveries (issue 8: the second was dropped as a duplicate).
+    expect(key({ signatureTimestamp: '1700000000' })).not.toBe(key({ signatureTimestamp: '1700000600' }));
+    expect(key({ signatureTimestamp: '1700000000' })).toBe(key({ signatureTimestamp: '1700000000' }));
+    // An explicit id: a retry (re-signed later) is the same delivery.
+    expect(key({ deliveryId: 'd-1', signatureTimestamp: '1' })).toBe(
+      key({ deliveryId: 'd-1', signatureTimestamp: '2' }),
+    );
+    const withId = '{"action":"check","key":"key-hzz6xxxx","id":"d-2"}';
+    expect(key({ signatureTimestamp: '1' }, withId)).toBe(key({ signatureTimestamp: '2' }, withId));
+    expect(key({ deliveryId: 'd-1' })).not.toBe(key({ deliveryId: 'd-3' }));
   });
 
   it('strips control characters and cuts the reason to 512 characters', () => {

@@ -168,7 +168,9 @@ export function assertKeyUsable(ctx: ActionContext, key: KeyRecord, op: KeyOp): 
   assertKeyState(key, op);
 }
 
-/** The key state DescribeKey/ListKeys report: `Unavailable` while the key's instance is expired (inferred, docs §5). */
+/**
+ * The key state DescribeKey/ListKeys report: `Unavailable` while the key's instance is expired (inferred, docs §5).
+ */
 export function reportedKeyState(ctx: ActionContext, key: KeyRecord): string {
   return isUnavailable(ctx.store, key, ctx.nowUnix) ? 'Unavailable' : key.state;
 }

@@ -204,7 +204,8 @@ export function assertClientCrypto(ctx: ActionContext, key: KeyRecord): void {
   if (key.defaultCmk === true) {
     throw kmsError(
       'UnsupportedOperation',
-      'This action is not supported. The default key does not support client-side encryption; use a key in a KMS instance.',
+      'This action is not supported. The default key does not ' +
+        'support client-side encryption; use a key in a KMS instance.',
     );
   }
   assertUsableForCrypto(key);

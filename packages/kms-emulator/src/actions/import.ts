@@ -9,7 +9,7 @@ import { isoSeconds } from '../clock.js';
 import { UnwrapError, invalidParameter, kmsError } from '../errors.js';
 import { EmulatorStore, KeyState } from '../store.js';
 import type { KeyRecord } from '../store.js';
-import { generateWrappingKeyPair, unwrapKeyMaterial } from '../wrapping-keys.js';
+import { unwrapKeyMaterial, wrappingKeyPairFor } from '../wrapping-keys.js';
 import { KeyOp, SYMMETRIC_SPECS, assertKeyUsable, resolveKeyIdOnly } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
@@ -39,9 +39,11 @@ const getParametersForImport: ActionHandler = (ctx) => {
     // documented (W-GPI): EC_SM2/SM2PKE only for ProtectionLevel=HSM keys
     throw invalidParameter('WrappingKeySpec', 'EC_SM2 requires a key with ProtectionLevel HSM.');
   }
-  assertKeyUsable(ctx, key, KeyOp.Always); // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
-  // documented (W-GPI): every call returns a fresh key pair and token bound to this CMK.
-  const pair = generateWrappingKeyPair(spec);
+  // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
+  assertKeyUsable(ctx, key, KeyOp.Always);
+  // documented (W-GPI): every call returns a fresh key pair and token bound to this CMK. The emulator
+  // hands out RSA pairs from a small per-process pool (keygen is slow); the token is always fresh.
+  const pair = wrappingKeyPairFor(spec);
   const token = randomBytes(96).toString('base64'); // opaque; only its SHA-256 is stored
   const expiresUnix = ctx.nowUnix + IMPORT_TOKEN_TTL_SECONDS;
   ctx.store.importTokens.set(EmulatorStore.tokenHash(token), {
@@ -103,6 +105,7 @@ const importKeyMaterial: ActionHandler = (ctx) => {
   }
   // documented: re-importing the same material resets the expiry; 0 -> never expires
   key.materialExpireUnix = expireUnix;
+  ctx.store.watchKey(key.keyId);
   // documented: PendingImport -> Enabled after import; Enabled/Disabled keep their state (inferred)
   if (key.state === KeyState.PendingImport) key.state = KeyState.Enabled;
   ctx.store.markDirty();
@@ -122,7 +125,8 @@ function unwrap(privateKey: Parameters<typeof unwrapKeyMaterial>[0], algorithm: 
 const deleteKeyMaterial: ActionHandler = (ctx: ActionContext) => {
   const key = resolveKeyIdOnly(ctx);
   requireExternal(key);
-  assertKeyUsable(ctx, key, KeyOp.Always); // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
+  // documented (STATE): every key state; an expired instance still refuses (Rejected.Unavailable)
+  assertKeyUsable(ctx, key, KeyOp.Always);
   key.material = null;
   key.materialExpireUnix = 0;
   // documented: PendingDeletion keeps its state and DeleteDate; anything else -> PendingImport

@@ -151,7 +151,8 @@ const createKey: ActionHandler = (ctx) => {
     if ([...ctx.store.keys.values()].some((k) => k.defaultCmk === true)) {
       throw kmsError(
         'Rejected.LimitExceeded',
-        'The request was rejected because user create resource limit was exceeded. Only one default key can be created per region; create keys in a KMS instance (DKMSInstanceId).',
+        'The request was rejected because user create resource limit was exceeded. Only ' +
+          'one default key can be created per region; create keys in a KMS instance (DKMSInstanceId).',
       );
     }
   }
@@ -260,6 +261,7 @@ const scheduleKeyDeletion: ActionHandler = (ctx) => {
   assertKeyUsable(ctx, key, KeyOp.ScheduleDeletion);
   key.state = KeyState.PendingDeletion;
   key.deleteUnix = ctx.nowUnix + days * SECONDS_PER_DAY;
+  ctx.store.watchKey(key.keyId);
   ctx.store.markDirty();
   return {};
 };

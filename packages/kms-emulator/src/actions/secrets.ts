@@ -401,6 +401,7 @@ const deleteSecret: ActionHandler = (ctx) => {
   }
   assertNotInDeleteWindow(secret); // inferred: scheduling twice is refused
   secret.plannedDeleteUnix = ctx.nowUnix + days * 86_400;
+  ctx.store.watchSecret(secret.secretName);
   secret.updateUnix = ctx.nowUnix;
   ctx.store.markDirty();
   return { SecretName: secret.secretName, PlannedDeleteTime: isoSeconds(secret.plannedDeleteUnix) };
