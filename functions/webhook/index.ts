@@ -28,9 +28,6 @@ const runtime = createFunctionRuntime(process.env);
 const dedupe = new DedupeCache();
 /** Read at the instance's first invocation and again by age only (never because of a request). */
 const secrets = new WebhookSecretCache();
-/** The orchestrator's own role and session names (comma-separated); its credentials' key id is added. */
-const SELF_ROLE_NAMES = list(process.env.BYOK_SELF_ROLE_NAMES);
-const SELF_SESSION_NAMES = list(process.env.BYOK_SELF_SESSION_NAMES);
 
 /** The AccessKey id the function's own calls are signed with (ActionTrail `userIdentity.accessKeyId`). */
 function ownAccessKeyIds(context: FcContext): string[] {
@@ -42,12 +39,6 @@ function ownAccessKeyIds(context: FcContext): string[] {
   }
 }
 
-function list(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
 /** Writes allowed per call: CloudMonitor gives up after 5 s. */
 const WRITE_BUDGET_MS = 3_500;
 
@@ -81,7 +72,12 @@ export async function handler(event: Buffer, context: FcContext): Promise<HttpRe
           throw err;
         }
       },
-      self: { roleNames: SELF_ROLE_NAMES, sessionNames: SELF_SESSION_NAMES, accessKeyIds: ownAccessKeyIds(context) },
+      // The orchestrator's own role and session names (configuration) and its credentials' key id.
+      self: {
+        roleNames: runtime.config(context).webhook.selfRoleNames,
+        sessionNames: runtime.config(context).webhook.selfSessionNames,
+        accessKeyIds: ownAccessKeyIds(context),
+      },
       onAuditRefused: (err) => logFailure(log, 'webhook decision audited without its details', err, { runId }),
       openEngine: async (actor) => {
         const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);

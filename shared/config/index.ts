@@ -46,6 +46,8 @@
  *   most)
  * - `BYOK_WEBHOOK_URL_TOKEN` (none): webhook URL token (>= 16 URL-safe characters); prefer `..._NAME`
  * - `BYOK_WEBHOOK_URL_TOKEN_NAME` (none): name of the KMS secret holding the URL token (set one of the two at most)
+ * - `BYOK_SELF_ROLE_NAMES`, `BYOK_SELF_SESSION_NAMES` (none): the orchestrator's own RAM role / session names;
+ *   the webhook ignores ActionTrail events they caused
  *
  * An empty value counts as unset. Values are trimmed, except secrets. Secret values are kept in a
  * SecretString, which prints and serialises as `[redacted]`; `redactConfig` is the only view of a
@@ -226,6 +228,24 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     `at least ${MIN_SECRET_CHARS} characters of A-Z a-z 0-9 . _ ~ -`,
   );
 
+  // The orchestrator's own identity, so the webhook ignores ActionTrail events of its own writes.
+  const names = (variable: string): string[] => {
+    const raw = r.raw(variable);
+    if (raw === undefined) return [];
+    const list = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const bad = list.find((n) => !/^[A-Za-z0-9._@-]{1,64}$/.test(n));
+    if (bad !== undefined) {
+      const rule = 'must be comma-separated RAM role or session names (1-64 of A-Z a-z 0-9 . _ @ -)';
+      r.fail(variable, `${rule}, got ${JSON.stringify(bad.slice(0, 64))}`);
+    }
+    return list;
+  };
+  const selfRoleNames = names(V.SelfRoleNames);
+  const selfSessionNames = names(V.SelfSessionNames);
+
   // Alerts (shared/alerts).
   const alerts = parseAlerts(r);
 
@@ -246,7 +266,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     leaseTtlSeconds: leaseTtlSeconds!,
     audit: { sink: sink!, ...opt('file', auditFile) },
     policies: { defaults: defaults as LineagePolicy, lineages },
-    webhook: { ...opt('secret', secret), ...opt('urlToken', urlToken) },
+    webhook: { ...opt('secret', secret), ...opt('urlToken', urlToken), selfRoleNames, selfSessionNames },
     alerts,
     warnings: r.warnings,
   };

@@ -91,7 +91,13 @@ export interface Config {
   leaseTtlSeconds: number;
   audit: { sink: AuditSinkChoice; file?: string };
   policies: Policies;
-  webhook: { secret?: SecretSetting; urlToken?: SecretSetting };
+  webhook: {
+    secret?: SecretSetting;
+    urlToken?: SecretSetting;
+    /** RAM role and session names whose ActionTrail events are the orchestrator's own writes (ignored). */
+    selfRoleNames: string[];
+    selfSessionNames: string[];
+  };
   /** Alerts for people (shared/alerts): the outbound webhook, and re-send intervals while a condition lasts. */
   alerts: {
     webhook?: { url: SecretString; format: AlertWebhookFormatChoice; secret?: SecretSetting };

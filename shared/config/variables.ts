@@ -33,6 +33,8 @@ export const ConfigVariable = {
   WebhookSecretName: 'BYOK_WEBHOOK_SECRET_NAME',
   WebhookUrlToken: 'BYOK_WEBHOOK_URL_TOKEN',
   WebhookUrlTokenName: 'BYOK_WEBHOOK_URL_TOKEN_NAME',
+  SelfRoleNames: 'BYOK_SELF_ROLE_NAMES',
+  SelfSessionNames: 'BYOK_SELF_SESSION_NAMES',
   AlertWebhookUrl: 'BYOK_ALERT_WEBHOOK_URL',
   AlertWebhookFormat: 'BYOK_ALERT_WEBHOOK_FORMAT',
   AlertWebhookSecret: 'BYOK_ALERT_WEBHOOK_SECRET',

@@ -28,7 +28,7 @@ export interface InvocationInput {
 /** The runtime of one function instance. */
 export interface FunctionRuntime {
   /** The validated config (parsed on first use; a bad variable fails every invocation clearly). */
-  config(): Config;
+  config(context?: FcContext): Config;
   /** The logger of one invocation: `fn` and `requestId` on every line. */
   logger(context: FcContext): Logger;
   /** KMS client and escrow store of this instance, for the invocation's credentials. */
@@ -67,7 +67,7 @@ export function createFunctionRuntime(
   };
   const cached = instanceCache((credentials) => getFactory(log).instance(credentials));
   return {
-    config: () => getFactory(log).config,
+    config: (context) => getFactory(context ? logger(context) : log).config,
     logger,
     instance: (context) => {
       getFactory(logger(context));

@@ -21,8 +21,14 @@ async function resolveSecret(kms: SecretReader, setting: SecretSetting | undefin
   return [(await kms.getSecretValue({ secretName: setting.secretName })).secretData];
 }
 
+/** Where the two webhook secrets come from (the configuration's webhook settings). */
+export type WebhookSecretSettings = Pick<Config['webhook'], 'secret' | 'urlToken'>;
+
 /** Resolves the configured webhook secrets (no caching). */
-export async function resolveWebhookSecrets(kms: SecretReader, settings: Config['webhook']): Promise<WebhookSecrets> {
+export async function resolveWebhookSecrets(
+  kms: SecretReader,
+  settings: WebhookSecretSettings,
+): Promise<WebhookSecrets> {
   return { hmac: await resolveSecret(kms, settings.secret), tokens: await resolveSecret(kms, settings.urlToken) };
 }
 
@@ -77,7 +83,7 @@ export class WebhookSecretCache {
    */
   async accepted(
     kms: SecretReader,
-    settings: Config['webhook'],
+    settings: WebhookSecretSettings,
     onError: (err: unknown) => void = () => {},
   ): Promise<WebhookSecrets> {
     const now = this.nowMs();
@@ -96,7 +102,7 @@ export class WebhookSecretCache {
     return { hmac: union(cur.hmac, prev.hmac), tokens: union(cur.tokens, prev.tokens) };
   }
 
-  private async refresh(kms: SecretReader, settings: Config['webhook'], now: number): Promise<void> {
+  private async refresh(kms: SecretReader, settings: WebhookSecretSettings, now: number): Promise<void> {
     const value = await resolveWebhookSecrets(kms, settings);
     this.previous = this.current?.value;
     this.current = { value, loadedAtMs: now };

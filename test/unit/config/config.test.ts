@@ -45,7 +45,7 @@ describe('parseConfig defaults', () => {
         },
         lineages: {},
       },
-      webhook: {},
+      webhook: { selfRoleNames: [], selfSessionNames: [] },
       alerts: { resendHours: { critical: 24, warning: 168 } },
       warnings: [],
     });
@@ -120,6 +120,8 @@ describe('parseConfig defaults', () => {
     ).toEqual({
       secret: { source: 'kms-secret', secretName: 'byok-webhook-auth' },
       urlToken: { source: 'kms-secret', secretName: 'byok-webhook-auth' },
+      selfRoleNames: [],
+      selfSessionNames: [],
     });
   });
 });
@@ -478,5 +480,27 @@ describe('KMS 3.0 instances and escrow placement', () => {
   ])('names %s when its value %s breaks the rule', (variable, value) => {
     const err = problemsOf({ ...base, [variable]: value });
     expect(err.problems.map((p) => p.variable)).toEqual([variable]);
+  });
+});
+
+describe("the orchestrator's own identity (webhook ignores its own ActionTrail events)", () => {
+  it('reads comma-separated role and session names', () => {
+    const c = parseConfig({
+      ...base,
+      BYOK_SELF_ROLE_NAMES: 'byok-orchestrator, byok-ops',
+      BYOK_SELF_SESSION_NAMES: 'fc-session',
+    });
+    expect([c.webhook.selfRoleNames, c.webhook.selfSessionNames]).toEqual([
+      ['byok-orchestrator', 'byok-ops'],
+      ['fc-session'],
+    ]);
+  });
+
+  it('names the variable when a name has characters RAM names cannot have', () => {
+    const err = problemsOf({ ...base, BYOK_SELF_ROLE_NAMES: 'ok-role,bad role' });
+    expect(err.problems.map((p) => p.message)).toEqual([
+      'BYOK_SELF_ROLE_NAMES: must be comma-separated RAM role or session names ' +
+        '(1-64 of A-Z a-z 0-9 . _ @ -), got "bad role"',
+    ]);
   });
 });

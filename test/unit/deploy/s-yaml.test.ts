@@ -245,6 +245,8 @@ describe('s.yaml: configuration variables', () => {
     expect(parseConfig(env()).webhook).toEqual({
       secret: { source: 'kms-secret', secretName: 'byok-webhook-hmac' },
       urlToken: { source: 'kms-secret', secretName: 'byok-webhook-url-token' },
+      selfRoleNames: [],
+      selfSessionNames: [],
     });
   });
 
