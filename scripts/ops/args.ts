@@ -166,6 +166,10 @@ export function toRequest(p: ParsedCommand): OpsRequest {
       const confirm = p.flags['confirm'] as string | undefined;
       return { command: 'revoke', keyId: a!, ...(confirm !== undefined ? { confirm } : {}) };
     }
+    case 'retire': {
+      const confirm = p.flags['confirm'] as string | undefined;
+      return { command: 'retire', keyId: a!, ...(confirm !== undefined ? { confirm } : {}) };
+    }
     case 'restore':
       return { command: 'restore', keyId: a! };
     default:

@@ -53,6 +53,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const emitJson = (doc: Record<string, unknown>) => io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
   const mode = { remote: argv.includes('--remote'), fc2: argv.includes('--fc2'), local: argv.includes('--local') };
   const line = argv.filter((a) => !MODE_FLAGS.includes(a));
+  // Suggested follow-up commands carry the mode flags this run used (`--local`, `--remote`, `--fc2`).
+  const flags = MODE_FLAGS.filter((f) => argv.includes(f)).join(' ');
+  const withMode = (text: string) => (flags ? text.replaceAll('npm run ops -- ', `npm run ops -- ${flags} `) : text);
   let env = io.env;
   try {
     if (mode.fc2 && !mode.remote) {
@@ -80,7 +83,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stdout(commandHelp(parsed.spec));
       return ExitCode.Ok;
     }
-    if (LOCAL_COMMANDS.has(parsed.spec.name)) return await runLocalCommand(parsed, { env, stdout: io.stdout });
+    if (LOCAL_COMMANDS.has(parsed.spec.name)) {
+      // These read this machine only: with --remote they would show local data as the deployment's.
+      if (mode.remote)
+        throw new OrchestratorError(ErrorCode.InvalidInput, remoteRefusal(parsed.spec.name), {
+          details: { field: 'remote' },
+        });
+      return await runLocalCommand(parsed, { env, stdout: io.stdout });
+    }
 
     // Engine commands: in-process (direct) or through the deployed ops function (--remote).
     const request = toRequest(parsed);
@@ -95,12 +105,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const result = await runner.run(request, { progress: writeLine });
     const code = exitCodeOfResult(result);
     if (parsed.json) emitJson({ ...result, ok: code === ExitCode.Ok, exitCode: code });
-    else io.stdout(renderResult(result));
+    else io.stdout(withMode(renderResult(result)));
     return code;
   } catch (err) {
     const e = isOrchestratorError(err) ? err : undefined;
     const code = e ? e.code : ErrorCode.Internal;
-    const message = e ? e.message : internalMessage(err);
+    const message = withMode(e ? e.message : internalMessage(err));
     io.stderr(`error ${code}: ${message}\n`);
     if (err instanceof ConfigError && err.problems.length > 1)
       io.stderr(err.problems.map((p) => `  - ${p.message}\n`).join(''));
@@ -113,6 +123,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       emitJson({ command: commandName, ok: false, exitCode: exit, error: e ? e.toJSON() : { code, message } });
     return exit;
   }
+}
+
+/** Why a local command refuses --remote, and where the deployment's data lives instead. */
+function remoteRefusal(command: string): string {
+  if (command === 'config')
+    return (
+      "config --remote: not available: config shows only this machine's settings; the deployed " +
+      "functions' settings are their environment variables in s.yaml (see them with `s byok_ops info`); " +
+      'run config without --remote for this machine'
+    );
+  return (
+    `${command} --remote: not available: the deployed functions write their audit events to Log Service ` +
+    '(project byok-orchestrator, logstore byok-functions in s.yaml): read them with `s byok_ops logs` ' +
+    '(or `s byok_sweep logs`, `s byok_webhook logs`) or an SLS query on that logstore; without --remote ' +
+    `${command} reads a local audit file (--file or BYOK_AUDIT_FILE)`
+  );
 }
 
 /** A fixed message for errors that are not ours: nothing raw (it might carry a request's parameters). */

@@ -38,21 +38,32 @@ async function readAuditFile(file: string): Promise<string> {
   }
 }
 
+/** Flattens a JSON value into `dotted.path value` rows (arrays of plain values on one line). */
+export function settingRows(value: unknown, path = ''): string[][] {
+  if (value === undefined) return [];
+  if (value === null || typeof value !== 'object') return [[path, String(value)]];
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== 'object')) return [[path, value.length ? value.join(', ') : '-']];
+    return value.flatMap((v, i) => settingRows(v, `${path}[${i}]`));
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 0) return [[path, '-']];
+  return entries.flatMap(([k, v]) => settingRows(v, path ? `${path}.${k}` : k));
+}
+
 function config(p: ParsedCommand, io: LocalCommandIo): ExitCode {
   const parsed = parseConfig(io.env);
   const code = ExitCode.Ok;
-  if (p.json)
-    emitJson(io, {
-      command: 'config',
-      ok: true,
-      exitCode: code,
-      config: redactConfig(parsed),
-      warnings: parsed.warnings,
-    });
-  else
-    io.stdout(
-      `${JSON.stringify(redactConfig(parsed), null, 2)}\n${parsed.warnings.map((w) => `warning: ${w}\n`).join('')}`,
-    );
+  // The warnings once, at the top level (not also inside `config`).
+  const { warnings: _inConfig, ...shown } = redactConfig(parsed);
+  if (p.json) {
+    emitJson(io, { command: 'config', ok: true, exitCode: code, config: shown, warnings: parsed.warnings });
+  } else {
+    const rows = settingRows(shown);
+    const width = Math.max('SETTING'.length, ...rows.map((r) => r[0]!.length));
+    const lines = [['SETTING', 'VALUE'], ...rows].map(([k, v]) => `${k!.padEnd(width)}  ${v}`.trimEnd());
+    io.stdout(`${lines.join('\n')}\n${parsed.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+  }
   return code;
 }
 

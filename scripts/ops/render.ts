@@ -16,10 +16,12 @@ import { CheckStatus, renderDoctor, worstStatus } from '../../shared/ops/doctor.
  * | 0 | ok (for `status`/`plan`: nothing critical pending) |
  * | 1 | failure: an action failed, a KMS/escrow error, escrow or audit verification failed |
  * | 2 | usage or configuration error: unknown command or flag, bad argument, bad BYOK_* variable, missing credentials |
- * | 3 | alert-worthy: the plan or the sweep raised a critical alert (nothing failed) |
+ * | 3 | alert-worthy: a critical alert (plan, sweep), or `status` shows an UNUSABLE managed key (nothing failed) |
  * | 4 | refused, nothing changed: confirmation required, or another run holds the lineage lease (retry later) |
+ * | 5 | partial: some actions were done, others skipped because another run holds their lease (rerun later) |
+ * | 6 | done, but the key is not usable yet: a step needs a person (e.g. enable a Disabled key by hand) |
  */
-export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Alert: 3, Refused: 4 } as const;
+export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Alert: 3, Refused: 4, Partial: 5, ActionNeeded: 6 } as const;
 /** A CLI exit code. */
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -42,15 +44,21 @@ export function exitCodeOfResult(r: OpsResult): ExitCode {
   const critical = (actions: Action[]) => actions.some((a) => a.kind === 'alert' && a.severity === 'critical');
   switch (r.command) {
     case 'status':
+      return critical(r.plan.actions) || unusableRows(r.rows).length > 0 ? ExitCode.Alert : ExitCode.Ok;
     case 'plan':
       return critical(r.plan.actions) ? ExitCode.Alert : ExitCode.Ok;
     case 'sweep':
       if (r.counts.failed > 0) return ExitCode.Failure;
       if (r.alertWorthy) return ExitCode.Alert;
-      if (r.results.some((x) => x.errorCode === ErrorCode.LeaseHeld)) return ExitCode.Refused;
+      if (r.results.some((x) => x.errorCode === ErrorCode.LeaseHeld)) {
+        // Nothing written is "refused"; some actions done while others waited for a lease is "partial".
+        return r.counts.ok > 0 ? ExitCode.Partial : ExitCode.Refused;
+      }
       return ExitCode.Ok;
     case 'verify-escrow':
       return r.checks.every((c) => c.ok) ? ExitCode.Ok : ExitCode.Failure;
+    case 'restore':
+      return r.keyState !== undefined && r.keyState !== 'Enabled' ? ExitCode.ActionNeeded : ExitCode.Ok;
     case 'doctor': {
       const worst = worstStatus(r.checks);
       return worst === CheckStatus.Fail ? ExitCode.Failure : worst === CheckStatus.Warn ? ExitCode.Alert : ExitCode.Ok;
@@ -58,6 +66,14 @@ export function exitCodeOfResult(r: OpsResult): ExitCode {
     default:
       return ExitCode.Ok;
   }
+}
+
+/**
+ * Managed keys that cannot decrypt now and are not held on purpose: no key material (PendingImport),
+ * so every decrypt with them fails.
+ */
+export function unusableRows(rows: StatusRow[]): StatusRow[] {
+  return rows.filter((x) => x.managed && x.state === 'PendingImport' && !x.hold);
 }
 
 /** An instant as `2026-01-01T00:00:00Z` (`never` when unset). */
@@ -102,7 +118,8 @@ function renderStatus(r: OpsResult & { command: 'status' }): string {
     x.keyId,
     x.generation === undefined ? '-' : String(x.generation),
     stateOf(x),
-    iso(x.materialExpireAtMs),
+    // No material at all is `none`; material that does not expire is `never`.
+    x.materialExpireAtMs === undefined && x.state === 'PendingImport' ? 'none' : iso(x.materialExpireAtMs),
     x.daysLeft === undefined ? '-' : String(x.daysLeft),
     x.managed ? (x.escrowOk ? 'ok' : 'NO') : '-',
     x.managed ? x.next : 'report only (not managed)',
@@ -115,7 +132,15 @@ function renderStatus(r: OpsResult & { command: 'status' }): string {
   const alerts = r.plan.actions.filter((a) => a.kind === 'alert');
   const alertLine = (a: Action & { kind: 'alert' }) =>
     `  ${a.severity}: ${a.lineage ? `alias/${a.lineage} ` : ''}${a.keyId ?? ''} ${a.reason}`;
-  return head + body + (alerts.length ? `\nAlerts:\n${alerts.map(alertLine).join('\n')}\n` : '');
+  const unusable = unusableRows(r.rows).map(
+    (x) =>
+      `  ${x.alias === '-' && x.lineage ? `(alias/${x.lineage})` : x.alias} ${x.keyId}: PendingImport, no key ` +
+      `material: every decrypt fails (fix: npm run ops -- reimport ${x.keyId})`,
+  );
+  const opening = unusable.length
+    ? `UNUSABLE: ${unusable.length} managed key(s) cannot decrypt now\n${unusable.join('\n')}\n\n`
+    : '';
+  return opening + head + body + (alerts.length ? `\nAlerts:\n${alerts.map(alertLine).join('\n')}\n` : '');
 }
 
 function renderSweep(r: OpsResult & { command: 'sweep' }): string {
@@ -155,10 +180,28 @@ export function renderResult(r: OpsResult): string {
       return `Rotated alias/${r.lineage} to generation ${r.generation}: ${r.keyId}${previous}\n`;
     }
     case 'reimport':
+      if (r.unchanged)
+        return (
+          `Nothing to re-import: ${r.keyId} is Enabled with material valid until ${iso(r.expireAtMs)} ` +
+          `(to extend it: npm run ops -- renew ${r.keyId}); nothing changed\n`
+        );
       return `Re-imported ${r.keyId}: material valid until ${iso(r.expireAtMs)}\n`;
     case 'revoke':
       return `Revoked ${r.keyId}: material deleted, key held (${restoreHint(r.keyId)})\n`;
+    case 'retire':
+      return (
+        `Retired ${r.keyId}: no longer renewed; its material lapses at its Valid Until and data under it is ` +
+        `unreadable until revived (npm run ops -- reimport ${r.keyId}); escrow is kept\n`
+      );
     case 'restore':
+      if (r.keyState !== undefined && r.keyState !== 'Enabled' && r.keyState !== 'Disabled')
+        return `NOT restored: ${r.keyId} is ${r.keyState}; see the key in the KMS console\n`;
+      if (r.keyState === 'Disabled')
+        return (
+          `NOT restored: ${r.keyId} has its material (valid until ${iso(r.expireAtMs)}) and no hold, but is ` +
+          `still ${r.keyState}; this tool's role cannot enable keys (by design). Enable it by hand: the KMS ` +
+          `console, or aliyun kms EnableKey --KeyId ${r.keyId}\n`
+        );
       return `Restored ${r.keyId}: material valid until ${iso(r.expireAtMs)}\n`;
     case 'verify-escrow': {
       const bad = r.checks.filter((c) => !c.ok).length;

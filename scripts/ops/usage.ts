@@ -90,13 +90,28 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'reimport',
     args: ['key'],
-    summary: 're-import escrowed material into a key in PendingImport (not a revoked one: use restore)',
+    summary:
+      're-import escrowed material into a key in PendingImport (not a revoked one: use restore); ' +
+      'a retired one is revived for reviveValidityDays',
     flags: [],
   },
   {
     name: 'revoke',
     args: ['key'],
     summary: 'crypto-shred: hold the key and delete its material (escrow is kept for restore)',
+    flags: [
+      {
+        name: 'confirm',
+        value: 'string',
+        valueName: 'key',
+        help: 'the key id again; without it nothing is changed (exit 4)',
+      },
+    ],
+  },
+  {
+    name: 'retire',
+    args: ['key'],
+    summary: 'stop renewing a superseded generation (its material lapses; reimport revives it for a while)',
     flags: [
       {
         name: 'confirm',
@@ -149,8 +164,10 @@ const EXIT_CODE_HELP = [
   '  0  ok',
   '  1  failure (an action failed, KMS/escrow error, verification failed)',
   '  2  usage or configuration error',
-  '  3  alert-worthy: a critical alert is raised (nothing failed)',
+  '  3  alert-worthy: a critical alert is raised, or status shows an UNUSABLE key (nothing failed)',
   '  4  refused, nothing changed: confirmation required, or the lineage is leased by another run',
+  "  5  partial: some actions done, others skipped under another run's lease (rerun later)",
+  '  6  done, but a step needs a person (e.g. enable a Disabled key by hand)',
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@
  * - `BYOK_POLICY_VALIDITY_DAYS` (`30`): Valid Until of each import, days from now (2-3650)
  * - `BYOK_POLICY_RENEW_BEFORE_DAYS` (`7`): renew this many days before Valid Until (1-3649, less than the validity)
  * - `BYOK_POLICY_ROTATE_AFTER_DAYS` (`365`): new generation after this many days (0 = never, else 1-36500)
- * - `BYOK_POLICY_RETAIN_PREVIOUS_DAYS` (`90`): keep renewing a superseded generation this long (1-36500)
+ * - `BYOK_POLICY_RETAIN_PREVIOUS_DAYS` (`0`): keep renewing a superseded generation this long (0-36500, 0 = forever)
+ * - `BYOK_POLICY_REVIVE_VALIDITY_DAYS` (`7`): Valid Until of a retired generation revived on demand (1-3650)
  * - `BYOK_POLICY_WRAPPING_ALGORITHM` (`RSAES_OAEP_SHA_256`): `RSAES_OAEP_SHA_256`, `RSAES_OAEP_SHA_1`,
  *   `RSAES_PKCS1_V1_5` or `SM2PKE`
  * - `BYOK_POLICY_KEY_SPEC` (`Aliyun_AES_256`): key spec of new CMKs: `Aliyun_AES_256`, `Aliyun_AES_192`,

@@ -13,6 +13,7 @@ const POLICY_FIELDS = [
   'renewBeforeDays',
   'rotateAfterDays',
   'retainPreviousDays',
+  'reviveValidityDays',
   'wrappingAlgorithm',
   'keySpec',
 ] as const;
@@ -30,7 +31,13 @@ export function parsePolicyDefaults(r: Reader): Partial<LineagePolicy> {
       DEFAULT_POLICY.rotateAfterDays,
       ' (0 = never)',
     ),
-    retainPreviousDays: r.int(V.PolicyRetainPreviousDays, Range.retainPreviousDays, DEFAULT_POLICY.retainPreviousDays),
+    retainPreviousDays: r.int(
+      V.PolicyRetainPreviousDays,
+      Range.retainPreviousDays,
+      DEFAULT_POLICY.retainPreviousDays,
+      ' (0 = forever)',
+    ),
+    reviveValidityDays: r.int(V.PolicyReviveValidityDays, Range.reviveValidityDays, DEFAULT_POLICY.reviveValidityDays),
     wrappingAlgorithm: r.oneOf(
       V.PolicyWrappingAlgorithm,
       Object.values(WrappingAlgorithm),
@@ -100,11 +107,16 @@ export function parseOverrides(r: Reader, defaults: Partial<LineagePolicy>): Rec
         case 'validityDays':
         case 'renewBeforeDays':
         case 'rotateAfterDays':
-        case 'retainPreviousDays': {
+        case 'retainPreviousDays':
+        case 'reviveValidityDays': {
           const [min, max] = Range[field as 'validityDays'];
           if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max)
             o[field as 'validityDays'] = value;
-          else bad(`must be a whole number from ${min} to ${max}${field === 'rotateAfterDays' ? ' (0 = never)' : ''}`);
+          else {
+            const zero =
+              field === 'rotateAfterDays' ? ' (0 = never)' : field === 'retainPreviousDays' ? ' (0 = forever)' : '';
+            bad(`must be a whole number from ${min} to ${max}${zero}`);
+          }
           break;
         }
         case 'wrappingAlgorithm':

@@ -55,7 +55,10 @@ export interface LineagePolicy {
   renewBeforeDays: number;
   /** 0 = never rotate. */
   rotateAfterDays: number;
+  /** Days a superseded generation keeps being renewed before it is retired; 0 = forever (the default). */
   retainPreviousDays: number;
+  /** Valid Until, in days, of a retired (dormant) generation's material when it is revived. */
+  reviveValidityDays: number;
   wrappingAlgorithm: WrappingAlgorithm;
   keySpec: KeySpec;
 }
@@ -130,12 +133,16 @@ export class ConfigError extends OrchestratorError {
   }
 }
 
-/** Policy defaults (issue #3 §4): 30 d validity, renew 7 d before, rotate yearly, keep previous 90 d. */
+/**
+ * Policy defaults: 30 d validity, renew 7 d before, rotate yearly, keep renewing previous
+ * generations for as long as they exist (retention 0 = forever; an operator retires one explicitly).
+ */
 export const DEFAULT_POLICY: Readonly<LineagePolicy> = {
   validityDays: 30,
   renewBeforeDays: 7,
   rotateAfterDays: 365,
-  retainPreviousDays: 90,
+  retainPreviousDays: 0,
+  reviveValidityDays: 7,
   wrappingAlgorithm: WrappingAlgorithm.RsaesOaepSha256,
   keySpec: KeySpec.Aes256,
 };
@@ -150,7 +157,8 @@ export const Range = {
   validityDays: [2, 3650],
   renewBeforeDays: [1, 3649],
   rotateAfterDays: [0, 36500],
-  retainPreviousDays: [1, 36500],
+  retainPreviousDays: [0, 36500],
+  reviveValidityDays: [1, 3650],
   concurrency: [1, 64],
   leaseTtlSeconds: [60, 86400],
   alertResendHours: [1, 2160],

@@ -26,6 +26,7 @@ export const ConfigVariable = {
   PolicyRenewBeforeDays: 'BYOK_POLICY_RENEW_BEFORE_DAYS',
   PolicyRotateAfterDays: 'BYOK_POLICY_ROTATE_AFTER_DAYS',
   PolicyRetainPreviousDays: 'BYOK_POLICY_RETAIN_PREVIOUS_DAYS',
+  PolicyReviveValidityDays: 'BYOK_POLICY_REVIVE_VALIDITY_DAYS',
   PolicyWrappingAlgorithm: 'BYOK_POLICY_WRAPPING_ALGORITHM',
   PolicyKeySpec: 'BYOK_POLICY_KEY_SPEC',
   PolicyOverrides: 'BYOK_POLICY_OVERRIDES',

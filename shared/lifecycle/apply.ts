@@ -56,9 +56,11 @@ export async function applyAction(deps: EngineDeps, a: Action, log: RequestLog):
     case 'reimport': {
       const expect = a.kind;
       const force = a.kind === 'renew' && a.force === true;
-      const r = await reimportFromEscrow(deps, { keyId: a.keyId, policy: a.policy, expect, force }, log);
+      const revive = a.kind === 'reimport' && a.revive === true;
+      const r = await reimportFromEscrow(deps, { keyId: a.keyId, policy: a.policy, expect, force, revive }, log);
       if (!r.done) return skipped(r.reason);
       const value = { keyId: a.keyId, expireAtMs: r.expireAtMs };
+      if (revive) return ok(`revived (dormant generation), valid until ${until(r.expireAtMs)}`, value);
       return ok(
         expect === 'renew' ? `renewed until ${until(r.expireAtMs)}` : `re-imported, valid until ${until(r.expireAtMs)}`,
         value,
@@ -134,17 +136,19 @@ export async function applyAction(deps: EngineDeps, a: Action, log: RequestLog):
       return ok('revoked: hold recorded, material deleted; escrow kept', { keyId: a.keyId });
     }
     case 'restore': {
-      let k = await freshKey(deps, a.keyId, log);
-      if (k.hold) {
-        await setHold(deps, a.keyId, null, log);
-        k = await freshKey(deps, a.keyId, log);
-      }
+      const k = await freshKey(deps, a.keyId, log);
       if (k.state !== KeyState.PendingImport) {
+        if (k.hold) await setHold(deps, a.keyId, null, log);
         return ok(`hold cleared; key is ${k.state}`, { keyId: a.keyId, expireAtMs: k.materialExpireAtMs });
       }
-      const r = await reimportFromEscrow(deps, { keyId: a.keyId, policy: a.policy, expect: 'reimport' }, log);
+      // The hold stays until the material is back: a restore that fails or is refused keeps it.
+      const revive = a.revive === true;
+      const input = { keyId: a.keyId, policy: a.policy, expect: 'reimport' as const, revive, held: true };
+      const r = await reimportFromEscrow(deps, input, log);
       if (!r.done) return skipped(r.reason);
-      return ok(`restored, valid until ${until(r.expireAtMs)}`, { keyId: a.keyId, expireAtMs: r.expireAtMs });
+      if (k.hold) await setHold(deps, a.keyId, null, log);
+      const what = revive ? 'revived (dormant generation)' : 'restored';
+      return ok(`${what}, valid until ${until(r.expireAtMs)}`, { keyId: a.keyId, expireAtMs: r.expireAtMs });
     }
     default: {
       const exhaustive: never = a;

@@ -7,10 +7,19 @@
  * an action skipped because its precondition no longer holds is a PreconditionFailed naming why.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { parseLineage } from '../lineage.js';
+import { KeyState } from '../kms/port.js';
+import { ALIAS_PREFIX, isLineage, parseLineage } from '../lineage.js';
 import { type ActionRun, runPlan } from './execute.js';
 import { isTagged, toKeyView } from './key-view.js';
-import { actionPolicy, aliasOf, type KeyView, type LineagePolicy } from './model.js';
+import {
+  type ActionPolicy,
+  actionPolicy,
+  aliasOf,
+  type KeyView,
+  type LineagePolicy,
+  Phase,
+  policyFor,
+} from './model.js';
 import { planIdOf, type Action, type Plan } from './plan.js';
 import type { EngineDeps } from './ports.js';
 
@@ -36,14 +45,40 @@ function notDone(what: string, run: ActionRun, keyId: string): OrchestratorError
 
 /** Resolves an alias or key id to a managed key: it names the lineage whose lease the command takes. */
 async function managedKey(deps: EngineDeps, aliasOrKey: string): Promise<KeyView & { lineage: string }> {
-  const meta = await deps.kms.describeKey(aliasOrKey);
+  const meta = await describeTarget(deps, aliasOrKey);
   const key = toKeyView(meta, await deps.kms.listResourceTags(meta.keyId), []);
   if (!isTagged(key) || key.lineage === undefined) {
-    throw new OrchestratorError(ErrorCode.NotManaged, `key ${meta.keyId} is not managed by this tool`, {
-      details: { keyId: meta.keyId },
-    });
+    const text =
+      `key ${meta.keyId} is not managed by this tool: adopt it with \`npm run ops -- adopt ${meta.keyId} ` +
+      '--material-file <path> --alias <alias>` (coming: not available yet), or use the right key';
+    throw new OrchestratorError(ErrorCode.NotManaged, text, { details: { keyId: meta.keyId } });
   }
   return { ...key, lineage: key.lineage };
+}
+
+/**
+ * Describes a key id, `alias/<lineage>`, or a bare lineage name (the forms `onboard` accepts): a
+ * target that is not found as given but is a valid lineage name is looked up as its alias.
+ */
+async function describeTarget(deps: EngineDeps, target: string) {
+  try {
+    return await deps.kms.describeKey(target);
+  } catch (err) {
+    const notFound = err instanceof OrchestratorError && err.code === ErrorCode.KmsNotFound;
+    if (!notFound || target.startsWith(ALIAS_PREFIX) || !isLineage(target)) throw err;
+    return deps.kms.describeKey(aliasOf(target));
+  }
+}
+
+/**
+ * The policy a re-import or restore of `k` runs under: a retired (dormant) generation is revived,
+ * its material valid for the lineage's `reviveValidityDays` only (it lapses again unless renewed).
+ */
+function importOf(deps: EngineDeps, k: KeyView & { lineage: string }): { policy: ActionPolicy; revive?: true } {
+  const policy = actionPolicy(deps.policies, k.lineage, k.validityDaysOverride);
+  if (k.phase !== Phase.Retired) return { policy };
+  const reviveDays = policyFor(deps.policies, k.lineage).reviveValidityDays;
+  return { policy: { ...policy, validityDays: reviveDays }, revive: true };
 }
 
 /** Onboards a lineage: generation 1 with fresh material, escrowed, imported, self-tested, aliased. Idempotent. */
@@ -120,16 +155,26 @@ export async function rotateNow(
 }
 
 /** Re-imports escrowed material into a key in PendingImport (not if revoked or disabled: use restore). */
-export async function reimportNow(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
+export async function reimportNow(
+  deps: EngineDeps,
+  keyId: string,
+): Promise<{ keyId: string; expireAtMs?: number; unchanged?: boolean }> {
   const k = await managedKey(deps, keyId);
-  const policy = actionPolicy(deps.policies, k.lineage, k.validityDaysOverride);
+  // An Enabled key has its material: nothing to re-import (renew extends it).
+  if (k.state === KeyState.Enabled) {
+    return {
+      keyId: k.keyId,
+      ...(k.materialExpireAtMs === undefined ? {} : { expireAtMs: k.materialExpireAtMs }),
+      unchanged: true,
+    };
+  }
   const action: Action = {
     kind: 'reimport',
     keyId: k.keyId,
     lineage: k.lineage,
     generation: k.generation ?? 0,
-    policy,
-    reason: 'operator reimport',
+    ...importOf(deps, k),
+    reason: k.phase === Phase.Retired ? 'operator revive (reimport of a dormant generation)' : 'operator reimport',
   };
   const run = await execute(deps, action);
   if (run.outcome !== 'ok') throw notDone('re-imported', run, k.keyId);
@@ -154,18 +199,47 @@ export async function revoke(deps: EngineDeps, keyId: string, confirm: string | 
 }
 
 /** Restores a revoked (or operator-held) key: clears the hold and re-imports the escrowed material. */
-export async function restore(deps: EngineDeps, keyId: string): Promise<{ keyId: string; expireAtMs?: number }> {
+export async function restore(
+  deps: EngineDeps,
+  keyId: string,
+): Promise<{ keyId: string; expireAtMs?: number; keyState?: string }> {
   const k = await managedKey(deps, keyId);
-  const policy = actionPolicy(deps.policies, k.lineage, k.validityDaysOverride);
   const action: Action = {
     kind: 'restore',
     keyId: k.keyId,
     lineage: k.lineage,
     generation: k.generation ?? 0,
-    policy,
-    reason: 'operator restore',
+    ...importOf(deps, k),
+    reason: k.phase === Phase.Retired ? 'operator revive (restore of a dormant generation)' : 'operator restore',
   };
   const run = await execute(deps, action);
   if (run.outcome !== 'ok') throw notDone('restored', run, k.keyId);
-  return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs };
+  // The role cannot EnableKey (by design): a Disabled key stays Disabled; say so, with its state.
+  const after = await deps.kms.describeKey(k.keyId);
+  return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs ?? after.materialExpireAtMs, keyState: after.keyState };
+}
+
+/**
+ * Retires a superseded generation on purpose: it is no longer renewed, its material lapses at its
+ * Valid Until and data under it is unreadable until revived (`reimport`/`restore`, bounded validity).
+ * Escrow is kept. Never the alias target. Needs `confirm` equal to the key id.
+ */
+export async function retire(deps: EngineDeps, keyId: string, confirm: string | undefined): Promise<{ keyId: string }> {
+  const k = await managedKey(deps, keyId);
+  if (confirm !== k.keyId) {
+    const text = `retire stops renewing ${k.keyId} (its material lapses); repeat the key id with --confirm to proceed`;
+    throw new OrchestratorError(ErrorCode.ConfirmationRequired, text, {
+      details: { field: 'confirm', keyId: k.keyId },
+    });
+  }
+  if (k.phase === Phase.Retired) return { keyId: k.keyId };
+  const run = await execute(deps, {
+    kind: 'retire',
+    keyId: k.keyId,
+    lineage: k.lineage,
+    generation: k.generation ?? 0,
+    reason: 'operator retire',
+  });
+  if (run.outcome !== 'ok') throw notDone('retired', run, k.keyId);
+  return { keyId: k.keyId };
 }

@@ -4,7 +4,18 @@
  * alias move may have left undone, and the end of its retention.
  */
 import { KeyState } from '../kms/port.js';
-import { DAY_MS, Hold, Phase, type ActionPolicy, type KeyView, type LineagePolicy, type Snapshot } from './model.js';
+import {
+  DAY_MS,
+  Hold,
+  Phase,
+  actionPolicy,
+  policyFor,
+  type ActionPolicy,
+  type KeyView,
+  type LineagePolicy,
+  type Policies,
+  type Snapshot,
+} from './model.js';
 import type { Action } from './plan.js';
 
 const days = (ms: number) => Math.floor(ms / DAY_MS);
@@ -46,6 +57,14 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
     return out;
   }
   const retired = k.phase === Phase.Retired;
+  // Past its retention (0 = forever): retired now, and not renewed or re-imported one last time first.
+  const retireDue =
+    !retired &&
+    policy.retainPreviousDays > 0 &&
+    k.keyId !== aliasTargetKeyId &&
+    k.supersededAtMs !== undefined &&
+    nowMs - k.supersededAtMs >= policy.retainPreviousDays * DAY_MS &&
+    k.phase === Phase.Ready;
   switch (k.state) {
     case KeyState.PendingDeletion:
       out.push({
@@ -82,7 +101,7 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
         });
         break;
       }
-      if (!retired && k.materialExpireAtMs !== undefined) {
+      if (!retired && !retireDue && k.materialExpireAtMs !== undefined) {
         const leftMs = k.materialExpireAtMs - nowMs;
         if (leftMs <= policy.renewBeforeDays * DAY_MS) {
           const reason = `material expires in ${days(leftMs)} d (renew ${policy.renewBeforeDays} d before)`;
@@ -100,7 +119,7 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
       }
       break;
     case KeyState.PendingImport:
-      if (retired || k.hold) break; // deliberately revoked / disabled / past retention: stays down
+      if (retired || retireDue || k.hold) break; // deliberately revoked / disabled / past retention: stays down
       if (!k.fingerprint) {
         out.push({
           kind: 'alert',
@@ -178,13 +197,7 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
     });
   }
   // Retention of superseded generations.
-  if (
-    !retired &&
-    k.keyId !== aliasTargetKeyId &&
-    k.supersededAtMs !== undefined &&
-    nowMs - k.supersededAtMs >= policy.retainPreviousDays * DAY_MS &&
-    k.phase === Phase.Ready
-  ) {
+  if (retireDue && k.supersededAtMs !== undefined) {
     out.push({
       kind: 'retire',
       keyId: k.keyId,
@@ -196,4 +209,29 @@ export function planKey(k: KeyView, context: KeyPlanContext): Action[] {
     });
   }
   return out;
+}
+
+/**
+ * The revival of a dormant generation on demand (a read refused with Rejected.PendingImport): a
+ * re-import of its escrowed material valid for the lineage's `reviveValidityDays`, only for a managed
+ * retired key in PendingImport with no hold and an escrow record of its own material. It stays
+ * retired, so it lapses again afterwards.
+ */
+export function planRevival(k: KeyView, snapshot: Snapshot, policies: Policies): Action | undefined {
+  const lineage = k.lineage;
+  if (!k.managed || lineage === undefined || k.phase !== Phase.Retired) return undefined;
+  if (k.state !== KeyState.PendingImport || k.hold) return undefined;
+  if (!k.fingerprint || k.escrowFingerprint !== k.fingerprint) return undefined;
+  if (snapshot.escrowUnreadable.includes(k.keyId)) return undefined;
+  const policy = actionPolicy(policies, lineage, k.validityDaysOverride);
+  const days = policyFor(policies, lineage).reviveValidityDays;
+  return {
+    kind: 'reimport',
+    keyId: k.keyId,
+    lineage,
+    generation: k.generation ?? 0,
+    policy: { ...policy, validityDays: days },
+    revive: true,
+    reason: `revive on demand: a read was refused (Rejected.PendingImport); valid ${days} d, then lapses again`,
+  };
 }

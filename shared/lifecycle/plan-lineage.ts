@@ -100,7 +100,11 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
         policy: keyPolicy(newestReady),
         reason,
       });
-    } else {
+    } else if (
+      // The alias on a newer generation of the lineage that is not usable (held, disabled, ...) is
+      // not drift: that generation's own state is planned (and alerted on) per key below.
+      !(target && target.lineage === lineage && (target.generation ?? 0) > (newestReady.generation ?? 0))
+    ) {
       out.push({
         kind: 'alert',
         severity: 'warning',

@@ -20,7 +20,16 @@ import { lineagesOf, type ActionPolicy, type Hold, type Policies, type Snapshot 
  * onboard, revoke, restore).
  */
 export type Action =
-  | { kind: 'reimport'; keyId: string; lineage: string; generation: number; policy: ActionPolicy; reason: string }
+  | {
+      kind: 'reimport';
+      keyId: string;
+      lineage: string;
+      generation: number;
+      policy: ActionPolicy;
+      /** An operator's revival of a retired (dormant) generation: re-imported with the bounded revive validity. */
+      revive?: true;
+      reason: string;
+    }
   | {
       kind: 'renew';
       keyId: string;
@@ -61,7 +70,16 @@ export type Action =
   /** Crypto-shred on purpose: hold the key as revoked, then delete its material (escrow is kept). */
   | { kind: 'revoke'; keyId: string; lineage: string; reason: string }
   /** Clear a revoke/disable hold and re-import the escrowed material. */
-  | { kind: 'restore'; keyId: string; lineage: string; generation: number; policy: ActionPolicy; reason: string };
+  | {
+      kind: 'restore';
+      keyId: string;
+      lineage: string;
+      generation: number;
+      policy: ActionPolicy;
+      /** The key is retired (dormant): a revival, with the bounded revive validity. */
+      revive?: true;
+      reason: string;
+    };
 
 /** Action kinds. */
 export type ActionKind = Action['kind'];

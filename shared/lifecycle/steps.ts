@@ -160,7 +160,16 @@ function instanceCryptoDenied(keyId: string, instanceId: string, cause: Orchestr
  */
 export async function reimportFromEscrow(
   deps: EngineDeps,
-  input: { keyId: string; policy: ActionPolicy; expect: 'renew' | 'reimport'; force?: boolean },
+  input: {
+    keyId: string;
+    policy: ActionPolicy;
+    expect: 'renew' | 'reimport';
+    force?: boolean;
+    /** A revival: a retired (dormant) key may be re-imported. */
+    revive?: boolean;
+    /** A restore: a held key may be re-imported (the caller clears the hold only after success). */
+    held?: boolean;
+  },
   log: RequestLog,
 ): Promise<{ done: boolean; reason: string; expireAtMs?: number }> {
   checkBudget(deps, `${input.expect} of ${input.keyId}`);
@@ -169,8 +178,8 @@ export async function reimportFromEscrow(
   if (!isTagged(k)) return { done: false, reason: 'key is not tagged as managed' };
   if (k.state === KeyState.PendingDeletion)
     return { done: false, reason: 'key is PendingDeletion: never imported into' };
-  if (k.hold) return { done: false, reason: `key is held (${k.hold}): not brought back automatically` };
-  if (k.phase === Phase.Retired) return { done: false, reason: 'key is retired' };
+  if (k.hold && !input.held) return { done: false, reason: `key is held (${k.hold}): not brought back automatically` };
+  if (k.phase === Phase.Retired && !input.revive) return { done: false, reason: 'key is retired' };
   const now = deps.clock.nowMs();
   if (input.expect === 'reimport' && k.state !== KeyState.PendingImport) {
     return { done: false, reason: `key is ${k.state} now: nothing to re-import` };

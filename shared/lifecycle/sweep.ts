@@ -6,7 +6,8 @@ import { parseLineage } from '../lineage.js';
 import { executePlan, type SweepResult } from './execute.js';
 import type { Snapshot } from './model.js';
 import { observe } from './observe.js';
-import { planSweep, type Plan } from './plan.js';
+import { planRevival } from './plan-keys.js';
+import { planIdOf, planSweep, type Plan } from './plan.js';
 import type { EngineDeps } from './ports.js';
 
 /** Observe the account (read-only). */
@@ -42,13 +43,18 @@ export async function sweep(
 /** Plans and executes for one key's or alias's lineage only (webhook-targeted checks). */
 export async function checkTarget(
   deps: EngineDeps,
-  target: { keyId?: string; alias?: string },
+  target: { keyId?: string; alias?: string; revive?: boolean },
 ): Promise<SweepResult & { plan: Plan; lineage?: string }> {
   const { snapshot, plan: full } = await planNow(deps);
-  const lineage = target.alias
-    ? parseLineage(target.alias)
-    : snapshot.keys.find((k) => k.keyId === target.keyId)?.lineage;
-  const plan: Plan = { ...full, actions: lineage ? full.actions.filter((a) => a.lineage === lineage) : [] };
+  const key = snapshot.keys.find((k) => k.keyId === target.keyId);
+  const lineage = target.alias ? parseLineage(target.alias) : key?.lineage;
+  let plan: Plan = { ...full, actions: lineage ? full.actions.filter((a) => a.lineage === lineage) : [] };
+  // A read refused on a dormant generation (webhook): revive it, with the bounded revive validity.
+  const revival = target.revive && key ? planRevival(key, snapshot, deps.policies) : undefined;
+  if (revival) {
+    const actions = [...plan.actions, revival];
+    plan = { ...plan, actions, planId: planIdOf(actions, plan.createdAtMs) };
+  }
   const result = await executePlan(deps, plan);
   if (lineage) await deps.alerts?.afterRun({ snapshot, results: result.results, nowMs: deps.clock.nowMs(), lineage });
   return { ...result, plan, lineage };

@@ -9,6 +9,7 @@ import {
   reimportNow,
   renewNow,
   restore,
+  retire,
   revoke,
   rotateNow,
   status,
@@ -35,6 +36,7 @@ export type OpsRequest =
   | { command: 'rotate'; alias: string }
   | { command: 'reimport'; keyId: string }
   | { command: 'revoke'; keyId: string; confirm?: string }
+  | { command: 'retire'; keyId: string; confirm?: string }
   | { command: 'restore'; keyId: string }
   | { command: 'verify-escrow' }
   | { command: 'doctor' };
@@ -58,9 +60,10 @@ export type OpsResult =
   | { command: 'onboard'; lineage: string; keyId: string; created: boolean }
   | { command: 'renew'; keyId: string; expireAtMs?: number }
   | { command: 'rotate'; lineage: string; keyId: string; previousKeyId?: string; generation: number }
-  | { command: 'reimport'; keyId: string; expireAtMs?: number }
+  | { command: 'reimport'; keyId: string; expireAtMs?: number; unchanged?: boolean }
   | { command: 'revoke'; keyId: string }
-  | { command: 'restore'; keyId: string; expireAtMs?: number }
+  | { command: 'retire'; keyId: string }
+  | { command: 'restore'; keyId: string; expireAtMs?: number; keyState?: string }
   | { command: 'verify-escrow'; checks: EscrowCheck[] }
   | { command: 'doctor'; checks: DoctorCheck[] };
 
@@ -84,6 +87,7 @@ export const WRITE_COMMANDS: ReadonlySet<OpsCommand> = new Set([
   'rotate',
   'reimport',
   'revoke',
+  'retire',
   'restore',
 ]);
 
@@ -131,11 +135,13 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'restore':
       return { command, keyId: str(v, 'keyId') };
     case 'revoke':
+    case 'retire':
       return { command, keyId: str(v, 'keyId'), ...(v.confirm !== undefined ? { confirm: str(v, 'confirm') } : {}) };
     default:
       throw bad(
         'command',
-        'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, restore, verify-escrow, doctor',
+        'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, retire, restore, ' +
+          'verify-escrow, doctor',
       );
   }
 }
@@ -174,6 +180,8 @@ export async function executeRequest(
       return { command: 'reimport', ...(await reimportNow(deps, request.keyId)) };
     case 'revoke':
       return { command: 'revoke', ...(await revoke(deps, request.keyId, request.confirm)) };
+    case 'retire':
+      return { command: 'retire', ...(await retire(deps, request.keyId, request.confirm)) };
     case 'restore':
       return { command: 'restore', ...(await restore(deps, request.keyId)) };
     case 'verify-escrow':

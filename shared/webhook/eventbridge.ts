@@ -19,6 +19,11 @@ import {
   type WebhookTarget,
 } from './intents.js';
 
+/** Reads whose failure with Rejected.PendingImport asks for the revival of a dormant generation. */
+const READ_EVENTS = new Set(['Decrypt', 'GenerateDataKey']);
+/** The KMS error of a cryptographic call on a key whose material is gone or expired. */
+const PENDING_IMPORT_ERROR = 'Rejected.PendingImport';
+
 /** ActionTrail-based KMS event types (EventBridge "KMS events"). */
 const ACTIONTRAIL_TYPES = new Set([
   'kms:ActionTrail:ApiCall',
@@ -127,6 +132,10 @@ export function parseCloudEvent(event: unknown, opts: SelfMatch, out: ParsedWebh
   if (!isRecord(data)) throw unknownPayload(`CloudEvent ${id} (${type}) without data`);
   const eventName = str(data['eventName']);
   if (eventName === undefined) throw unknownPayload(`CloudEvent ${id} (${type}) without data.eventName`);
+  if (READ_EVENTS.has(eventName)) {
+    parseRefusedRead(event, data, { id, source, type, eventName }, opts, out);
+    return;
+  }
   const plan = EVENT_INTENTS[eventName];
   if (plan === undefined) {
     out.ignored.push(`CloudEvent ${id}: ${eventName} needs no action`);
@@ -158,4 +167,47 @@ export function parseCloudEvent(event: unknown, opts: SelfMatch, out: ParsedWebh
         : { ...withActor, kind: step.kind },
     );
   }
+}
+
+/**
+ * A failed Decrypt/GenerateDataKey: with Rejected.PendingImport on a key (not an alias) it asks for
+ * a check of that key that also revives it when it is a managed dormant generation (the engine
+ * decides, under the lease, from a fresh look); anything else is ignored.
+ */
+function parseRefusedRead(
+  event: Record<string, unknown>,
+  data: Record<string, unknown>,
+  e: { id: string; source: string; type: string; eventName: string },
+  opts: SelfMatch,
+  out: ParsedWebhook,
+): void {
+  const errorCode = str(data['errorCode']);
+  if (errorCode !== PENDING_IMPORT_ERROR) {
+    const why = errorCode === undefined ? 'succeeded' : `failed with ${cleanReason(errorCode).slice(0, 64)}`;
+    out.ignored.push(`CloudEvent ${e.id}: ${e.eventName} ${why}, nothing to revive`);
+    return;
+  }
+  const actor = actorOf(data['userIdentity']);
+  if (isOwnWrite(actor, opts)) {
+    out.ignored.push(`CloudEvent ${e.id}: ${e.eventName} made by the orchestrator itself`);
+    return;
+  }
+  const target = eventTarget(event, data);
+  if (!('keyId' in target)) {
+    out.ignored.push(`CloudEvent ${e.id}: ${e.eventName} refused (${PENDING_IMPORT_ERROR}) names no key id`);
+    return;
+  }
+  const who = actor ? (actor.name ?? actor.principalId ?? actor.type) : 'unknown';
+  const reason = cleanReason(
+    `${e.eventName} on key ${target.keyId} by ${who} refused (${PENDING_IMPORT_ERROR}): ` +
+      `revive if dormant (EventBridge ${e.type})`,
+  );
+  const intent = {
+    kind: 'check' as const,
+    target: { keyId: target.keyId, revive: true as const },
+    reason,
+    source: WebhookSource.EventBridge,
+    dedupeKey: `eventbridge:${e.source}:${e.id}:revive`,
+  };
+  out.intents.push(actor ? { ...intent, actor } : intent);
 }

@@ -26,7 +26,11 @@ export type CheckResult = Awaited<ReturnType<typeof checkTarget>>;
 /** Distinct targets of `intents` in first-seen order, with their keys: one check each. */
 export function distinctTargets(intents: readonly WebhookIntent[]): Array<{ key: string; target: WebhookTarget }> {
   const targets = new Map<string, WebhookTarget>();
-  for (const i of intents) if (!targets.has(targetKey(i.target))) targets.set(targetKey(i.target), i.target);
+  for (const i of intents) {
+    const key = targetKey(i.target);
+    const revive = 'keyId' in i.target && i.target.revive === true;
+    if (!targets.has(key) || revive) targets.set(key, i.target);
+  }
   return [...targets].map(([key, target]) => ({ key, target }));
 }
 
@@ -56,7 +60,8 @@ export function decisionEvent(i: WebhookIntent): DecisionEvent {
 /** One target's check: a full sweep for "all", else a check of the key's or alias's lineage. */
 export async function checkWebhookTarget(deps: EngineDeps, target: WebhookTarget): Promise<CheckResult> {
   if ('all' in target) return sweep(deps);
-  return checkTarget(deps, 'keyId' in target ? { keyId: target.keyId } : { alias: target.alias });
+  if ('alias' in target) return checkTarget(deps, { alias: target.alias });
+  return checkTarget(deps, { keyId: target.keyId, ...(target.revive ? { revive: true } : {}) });
 }
 
 /** A check as the response reports it (secret-free). */

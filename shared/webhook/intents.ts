@@ -23,8 +23,11 @@ export const Severity = { Critical: 'critical', Warning: 'warning', Info: 'info'
 /** One alert severity. */
 export type Severity = (typeof Severity)[keyof typeof Severity];
 
-/** Which keys an intent is about. */
-export type WebhookTarget = { keyId: string } | { alias: string } | { all: true };
+/**
+ * Which keys an intent is about. `revive`: a read was refused because the key's material lapsed
+ * (Rejected.PendingImport); the check also revives it if it is a managed dormant (retired) generation.
+ */
+export type WebhookTarget = { keyId: string; revive?: true } | { alias: string } | { all: true };
 
 /** Who made the KMS call an EventBridge event reports (ActionTrail `userIdentity`, strings only). */
 export interface WebhookActor {

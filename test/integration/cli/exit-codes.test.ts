@@ -229,6 +229,7 @@ describe('requests sent to the runner', () => {
     [['--json', 'renew', 'k-1'], { command: 'renew', target: 'k-1' }],
     [['revoke', 'k-1', '--confirm', 'k-1'], { command: 'revoke', keyId: 'k-1', confirm: 'k-1' }],
     [['revoke', 'k-1'], { command: 'revoke', keyId: 'k-1' }],
+    [['retire', 'k-1', '--confirm', 'k-1'], { command: 'retire', keyId: 'k-1', confirm: 'k-1' }],
     [['reimport', 'k-1'], { command: 'reimport', keyId: 'k-1' }],
     [['restore', 'k-1'], { command: 'restore', keyId: 'k-1' }],
     [['rotate', 'alias/p'], { command: 'rotate', alias: 'alias/p' }],

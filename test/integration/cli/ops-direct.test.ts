@@ -214,7 +214,7 @@ describe('usage and configuration errors', () => {
       escrow: { backend: 'file' },
     });
     const withSecret = await ops(['config'], { BYOK_WEBHOOK_SECRET: 'webhook-SECRET-0123456789abcdef' });
-    expect(withSecret.stdout).toContain('"value": "[redacted]"');
+    expect(withSecret.stdout).toMatch(/^webhook\.secret\.value\s+\[redacted\]$/m);
     expect(withSecret.stdout).not.toContain('webhook-SECRET');
   });
 });
@@ -419,15 +419,13 @@ describe('a lineage through onboard, renew, revoke and restore', () => {
     });
   });
 
-  it('renew and reimport report their refusals as failures naming the key', async () => {
+  it('renew by alias renews; reimport of an Enabled key is a no-op (exit 0) that says so', async () => {
     const renew = await ops(['renew', 'alias/payments']);
     expect(renew.code).toBe(ExitCode.Ok);
     expect(renew.stdout).toMatch(new RegExp(`^Renewed ${keyId}: material valid until `));
     const reimport = await ops(['reimport', keyId]);
-    expect([reimport.code, reimport.stderr]).toEqual([
-      ExitCode.Failure,
-      `error ERR_PRECONDITION_FAILED: not re-imported: key is Enabled now: nothing to re-import\n`,
-    ]);
+    expect([reimport.code, reimport.stderr]).toEqual([ExitCode.Ok, '']);
+    expect(reimport.stdout).toMatch(new RegExp(`^Nothing to re-import: ${keyId} is Enabled .*; nothing changed\n$`));
   });
 });
 
@@ -556,5 +554,35 @@ describe('secrets', () => {
     expect(r.code).toBe(ExitCode.Failure);
     expect(r.stderr).toMatch(/^error ERR_KMS_FORBIDDEN: KMS \w+ failed: \w+/);
     expect(r.stderr).not.toContain('    at ');
+  });
+});
+
+describe('retire <key> --confirm <key>', () => {
+  it('refuses without --confirm (exit 4), then retires a previous generation, audited', async () => {
+    const { doc } = await opsJson(['onboard', 'alias/ledger']);
+    const k1 = doc['keyId'] as string;
+    expect((await ops(['rotate', 'alias/ledger'])).code).toBe(ExitCode.Ok);
+    const refused = await ops(['retire', k1]);
+    expect([refused.code, refused.stderr]).toEqual([
+      ExitCode.Refused,
+      `error ERR_CONFIRMATION_REQUIRED: retire stops renewing ${k1} (its material lapses); ` +
+        'repeat the key id with --confirm to proceed\n',
+    ]);
+    expect((await kms.listResourceTags(k1))['byok:phase']).toBe('ready');
+    const r = await ops(['retire', k1, '--confirm', k1]);
+    expect([r.code, r.stdout]).toEqual([
+      ExitCode.Ok,
+      `Retired ${k1}: no longer renewed; its material lapses at its Valid Until and data under it is ` +
+        `unreadable until revived (npm run ops -- reimport ${k1}); escrow is kept\n`,
+    ]);
+    expect((await kms.listResourceTags(k1))['byok:phase']).toBe('retired');
+    const audit = (await readFile(env['BYOK_AUDIT_FILE']!, 'utf8')).split('\n').filter(Boolean);
+    const retireEvents = audit.map((l) => JSON.parse(l) as Doc).filter((e) => e['action'] === 'retire');
+    expect(retireEvents.map((e) => [e['phase'], e['outcome'] ?? e['reason']])).toEqual([
+      ['decision', 'operator retire'],
+      ['intent', 'operator retire'],
+      ['outcome', 'ok'],
+    ]);
+    expect((await ops(['--help'])).stdout).toContain('  retire <key>');
   });
 });

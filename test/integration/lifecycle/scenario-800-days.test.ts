@@ -1,6 +1,8 @@
 /**
  * The long-run scenario of issue #3: two lineages, the emulator clock advanced day by day for 800
- * days, a sweep every day. Asserts the invariants every day, not just at the end.
+ * days, a sweep every day. Asserts the invariants every day, not just at the end. `payments` runs
+ * on the defaults (previous generations are kept alive for as long as they exist); `orders` sets an
+ * explicit 60-day retention, after which a previous generation is retired (and not renewed first).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
@@ -14,7 +16,7 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({
     policies: {
-      defaults: DEFAULT_POLICY, // validity 30, renew 7 before, rotate 365, retain 90
+      defaults: DEFAULT_POLICY, // validity 30, renew 7 before, rotate 365, retain forever (0)
       lineages: { orders: { validityDays: 10, renewBeforeDays: 3, rotateAfterDays: 180, retainPreviousDays: 60 } },
     },
   });
@@ -41,6 +43,7 @@ describe(`${DAYS} days of daily sweeps`, () => {
     const seenGenerations: Record<string, Map<string, number>> = { payments: new Map(), orders: new Map() };
     const rotationsOnDay: Array<{ lineage: string; day: number; generation: number }> = [];
     let renewals = 0;
+    const retirements: Array<{ day: number; generation: number }> = [];
 
     const encryptProbe = async (lineage: string) => {
       const plaintext = Buffer.from(`${lineage}@${h.nowMs()}`).toString('base64');
@@ -68,7 +71,18 @@ describe(`${DAYS} days of daily sweeps`, () => {
         result.counts.failed,
         `day ${day}: ${JSON.stringify(result.results.filter((r) => r.outcome === 'failed'))}`,
       ).toBe(0);
+      const retiredNow = new Set(
+        result.results.filter((r) => r.action.kind === 'retire').map((r) => (r.action as { keyId: string }).keyId),
+      );
       for (const r of result.results) {
+        // A generation past its retention is retired, never renewed or re-imported one last time.
+        const keyId = (r.action as { keyId?: string }).keyId;
+        if ((r.action.kind === 'renew' || r.action.kind === 'reimport') && keyId !== undefined)
+          expect(retiredNow.has(keyId), `day ${day}: ${r.action.kind} and retire of ${keyId}`).toBe(false);
+        if (r.action.kind === 'retire') {
+          expect(r.action.lineage, `day ${day}: default policy retired ${keyId}`).toBe('orders');
+          retirements.push({ day, generation: r.action.generation });
+        }
         if (r.action.kind === 'renew' && r.outcome === 'ok') {
           renewals++;
           // Renewed inside the window: never earlier than renewBeforeDays before expiry.
@@ -111,6 +125,18 @@ describe(`${DAYS} days of daily sweeps`, () => {
     expect(rotationsOnDay.filter((r) => r.lineage === 'orders').map((r) => r.day)).toEqual([180, 360, 540, 720]);
     const payments = await h.kms.describeKey('alias/payments');
     expect(await h.kms.listResourceTags(payments.keyId)).toMatchObject({ [Tag.Generation]: '3', [Tag.Phase]: 'ready' });
+    // Default policy: every payments ciphertext, of every generation, still decrypts; nothing retired.
+    for (const p of probes.filter((x) => x.lineage === 'payments')) {
+      expect((await h.kms.listResourceTags(p.keyId))[Tag.Phase]).toBe('ready');
+      expect((await h.kms.decrypt({ ciphertextBlob: p.ciphertextBlob })).plaintext).toBe(p.plaintext);
+    }
+    // Explicit 60-day retention: orders generations 1-4 retired 60 days after each rotation.
+    expect(retirements).toEqual([
+      { day: 240, generation: 1 },
+      { day: 420, generation: 2 },
+      { day: 600, generation: 3 },
+      { day: 780, generation: 4 },
+    ]);
     // Exactly one CMK per generation.
     expect([...seenGenerations.payments!.values()].sort()).toEqual([1, 2, 3]);
     expect([...seenGenerations.orders!.values()].sort()).toEqual([1, 2, 3, 4, 5]);

@@ -39,7 +39,8 @@ describe('parseConfig defaults', () => {
           validityDays: 30,
           renewBeforeDays: 7,
           rotateAfterDays: 365,
-          retainPreviousDays: 90,
+          retainPreviousDays: 0,
+          reviveValidityDays: 7,
           wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
           keySpec: 'Aliyun_AES_256',
         },
@@ -95,6 +96,22 @@ describe('parseConfig defaults', () => {
 
   it('accepts rotate-after 0 as never', () => {
     expect(parseConfig({ ...base, BYOK_POLICY_ROTATE_AFTER_DAYS: '0' }).policies.defaults.rotateAfterDays).toBe(0);
+  });
+
+  it('keeps previous generations forever by default; a retention and a revive validity are configurable', () => {
+    const d = parseConfig(base).policies.defaults;
+    expect([d.retainPreviousDays, d.reviveValidityDays]).toEqual([0, 7]);
+    const c = parseConfig({
+      ...base,
+      BYOK_POLICY_RETAIN_PREVIOUS_DAYS: '90',
+      BYOK_POLICY_REVIVE_VALIDITY_DAYS: '3',
+      BYOK_POLICY_OVERRIDES: '{"payments": {"retainPreviousDays": 0, "reviveValidityDays": 14}}',
+    });
+    expect([c.policies.defaults.retainPreviousDays, c.policies.defaults.reviveValidityDays]).toEqual([90, 3]);
+    expect(c.policies.lineages).toEqual({ payments: { retainPreviousDays: 0, reviveValidityDays: 14 } });
+    expect(() => parseConfig({ ...base, BYOK_POLICY_OVERRIDES: '{"p": {"reviveValidityDays": 0}}' })).toThrow(
+      'BYOK_POLICY_OVERRIDES.p.reviveValidityDays: must be a whole number from 1 to 3650, got 0',
+    );
   });
 
   it('parses per-lineage overrides field by field', () => {
@@ -184,8 +201,12 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
       'BYOK_POLICY_ROTATE_AFTER_DAYS: must be a whole number from 0 to 36500 (0 = never), got "-1"',
     ],
     [
-      { BYOK_POLICY_RETAIN_PREVIOUS_DAYS: '0' },
-      'BYOK_POLICY_RETAIN_PREVIOUS_DAYS: must be a whole number from 1 to 36500, got "0"',
+      { BYOK_POLICY_RETAIN_PREVIOUS_DAYS: '-1' },
+      'BYOK_POLICY_RETAIN_PREVIOUS_DAYS: must be a whole number from 0 to 36500 (0 = forever), got "-1"',
+    ],
+    [
+      { BYOK_POLICY_REVIVE_VALIDITY_DAYS: '0' },
+      'BYOK_POLICY_REVIVE_VALIDITY_DAYS: must be a whole number from 1 to 3650, got "0"',
     ],
     [
       { BYOK_POLICY_WRAPPING_ALGORITHM: 'RSA_OAEP' },
@@ -265,7 +286,7 @@ describe('BYOK_POLICY_OVERRIDES validation', () => {
       'BYOK_POLICY_OVERRIDES.payments.keySpec: must be one of ' +
         'Aliyun_AES_256, Aliyun_AES_192, Aliyun_AES_128, Aliyun_SM4, got "AES"',
       'BYOK_POLICY_OVERRIDES.orders: unknown field "retention" (allowed: validityDays, ' +
-        'renewBeforeDays, rotateAfterDays, retainPreviousDays, wrappingAlgorithm, keySpec)',
+        'renewBeforeDays, rotateAfterDays, retainPreviousDays, reviveValidityDays, wrappingAlgorithm, keySpec)',
       'BYOK_POLICY_OVERRIDES: lineage "alias/x" must be written without the alias/ prefix',
     ]);
   });

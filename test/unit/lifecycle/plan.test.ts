@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '../../../shared/config/index.js';
 import { DAY_MS, type KeyView, type Policies, type Snapshot } from '../../../shared/lifecycle/model.js';
 import { planSweep, type Action } from '../../../shared/lifecycle/plan.js';
+import { planRevival } from '../../../shared/lifecycle/plan-keys.js';
 
 const NOW = Date.UTC(2027, 0, 1, 0, 0, 0);
 const policies: Policies = { defaults: DEFAULT_POLICY, lineages: { short: { validityDays: 10, renewBeforeDays: 3 } } };
@@ -46,6 +47,9 @@ const resolved = {
   wrappingAlgorithm: 'RSAES_OAEP_SHA_256',
   keySpec: 'Aliyun_AES_256',
 } as const;
+
+/** The defaults with an explicit 90-day retention of previous generations. */
+const retain90: Policies = { defaults: { ...DEFAULT_POLICY, retainPreviousDays: 90 }, lineages: {} };
 
 const kinds = (actions: Action[]) => actions.map((a) => `${a.kind}:${'keyId' in a ? a.keyId : a.lineage}`);
 
@@ -259,7 +263,7 @@ describe('planSweep: rotation and retention', () => {
     expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual(['renew:k1']);
   });
 
-  it('retires the previous generation after 90 days of retention and stops renewing it', () => {
+  it('retires the previous generation after a configured 90 days of retention and stops renewing it', () => {
     const old = key({
       keyId: 'k1',
       aliases: [],
@@ -267,11 +271,40 @@ describe('planSweep: rotation and retention', () => {
       materialExpireAtMs: NOW + 30 * DAY_MS,
     });
     const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - 90 * DAY_MS });
-    expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual([
+    expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), retain90, NOW).actions)).toEqual([
       'retire:k1',
     ]);
     const retired = { ...old, phase: 'retired' as const, materialExpireAtMs: NOW + DAY_MS };
-    expect(planSweep(snap([retired, cur], { 'alias/payments': 'k2' }), policies, NOW).actions).toEqual([]);
+    expect(planSweep(snap([retired, cur], { 'alias/payments': 'k2' }), retain90, NOW).actions).toEqual([]);
+  });
+
+  it('by default keeps renewing a previous generation for as long as it exists (no retention lapse)', () => {
+    const old = key({
+      keyId: 'k1',
+      aliases: [],
+      supersededAtMs: NOW - 3000 * DAY_MS,
+      materialExpireAtMs: NOW + 2 * DAY_MS,
+    });
+    const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - 10 * DAY_MS });
+    expect(kinds(planSweep(snap([old, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual(['renew:k1']);
+    const lapsed = { ...old, state: 'PendingImport' as const, materialExpireAtMs: undefined };
+    expect(kinds(planSweep(snap([lapsed, cur], { 'alias/payments': 'k2' }), policies, NOW).actions)).toEqual([
+      'reimport:k1',
+    ]);
+  });
+
+  it('retires a generation past its retention without renewing or re-importing it one last time', () => {
+    const old = key({
+      keyId: 'k1',
+      aliases: [],
+      supersededAtMs: NOW - 100 * DAY_MS,
+      materialExpireAtMs: NOW + 2 * DAY_MS,
+    });
+    const cur = key({ keyId: 'k2', generation: 2, creationDateMs: NOW - 100 * DAY_MS });
+    const aliases = { 'alias/payments': 'k2' };
+    expect(kinds(planSweep(snap([old, cur], aliases), retain90, NOW).actions)).toEqual(['retire:k1']);
+    const lapsed = { ...old, state: 'PendingImport' as const, materialExpireAtMs: undefined };
+    expect(kinds(planSweep(snap([lapsed, cur], aliases), retain90, NOW).actions)).toEqual(['retire:k1']);
   });
 
   it('does not re-import a retired generation whose material lapsed', () => {
@@ -349,5 +382,41 @@ describe('planSweep: finishing an interrupted rotation', () => {
         reason: 'alias moved to generation 2; retention starts now',
       },
     ]);
+  });
+});
+
+describe('planRevival: a dormant generation on demand', () => {
+  const dormant = key({
+    keyId: 'k1',
+    aliases: [],
+    phase: 'retired',
+    state: 'PendingImport',
+    materialExpireAtMs: undefined,
+    supersededAtMs: NOW - 200 * DAY_MS,
+  });
+  const cur = key({ keyId: 'k2', generation: 2 });
+  const aliases = { 'alias/payments': 'k2' };
+
+  it('re-imports a retired generation in PendingImport for reviveValidityDays, marked as a revival', () => {
+    expect(planRevival(dormant, snap([dormant, cur], aliases), policies)).toEqual({
+      kind: 'reimport',
+      keyId: 'k1',
+      lineage: 'payments',
+      generation: 1,
+      policy: { ...resolved, validityDays: 7 },
+      revive: true,
+      reason: 'revive on demand: a read was refused (Rejected.PendingImport); valid 7 d, then lapses again',
+    });
+  });
+
+  it('revives nothing that is held, not retired, still Enabled or without its own escrow', () => {
+    const s = (k: KeyView) => snap([k, cur], aliases);
+    expect(planRevival({ ...dormant, hold: 'revoked' }, s({ ...dormant, hold: 'revoked' }), policies)).toBeUndefined();
+    const ready = { ...dormant, phase: 'ready' as const };
+    expect(planRevival(ready, s(ready), policies)).toBeUndefined();
+    const enabled = { ...dormant, state: 'Enabled' as const };
+    expect(planRevival(enabled, s(enabled), policies)).toBeUndefined();
+    const other = { ...dormant, escrowFingerprint: 'kcv1:bbbbbbbbbbbbbbbbbbbbbbbb' };
+    expect(planRevival(other, s(other), policies)).toBeUndefined();
   });
 });

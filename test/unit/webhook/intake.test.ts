@@ -56,6 +56,13 @@ describe('target grouping', () => {
   });
 });
 
+describe('a refused read (revive)', () => {
+  it('keeps one check per key, the revive one when any intent asks for it', () => {
+    const intents = [intent({ keyId: 'k-1' }), intent({ keyId: 'k-1', revive: true }), intent({ keyId: 'k-1' })];
+    expect(distinctTargets(intents)).toEqual([{ key: 'key:k-1', target: { keyId: 'k-1', revive: true } }]);
+  });
+});
+
 describe('who a delivery acts for', () => {
   it('names the ActionTrail identity when there is one, else the source and the auth method', () => {
     const actor = { type: 'ram-user', name: 'oncall bob (console)' };

@@ -225,6 +225,33 @@ describe('EventBridge CloudEvents (ActionTrail KMS calls)', () => {
     ]);
   });
 
+  it('turns a Decrypt refused with Rejected.PendingImport into a check that may revive the key', () => {
+    const event = kmsCloudEvent('Decrypt', { eventRW: 'Read', errorCode: 'Rejected.PendingImport' });
+    expect(parseWebhookPayload(json(event)).intents).toEqual([
+      {
+        kind: 'check',
+        target: { keyId: KEY_ID, revive: true },
+        reason:
+          `Decrypt on key ${KEY_ID} by oncall-bob refused (Rejected.PendingImport): ` +
+          'revive if dormant (EventBridge kms:ActionTrail:ApiCall)',
+        source: 'eventbridge',
+        dedupeKey: 'eventbridge:acs.kms:0f4c5d1e-7c35-447a-bd93-fixture00001:revive',
+        actor: { type: 'ram-user', name: 'oncall-bob', principalId: '2xxxxxxxxxxx', accountId: ACCOUNT_ID },
+      },
+    ]);
+    const gdk = kmsCloudEvent('GenerateDataKey', { errorCode: 'Rejected.PendingImport' });
+    expect(parseWebhookPayload(json(gdk)).intents.map((i) => i.target)).toEqual([{ keyId: KEY_ID, revive: true }]);
+  });
+
+  it('ignores a Decrypt that succeeded or failed for another reason', () => {
+    const ok = parseWebhookPayload(json(kmsCloudEvent('Decrypt')));
+    const other = parseWebhookPayload(json(kmsCloudEvent('Decrypt', { errorCode: 'Forbidden.KeyNotFound' })));
+    expect([ok.intents, other.intents]).toEqual([[], []]);
+    expect(other.ignored).toEqual([
+      'CloudEvent 0f4c5d1e-7c35-447a-bd93-fixture00001: Decrypt failed with Forbidden.KeyNotFound, nothing to revive',
+    ]);
+  });
+
   it('ignores a call that failed (errorCode set)', () => {
     const parsed = parseWebhookPayload(
       json(kmsCloudEvent('DeleteKeyMaterial', { errorCode: 'Forbidden.KeyNotFound' })),
