@@ -7,17 +7,14 @@
  * clock here starts at the emulator's time and is advanced in lockstep with `emu.clock.advance`
  * (it lags the emulator by the seconds the test has run, far below any window that matters).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
-import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
+import type { KmsEmulator } from '@byok/kms-emulator';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
-import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
+import { type CliTestEnv, startCliTestEnv } from '../../support/cli-env.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
 import { DAY_MS } from '../../../shared/lifecycle/model.js';
-import { systemRandom } from '../../../shared/system.js';
 
 const AK = { accessKeyId: 'oncall-ak-0001', accessKeySecret: 'oncall-SECRET-value-do-not-print-0123456789' };
 const STS_TOKEN = 'sts-token-SECRET-must-not-appear';
@@ -63,54 +60,16 @@ function advanceDays(days: number): void {
   engineNowMs += days * DAY_MS;
 }
 
+let world: CliTestEnv | undefined;
 beforeAll(async () => {
   // KMS 3.0: managed keys in one instance, the lease CMK and lease secrets in another.
-  emu = await startKmsEmulator({
-    port: 0,
-    credentials: [AK],
-    kmsVersion: 3,
-    instances: [
-      { id: KEYS_INSTANCE, type: 'software' },
-      { id: ESCROW_INSTANCE, type: 'software' },
-    ],
-  });
-  kms = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => AK,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await kms.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW_INSTANCE,
-  });
-  dir = await mkdtemp(join(tmpdir(), 'byok-cli-'));
+  world = await startCliTestEnv(AK, 'byok-cli-');
+  ({ emu, kms, dir, env } = world);
   engineNowMs = emu.clock.nowUnix() * 1000;
-  env = {
-    BYOK_REGION: 'cn-hangzhou',
-    BYOK_KMS_ENDPOINT: emu.endpoint,
-    BYOK_KMS_PROTOCOL: 'http',
-    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
-    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
-    BYOK_ESCROW_BACKEND: 'file',
-    BYOK_ESCROW_DIR: join(dir, 'escrow'),
-    BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),
-    BYOK_LEASE_KEY_ID: escrowKey.keyId,
-    BYOK_AUDIT_SINK: 'file',
-    BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    ALIBABA_CLOUD_ACCESS_KEY_ID: AK.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: AK.accessKeySecret,
-    USER: 'alice',
-  };
 });
 
 afterAll(async () => {
-  await emu?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('usage and configuration errors', () => {

@@ -1,14 +1,6 @@
-/**
- * Issue 9 §2 "The CLI tells the truth": each case was seen on main before the fix. The CLI runs
- * in-process against the KMS emulator (direct mode), or with a scripted runner for outcomes that
- * are awkward to provoke (a sweep racing another sweep) and for the mode flags.
- */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
-import { ESCROW_INSTANCE, KEYS_INSTANCE } from '../../support/engine-harness.js';
+import type { KmsEmulator } from '@byok/kms-emulator';
+import { type CliTestEnv, startCliTestEnv } from '../../support/cli-env.js';
 import { $Kms, sdkClient } from '../emulator/helpers.js';
 import {
   ExitCode,
@@ -19,16 +11,13 @@ import {
   type OpsRunner,
 } from '../../../scripts/ops/cli.js';
 import { ErrorCode } from '../../../shared/errors.js';
-import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
 import type { Action } from '../../../shared/lifecycle/plan.js';
-import { systemRandom } from '../../../shared/system.js';
 
 const AK = { accessKeyId: 'truth-ak-0001', accessKeySecret: 'truth-SECRET-value-do-not-print-0123456789' };
 
 let emu: KmsEmulator;
 let kms: KmsPort;
-let dir: string;
 let env: Record<string, string | undefined>;
 
 interface Run {
@@ -69,52 +58,15 @@ async function onboard(lineage: string): Promise<string> {
   return (JSON.parse(r.stdout) as { keyId: string }).keyId;
 }
 
+let world: CliTestEnv | undefined;
 beforeAll(async () => {
-  emu = await startKmsEmulator({
-    port: 0,
-    credentials: [AK],
-    kmsVersion: 3,
-    instances: [
-      { id: KEYS_INSTANCE, type: 'software' },
-      { id: ESCROW_INSTANCE, type: 'software' },
-    ],
-  });
-  kms = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => AK,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await kms.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW_INSTANCE,
-  });
-  dir = await mkdtemp(join(tmpdir(), 'byok-truth-'));
-  env = {
-    BYOK_REGION: 'cn-hangzhou',
-    BYOK_KMS_ENDPOINT: emu.endpoint,
-    BYOK_KMS_PROTOCOL: 'http',
-    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
-    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
-    BYOK_ESCROW_BACKEND: 'file',
-    BYOK_ESCROW_DIR: join(dir, 'escrow'),
-    BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),
-    BYOK_LEASE_KEY_ID: escrowKey.keyId,
-    BYOK_AUDIT_SINK: 'file',
-    BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    ALIBABA_CLOUD_ACCESS_KEY_ID: AK.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: AK.accessKeySecret,
-    USER: 'alice',
-  };
+  // KMS 3.0: managed keys in one instance, the lease CMK and lease secrets in another.
+  world = await startCliTestEnv(AK, 'byok-truth-');
+  ({ emu, kms, env } = world);
 });
 
 afterAll(async () => {
-  await emu?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('status while a managed key has no material', () => {

@@ -1,0 +1,81 @@
+/**
+ * The CLI integration tests' world: a KMS 3.0 emulator on 127.0.0.1 with the managed keys' instance
+ * and the escrow instance, the lease CMK in the escrow instance, a temporary folder for file escrow
+ * and the audit file, and the environment the CLI reads (direct mode, operator credentials).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type KmsEmulator, startKmsEmulator } from '@byok/kms-emulator';
+import { createAlicloudKms } from '../../shared/kms/alicloud-adapter.js';
+import type { KmsPort } from '../../shared/kms/port.js';
+import { systemRandom } from '../../shared/system.js';
+import { ESCROW_INSTANCE, KEYS_INSTANCE } from './engine-harness.js';
+
+/** A running CLI test world. */
+export interface CliTestEnv {
+  emu: KmsEmulator;
+  /** The product's adapter with the operator's credentials (for setting things up and checking). */
+  kms: KmsPort;
+  dir: string;
+  escrowKeyId: string;
+  /** The variables the CLI reads. */
+  env: Record<string, string | undefined>;
+  close(): Promise<void>;
+}
+
+/** Starts the world for a CLI test file; `prefix` names its temporary folder. */
+export async function startCliTestEnv(credential: { accessKeyId: string; accessKeySecret: string }, prefix: string) {
+  const emu = await startKmsEmulator({
+    port: 0,
+    credentials: [credential],
+    kmsVersion: 3,
+    instances: [
+      { id: KEYS_INSTANCE, type: 'software' },
+      { id: ESCROW_INSTANCE, type: 'software' },
+    ],
+  });
+  const kms = createAlicloudKms({
+    endpoint: emu.endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials: () => credential,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+  });
+  const escrowKey = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'escrow and lease CMK',
+    dkmsInstanceId: ESCROW_INSTANCE,
+  });
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const env: Record<string, string | undefined> = {
+    BYOK_REGION: 'cn-hangzhou',
+    BYOK_KMS_ENDPOINT: emu.endpoint,
+    BYOK_KMS_PROTOCOL: 'http',
+    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
+    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
+    BYOK_ESCROW_BACKEND: 'file',
+    BYOK_ESCROW_DIR: join(dir, 'escrow'),
+    BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),
+    BYOK_LEASE_KEY_ID: escrowKey.keyId,
+    BYOK_AUDIT_SINK: 'file',
+    BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
+    ALIBABA_CLOUD_ACCESS_KEY_ID: credential.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: credential.accessKeySecret,
+    USER: 'alice',
+  };
+  const world: CliTestEnv = {
+    emu,
+    kms,
+    dir,
+    escrowKeyId: escrowKey.keyId,
+    env,
+    close: async () => {
+      await emu.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return world;
+}
