@@ -156,6 +156,13 @@ export function toRequest(p: ParsedCommand): OpsRequest {
         ...(keySpec ? { keySpec } : {}),
       };
     }
+    case 'adopt': {
+      const materialFile = p.flags['material-file'] as string | undefined;
+      const alias = p.flags['alias'] as string | undefined;
+      if (materialFile === undefined) throw usageError('adopt: --material-file <path> is required');
+      if (alias === undefined) throw usageError('adopt: --alias <alias> is required');
+      return { command: 'adopt', keyId: a!, alias, materialFile };
+    }
     case 'renew':
       return { command: 'renew', target: a! };
     case 'rotate':

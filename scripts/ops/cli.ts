@@ -94,6 +94,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
     // Engine commands: in-process (direct) or through the deployed ops function (--remote).
     const request = toRequest(parsed);
+    if (request.command === 'adopt' && mode.remote) {
+      const text =
+        'adopt --remote: not available: the material file is read on this machine and never travels to the ' +
+        'ops function; run adopt in direct mode (with your own credentials)';
+      throw new OrchestratorError(ErrorCode.InvalidInput, text, { details: { field: 'remote' } });
+    }
     const writeLine = (l: string) => io.stderr(`${l}\n`);
     const level = debug ? LogLevel.Debug : LogLevel.Warn;
     const log = createLogger({ write: writeLine, nowMs: systemClock.nowMs, level, context: { cli: 'ops' } });

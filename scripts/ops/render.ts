@@ -171,6 +171,15 @@ export function renderResult(r: OpsResult): string {
       return r.created
         ? `Onboarded alias/${r.lineage}: generation 1 is ${r.keyId}\n`
         : `alias/${r.lineage} is already onboarded (${r.keyId}); nothing changed\n`;
+    case 'adopt': {
+      const previous = r.previousKeyId ? ` (previous generation ${r.previousKeyId} stays decryptable)` : '';
+      const file = /^[\w./-]+$/.test(r.materialFile) ? r.materialFile : `'${r.materialFile.replaceAll("'", "'\\''")}'`;
+      return (
+        `Adopted ${r.keyId} as generation ${r.generation} of alias/${r.lineage}${previous}: material proven ` +
+        `(re-imported with its Valid Until), escrowed and read back, key tagged, alias set.\n` +
+        `The material is now in escrow: destroy your copy of it with: shred -u ${file}\n`
+      );
+    }
     case 'renew':
       return `Renewed ${r.keyId}: material valid until ${iso(r.expireAtMs)}\n`;
     case 'rotate': {

@@ -81,6 +81,30 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: 'adopt',
+    args: ['key'],
+    summary: 'take an EXTERNAL key whose material you imported by hand under management (direct mode)',
+    flags: [
+      {
+        name: 'material-file',
+        value: 'string',
+        valueName: 'path',
+        help: 'the raw material (KeyMaterial.bin: 16/24/32 bytes, or its Base64); read once, never logged',
+      },
+      { name: 'alias', value: 'string', valueName: 'alias', help: 'the lineage: alias/<name> or <name> (required)' },
+    ],
+    details: [
+      '',
+      "Proves the material is the key's own by re-importing it with the key's current Valid Until (KMS",
+      'refuses other material: exit 1, nothing changed), then escrows it and reads it back, tags the key',
+      '(generation 1, or the next of an existing lineage; phase ready) and points the alias at it. Only an',
+      'Enabled key is adopted. The wrapped form (EncryptedKeyMaterial_base64.txt + import token, or JSON',
+      '{"encryptedKeyMaterial","importToken"}) is refused: only KMS can unwrap it, and escrow needs the raw',
+      'material. Runs in direct mode only (the material never travels to the ops function). On success the',
+      'output says how to destroy your copy (shred -u <path>).',
+    ],
+  },
+  {
     name: 'renew',
     args: ['alias|key'],
     summary: 're-import the escrowed material now with a fresh Valid Until',

@@ -12,7 +12,23 @@ import { Hold, Phase, Tag, aliasOf } from './model.js';
 import type { Action } from './plan.js';
 import type { EngineDeps } from './ports.js';
 import { nextGeneration, provisionGeneration } from './provision.js';
-import { type RequestLog, checkBudget, freshKey, reimportFromEscrow, setHold } from './steps.js';
+import { fingerprintMaterial } from '../escrow/fingerprint.js';
+import type { KeySpec } from '../wrap/index.js';
+import {
+  type RequestLog,
+  checkBudget,
+  freshKey,
+  importMaterial,
+  moveAlias,
+  reimportFromEscrow,
+  setHold,
+} from './steps.js';
+
+/**
+ * The material of an `adopt` action, kept beside the action (never in it: actions are audited and
+ * hashed into plan ids). The caller sets it before running the plan and zeroes it afterwards.
+ */
+export const adoptMaterials = new WeakMap<Action, Buffer>();
 
 /** What an action produced, for the operator command that asked for it. */
 export interface AppliedValue {
@@ -97,6 +113,8 @@ export async function applyAction(deps: EngineDeps, a: Action, log: RequestLog):
     }
     case 'onboard':
       return onboard(deps, a, log);
+    case 'adopt':
+      return adopt(deps, a, log);
     case 'hold': {
       const k = await freshKey(deps, a.keyId, log);
       if (k.state !== KeyState.Disabled || k.hold)
@@ -177,4 +195,83 @@ async function onboard(deps: EngineDeps, a: Extract<Action, { kind: 'onboard' }>
   }
   const r = await provisionGeneration(deps, { lineage: a.lineage, generation: 1, policy: a.policy }, log);
   return ok(`onboarded: generation 1 is ${r.keyId}`, { keyId: r.keyId, generation: 1 });
+}
+
+/**
+ * Takes an EXTERNAL key an operator filled by hand under management. The order, and why:
+ * 1. Prove: re-import the given material with the key's current Valid Until. KMS binds a CMK to
+ *    its first material and refuses any other (InvalidKeyMaterial): then we stop, nothing written.
+ *    Only an Enabled key is adopted, so this import never makes usable any material that was not
+ *    already usable: it writes the same material and the same expiry back.
+ * 2. Escrow and read back, under the key id. Escrow has no delete and put never overwrites (a
+ *    second put with other material is EscrowConflict forever), so escrowing before the proof would
+ *    leave wrong material under the key id for good and block the right one: hence proof first.
+ *    Invariant 1 (escrowed and read back before imported) holds for every import that adds
+ *    material; a failure here leaves the key exactly as the operator had it, untagged.
+ * 3. Tags (managed, lineage, generation, fingerprint, phase ready) only after the read-back, so the
+ *    fingerprint tag always names a verified escrow record; then the alias.
+ */
+async function adopt(deps: EngineDeps, a: Extract<Action, { kind: 'adopt' }>, log: RequestLog): Promise<Applied> {
+  const material = adoptMaterials.get(a);
+  if (material === undefined) throw new OrchestratorError(ErrorCode.Internal, 'adopt: no material beside the action');
+  const k = await freshKey(deps, a.keyId, log);
+  if (isTagged(k)) return skipped(`already managed (lineage ${k.lineage}, generation ${k.generation}): not adopted`);
+  if (k.state !== KeyState.Enabled) return skipped(`key is ${k.state} now: only an Enabled key is adopted`);
+  // The generation decided before the lease is still the lineage's next one (no rotate in between).
+  const target = await aliasTarget(deps, a.lineage);
+  if (a.generation === 1 && target !== undefined && target !== a.keyId)
+    return skipped(`${aliasOf(a.lineage)} now points at ${target}: not adopted`);
+  if (a.generation > 1) {
+    const next = await nextGeneration(deps, a.lineage);
+    if (next.generation !== a.generation || next.keyId !== undefined)
+      return skipped(`${aliasOf(a.lineage)} changed meanwhile (next generation ${next.generation}): not adopted`);
+  }
+  checkBudget(deps, `adopt ${a.keyId}`);
+  const expireAtMs = k.materialExpireAtMs ?? 0;
+  const keySpec = a.keySpec as KeySpec;
+  const algorithm = a.wrappingAlgorithm;
+  try {
+    await importMaterial(deps, { keyId: a.keyId, material, keySpec, algorithm, expireAtMs }, log);
+  } catch (err) {
+    if (!isOrchestratorError(err, ErrorCode.KmsInvalidKeyMaterial)) throw err;
+    const text =
+      `the material is not the key's own: KMS refused it (InvalidKeyMaterial) for ${a.keyId}; ` +
+      'nothing changed (no escrow, no tags, no alias)';
+    throw new OrchestratorError(ErrorCode.PreconditionFailed, text, { details: { keyId: a.keyId } });
+  }
+  const fingerprint = fingerprintMaterial(material);
+  const record = { keyId: a.keyId, lineage: a.lineage, generation: a.generation, keySpec: a.keySpec, fingerprint };
+  await deps.escrow.put({ ...record, createdAtMs: deps.clock.nowMs(), material });
+  const back = await deps.escrow.get(a.keyId);
+  const same = back.fingerprint === fingerprint && back.material.equals(material);
+  back.material.fill(0);
+  if (!same) {
+    const text = `escrow read-back of key ${a.keyId} differs from what was written; the key was not tagged`;
+    throw new OrchestratorError(ErrorCode.EscrowMismatch, text, { details: { keyId: a.keyId } });
+  }
+  checkBudget(deps, `tag ${a.keyId}`);
+  log.note(
+    await deps.kms.tagResource(a.keyId, {
+      [Tag.Managed]: 'true',
+      [Tag.Lineage]: a.lineage,
+      [Tag.Generation]: String(a.generation),
+      [Tag.Fingerprint]: fingerprint,
+      [Tag.Phase]: Phase.Ready,
+    }),
+  );
+  const previous = await moveAlias(deps, a.lineage, a.keyId, log);
+  if (previous !== undefined && previous !== a.keyId) {
+    // As a rotation does: the generation the alias left is superseded (retention counts from now).
+    const old = await freshKey(deps, previous, log);
+    if (isTagged(old) && old.lineage === a.lineage && old.supersededAtMs === undefined) {
+      const at = String(Math.floor(deps.clock.nowMs() / 1000));
+      log.note(await deps.kms.tagResource(previous, { [Tag.SupersededAt]: at }));
+    }
+  }
+  const value = {
+    keyId: a.keyId,
+    generation: a.generation,
+    ...(previous && previous !== a.keyId ? { previousKeyId: previous } : {}),
+  };
+  return ok(`adopted as generation ${a.generation} of ${aliasOf(a.lineage)}`, value);
 }

@@ -9,6 +9,7 @@
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import { KeyState } from '../kms/port.js';
 import { ALIAS_PREFIX, isLineage, parseLineage } from '../lineage.js';
+import { adoptMaterials } from './apply.js';
 import { type ActionRun, runPlan } from './execute.js';
 import { isTagged, toKeyView } from './key-view.js';
 import {
@@ -22,6 +23,7 @@ import {
 } from './model.js';
 import { planIdOf, type Action, type Plan } from './plan.js';
 import type { EngineDeps } from './ports.js';
+import { nextGeneration } from './provision.js';
 
 /** The single-lineage plan of one operator command: one action, the operator as its actor. */
 export function operatorPlan(deps: EngineDeps, action: Action): Plan {
@@ -30,8 +32,11 @@ export function operatorPlan(deps: EngineDeps, action: Action): Plan {
 }
 
 /** Executes an operator's action; the error it stopped on (a failure, the lease refused) is the command's. */
-async function execute(deps: EngineDeps, action: Action): Promise<ActionRun> {
-  const [run] = await runPlan(deps, operatorPlan(deps, action), { announce: false });
+async function execute(deps: EngineDeps, action: Action, material?: Buffer): Promise<ActionRun> {
+  const plan = operatorPlan(deps, action);
+  const [planned] = plan.actions;
+  if (material !== undefined && planned !== undefined) adoptMaterials.set(planned, material);
+  const [run] = await runPlan(deps, plan, { announce: false });
   if (run === undefined)
     throw new OrchestratorError(ErrorCode.Internal, `${action.kind}: the executor returned no result`);
   if (run.error !== undefined) throw run.error;
@@ -50,7 +55,7 @@ async function managedKey(deps: EngineDeps, aliasOrKey: string): Promise<KeyView
   if (!isTagged(key) || key.lineage === undefined) {
     const text =
       `key ${meta.keyId} is not managed by this tool: adopt it with \`npm run ops -- adopt ${meta.keyId} ` +
-      '--material-file <path> --alias <alias>` (coming: not available yet), or use the right key';
+      '--material-file <path> --alias <alias>` (the raw material you imported), or use the right key';
     throw new OrchestratorError(ErrorCode.NotManaged, text, { details: { keyId: meta.keyId } });
   }
   return { ...key, lineage: key.lineage };
@@ -242,4 +247,80 @@ export async function retire(deps: EngineDeps, keyId: string, confirm: string | 
   });
   if (run.outcome !== 'ok') throw notDone('retired', run, k.keyId);
   return { keyId: k.keyId };
+}
+
+/** Material lengths KMS imports per key spec. */
+const MATERIAL_BYTES: Record<string, number> = {
+  Aliyun_AES_256: 32,
+  Aliyun_AES_192: 24,
+  Aliyun_AES_128: 16,
+  Aliyun_SM4: 16,
+};
+
+/**
+ * Adopts an EXTERNAL key whose material an operator imported by hand: proves `material` is the
+ * key's own by re-importing it (KMS refuses any other), escrows and reads it back, tags it and
+ * aliases it to the lineage (generation 1, or the next one of an existing lineage). The order and
+ * why: apply.ts `adopt`. The caller owns `material` and zeroes it.
+ */
+export async function adopt(
+  deps: EngineDeps,
+  input: { keyId: string; alias: string; material: Buffer },
+): Promise<{ keyId: string; lineage: string; generation: number; previousKeyId?: string }> {
+  const lineage = parseLineage(input.alias);
+  const meta = await deps.kms.describeKey(input.keyId);
+  const key = toKeyView(meta, await deps.kms.listResourceTags(meta.keyId), []);
+  const refuse = (text: string) =>
+    new OrchestratorError(ErrorCode.PreconditionFailed, text, { details: { keyId: meta.keyId } });
+  if (input.keyId.startsWith(ALIAS_PREFIX)) throw refuse('adopt: name the key by its key id, not an alias');
+  if (isTagged(key))
+    throw refuse(
+      `key ${meta.keyId} is already managed (lineage ${key.lineage}, generation ${key.generation}): nothing to adopt`,
+    );
+  if (meta.origin !== 'EXTERNAL')
+    throw refuse(`key ${meta.keyId} is not EXTERNAL (origin ${meta.origin}): not adopted`);
+  if (key.state !== KeyState.Enabled)
+    throw refuse(
+      `key ${meta.keyId} is ${key.state}: only an Enabled key is adopted (its material is proven by ` +
+        're-importing it with its current Valid Until); import the material by hand first, then adopt',
+    );
+  const bytes = MATERIAL_BYTES[meta.keySpec];
+  if (bytes === undefined) throw refuse(`key ${meta.keyId} has key spec ${meta.keySpec}: not adoptable`);
+  if (input.material.length !== bytes) {
+    const text = `material-file: ${input.material.length} bytes; a ${meta.keySpec} key takes exactly ${bytes}`;
+    throw new OrchestratorError(ErrorCode.InvalidInput, text, { details: { field: 'material-file' } });
+  }
+  let generation = 1;
+  let target: string | undefined;
+  try {
+    target = (await deps.kms.describeKey(aliasOf(lineage))).keyId;
+  } catch (err) {
+    if (!(err instanceof OrchestratorError && err.code === ErrorCode.KmsNotFound)) throw err;
+  }
+  if (target !== undefined) {
+    const current = toKeyView(await deps.kms.describeKey(target), await deps.kms.listResourceTags(target), []);
+    if (!isTagged(current) || current.lineage !== lineage)
+      throw refuse(`${aliasOf(lineage)} already points at a key this tool does not manage (${target})`);
+    const next = await nextGeneration(deps, lineage);
+    if (next.keyId !== undefined)
+      throw refuse(`${aliasOf(lineage)}: generation ${next.generation} is being provisioned; let it finish first`);
+    generation = next.generation;
+  }
+  const action: Action = {
+    kind: 'adopt',
+    keyId: meta.keyId,
+    lineage,
+    generation,
+    keySpec: meta.keySpec,
+    wrappingAlgorithm: actionPolicy(deps.policies, lineage).wrappingAlgorithm,
+    reason: 'operator adopt',
+  };
+  const run = await execute(deps, action, input.material);
+  if (run.outcome !== 'ok') throw notDone('adopted', run, meta.keyId);
+  return {
+    keyId: meta.keyId,
+    lineage,
+    generation,
+    ...(run.value?.previousKeyId ? { previousKeyId: run.value.previousKeyId } : {}),
+  };
 }

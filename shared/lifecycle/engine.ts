@@ -10,7 +10,7 @@
  * - commands.ts  operator commands, each a single-lineage plan run by the executor
  * - sweep.ts     observe -> plan -> execute; report.ts: status and verify-escrow (read-only)
  */
-export { onboard, reimportNow, renewNow, restore, retire, revoke, rotateNow } from './commands.js';
+export { adopt, onboard, reimportNow, renewNow, restore, retire, revoke, rotateNow } from './commands.js';
 export { executePlan } from './execute.js';
 export type { ActionResult, Outcome, SweepResult } from './execute.js';
 export { status, verifyEscrow } from './report.js';

@@ -67,6 +67,17 @@ export type Action =
     }
   /** Generation 1 of a new lineage (idempotent: an onboarded lineage is left as it is). */
   | { kind: 'onboard'; lineage: string; policy: ActionPolicy; reason: string }
+  /** Takes an EXTERNAL key under management; its material travels beside the action (apply.ts), never in it. */
+  | {
+      kind: 'adopt';
+      keyId: string;
+      lineage: string;
+      generation: number;
+      keySpec: string;
+      /** The lineage policy's wrapping algorithm (the one its renewals use). */
+      wrappingAlgorithm: ActionPolicy['wrappingAlgorithm'];
+      reason: string;
+    }
   /** Crypto-shred on purpose: hold the key as revoked, then delete its material (escrow is kept). */
   | { kind: 'revoke'; keyId: string; lineage: string; reason: string }
   /** Clear a revoke/disable hold and re-import the escrowed material. */
@@ -104,6 +115,7 @@ const urgency: Record<ActionKind, number> = {
   restore: 4,
   renew: 5,
   onboard: 6,
+  adopt: 6,
   resume: 7,
   rotate: 8,
   supersede: 9,

@@ -4,6 +4,7 @@
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import {
+  adopt,
   onboard,
   planNow,
   reimportNow,
@@ -25,6 +26,7 @@ import type { EngineDeps } from '../lifecycle/ports.js';
 import type { Config } from '../config/index.js';
 import { runDoctor, type DoctorCheck } from './doctor.js';
 import { isKeySpec, type KeySpec } from '../wrap/index.js';
+import { readAdoptMaterial } from './adopt-material.js';
 
 /** A request to the engine, the same in direct and remote mode (plain JSON). */
 export type OpsRequest =
@@ -32,6 +34,8 @@ export type OpsRequest =
   | { command: 'plan' }
   | { command: 'sweep' }
   | { command: 'onboard'; alias: string; validityDays?: number; keySpec?: KeySpec }
+  /** Direct mode only: the file is read on this machine and the material never travels. */
+  | { command: 'adopt'; keyId: string; alias: string; materialFile: string }
   | { command: 'renew'; target: string }
   | { command: 'rotate'; alias: string }
   | { command: 'reimport'; keyId: string }
@@ -58,6 +62,14 @@ export type OpsResult =
   | { command: 'plan'; plan: Plan }
   | ({ command: 'sweep' } & SweepOutcome)
   | { command: 'onboard'; lineage: string; keyId: string; created: boolean }
+  | {
+      command: 'adopt';
+      keyId: string;
+      lineage: string;
+      generation: number;
+      previousKeyId?: string;
+      materialFile: string;
+    }
   | { command: 'renew'; keyId: string; expireAtMs?: number }
   | { command: 'rotate'; lineage: string; keyId: string; previousKeyId?: string; generation: number }
   | { command: 'reimport'; keyId: string; expireAtMs?: number; unchanged?: boolean }
@@ -83,6 +95,7 @@ export interface OpsContext {
 export const WRITE_COMMANDS: ReadonlySet<OpsCommand> = new Set([
   'sweep',
   'onboard',
+  'adopt',
   'renew',
   'rotate',
   'reimport',
@@ -127,6 +140,9 @@ export function parseOpsRequest(value: unknown): OpsRequest {
       }
       return r;
     }
+    case 'adopt':
+      // The ops function never takes material: it would travel in an invocation payload.
+      throw bad('command', 'adopt runs in direct mode only (the material file is read on your machine)');
     case 'renew':
       return { command, target: str(v, 'target') };
     case 'rotate':
@@ -170,6 +186,15 @@ export async function executeRequest(
           ...(request.keySpec ? { keySpec: request.keySpec } : {}),
         })),
       };
+    case 'adopt': {
+      const material = await readAdoptMaterial(request.materialFile);
+      try {
+        const r = await adopt(deps, { keyId: request.keyId, alias: request.alias, material });
+        return { command: 'adopt', ...r, materialFile: request.materialFile };
+      } finally {
+        material.fill(0);
+      }
+    }
     case 'renew': {
       const r = await renewNow(deps, request.target);
       return { command: 'renew', keyId: r.keyId, ...(r.expireAtMs !== undefined ? { expireAtMs: r.expireAtMs } : {}) };

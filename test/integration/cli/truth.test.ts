@@ -138,13 +138,13 @@ describe('the same target forms everywhere', () => {
     expect((await kms.describeKey(keyId)).materialExpireAtMs).toBe(before.materialExpireAtMs);
   });
 
-  it('ERR_NOT_MANAGED says how to adopt the key (coming), with the mode flags the user ran with', async () => {
+  it('ERR_NOT_MANAGED says how to adopt the key, with the mode flags the user ran with', async () => {
     const { keyId } = await kms.createKey({ origin: 'EXTERNAL', keySpec: 'Aliyun_AES_256', description: 'by hand' });
     const r = await ops(['renew', keyId]);
     expect([r.code, r.stderr]).toEqual([
       ExitCode.Failure,
       `error ERR_NOT_MANAGED: key ${keyId} is not managed by this tool: adopt it with \`npm run ops -- adopt ` +
-        `${keyId} --material-file <path> --alias <alias>\` (coming: not available yet), or use the right key\n`,
+        `${keyId} --material-file <path> --alias <alias>\` (the raw material you imported), or use the right key\n`,
     ]);
     // The engine in-process behind --remote --fc2 (as the ops function would run it).
     const inProcess = createDirectRunner({ env, now: () => emu.clock.nowUnix() * 1000, writeLine: () => {} });

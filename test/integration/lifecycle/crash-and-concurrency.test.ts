@@ -13,12 +13,6 @@ import { CheckpointAbort } from '../../../shared/lifecycle/ports.js';
 import { startHarness, type Harness } from '../../support/engine-harness.js';
 
 let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h?.close();
-});
 
 const crashAt = (step: string) => async (name: string) => {
   if (name === step) throw new CheckpointAbort(`simulated crash after ${step}`);
@@ -65,84 +59,94 @@ const onboardSteps = [
 ];
 const rotateSteps = [...onboardSteps, 'superseded'];
 
-describe('a crash after each step converges on the next sweep', () => {
-  it.each(onboardSteps)('onboard interrupted after "%s"', async (step) => {
-    await expect(onboard(h.deps({ onCheckpoint: crashAt(step) }), { alias: 'alias/crashy' })).rejects.toBeInstanceOf(
-      CheckpointAbort,
-    );
-    h.advanceDays(1); // past the dead run's lease
-    const result = await sweep(h.deps());
-    expect(result.counts.failed).toBe(0);
-    await expectConverged('crashy', 1);
-    // And it stays converged: the next sweep has nothing to do.
-    expect((await sweep(h.deps())).plan.actions).toEqual([]);
+// Both escrow backends: convergence must not depend on where the material is escrowed.
+describe.each(['file', 'kms-secrets'] as const)('escrow backend %s', (escrow) => {
+  beforeEach(async () => {
+    h = await startHarness({ escrow });
+  });
+  afterEach(async () => {
+    await h?.close();
   });
 
-  it.each(rotateSteps)('rotation interrupted after "%s"', async (step) => {
-    const first = await onboard(h.deps(), { alias: 'alias/rotor', validityDays: 400 });
-    h.advanceDays(365);
-    const crashed = sweep(h.deps({ onCheckpoint: crashAt(step) }));
-    await expect(crashed).rejects.toBeInstanceOf(CheckpointAbort);
-    h.advanceDays(1);
-    const result = await sweep(h.deps());
-    expect(result.counts.failed).toBe(0);
-    const keys = await expectConverged('rotor', 2);
-    expect(keys.find((k) => k.keyId === first.keyId)?.tags[Tag.SupersededAt]).toMatch(/^\d+$/);
-    expect((await sweep(h.deps())).plan.actions).toEqual([]);
-  });
-});
+  describe('a crash after each step converges on the next sweep', () => {
+    it.each(onboardSteps)('onboard interrupted after "%s"', async (step) => {
+      await expect(onboard(h.deps({ onCheckpoint: crashAt(step) }), { alias: 'alias/crashy' })).rejects.toBeInstanceOf(
+        CheckpointAbort,
+      );
+      h.advanceDays(1); // past the dead run's lease
+      const result = await sweep(h.deps());
+      expect(result.counts.failed).toBe(0);
+      await expectConverged('crashy', 1);
+      // And it stays converged: the next sweep has nothing to do.
+      expect((await sweep(h.deps())).plan.actions).toEqual([]);
+    });
 
-describe('concurrent runs', () => {
-  it('two sweeps started at once on the same lineage rotate exactly once', async () => {
-    await onboard(h.deps(), { alias: 'alias/race', validityDays: 400 });
-    h.advanceDays(365);
-    const [a, b] = await Promise.all([sweep(h.deps()), sweep(h.deps())]);
-    const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
-    expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
-    await expectConverged('race', 2);
-  });
-
-  it('two sweeps at once still rotate exactly once when the lease conflict comes back as another code', async () => {
-    await onboard(h.deps(), { alias: 'alias/recoded', validityDays: 400 });
-    h.advanceDays(365);
-    // The real rejection code of a conflicting conditional write is undocumented: here it is InvalidParameter 400.
-    const recode = (action: string) => (err: unknown) => {
-      if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
-      throw new OrchestratorError(ErrorCode.KmsInvalidRequest, `KMS ${action} failed: InvalidParameter (HTTP 400)`, {
-        details: { action, kmsCode: 'InvalidParameter', httpStatus: 400 },
-      });
-    };
-    // Both runs read the lease before either writes it, so their conditional writes really collide.
-    let arrived = 0;
-    let bothRead!: () => void;
-    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
-    const kms: KmsPort = {
-      ...h.kms,
-      getSecretValue: async (input) => {
-        const value = await h.kms.getSecretValue(input);
-        if (input.secretName === leaseSecretName('recoded') && input.versionId === undefined && arrived < 2) {
-          if (++arrived === 2) bothRead();
-          await barrier;
-        }
-        return value;
-      },
-      createSecret: (input) => h.kms.createSecret(input).catch(recode('CreateSecret')),
-      putSecretValue: (input) => h.kms.putSecretValue(input).catch(recode('PutSecretValue')),
-    };
-    const [a, b] = await Promise.all([sweep(h.deps({ kms })), sweep(h.deps({ kms }))]);
-    const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
-    expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
-    await expectConverged('recoded', 2);
+    it.each(rotateSteps)('rotation interrupted after "%s"', async (step) => {
+      const first = await onboard(h.deps(), { alias: 'alias/rotor', validityDays: 400 });
+      h.advanceDays(365);
+      const crashed = sweep(h.deps({ onCheckpoint: crashAt(step) }));
+      await expect(crashed).rejects.toBeInstanceOf(CheckpointAbort);
+      h.advanceDays(1);
+      const result = await sweep(h.deps());
+      expect(result.counts.failed).toBe(0);
+      const keys = await expectConverged('rotor', 2);
+      expect(keys.find((k) => k.keyId === first.keyId)?.tags[Tag.SupersededAt]).toMatch(/^\d+$/);
+      expect((await sweep(h.deps())).plan.actions).toEqual([]);
+    });
   });
 
-  it('two onboards of the same alias at once create one CMK', async () => {
-    const results = await Promise.allSettled([
-      onboard(h.deps(), { alias: 'alias/twin' }),
-      onboard(h.deps(), { alias: 'alias/twin' }),
-    ]);
-    const fulfilled = results.filter((r) => r.status === 'fulfilled');
-    expect(fulfilled.length).toBeGreaterThanOrEqual(1);
-    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'ERR_LEASE_HELD' });
-    await expectConverged('twin', 1);
+  describe('concurrent runs', () => {
+    it('two sweeps started at once on the same lineage rotate exactly once', async () => {
+      await onboard(h.deps(), { alias: 'alias/race', validityDays: 400 });
+      h.advanceDays(365);
+      const [a, b] = await Promise.all([sweep(h.deps()), sweep(h.deps())]);
+      const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
+      expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
+      await expectConverged('race', 2);
+    });
+
+    it('two sweeps at once still rotate exactly once when the lease conflict comes back as another code', async () => {
+      await onboard(h.deps(), { alias: 'alias/recoded', validityDays: 400 });
+      h.advanceDays(365);
+      // The real rejection code of a conflicting conditional write is undocumented: here it is InvalidParameter 400.
+      const recode = (action: string) => (err: unknown) => {
+        if (!isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
+        throw new OrchestratorError(ErrorCode.KmsInvalidRequest, `KMS ${action} failed: InvalidParameter (HTTP 400)`, {
+          details: { action, kmsCode: 'InvalidParameter', httpStatus: 400 },
+        });
+      };
+      // Both runs read the lease before either writes it, so their conditional writes really collide.
+      let arrived = 0;
+      let bothRead!: () => void;
+      const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+      const kms: KmsPort = {
+        ...h.kms,
+        getSecretValue: async (input) => {
+          const value = await h.kms.getSecretValue(input);
+          if (input.secretName === leaseSecretName('recoded') && input.versionId === undefined && arrived < 2) {
+            if (++arrived === 2) bothRead();
+            await barrier;
+          }
+          return value;
+        },
+        createSecret: (input) => h.kms.createSecret(input).catch(recode('CreateSecret')),
+        putSecretValue: (input) => h.kms.putSecretValue(input).catch(recode('PutSecretValue')),
+      };
+      const [a, b] = await Promise.all([sweep(h.deps({ kms })), sweep(h.deps({ kms }))]);
+      const rotations = [...a.results, ...b.results].filter((r) => r.action.kind === 'rotate');
+      expect(rotations.map((r) => r.outcome).sort()).toEqual(['ok', 'skipped']);
+      await expectConverged('recoded', 2);
+    });
+
+    it('two onboards of the same alias at once create one CMK', async () => {
+      const results = await Promise.allSettled([
+        onboard(h.deps(), { alias: 'alias/twin' }),
+        onboard(h.deps(), { alias: 'alias/twin' }),
+      ]);
+      const fulfilled = results.filter((r) => r.status === 'fulfilled');
+      expect(fulfilled.length).toBeGreaterThanOrEqual(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'ERR_LEASE_HELD' });
+      await expectConverged('twin', 1);
+    });
   });
 });
