@@ -5,6 +5,9 @@
  * to the same executor a sweep uses (execute.ts): same lease, same audit, same deadline, same fresh
  * precondition checks. What the executor reports back becomes the command's answer or its error:
  * an action skipped because its precondition no longer holds is a PreconditionFailed naming why.
+ *
+ * Longer than ~300 lines on purpose: one short function per on-call command, side by side, so the
+ * mapping from command to action and from outcome to answer reads in one place.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import { KeyState } from '../kms/port.js';
