@@ -3,6 +3,8 @@
  * passes `process.env`; nothing in shared/ reads it). Every problem is collected, and all of them
  * are reported in one InvalidConfig error whose message names each variable and the rule it broke.
  *
+ * About 300 lines because this comment lists every variable once, next to the code that reads them.
+ *
  * Variables, as `name (default): meaning` (the README has the same list as a table):
  *
  * - `BYOK_REGION` (required): KMS region id, e.g. `cn-hangzhou`
