@@ -89,6 +89,21 @@ function importOf(deps: EngineDeps, k: KeyView & { lineage: string }): { policy:
   return { policy: { ...policy, validityDays: reviveDays }, revive: true };
 }
 
+/**
+ * The re-import an operator's `reimport` or `restore` asks for: the escrowed material with the key's
+ * policy, or, for a dormant (retired) generation, a revival with the bounded revive validity.
+ */
+function importAction(deps: EngineDeps, k: KeyView & { lineage: string }, kind: 'reimport' | 'restore'): Action {
+  return {
+    kind,
+    keyId: k.keyId,
+    lineage: k.lineage,
+    generation: k.generation ?? 0,
+    ...importOf(deps, k),
+    reason: k.phase === Phase.Retired ? `operator revive (${kind} of a dormant generation)` : `operator ${kind}`,
+  };
+}
+
 /** Onboards a lineage: generation 1 with fresh material, escrowed, imported, self-tested, aliased. Idempotent. */
 export async function onboard(
   deps: EngineDeps,
@@ -176,15 +191,7 @@ export async function reimportNow(
       unchanged: true,
     };
   }
-  const action: Action = {
-    kind: 'reimport',
-    keyId: k.keyId,
-    lineage: k.lineage,
-    generation: k.generation ?? 0,
-    ...importOf(deps, k),
-    reason: k.phase === Phase.Retired ? 'operator revive (reimport of a dormant generation)' : 'operator reimport',
-  };
-  const run = await execute(deps, action);
+  const run = await execute(deps, importAction(deps, k, 'reimport'));
   if (run.outcome !== 'ok') throw notDone('re-imported', run, k.keyId);
   return { keyId: k.keyId, expireAtMs: run.value?.expireAtMs };
 }
@@ -212,15 +219,7 @@ export async function restore(
   keyId: string,
 ): Promise<{ keyId: string; expireAtMs?: number; keyState?: string }> {
   const k = await managedKey(deps, keyId);
-  const action: Action = {
-    kind: 'restore',
-    keyId: k.keyId,
-    lineage: k.lineage,
-    generation: k.generation ?? 0,
-    ...importOf(deps, k),
-    reason: k.phase === Phase.Retired ? 'operator revive (restore of a dormant generation)' : 'operator restore',
-  };
-  const run = await execute(deps, action);
+  const run = await execute(deps, importAction(deps, k, 'restore'));
   if (run.outcome !== 'ok') throw notDone('restored', run, k.keyId);
   // The role cannot EnableKey (by design): a Disabled key stays Disabled; say so, with its state.
   const after = await deps.kms.describeKey(k.keyId);
