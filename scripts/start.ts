@@ -2,36 +2,73 @@
  * `npm start`: build the bundles, start the local stack (KMS emulator + local FC host), seed a demo
  * lineage on first start, print what is running and what to try next. Ctrl-C stops everything.
  *
- *   npm start -- [--speed <n>] [--kms-port <n>] [--fc-port <n>] [--state-dir <dir>] [--no-timers]
+ *   npm start -- [--speed <n>] [--kms-port <n>] [--fc-port <n>] [--state-dir <dir>] [--no-timers] [--verbose]
  *
- * stdout is for people (and the functions' own JSON log lines, as the local FC host relays them);
- * this script's diagnostics (the engine's while seeding, a failed seed, an unexpected failure with
- * its stack) are structured log lines on stderr (shared/log.ts).
+ * stdout is for people: one line per sweep, webhook call, alert and lifecycle action, in words, with
+ * the (emulated) time in front (scripts/local/terminal.ts); the audit events stay in the audit
+ * files the banner names. --verbose shows everything the emulator, the FC host and the functions
+ * log. This script's own diagnostics (a failed seed, an unexpected failure with its stack) are
+ * structured log lines on stderr (shared/log.ts).
  */
+import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildFunctions } from './build.js';
-import { LOCAL_INSTANCES, seedLineage, startLocalStack } from './local/stack.js';
+import { demoPolicyBanner, demoPolicyEnv } from './local/demo-policy.js';
+import { LOCAL_INSTANCES, seedLineage, startLocalStack, writeCliEnvFile } from './local/stack.js';
+import { STATE_DIR_ENV, resolveStateDir } from './local/state-dir.js';
+import { clockPrefix, formatStackLine } from './local/terminal.js';
 import { isOrchestratorError } from '../shared/errors.js';
-import { createLogger } from '../shared/log.js';
+import { LogLevel, createLogger, type Logger } from '../shared/log.js';
 
-/** Diagnostics: JSON lines on stderr (`script: start`). */
-const log = createLogger({
-  write: (line) => process.stderr.write(`${line}\n`),
-  nowMs: Date.now,
-  context: { script: 'start' },
-});
+/** Diagnostics: JSON lines on stderr (`script: start`); the engine's info lines only with --verbose. */
+const diagnostics = (verbose: boolean): Logger =>
+  createLogger({
+    write: (line) => process.stderr.write(`${line}\n`),
+    nowMs: Date.now,
+    level: verbose ? LogLevel.Info : LogLevel.Warn,
+    context: { script: 'start' },
+  });
+let log = diagnostics(false);
+
+/** Default ports: rarely used ones, so a usual development machine has them free. */
+export const DEFAULT_PORTS = { kms: 4765, fc: 4766 } as const;
 
 const USAGE = `Usage: npm start -- [options]
 
   --speed <n>        clock speed for demos (3600 = one hour per second; timers and KMS expiry follow). Default 1
-  --kms-port <n>     KMS emulator port on 127.0.0.1 (default 8765; 0 = any free port)
-  --fc-port <n>      local FC host port on 127.0.0.1 (default 9000; 0 = any free port)
-  --state-dir <dir>  where keys, escrow and audit files live (default .local)
+  --kms-port <n>     KMS emulator port on 127.0.0.1 (default ${DEFAULT_PORTS.kms}; 0 = any free port)
+  --fc-port <n>      local FC host port on 127.0.0.1 (default ${DEFAULT_PORTS.fc}; 0 = any free port)
+  --state-dir <dir>  where keys, escrow and audit files live (default .local, or ${STATE_DIR_ENV});
+                     pass the same --state-dir to \`npm run ops -- --local\` and \`npm run local:webhook\`
   --no-timers        do not fire timer triggers on their schedule
+  --verbose          show every emulator call, FC host line and function log line
   -h, --help         this help
+
+Under --speed the stack runs a demo policy (material valid 3 days, renewed 1 day before, rotated
+every 3 days) so a renewal and a rotation happen within two minutes at --speed 3600.
 `;
+
+/** The flag that sets each port, for the "in use" message. */
+const PORT_FLAGS: Record<string, string> = { kmsPort: '--kms-port', fcPort: '--fc-port' };
+
+/** "port 4765 is in use: pass --kms-port <n> (or 0 for any free port)". */
+export function portInUseMessage(port: number, flag: string, what: string): string {
+  return (
+    `port ${port} (${what}) is in use on 127.0.0.1: ` +
+    `pass ${flag} <n> to use another (or ${flag} 0 for any free port)`
+  );
+}
+
+/** Whether something already listens on 127.0.0.1:`port` (0 is never taken). */
+function portTaken(port: number): Promise<boolean> {
+  if (port === 0) return Promise.resolve(false);
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EADDRINUSE'));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => done(false)));
+  });
+}
 
 function num(flag: string, v: string | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
@@ -47,6 +84,7 @@ async function main(): Promise<number> {
     'fc-port': { type: 'string' },
     'state-dir': { type: 'string' },
     'no-timers': { type: 'boolean' },
+    verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   } as const;
   let args: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
@@ -63,14 +101,33 @@ async function main(): Promise<number> {
   let speed: number, kmsPort: number, fcPort: number;
   try {
     speed = num('--speed', args.speed, 1, 1, 1_000_000);
-    kmsPort = num('--kms-port', args['kms-port'], 8765, 0, 65535);
-    fcPort = num('--fc-port', args['fc-port'], 9000, 0, 65535);
+    kmsPort = num('--kms-port', args['kms-port'], DEFAULT_PORTS.kms, 0, 65535);
+    fcPort = num('--fc-port', args['fc-port'], DEFAULT_PORTS.fc, 0, 65535);
   } catch (err) {
     process.stderr.write(`start: ${(err as Error).message}\n`);
     return 2;
   }
+  if (kmsPort !== 0 && kmsPort === fcPort) {
+    process.stderr.write(`start: --kms-port and --fc-port are both ${kmsPort}: give them different ports\n`);
+    return 2;
+  }
+  // Before the build: a taken port is said at once, with the flag that moves it.
+  for (const [port, flag, what] of [
+    [kmsPort, '--kms-port', 'the KMS emulator'],
+    [fcPort, '--fc-port', 'the local FC host'],
+  ] as const) {
+    if (await portTaken(port)) {
+      process.stderr.write(`start: ${portInUseMessage(port, flag, what)}\n`);
+      return 2;
+    }
+  }
+  const verbose = args.verbose === true;
+  log = diagnostics(verbose);
   const root = resolve(import.meta.dirname, '..');
-  const stateDir = resolve(args['state-dir'] ?? join(root, '.local'));
+  const state = resolveStateDir(args['state-dir'], process.env, process.cwd());
+  const stateDir = state.source === 'default' ? join(root, state.given) : state.dir;
+  // What the user passes to the other tools to reach this stack (nothing for the default).
+  const stateFlag = state.source === 'default' ? '' : ` --state-dir ${state.given}`;
 
   process.stdout.write('Building function bundles...\n');
   const report = await buildFunctions({ absWorkingDir: root, outDir: 'dist', functionsDir: 'functions' });
@@ -80,28 +137,52 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  // Successful emulator requests are routine; show failures and everything from the FC host.
-  const quiet = (line: string) => {
-    if (!/^\[kms\] kms-emulator (GET|POST|DELETE) \S+ \S+ 200 /.test(line)) process.stdout.write(`${line}\n`);
+  // Lines in words with the emulated time (terminal.ts); until the emulator's clock is known, held.
+  let nowMs: (() => number) | undefined;
+  const held: string[] = [];
+  const show = (line: string) => {
+    if (nowMs === undefined) {
+      held.push(line);
+      return;
+    }
+    const shown = formatStackLine(line, { nowMs: nowMs(), speed, verbose });
+    if (shown !== undefined) process.stdout.write(`${shown}\n`);
   };
-  const stack = await startLocalStack({
-    stateDir,
-    distDir: join(root, 'dist'),
-    sYamlPath: join(root, 's.yaml'),
-    kmsPort,
-    fcPort,
-    speed,
-    fireTimers: !args['no-timers'],
-    log: quiet,
-  });
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      stateDir,
+      distDir: join(root, 'dist'),
+      sYamlPath: join(root, 's.yaml'),
+      kmsPort,
+      fcPort,
+      speed,
+      fireTimers: !args['no-timers'],
+      log: show,
+      env: demoPolicyEnv(speed),
+    });
+  } catch (err) {
+    const field = isOrchestratorError(err) ? err.details.field : undefined;
+    const flag = field === undefined ? undefined : PORT_FLAGS[field];
+    if (flag === undefined) throw err;
+    // Taken between the check above and now.
+    const port = field === 'kmsPort' ? kmsPort : fcPort;
+    const what = field === 'kmsPort' ? 'the KMS emulator' : 'the local FC host';
+    process.stderr.write(`start: ${portInUseMessage(port, flag, what)}\n`);
+    return 2;
+  }
+  const emu = stack.emu;
+  nowMs = () => emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000;
+  for (const line of held.splice(0)) show(line);
+  const at = () => `${clockPrefix(nowMs?.() ?? Date.now(), speed)}  `;
 
   // Seed the demo lineage on first start (idempotent: onboarding an onboarded alias is a no-op).
   try {
     const r = await seedLineage(stack, 'alias/demo', 'npm-start', log);
     process.stdout.write(
       r.created
-        ? `Seeded demo lineage alias/demo -> ${r.keyId}\n`
-        : `Demo lineage alias/demo -> ${r.keyId} (already there)\n`,
+        ? `${at()}seeded the demo lineage alias/demo -> ${r.keyId}\n`
+        : `${at()}demo lineage alias/demo -> ${r.keyId} (already there)\n`,
     );
   } catch (err) {
     // The stack stays up without the demo lineage; the log line carries the code (or the stack of a bug).
@@ -109,14 +190,7 @@ async function main(): Promise<number> {
   }
 
   // The CLI's --local flag reads these (ids, endpoints and the documented local-only credentials).
-  const cliEnvFile = join(stateDir, 'cli.env');
-  await writeFile(
-    cliEnvFile,
-    `${Object.entries(stack.cliEnv)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n')}\n`,
-    { mode: 0o600 },
-  );
+  const cliEnvFile = await writeCliEnvFile(stateDir, stack.cliEnv);
   const emuNote = `(KMS 3.0; admin API: ${stack.emu.url}/__emulator/state; credentials local-ak / local-secret)`;
   const fcNote =
     '(FC 3.0: /2023-03-30/functions/<fn>/invocations, ' +
@@ -128,22 +202,27 @@ The local stack is up${speed > 1 ? ` (clock x${speed})` : ''}.
                     ${LOCAL_INSTANCES.escrow} (software): escrow/lease CMK, lease and webhook secrets
   FC host (invoke)  ${stack.host.url}   ${fcNote}
   webhook trigger   ${stack.host.httpTriggerUrl(stack.functionNames.webhook)}
-  alert receiver    ${stack.alerts.url}   (BYOK_ALERT_WEBHOOK_URL, signed; arrivals print as [alert] lines)
+  alert receiver    ${stack.alerts.url}   (BYOK_ALERT_WEBHOOK_URL, signed; arrivals print as "alert ..." lines)
+  report page       ${stack.reportUrl}   (open in a browser: timelines, alerts; = ops -- --local report --html <file>)
   functions         ${Object.values(stack.functionNames).join(', ')}
   state             ${stateDir}  (emulator state and escrow hold plaintext material: keep private)
-
+  audit files       ${join(stateDir, 'audit-<function>.jsonl')} and audit-cli.jsonl (every event, as JSON)
+${demoPolicyBanner(speed)
+  .map((l) => `  ${l}\n`)
+  .join('')}
 Try next (in another terminal):
-  npm run ops -- --local status                    # direct mode: the engine in-process
-  npm run ops -- --local --remote status           # the ops function, through the FC 3.0 invoke API
-  npm run ops -- --local --remote --fc2 status     # the same through @alicloud/fc2
-  npm run ops -- --local onboard alias/payments    # a second lineage
-  npm run ops -- --local doctor                    # check the deployment: instances, escrow placement, permissions
-  npm run local:webhook -- '{"action":"check","alias":"alias/demo","reason":"try me"}'   # a signed webhook call
-  npm run ops -- --local sweep                     # a sweep: its alerts arrive at the receiver above
+  npm run ops -- --local${stateFlag} status                    # direct mode: the engine in-process
+  npm run ops -- --local${stateFlag} --remote status           # the ops function, through the FC 3.0 invoke API
+  npm run ops -- --local${stateFlag} --remote --fc2 status     # the same through @alicloud/fc2
+  npm run ops -- --local${stateFlag} onboard alias/payments    # a second lineage
+  npm run ops -- --local${stateFlag} doctor                    # check the deployment: instances, permissions
+  npm run local:webhook --${stateFlag} '{"action":"check","alias":"alias/demo","reason":"try me"}'   # signed call
+  npm run ops -- --local${stateFlag} sweep                     # a sweep: its alerts arrive at the receiver above
   curl -s ${stack.emu.url}/__emulator/state        # what the emulator holds (no material)
   (settings for --local: ${cliEnvFile})
 
-Ctrl-C stops everything.
+Below: the ${speed > 1 ? 'emulated ' : ''}time (UTC), then one line per sweep, webhook call, alert and change.
+${verbose ? '' : 'Run with --verbose to see every emulator call and function log line.\n'}Ctrl-C stops everything.
 `);
 
   await new Promise<void>((resolveStop) => {

@@ -28,19 +28,23 @@ import { createAuditLog, fileAuditSink, writerAuditSink, type AuditLog } from '.
 import { ConfigError, ConfigVariable, type Config } from './config/index.js';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from './errors.js';
 import { openEscrowStore, type EscrowStore } from './escrow/index.js';
-import { createAlicloudKms, type KmsCredentials } from './kms/alicloud-adapter.js';
+import { createAlicloudKms, type AlicloudKms, type KmsCredentials } from './kms/alicloud-adapter.js';
 import type { KmsPort } from './kms/port.js';
+import type { KmsPacer } from './kms/resilience.js';
 import type { Actor, EngineDeps } from './lifecycle/ports.js';
 import { silentLogger, type Logger } from './log.js';
 import type { Clock, RandomSource } from './runtime-types.js';
 import { systemClock, systemRandom } from './system.js';
 
-/** Builds the KmsPort for `config` (endpoint, protocol, region, concurrency and rate limits). */
+/**
+ * Builds the KmsPort for `config` (endpoint, protocol, region, pacing: the default QPS share of the
+ * documented quotas, an explicit ceiling, fixed or derived concurrency).
+ */
 export function buildKms(
   config: Config,
   credentials: () => KmsCredentials,
   random: RandomSource = systemRandom,
-): KmsPort {
+): AlicloudKms {
   return createAlicloudKms({
     endpoint: config.kms.endpoint,
     protocol: config.kms.protocol,
@@ -49,7 +53,8 @@ export function buildKms(
     random,
     // Rate limiting paces real requests, so it uses real time even when the engine clock is shifted.
     nowMs: systemClock.nowMs,
-    maxConcurrency: config.kms.concurrency,
+    ...(config.kms.concurrency !== undefined ? { maxConcurrency: config.kms.concurrency } : {}),
+    ...(config.kms.qpsShare !== undefined ? { qpsShare: config.kms.qpsShare } : {}),
     ...(config.kms.maxRequestsPerSecond !== undefined ? { maxRequestsPerSecond: config.kms.maxRequestsPerSecond } : {}),
   });
 }
@@ -122,6 +127,8 @@ export function buildAlertNotifier(config: Config, kms: KmsPort, log: Logger): A
 export interface EngineInstance {
   kms: KmsPort;
   escrow: EscrowStore;
+  /** The KMS client's pacing (rate per quota group, derived concurrency); unset for a caller's own KmsPort. */
+  pacer?: KmsPacer;
 }
 
 /** What one run adds to an instance. */
@@ -194,7 +201,7 @@ export function createEngineFactory(options: EngineFactoryOptions): EngineFactor
     config,
     async instance(credentials) {
       const kms = buildKms(config, credentials, random);
-      return { kms, escrow: await buildEscrow(config, kms, random) };
+      return { kms, escrow: await buildEscrow(config, kms, random), pacer: kms.pacer };
     },
     async run(instance, input) {
       const clock = input.clock ?? options.clock ?? systemClock;
@@ -217,6 +224,14 @@ export function createEngineFactory(options: EngineFactoryOptions): EngineFactor
         leaseKeyId: config.leaseKeyId,
         instances: config.instances,
         leaseTtlMs: config.leaseTtlSeconds * 1000,
+        escrowVerifyDays: config.sweep.escrowVerifyDays,
+        tagReconcileDays: config.sweep.tagReconcileDays,
+        // Lineages written at once: as many calls as the KMS client keeps in flight now (fixed, or
+        // derived from the paced rate and the latency this instance has seen). Observe may start up
+        // to the client's maximum: the client itself holds the calls in flight to the derived limit.
+        ...(instance.pacer === undefined
+          ? {}
+          : { writeConcurrency: instance.pacer.concurrency(), kmsConcurrency: instance.pacer.maxConcurrency() }),
         actor: input.actor,
         runId,
         ...(input.deadlineMs !== undefined ? { deadlineMs: input.deadlineMs } : {}),

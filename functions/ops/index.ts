@@ -65,7 +65,7 @@ async function run(event: Buffer, context: FcContext, fields: LogFields): Promis
     actor: { kind: 'operator', id: operatorId },
     runId,
     clock,
-    deadlineMs: deadlineFor(context, clock.nowMs()),
+    deadlineMs: deadlineFor(context, clock.nowMs(), clock.rate),
   });
   try {
     const opsContext = { config: runtime.config(), identity: 'the function role', ramPolicy: functionRolePolicy };

@@ -81,7 +81,9 @@ export async function handler(event: Buffer, context: FcContext): Promise<HttpRe
       onAuditRefused: (err) => logFailure(log, 'webhook decision audited without its details', err, { runId }),
       openEngine: async (actor) => {
         const clock = await invocationClock(systemClock, process.env.BYOK_LOCAL_TIME_URL);
-        return runtime.deps(context, { actor, runId, clock, deadlineMs: clock.nowMs() + WRITE_BUDGET_MS });
+        // The budget is real time; under the local stack's --speed the engine clock runs `rate` times faster.
+        const budgetMs = WRITE_BUDGET_MS * Math.max(1, clock.rate ?? 1);
+        return runtime.deps(context, { actor, runId, clock, deadlineMs: clock.nowMs() + budgetMs });
       },
     });
     const targets = reply.results?.map((r) => r.target).join(' ');

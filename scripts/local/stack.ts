@@ -17,6 +17,9 @@ import { onboard } from '../../shared/lifecycle/engine.js';
 import { parseConfig } from '../../shared/config/index.js';
 import { systemRandom } from '../../shared/system.js';
 import { startAlertReceiver, type AlertReceiver } from './alert-receiver.js';
+import { localReportPage } from './report-page.js';
+import { CLI_ENV_FILE } from './state-dir.js';
+import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { KmsPort } from '../../shared/kms/port.js';
 
@@ -37,6 +40,8 @@ export interface LocalStackOptions {
   /** Fire timer triggers on their schedule (default true). */
   fireTimers?: boolean;
   log?: (line: string) => void;
+  /** More variables for the functions and the CLI (e.g. the demo policy of `npm start --speed`). */
+  env?: Record<string, string>;
 }
 
 /** A running local stack. */
@@ -52,6 +57,8 @@ export interface LocalStack {
   secrets: { webhookHmac: string; webhookToken: string; alertHmac: string };
   /** The local alert receiver every sweep and check sends its alerts to (BYOK_ALERT_WEBHOOK_URL). */
   alerts: AlertReceiver;
+  /** The HTML report page (as `ops --local report --html`), served by the alert receiver at /report. */
+  reportUrl: string;
   functionNames: { sweep: string; webhook: string; ops: string };
   projectName: string;
   close(): Promise<void>;
@@ -141,6 +148,31 @@ async function ensureWebhookSecrets(kms: KmsPort, escrowKeyId: string, secrets: 
   }
 }
 
+/**
+ * Runs `start` (a server's start on `port`), turning "address in use" into a coded error naming the
+ * option (`details.field`: kmsPort, fcPort or alertPort) so the caller can say which flag to pass.
+ */
+async function portCheck<T>(field: string, port: number | undefined, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new OrchestratorError(ErrorCode.InvalidConfig, `port ${port} on 127.0.0.1 is in use`, {
+      details: { field },
+    });
+  }
+}
+
+/** Writes `<stateDir>/cli.env`: the settings `npm run ops -- --local` and `npm run local:webhook` read. */
+export async function writeCliEnvFile(stateDir: string, cliEnv: Record<string, string>): Promise<string> {
+  const file = join(stateDir, CLI_ENV_FILE);
+  const text = Object.entries(cliEnv)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
+  await writeFile(file, `${text}\n`, { mode: 0o600 });
+  return file;
+}
+
 /** Starts the emulator, the FC host and wires them; does not build or seed. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -153,31 +185,38 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     accessKeySecret: randomBytes(18).toString('base64url'),
     securityToken: randomBytes(32).toString('base64url'),
   };
-  const emu = await startKmsEmulator({
-    port: options.kmsPort ?? 0,
-    credentials: [LOCAL_OPERATOR, sts],
-    stateFile: join(stateDir, 'kms-state.json'),
-    // Demo speed is the emulator's own: its clock moves continuously (the functions follow it).
-    speed: options.speed ?? 1,
-    admin: true,
-    kmsVersion: 3,
-    instances: [
-      { id: LOCAL_INSTANCES.keys, type: 'software', sharedGateway: true },
-      { id: LOCAL_INSTANCES.escrow, type: 'software', sharedGateway: true },
-    ],
-    log: (line) => log(`[kms] ${line}`),
-  });
+  const emu = await portCheck('kmsPort', options.kmsPort, () =>
+    startKmsEmulator({
+      port: options.kmsPort ?? 0,
+      credentials: [LOCAL_OPERATOR, sts],
+      stateFile: join(stateDir, 'kms-state.json'),
+      // Demo speed is the emulator's own: its clock moves continuously (the functions follow it).
+      speed: options.speed ?? 1,
+      admin: true,
+      kmsVersion: 3,
+      instances: [
+        { id: LOCAL_INSTANCES.keys, type: 'software', sharedGateway: true },
+        { id: LOCAL_INSTANCES.escrow, type: 'software', sharedGateway: true },
+      ],
+      log: (line) => log(`[kms] ${line}`),
+    }),
+  );
   let host: FcHost | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let alerts: AlertReceiver | undefined;
+  // Set once the CLI environment is known (below); the receiver serves it at /report.
+  let reportPage: (() => Promise<string>) | undefined;
   try {
-    alerts = await startAlertReceiver({
-      ...(options.alertPort === undefined ? {} : { port: options.alertPort }),
-      secret: secrets.alertHmac,
-      onAlert: (a) => {
-        for (const line of a.text.split('\n')) log(`[alert] ${line}`);
-      },
-    });
+    alerts = await portCheck('alertPort', options.alertPort, () =>
+      startAlertReceiver({
+        ...(options.alertPort === undefined ? {} : { port: options.alertPort }),
+        secret: secrets.alertHmac,
+        onAlert: (a) => {
+          for (const line of a.text.split('\n')) log(`[alert] ${line}`);
+        },
+        pages: { '/report': () => (reportPage ? reportPage() : Promise.reject(new Error('stack starting'))) },
+      }),
+    );
     const kms = operatorKms(emu.endpoint);
     const escrowKeyId = await ensureEscrowKey(kms);
     // As in the cloud, the webhook reads its secrets from KMS Secrets Manager by name (s.yaml).
@@ -197,6 +236,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_ALERT_WEBHOOK_URL: alerts.url,
       BYOK_ALERT_WEBHOOK_FORMAT: 'generic',
       BYOK_ALERT_WEBHOOK_SECRET: secrets.alertHmac,
+      ...options.env,
     };
     const env = {
       BYOK_ESCROW_KEY_ID: escrowKeyId,
@@ -220,20 +260,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       return { ...f, env: e };
     });
     const speed = options.speed ?? 1;
-    host = await startFcHost({
-      functions,
-      port: options.fcPort ?? 0,
-      accountId: '1234567890123456',
-      region: 'cn-hangzhou',
-      credentials: () => sts,
-      invokeCredentials: [LOCAL_OPERATOR],
-      timeScale: speed,
-      // Timers fire on the emulator's clock (also after a restart, when it is ahead of real time).
-      startAtMs: emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000,
-      fireTimers: options.fireTimers ?? true,
-      fc2ServiceNames: [project.projectName],
-      log: (line) => log(`[fc] ${line}`),
-    });
+    host = await portCheck('fcPort', options.fcPort, () =>
+      startFcHost({
+        functions,
+        port: options.fcPort ?? 0,
+        accountId: '1234567890123456',
+        region: 'cn-hangzhou',
+        credentials: () => sts,
+        invokeCredentials: [LOCAL_OPERATOR],
+        // The sweep's coordinator invokes its shards through the FC API with the function's own
+        // credentials (deployed: the function role's fc:InvokeFunction on itself).
+        acceptFunctionCredentials: true,
+        endpointEnv: 'BYOK_FC_ENDPOINT',
+        timeScale: speed,
+        // Timers fire on the emulator's clock (also after a restart, when it is ahead of real time).
+        startAtMs: emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000,
+        fireTimers: options.fireTimers ?? true,
+        fc2ServiceNames: [project.projectName],
+        log: (line) => log(`[fc] ${line}`),
+      }),
+    );
     if (speed > 1) {
       // The emulator clock runs at demo speed by itself (continuously); save the time it reached
       // now and then, so a crash does not lose it (a clean close saves it too).
@@ -260,6 +306,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       BYOK_OPS_FUNCTION: byRole('ops'),
       BYOK_FC2_SERVICE: project.projectName,
     });
+    const stackEnv = cliEnv;
+    reportPage = () =>
+      localReportPage({
+        cliEnv: stackEnv,
+        operator: LOCAL_OPERATOR,
+        stateDir,
+        nowMs: () => emu.clock.nowMs?.() ?? emu.clock.nowUnix() * 1000,
+      }).catch((err: unknown) => {
+        const e = err as { code?: unknown; message?: unknown };
+        log(`[report] the page could not be built: ${String(e.code ?? 'error')}: ${String(e.message ?? err)}`);
+        throw err;
+      });
     const h = host;
     const receiver = alerts;
     return {
@@ -270,6 +328,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       cliEnv,
       secrets,
       alerts: receiver,
+      reportUrl: `${receiver.origin}/report`,
       functionNames,
       projectName: project.projectName,
       close: async () => {

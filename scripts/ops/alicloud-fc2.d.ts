@@ -14,7 +14,7 @@ declare module '@alicloud/fc2' {
     region: string;
     secure?: boolean;
     internal?: boolean;
-    /** Full URL override, e.g. http://127.0.0.1:9000. */
+    /** Full URL override, e.g. http://127.0.0.1:4766. */
     endpoint?: string;
     /** Milliseconds; default 60000. */
     timeout?: number;

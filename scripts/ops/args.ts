@@ -179,6 +179,9 @@ export function toRequest(p: ParsedCommand): OpsRequest {
     }
     case 'restore':
       return { command: 'restore', keyId: a! };
+    case 'report':
+      if (p.flags['html'] === undefined) throw usageError('report: --html <file> is required');
+      return { command: 'report' };
     default:
       throw usageError(`unknown command "${p.spec.name}"`);
   }

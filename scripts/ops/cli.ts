@@ -11,23 +11,27 @@
  * sink: stdout carries only the result), the engine's log lines (JSON, `warn` and up, an engine
  * bug's with its stack; everything with BYOK_DEBUG=1) and errors go to stderr. Errors print
  * `error <CODE>: <message>`; a stack trace only with BYOK_DEBUG=1. No secret (access key secret,
- * security token, webhook secret) is ever printed: the access key id is, as the audit actor.
+ * security token, webhook secret) is ever printed. Credentials come from the official provider
+ * chain (credentials.ts; global `--profile <name>`); the audit actor is the principal STS
+ * GetCallerIdentity names (identity.ts), else the access key id marked `unverified:`.
  */
-import { join } from 'node:path';
 import { ConfigError } from '../../shared/config/index.js';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../shared/errors.js';
 import { LogLevel, createLogger } from '../../shared/log.js';
 import { systemClock } from '../../shared/system.js';
 import { parseCommandLine, toRequest } from './args.js';
 import { commandHelp, globalHelp } from './usage.js';
-import { createDirectRunner, operatorActor } from './direct.js';
+import { createDirectRunner } from './direct.js';
 import { LOCAL_COMMANDS, runLocalCommand } from './local-commands.js';
 import { createRemoteRunner, readEnvFile } from './remote.js';
+import { takeProfileFlag } from './credentials.js';
+import { writeHtmlReport } from './report.js';
+import { requireStackSettings, resolveStateDir, takeStateDirFlag } from '../local/state-dir.js';
 import { ExitCode, exitCodeFor, exitCodeOfResult, renderResult } from './render.js';
 import type { OpsRunner } from './runner.js';
 
 export { executeRequest, type OpsRequest, type OpsResult, type SweepOutcome } from '../../shared/ops/commands.js';
-export { credentialsFromEnv, createDirectRunner, operatorActor } from './direct.js';
+export { createDirectRunner, operatorActor } from './direct.js';
 export { ExitCode, exitCodeFor } from './render.js';
 export type { OpsRunner, RunHooks } from './runner.js';
 
@@ -52,9 +56,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let commandName = 'ops';
   const emitJson = (doc: Record<string, unknown>) => io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
   const mode = { remote: argv.includes('--remote'), fc2: argv.includes('--fc2'), local: argv.includes('--local') };
-  const line = argv.filter((a) => !MODE_FLAGS.includes(a));
+  let line = argv.filter((a) => !MODE_FLAGS.includes(a));
   // Suggested follow-up commands carry the mode flags this run used (`--local`, `--remote`, `--fc2`).
-  const flags = MODE_FLAGS.filter((f) => argv.includes(f)).join(' ');
+  let flags = MODE_FLAGS.filter((f) => argv.includes(f)).join(' ');
   const withMode = (text: string) => (flags ? text.replaceAll('npm run ops -- ', `npm run ops -- ${flags} `) : text);
   let env = io.env;
   try {
@@ -63,10 +67,31 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         details: { field: 'argv' },
       });
     }
-    // --local: the settings `npm start` wrote for this machine's local stack; variables already set win.
+    // --profile <name>: the aliyun CLI profile to take credentials from (credentials.ts).
+    const profileFlag = takeProfileFlag(line);
+    line = profileFlag.rest;
+    const profile = profileFlag.profile;
+    if (profile !== undefined) {
+      if (mode.local) {
+        const rule = '--profile: not with --local (the local stack uses its own test credentials from its cli.env)';
+        throw new OrchestratorError(ErrorCode.InvalidInput, rule, { details: { field: 'argv' } });
+      }
+      flags = `${flags} --profile ${profile}`.trim();
+    }
+    // --local: the settings `npm start` wrote for this machine's local stack (in its state dir:
+    // --state-dir, else BYOK_LOCAL_STATE_DIR, else .local); variables already set win.
+    const stateFlag = takeStateDirFlag(line);
+    line = stateFlag.rest;
+    if (stateFlag.stateDir !== undefined && !mode.local) {
+      throw new OrchestratorError(ErrorCode.InvalidInput, '--state-dir: only meaningful with --local', {
+        details: { field: 'argv' },
+      });
+    }
     if (mode.local) {
+      const state = resolveStateDir(stateFlag.stateDir, io.env, process.cwd());
+      if (state.source === 'flag') flags = `${flags} --state-dir ${state.given}`;
       const set = Object.fromEntries(Object.entries(io.env).filter(([, v]) => v !== undefined));
-      env = { ...readEnvFile(join(process.cwd(), '.local', 'cli.env')), ...set };
+      env = { ...readEnvFile(requireStackSettings(state, '--local')), ...set };
     }
     const parsed = parseCommandLine(line);
     if (parsed.spec === undefined) {
@@ -106,9 +131,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const runner =
       io.runner ??
       (mode.remote
-        ? createRemoteRunner({ env, fc2: mode.fc2, operator: operatorActor(env).id })
-        : createDirectRunner({ env, ...(io.now ? { now: io.now } : {}), writeLine, log }));
+        ? createRemoteRunner({ env, fc2: mode.fc2, warn: writeLine, ...(profile ? { profile } : {}) })
+        : createDirectRunner({
+            env,
+            ...(io.now ? { now: io.now } : {}),
+            writeLine,
+            log,
+            ...(profile ? { profile } : {}),
+          }));
     const result = await runner.run(request, { progress: writeLine });
+    if (result.command === 'report') return await writeHtmlReport(result, parsed, { env, stdout: io.stdout, mode });
     const code = exitCodeOfResult(result);
     if (parsed.json) emitJson({ ...result, ok: code === ExitCode.Ok, exitCode: code });
     else io.stdout(withMode(renderResult(result)));

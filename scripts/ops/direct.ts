@@ -1,8 +1,11 @@
 /**
  * Direct mode of the on-call CLI: the lifecycle engine in-process, with the operator's own
- * credentials (`ALIBABA_CLOUD_ACCESS_KEY_ID` / `_SECRET` / `_SECURITY_TOKEN`) and the BYOK_*
+ * credentials found through the official provider chain (credentials.ts: environment variables,
+ * `--profile` / the aliyun CLI profile, OIDC, ECS RAM role, credentials URI) and the BYOK_*
  * configuration (shared/config), its deps built per command by the same factory the functions use
- * (shared/bootstrap.ts) and closed when the command ends.
+ * (shared/bootstrap.ts) and closed when the command ends. The operator recorded in audit events is
+ * the principal STS GetCallerIdentity names (identity.ts), else the access key id marked
+ * `unverified:`.
  *
  * Output: stdout carries only the command's result (cli.ts), so the `stdout` audit sink, config
  * warnings and the engine's log lines go to stderr, like progress.
@@ -10,44 +13,25 @@
 import { createEngineFactory, type EngineFactory, type RunDeps } from '../../shared/bootstrap.js';
 import { ConfigError, parseConfig, type Config, type ConfigProblem } from '../../shared/config/index.js';
 import { invocationClock } from '../../shared/fc/adapter.js';
-import type { KmsCredentials } from '../../shared/kms/alicloud-adapter.js';
 import type { Actor } from '../../shared/lifecycle/ports.js';
 import type { Logger } from '../../shared/log.js';
 import { executeRequest } from '../../shared/ops/commands.js';
 import type { Clock } from '../../shared/runtime-types.js';
 import { systemClock } from '../../shared/system.js';
 import functionRolePolicy from '../deploy/ram-policy-function.json';
+import { chooseCredentialSource, operatorCredentials, type OperatorCredentials } from './credentials.js';
+import { resolveOperatorIdentity, stsEndpointOf, unverifiedActorId, type OperatorIdentity } from './identity.js';
 import type { OpsRunner, RunHooks } from './runner.js';
 
 type Env = Record<string, string | undefined>;
 
-/** The operator's credentials from the standard Alibaba Cloud variables; problems name the variable. */
-export function credentialsFromEnv(env: Env): { credentials?: KmsCredentials; problems: ConfigProblem[] } {
-  const id = env['ALIBABA_CLOUD_ACCESS_KEY_ID']?.trim();
-  const secret = env['ALIBABA_CLOUD_ACCESS_KEY_SECRET'];
-  const token = env['ALIBABA_CLOUD_SECURITY_TOKEN'];
-  const problems: ConfigProblem[] = [];
-  if (!id) {
-    const message = 'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id)';
-    problems.push({ variable: 'ALIBABA_CLOUD_ACCESS_KEY_ID', message });
-  }
-  if (!secret) {
-    const message = 'ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)';
-    problems.push({ variable: 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', message });
-  }
-  if (problems.length > 0 || !id || !secret) return { problems };
-  return {
-    credentials: { accessKeyId: id, accessKeySecret: secret, ...(token ? { securityToken: token } : {}) },
-    problems,
-  };
-}
-
-/** The audit actor of a direct-mode operator: the access key id (not a secret), else $USER. */
+/**
+ * The audit actor before (or without) GetCallerIdentity: the access key id of the environment (not
+ * a secret), else $USER, marked `unverified:`. Remote mode names the operator with it only when STS
+ * cannot be asked.
+ */
 export function operatorActor(env: Env): Actor {
-  return {
-    kind: 'operator',
-    id: env['ALIBABA_CLOUD_ACCESS_KEY_ID']?.trim() || env['USER'] || env['USERNAME'] || 'unknown',
-  };
+  return { kind: 'operator', id: unverifiedActorId(env, env['ALIBABA_CLOUD_ACCESS_KEY_ID']?.trim()) };
 }
 
 /** Where direct mode writes besides the result. */
@@ -61,13 +45,19 @@ export interface DirectOutput {
 /** Everything a direct-mode command needs from the environment, checked together. */
 export interface DirectSetup {
   config: Config;
-  credentials: KmsCredentials;
+  /** The operator's credentials (resolved lazily, before each run). */
+  credentials: OperatorCredentials;
+  /** The actor until GetCallerIdentity has answered (the unverified fallback). */
   actor: Actor;
   factory: EngineFactory;
 }
 
-/** Parses config and credentials together (one error lists every problem) and builds the factory. */
-export function directSetup(env: Env, output: DirectOutput): DirectSetup {
+/**
+ * Parses config and chooses the credential source together (one error lists every problem) and
+ * builds the factory. No network: credentials and identity are resolved when a command runs.
+ * A bad `--profile` throws its own coded error naming the flag.
+ */
+export function directSetup(env: Env, output: DirectOutput, options: { profile?: string } = {}): DirectSetup {
   const problems: ConfigProblem[] = [];
   let config: Config | undefined;
   try {
@@ -76,35 +66,71 @@ export function directSetup(env: Env, output: DirectOutput): DirectSetup {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
-  const creds = credentialsFromEnv(env);
-  problems.push(...creds.problems);
-  if (problems.length > 0 || !config || !creds.credentials) throw new ConfigError(problems);
+  const chosen = chooseCredentialSource(env, options);
+  problems.push(...chosen.problems);
+  if (problems.length > 0 || !config || !chosen.source) throw new ConfigError(problems);
   const factory = createEngineFactory({
     config,
     // stdout carries only the command's result: the `stdout` audit sink goes to stderr here.
     auditWriter: (line) => output.writeLine(line.endsWith('\n') ? line.slice(0, -1) : line),
     ...(output.log ? { log: output.log } : {}),
   });
-  return { config, credentials: creds.credentials, actor: operatorActor(env), factory };
+  const accessKeyId = chosen.source.via === 'env' ? chosen.source.accessKeyId : undefined;
+  return {
+    config,
+    credentials: operatorCredentials(chosen.source),
+    actor: { kind: 'operator', id: unverifiedActorId(env, accessKeyId) },
+    factory,
+  };
 }
 
-/** Engine deps of one direct-mode command; `close()` them in a `finally`. */
+/** How often a run asks the provider again (session providers refresh only near expiry). */
+const REFRESH_MS = 60_000;
+
+/**
+ * Engine deps of one direct-mode command; `close()` them in a `finally`. The credentials are
+ * resolved first and re-asked every minute while the run lasts, so rotating STS / ECS role
+ * credentials are refreshed (the KMS adapter rebuilds its client when they change).
+ */
 export async function directEngineDeps(
   setup: DirectSetup,
-  run: { clock: Clock; progress: RunHooks['progress'] },
+  run: { clock: Clock; progress: RunHooks['progress']; actor?: Actor },
 ): Promise<RunDeps> {
   const { factory, credentials } = setup;
-  return factory.run(await factory.instance(() => credentials), {
-    actor: setup.actor,
-    clock: run.clock,
-    progress: run.progress,
-  });
+  await credentials.resolve();
+  const timer = setInterval(() => {
+    // A failed refresh keeps the last credentials; the KMS call that needs new ones reports it.
+    credentials.resolve().catch(() => {});
+  }, REFRESH_MS);
+  timer.unref();
+  try {
+    const deps = await factory.run(await factory.instance(() => credentials.current()), {
+      actor: run.actor ?? setup.actor,
+      clock: run.clock,
+      progress: run.progress,
+    });
+    const close = deps.close;
+    return {
+      ...deps,
+      close: () => {
+        clearInterval(timer);
+        return close();
+      },
+    };
+  } catch (err) {
+    clearInterval(timer);
+    throw err;
+  }
 }
 
 /** The direct runner: builds engine deps per request and runs the engine in-process. */
-export function createDirectRunner(options: { env: Env; now?: () => number } & DirectOutput): OpsRunner {
-  const setup = directSetup(options.env, options);
+export function createDirectRunner(
+  options: { env: Env; now?: () => number; profile?: string } & DirectOutput,
+): OpsRunner {
+  const setup = directSetup(options.env, options, options.profile === undefined ? {} : { profile: options.profile });
   for (const w of setup.config.warnings) options.writeLine(`warning: ${w}`);
+  const sts = stsEndpointOf(options.env, { host: setup.config.kms.endpoint, protocol: setup.config.kms.protocol });
+  let identity: Promise<OperatorIdentity> | undefined;
   return {
     mode: 'direct',
     async run(request, hooks) {
@@ -113,14 +139,13 @@ export function createDirectRunner(options: { env: Env; now?: () => number } & D
       const clock = options.now
         ? { nowMs: options.now }
         : await invocationClock(systemClock, options.env['BYOK_LOCAL_TIME_URL']);
-      const deps = await directEngineDeps(setup, { clock, progress: hooks.progress });
+      await setup.credentials.resolve();
+      identity ??= resolveOperatorIdentity(options.env, setup.credentials, sts, options.writeLine);
+      const who = await identity;
+      const deps = await directEngineDeps(setup, { clock, progress: hooks.progress, actor: who.actor });
       try {
         // doctor also checks the configuration itself and compares the shipped role policy.
-        const context = {
-          config: setup.config,
-          identity: `access key ${setup.credentials.accessKeyId}`,
-          ramPolicy: functionRolePolicy,
-        };
+        const context = { config: setup.config, identity: who.description, ramPolicy: functionRolePolicy };
         return await executeRequest(deps, request, context);
       } finally {
         await deps.close();

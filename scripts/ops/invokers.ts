@@ -26,13 +26,28 @@ export interface InvokerCredentials {
   securityToken?: string;
 }
 
+/**
+ * Credentials that may rotate (STS assume-role, ECS RAM role, OIDC): the official
+ * @alicloud/credentials client, which openapi-client asks before every request, and a resolver
+ * for the clients that take fixed values (fc2: resolved before each invocation).
+ */
+export interface RotatingInvokerCredentials {
+  /** The `@alicloud/credentials` Credential client. */
+  client: unknown;
+  resolve(): Promise<InvokerCredentials>;
+}
+
+function isRotating(c: InvokerCredentials | RotatingInvokerCredentials): c is RotatingInvokerCredentials {
+  return typeof (c as RotatingInvokerCredentials).resolve === 'function';
+}
+
 /** Options common to both invokers. */
 export interface InvokerOptions {
   accountId: string;
   region: string;
-  credentials: InvokerCredentials;
+  credentials: InvokerCredentials | RotatingInvokerCredentials;
   /**
-   * Where to send requests: `http://127.0.0.1:9000` for the local host; default
+   * Where to send requests: `http://127.0.0.1:4766` for the local host; default
    * `https://<accountId>.<region>.fc.aliyuncs.com` (FC's data-plane endpoint, §6.7).
    */
   endpoint?: string;
@@ -181,28 +196,33 @@ type CallApiRuntime = Parameters<InstanceType<typeof OpenApiModule>['callApi']>[
 export class Fc3Invoker implements Invoker {
   private readonly client: InstanceType<typeof OpenApiModule>;
   private readonly timeoutMs: number;
-  private readonly secrets: string[];
+  private readonly credentials: InvokerCredentials | RotatingInvokerCredentials;
 
   constructor(options: InvokerOptions) {
     const url = defaultEndpoint(options);
+    const c = options.credentials;
     this.client = new OpenApiClient(
       new Config({
-        accessKeyId: options.credentials.accessKeyId,
-        accessKeySecret: options.credentials.accessKeySecret,
-        ...(options.credentials.securityToken === undefined
-          ? {}
-          : { securityToken: options.credentials.securityToken }),
+        // Rotating credentials: openapi-client asks the official client before every request.
+        ...(isRotating(c)
+          ? { credential: c.client as Config['credential'] }
+          : {
+              accessKeyId: c.accessKeyId,
+              accessKeySecret: c.accessKeySecret,
+              ...(c.securityToken === undefined ? {} : { securityToken: c.securityToken }),
+            }),
         endpoint: url.host,
         protocol: url.protocol.replace(':', ''),
         regionId: options.region,
       }),
     );
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.secrets = secretsOf(options.credentials);
+    this.credentials = c;
   }
 
   /** Invokes synchronously; throws FunctionFailed when the function fails. */
   async invoke(functionName: string, payload: unknown): Promise<unknown> {
+    const secrets = secretsOf(isRotating(this.credentials) ? await this.credentials.resolve() : this.credentials);
     const body = encodePayload(payload);
     const params = new Params({
       action: 'InvokeFunction',
@@ -243,7 +263,7 @@ export class Fc3Invoker implements Invoker {
     }
     const bytes = Buffer.isBuffer(response.body) ? response.body : Buffer.from(String(response.body ?? ''), 'utf8');
     if (response.headers['x-fc-error-type'] !== undefined)
-      throw functionFailed(functionName, decodeResult(bytes), response.headers, this.secrets);
+      throw functionFailed(functionName, decodeResult(bytes), response.headers, secrets);
     return decodeResult(bytes);
   }
 }
@@ -254,32 +274,46 @@ export class Fc3Invoker implements Invoker {
  * (§1.1, §10); kept for legacy deployments and to test against the local host.
  */
 export class Fc2Invoker implements Invoker {
-  private readonly client: FC;
+  private readonly options: Fc2InvokerOptions;
   private readonly serviceName: string;
-  private readonly secrets: string[];
+  private cached: { fingerprint: string; client: FC } | undefined;
 
   constructor(options: Fc2InvokerOptions) {
-    const url = defaultEndpoint(options);
-    this.client = new FC(options.accountId, {
-      accessKeyID: options.credentials.accessKeyId,
-      accessKeySecret: options.credentials.accessKeySecret,
-      ...(options.credentials.securityToken === undefined ? {} : { securityToken: options.credentials.securityToken }),
-      region: options.region,
-      endpoint: url.origin,
-      timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    });
+    this.options = options;
     this.serviceName = options.serviceName;
-    this.secrets = secretsOf(options.credentials);
+  }
+
+  /** The fc2 client for the current credentials (fc2 takes fixed values: rebuilt when they rotate). */
+  private async clientFor(c: InvokerCredentials): Promise<FC> {
+    const fingerprint = `${c.accessKeyId}\u0000${c.accessKeySecret}\u0000${c.securityToken ?? ''}`;
+    if (this.cached?.fingerprint !== fingerprint) {
+      const url = defaultEndpoint(this.options);
+      const client = new FC(this.options.accountId, {
+        accessKeyID: c.accessKeyId,
+        accessKeySecret: c.accessKeySecret,
+        ...(c.securityToken === undefined ? {} : { securityToken: c.securityToken }),
+        region: this.options.region,
+        endpoint: url.origin,
+        timeout: this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      });
+      this.cached = { fingerprint, client };
+    }
+    return this.cached.client;
   }
 
   /** Invokes synchronously; `svc$fn` names go to service `svc`, others to the configured service. */
   async invoke(functionName: string, payload: unknown): Promise<unknown> {
+    const c = isRotating(this.options.credentials)
+      ? await this.options.credentials.resolve()
+      : this.options.credentials;
+    const client = await this.clientFor(c);
+    const secrets = secretsOf(c);
     const dollar = functionName.indexOf('$');
     const service = dollar > 0 ? functionName.slice(0, dollar) : this.serviceName;
     const fn = dollar > 0 ? functionName.slice(dollar + 1) : functionName;
     let response: { headers: Record<string, string | string[] | undefined>; data: unknown };
     try {
-      response = await this.client.invokeFunction(
+      response = await client.invokeFunction(
         service,
         fn,
         encodePayload(payload),
@@ -303,7 +337,7 @@ export class Fc2Invoker implements Invoker {
     if (response.headers['x-fc-error-type'] !== undefined) {
       // The SDK reads error bodies as text and parses them when they are application/json.
       const body = typeof data === 'string' || Buffer.isBuffer(data) ? decodeResult(Buffer.from(data)) : data;
-      throw functionFailed(functionName, body, response.headers, this.secrets);
+      throw functionFailed(functionName, body, response.headers, secrets);
     }
     if (Buffer.isBuffer(data)) return decodeResult(data);
     if (typeof data === 'string') return decodeResult(Buffer.from(data, 'utf8'));

@@ -6,12 +6,17 @@
  *
  * Environment: BYOK_FC_ACCOUNT_ID (required), BYOK_REGION (required), BYOK_FC_ENDPOINT (default
  * https://<account>.<region>.fc.aliyuncs.com), BYOK_OPS_FUNCTION (default byok-ops),
- * BYOK_FC2_SERVICE (with --fc2; default byok-orchestrator), and the operator's credentials in
- * ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN.
+ * BYOK_FC2_SERVICE (with --fc2; default byok-orchestrator), and the operator's credentials from
+ * the official provider chain (credentials.ts: ALIBABA_CLOUD_* variables, --profile, OIDC, ECS RAM
+ * role, ...). The function audits the command as the operator the CLI names: the principal STS
+ * GetCallerIdentity returns for these credentials (identity.ts), else `unverified:<access key id>`.
  */
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '../../shared/config/index.js';
 import { ErrorCode, OrchestratorError, isOrchestratorError, type ErrorCode as Code } from '../../shared/errors.js';
 import type { OpsResult } from '../../shared/ops/commands.js';
+import { chooseCredentialSource, operatorCredentials } from './credentials.js';
+import { resolveOperatorIdentity, stsEndpointOf, type Endpoint } from './identity.js';
 import { Fc2Invoker, Fc3Invoker, type Invoker } from './invokers.js';
 import type { OpsRunner } from './runner.js';
 
@@ -23,15 +28,32 @@ function need(env: Record<string, string | undefined>, name: string, rule: strin
   return v;
 }
 
-/** Builds the remote runner from the environment (or with a given invoker, for tests). */
+/** The KMS endpoint the environment names, if any (only to find a local emulator's STS). */
+function kmsEndpointOf(env: Record<string, string | undefined>): Endpoint | undefined {
+  const host = env.BYOK_KMS_ENDPOINT?.trim();
+  if (!host) return undefined;
+  return { host, protocol: env.BYOK_KMS_PROTOCOL === 'http' ? 'http' : 'https' };
+}
+
+/**
+ * Builds the remote runner from the environment (or with a given invoker and operator, for tests).
+ * Without `operator`, the first run asks STS who the credentials belong to (`warn` gets the line
+ * that says when it could not).
+ */
 export function createRemoteRunner(options: {
   env: Record<string, string | undefined>;
   fc2: boolean;
-  operator: string;
+  operator?: string;
   invoker?: Invoker;
+  profile?: string;
+  warn?: (line: string) => void;
 }): OpsRunner {
   const { env } = options;
   const functionName = env.BYOK_OPS_FUNCTION || 'byok-ops';
+  // Asked once, at the first run (no network while the runner is built).
+  let whoAsks: (() => Promise<string>) | undefined;
+  let operator: Promise<string> | undefined =
+    options.operator === undefined ? undefined : Promise.resolve(options.operator);
   const invoker =
     options.invoker ??
     (() => {
@@ -41,10 +63,13 @@ export function createRemoteRunner(options: {
         'required for --remote: the Alibaba Cloud account id that owns the functions',
       );
       const region = need(env, 'BYOK_REGION', 'required for --remote, e.g. cn-hangzhou');
-      const credentials = {
-        accessKeyId: need(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'required: the operator access key id'),
-        accessKeySecret: need(env, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'required: the operator access key secret'),
-        ...(env.ALIBABA_CLOUD_SECURITY_TOKEN ? { securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN } : {}),
+      const chosen = chooseCredentialSource(env, options.profile === undefined ? {} : { profile: options.profile });
+      if (!chosen.source) throw new ConfigError(chosen.problems);
+      const credentials = operatorCredentials(chosen.source);
+      whoAsks = async () => {
+        await credentials.resolve();
+        const sts = stsEndpointOf(env, kmsEndpointOf(env));
+        return (await resolveOperatorIdentity(env, credentials, sts, options.warn ?? (() => {}))).actor.id;
       };
       const common = {
         accountId,
@@ -60,9 +85,17 @@ export function createRemoteRunner(options: {
     mode: 'remote',
     async run(request, hooks) {
       hooks.progress(`invoking ${functionName} (${options.fc2 ? 'FC 2.0 API' : 'FC 3.0 API'}): ${request.command}`);
+      operator ??= whoAsks ? whoAsks() : Promise.resolve('unnamed-operator');
+      let who: string;
+      try {
+        who = await operator;
+      } catch (err) {
+        operator = undefined; // a failed resolution is asked again next time
+        throw err;
+      }
       let result: unknown;
       try {
-        result = await invoker.invoke(functionName, { ...request, operator: options.operator });
+        result = await invoker.invoke(functionName, { ...request, operator: who });
       } catch (err) {
         // The ops function names our error code as the FC errorType; give it back its code.
         if (

@@ -225,6 +225,11 @@ export function renderResult(r: OpsResult): string {
     }
     case 'doctor':
       return renderDoctor(r.checks);
+    case 'report':
+      return (
+        `Report data as of ${iso(r.nowMs)}: ${r.snapshot.keys.length} key(s), ${r.alerts.length} alert(s); ` +
+        'the page: npm run ops -- report --html <file>\n'
+      );
     default: {
       const exhaustive: never = r;
       return `${JSON.stringify(exhaustive)}\n`;

@@ -181,6 +181,28 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   { name: 'config', args: [], summary: 'print the effective configuration (secrets redacted) and warnings', flags: [] },
+  {
+    name: 'report',
+    args: [],
+    summary: 'write one self-contained HTML page: every lineage as a timeline, alerts, unmanaged keys, instances',
+    flags: [
+      { name: 'html', value: 'string', valueName: 'file', help: 'where to write the page (required)' },
+      {
+        name: 'audit-file',
+        value: 'string',
+        valueName: 'path',
+        help: 'audit JSONL for the timelines (default BYOK_AUDIT_FILE; --local: all audit files of the stack)',
+      },
+    ],
+    details: [
+      '',
+      'Read-only. The page has no script and loads nothing from elsewhere: it opens offline and prints (one',
+      'lineage per page block). Timelines: generations, material validity windows, renewals, rotations,',
+      're-imports and incidents from the audit events, today, days left. With --remote the ops function reads',
+      'the keys and alerts; its audit events are in Log Service, so the timelines show events only from an',
+      '--audit-file you pass (an export of the logstore as JSONL). Exit 0 once the page is written.',
+    ],
+  },
 ];
 
 const EXIT_CODE_HELP = [
@@ -202,21 +224,36 @@ function synopsisOf(c: CommandSpec): string {
   return [c.name, ...c.args.map((a) => `<${a}>`)].join(' ');
 }
 
+const CREDENTIALS_HELP = [
+  'Credentials (direct and remote mode), as the Alibaba Cloud tools find them (@alicloud/credentials):',
+  '  --profile <name>   that profile of ~/.aliyun/config.json (the aliyun CLI configuration), first;',
+  '  else ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN); else OIDC/RRSA',
+  '  (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE); else the profile ALIBABA_CLOUD_PROFILE',
+  '  or the current one of ~/.aliyun/config.json (AK, StsToken, RamRoleArn = STS assume-role, EcsRamRole,',
+  '  OIDC, ...); else the ECS RAM role ALIBABA_CLOUD_ECS_METADATA; else ALIBABA_CLOUD_CREDENTIALS_URI.',
+  '  Audit events name you by the ARN STS GetCallerIdentity returns (BYOK_STS_ENDPOINT overrides',
+  '  sts.aliyuncs.com); if it cannot be asked, by the access key id marked unverified:. --local uses the',
+  "  local stack's test credentials (no --profile).",
+];
+
 /** `npm run ops -- --help`. */
 export function globalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => synopsisOf(c).length));
   return [
-    'Usage: npm run ops -- [--remote [--fc2]] [--local] <command> [args] [--json] [--help]',
+    'Usage: npm run ops -- [--remote [--fc2]] [--local [--state-dir <dir>]] [--profile <name>] <command> [args]',
+    '       [--json] [--help]',
     '',
     'On-call CLI for the BYOK orchestrator. Direct mode (default) runs the engine in-process with your',
-    'ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (/ ALIBABA_CLOUD_SECURITY_TOKEN)',
-    'and the BYOK_* configuration (see the README). BYOK_DEBUG=1 shows stack traces.',
+    'own credentials and the BYOK_* configuration (see the README). BYOK_DEBUG=1 shows stack traces.',
+    '',
+    ...CREDENTIALS_HELP,
     '',
     'Modes:',
     '  --remote   invoke the deployed ops function instead (FC 3.0 invoke API; BYOK_FC_ACCOUNT_ID,',
     '             BYOK_REGION, optional BYOK_FC_ENDPOINT and BYOK_OPS_FUNCTION)',
     '  --fc2      with --remote: use the FC 2.0 API (@alicloud/fc2; BYOK_FC2_SERVICE)',
-    '  --local    read the settings `npm start` wrote to .local/cli.env (the local stack)',
+    '  --local    read the settings `npm start` wrote to <state dir>/cli.env (the local stack); the state dir',
+    '             is --state-dir <dir>, else BYOK_LOCAL_STATE_DIR, else .local (as npm start --state-dir)',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${synopsisOf(c).padEnd(width)}  ${c.summary}`),

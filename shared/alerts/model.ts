@@ -44,8 +44,10 @@ export const OPS = 'npm run ops --';
 export function commandFor(reason: string, ids: { keyId?: string; instanceId?: string; lineage?: string }): string {
   const key = ids.keyId ?? '';
   if (ids.instanceId) return `${OPS} doctor`;
-  // Once the escrow record is back (RestoreSecret in its recovery window), re-import repairs the key.
-  if (/^material gone and no escrow record/.test(reason) && key) return `${OPS} reimport ${key}`;
+  // Re-import repairs the key only once the escrow record is back (RestoreSecret in its recovery
+  // window, or a break-glass copy): the command says so, since alone it would fail.
+  if (/^material gone and no escrow record/.test(reason) && key)
+    return `bring the escrow record back (README "On call: from page to fix"), then ${OPS} reimport ${key}`;
   if (/escrow/.test(reason)) return `${OPS} verify-escrow`;
   if (/^drift|scheduled for deletion|unmanaged/.test(reason)) return `${OPS} status`;
   if (/could not be read|Unavailable|state this tool/.test(reason)) return `${OPS} doctor`;

@@ -56,6 +56,17 @@ export interface AlertNotifier {
     nowMs: number;
     lineage?: string;
   }): Promise<AlertNotice[]>;
+  /**
+   * After a sharded sweep (functions/sweep): the alerts its shards derived, merged, and their summary,
+   * handled as one whole sweep's (the summarising shard calls it once). Same de-duplication.
+   */
+  afterAlerts(input: {
+    alerts: readonly Alert[];
+    summary: AlertSummary;
+    nowMs: number;
+    /** Whether an open alert of `lineage` (undefined: not about a lineage) that is not in `alerts` has recovered. */
+    mayRecover: (lineage: string | undefined) => boolean;
+  }): Promise<AlertNotice[]>;
 }
 
 /** The summary of a sweep (pure). */
@@ -90,6 +101,61 @@ export function createAlertNotifier(options: {
   log: Logger;
 }): AlertNotifier {
   const { store, sinks, resendMs, log } = options;
+  /** De-duplicates `alerts` against the state and delivers what is due; `inScope` = open alerts this run can close. */
+  async function deliver(
+    alerts: readonly Alert[],
+    inScope: (a: Alert) => boolean,
+    summary: AlertSummary | undefined,
+    nowMs: number,
+    lineage: string | undefined,
+  ): Promise<AlertNotice[]> {
+    try {
+      const state = await store.load();
+      const notices: AlertNotice[] = [];
+      const open: Record<string, OpenAlert> = { ...state.open };
+      for (const a of alerts) {
+        const prev = open[a.fingerprint];
+        if (!prev) {
+          open[a.fingerprint] = { ...a, sinceMs: nowMs, lastSentAtMs: nowMs };
+          notices.push(noticeOf(a, 'open', nowMs));
+        } else if (nowMs - prev.lastSentAtMs >= resendMs[a.severity]) {
+          open[a.fingerprint] = { ...a, sinceMs: prev.sinceMs, lastSentAtMs: nowMs };
+          notices.push(noticeOf(a, 'reminder', prev.sinceMs));
+        } else {
+          open[a.fingerprint] = { ...a, sinceMs: prev.sinceMs, lastSentAtMs: prev.lastSentAtMs };
+        }
+      }
+      const current = new Set(alerts.map((a) => a.fingerprint));
+      for (const [fp, prev] of Object.entries(state.open)) {
+        if (current.has(fp) || !inScope(prev)) continue;
+        delete open[fp];
+        const { sinceMs, lastSentAtMs: _sent, ...alert } = prev;
+        notices.push(noticeOf(alert, 'recovered', sinceMs));
+      }
+      const changed = notices.length > 0 || Object.keys(open).length !== Object.keys(state.open).length;
+      if (changed && !(await store.save({ v: 1, seq: state.seq + 1, open }))) {
+        log.info('alerts: another run updated the alert state first; its notices stand', { lineage });
+        return [];
+      }
+      const report: AlertReport = { notices, open: Object.values(open), ...(summary ? { summary } : {}) };
+      // deliverTo never throws: a failed delivery is logged (and was retried by the sink).
+      await Promise.all(sinks.map((s) => deliverTo(s, report, log)));
+      return notices;
+    } catch (err) {
+      // Without the state nothing can be de-duplicated: better told twice than never. Every alert
+      // goes out as new (the cause is logged, so a lasting failure is seen and fixed).
+      log.error('alerts: could not read or write the alert state; sending every alert as new', err, { lineage });
+      const notices = alerts.map((a) => noticeOf(a, 'open', nowMs));
+      const report: AlertReport = {
+        notices,
+        open: alerts.map((a) => ({ ...a, sinceMs: nowMs, lastSentAtMs: nowMs })),
+        ...(summary ? { summary } : {}),
+      };
+      await Promise.all(sinks.map((s) => deliverTo(s, report, log)));
+      return notices;
+    }
+  }
+
   return {
     async afterRun({ snapshot, results, nowMs, lineage }) {
       const whole = lineage === undefined;
@@ -100,55 +166,11 @@ export function createAlertNotifier(options: {
       );
       const inScope = (a: Alert) =>
         (whole || a.lineage === lineage) && !(a.lineage !== undefined && unsure.has(a.lineage));
-      try {
-        const state = await store.load();
-        const notices: AlertNotice[] = [];
-        const open: Record<string, OpenAlert> = { ...state.open };
-        for (const a of alerts) {
-          const prev = open[a.fingerprint];
-          if (!prev) {
-            open[a.fingerprint] = { ...a, sinceMs: nowMs, lastSentAtMs: nowMs };
-            notices.push(noticeOf(a, 'open', nowMs));
-          } else if (nowMs - prev.lastSentAtMs >= resendMs[a.severity]) {
-            open[a.fingerprint] = { ...a, sinceMs: prev.sinceMs, lastSentAtMs: nowMs };
-            notices.push(noticeOf(a, 'reminder', prev.sinceMs));
-          } else {
-            open[a.fingerprint] = { ...a, sinceMs: prev.sinceMs, lastSentAtMs: prev.lastSentAtMs };
-          }
-        }
-        const current = new Set(alerts.map((a) => a.fingerprint));
-        for (const [fp, prev] of Object.entries(state.open)) {
-          if (current.has(fp) || !inScope(prev)) continue;
-          delete open[fp];
-          const { sinceMs, lastSentAtMs: _sent, ...alert } = prev;
-          notices.push(noticeOf(alert, 'recovered', sinceMs));
-        }
-        const changed = notices.length > 0 || Object.keys(open).length !== Object.keys(state.open).length;
-        if (changed && !(await store.save({ v: 1, seq: state.seq + 1, open }))) {
-          log.info('alerts: another run updated the alert state first; its notices stand', { lineage });
-          return [];
-        }
-        const report: AlertReport = {
-          notices,
-          open: Object.values(open),
-          ...(whole ? { summary: summaryOf(snapshot, results, alerts, nowMs) } : {}),
-        };
-        // deliverTo never throws: a failed delivery is logged (and was retried by the sink).
-        await Promise.all(sinks.map((s) => deliverTo(s, report, log)));
-        return notices;
-      } catch (err) {
-        // Without the state nothing can be de-duplicated: better told twice than never. Every alert
-        // goes out as new (the cause is logged, so a lasting failure is seen and fixed).
-        log.error('alerts: could not read or write the alert state; sending every alert as new', err, { lineage });
-        const notices = alerts.map((a) => noticeOf(a, 'open', nowMs));
-        const report: AlertReport = {
-          notices,
-          open: alerts.map((a) => ({ ...a, sinceMs: nowMs, lastSentAtMs: nowMs })),
-          ...(whole ? { summary: summaryOf(snapshot, results, alerts, nowMs) } : {}),
-        };
-        await Promise.all(sinks.map((s) => deliverTo(s, report, log)));
-        return notices;
-      }
+      const summary = whole ? summaryOf(snapshot, results, alerts, nowMs) : undefined;
+      return deliver(alerts, inScope, summary, nowMs, lineage);
+    },
+    async afterAlerts({ alerts, summary, nowMs, mayRecover }) {
+      return deliver(alerts, (a) => mayRecover(a.lineage), summary, nowMs, undefined);
     },
   };
 }

@@ -12,7 +12,10 @@
  *   `127.0.0.1:PORT` for the emulator)
  * - `BYOK_KMS_PROTOCOL` (`https`): `http` or `https` (`http` only for the local emulator)
  * - `BYOK_KMS_MAX_RPS` (none): client-side ceiling on KMS requests per second (a number > 0, at most 1000)
- * - `BYOK_KMS_CONCURRENCY` (`4`): KMS calls in flight at once, 1-64
+ * - `BYOK_KMS_CONCURRENCY` (derived): fixed KMS calls in flight, 1-64; unset = rate x observed latency (2-32)
+ * - `BYOK_KMS_QPS_SHARE` (`0.8`): share (0-1] of each documented per-account KMS QPS quota, or `off`
+ * - `BYOK_SWEEP_SHARD_LINEAGES` (`10000`): most lineages one sweep function handles before it shards, 10-1000000
+ * - `BYOK_SWEEP_PARALLEL_SHARDS` (`4`): shards running at once (= the sweep's reservedConcurrency), 1-100
  * - `BYOK_KMS_INSTANCE_ID` (none, warned): KMS 3.0 instance (`kst-...`) the managed CMKs are created in; unset = the
  *   region's default key (only one) or the default instance of a migrated account
  * - `BYOK_ESCROW_INSTANCE_ID` (none): KMS 3.0 instance of the escrow CMK and of the escrow and lease secrets; must
@@ -30,6 +33,10 @@
  *   also sealed to it
  * - `BYOK_LEASE_KEY_ID` (`BYOK_ESCROW_KEY_ID`): the `Aliyun_KMS` CMK that encrypts lineage lease secrets; one of the
  *   two is required
+ * - `BYOK_ESCROW_VERIFY_DAYS` (`30`): every escrow record is decrypted and checked at least once in this many days
+ *   (1-366; spread over the days, docs/design.md "Observe")
+ * - `BYOK_TAG_RECONCILE_DAYS` (`30`): every managed key's own tags are read at least once in this many days (1-366);
+ *   in between, a sweep reads them from the mirror on its escrow secret
  * - `BYOK_LEASE_TTL_SECONDS` (`900`): how long a lineage lease lasts (60-86400); keep it above the function timeout
  * - `BYOK_AUDIT_SINK` (`stdout`): `stdout`, `file` or `both`
  * - `BYOK_AUDIT_FILE` (required for `file`/`both`): audit JSONL file (appended)
@@ -80,7 +87,11 @@ import {
   AuditSinkChoice,
   ConfigError,
   DEFAULT_KMS_CONCURRENCY,
+  DEFAULT_CHECK_PERIOD_DAYS,
+  DEFAULT_KMS_QPS_SHARE,
   DEFAULT_LEASE_TTL_SECONDS,
+  DEFAULT_SWEEP_PARALLEL_SHARDS,
+  DEFAULT_SWEEP_SHARD_LINEAGES,
   KmsProtocol,
   REDACTED,
   Range,
@@ -95,9 +106,12 @@ import { warnUnknown } from './warnings.js';
 export {
   AuditSinkChoice,
   ConfigError,
+  DEFAULT_CHECK_PERIOD_DAYS,
   DEFAULT_KMS_CONCURRENCY,
+  DEFAULT_KMS_QPS_SHARE,
   DEFAULT_LEASE_TTL_SECONDS,
   DEFAULT_POLICY,
+  DEFAULT_SWEEP_SHARD_LINEAGES,
   KmsProtocol,
   REDACTED,
   SecretString,
@@ -144,7 +158,26 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     if (n > 0 && n <= 1000) maxRequestsPerSecond = n;
     else r.fail(V.KmsMaxRps, `must be a number greater than 0 and at most 1000, got ${shown(V.KmsMaxRps, rawRps)}`);
   }
-  const concurrency = r.int(V.KmsConcurrency, Range.concurrency, DEFAULT_KMS_CONCURRENCY);
+  // Unset = derived (Little's law on the paced rate and the observed latency, shared/kms/resilience.ts).
+  const concurrency = r.isSet(V.KmsConcurrency)
+    ? r.int(V.KmsConcurrency, Range.concurrency, DEFAULT_KMS_CONCURRENCY)
+    : undefined;
+  let qpsShare: number | undefined = DEFAULT_KMS_QPS_SHARE;
+  const rawShare = r.raw(V.KmsQpsShare);
+  if (rawShare === 'off') qpsShare = undefined;
+  else if (rawShare !== undefined) {
+    const n = /^(?:0(?:\.\d+)?|1(?:\.0+)?)$/.test(rawShare) ? Number(rawShare) : NaN;
+    if (n > 0 && n <= 1) qpsShare = n;
+    else
+      r.fail(
+        V.KmsQpsShare,
+        `must be a number greater than 0 and at most 1, or off, got ${shown(V.KmsQpsShare, rawShare)}`,
+      );
+  }
+  const shardLineages = r.int(V.SweepShardLineages, Range.sweepShardLineages, DEFAULT_SWEEP_SHARD_LINEAGES);
+  const parallelShards = r.int(V.SweepParallelShards, Range.sweepParallelShards, DEFAULT_SWEEP_PARALLEL_SHARDS);
+  const escrowVerifyDays = r.int(V.EscrowVerifyDays, Range.checkPeriodDays, DEFAULT_CHECK_PERIOD_DAYS);
+  const tagReconcileDays = r.int(V.TagReconcileDays, Range.checkPeriodDays, DEFAULT_CHECK_PERIOD_DAYS);
 
   // Escrow and leases.
   const backend = r.oneOf(V.EscrowBackend, Object.values(EscrowBackend), EscrowBackend.KmsSecrets);
@@ -261,7 +294,14 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       endpoint: endpoint!,
       protocol: protocol!,
       ...opt('maxRequestsPerSecond', maxRequestsPerSecond),
-      concurrency: concurrency!,
+      ...opt('concurrency', concurrency),
+      ...opt('qpsShare', qpsShare),
+    },
+    sweep: {
+      shardLineages: shardLineages!,
+      parallelShards: parallelShards!,
+      escrowVerifyDays: escrowVerifyDays!,
+      tagReconcileDays: tagReconcileDays!,
     },
     escrow: escrow!,
     instances: { ...opt('keys', keysInstance), ...opt('escrow', escrowInstance) },

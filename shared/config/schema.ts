@@ -79,9 +79,22 @@ export interface Config {
     /** host[:port], no scheme. */
     endpoint: string;
     protocol: KmsProtocol;
-    /** Client-side QPS ceiling; undefined = none. */
+    /** Client-side QPS ceiling across all actions; undefined = none. */
     maxRequestsPerSecond?: number;
-    concurrency: number;
+    /** Fixed KMS calls in flight; undefined = derived from the rate and the observed latency. */
+    concurrency?: number;
+    /** Share (0-1] of each documented per-account QPS quota (docs/kms-api.md §4.1); undefined = off. */
+    qpsShare?: number;
+  };
+  /** Sweep sharding (functions/sweep): lineages per shard; a larger sweep is split (README "Limits"). */
+  sweep: {
+    shardLineages: number;
+    /** Shards running at once: the sweep's reservedConcurrency (s.yaml); each takes 1/this of the QPS share. */
+    parallelShards: number;
+    /** Every escrow record is read back in full at least once in this many days (observe.ts). */
+    escrowVerifyDays: number;
+    /** Every managed key's own tags are read at least once in this many days (the tag mirror's reconcile). */
+    tagReconcileDays: number;
   };
   escrow: EscrowConfig;
   /**
@@ -147,8 +160,24 @@ export const DEFAULT_POLICY: Readonly<LineagePolicy> = {
   keySpec: KeySpec.Aes256,
 };
 
-/** Default KMS calls in flight. */
-export const DEFAULT_KMS_CONCURRENCY = 4;
+/**
+ * Upper bound of the derived KMS calls in flight (resilience.ts DERIVED_CONCURRENCY.max); an explicit
+ * BYOK_KMS_CONCURRENCY replaces the derivation.
+ */
+export const DEFAULT_KMS_CONCURRENCY = 32;
+/** Default share of each documented KMS QPS quota a deployment uses (resilience.ts DEFAULT_KMS_QPS_SHARE). */
+export const DEFAULT_KMS_QPS_SHARE = 0.8;
+/** Default shards running at once (= the sweep's reservedConcurrency in s.yaml). */
+export const DEFAULT_SWEEP_PARALLEL_SHARDS = 4;
+/** Default lineages per sweep shard: a shard of them fits a 600 s function at the default pacing. */
+export const DEFAULT_SWEEP_SHARD_LINEAGES = 10_000;
+/** Default period of the escrow read-back and of the tag reconcile, days (docs/design.md, observe). */
+/**
+ * 30: at 4 sweeps a day a record costs 3 calls and a key's tag check 2 once per period, about 0.04
+ * extra calls per key per sweep (the 1-call-per-healthy-key budget); every import reads its record
+ * back first anyway, so with the default policy each current record is also checked at every renewal.
+ */
+export const DEFAULT_CHECK_PERIOD_DAYS = 30;
 /** Default lease lifetime: above the sweep function's 600 s timeout. */
 export const DEFAULT_LEASE_TTL_SECONDS = 900;
 
@@ -160,6 +189,9 @@ export const Range = {
   retainPreviousDays: [0, 36500],
   reviveValidityDays: [1, 3650],
   concurrency: [1, 64],
+  sweepShardLineages: [10, 1_000_000],
+  sweepParallelShards: [1, 100],
+  checkPeriodDays: [1, 366],
   leaseTtlSeconds: [60, 86400],
   alertResendHours: [1, 2160],
 } as const;

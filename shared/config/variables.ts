@@ -10,6 +10,11 @@ export const ConfigVariable = {
   KmsProtocol: 'BYOK_KMS_PROTOCOL',
   KmsMaxRps: 'BYOK_KMS_MAX_RPS',
   KmsConcurrency: 'BYOK_KMS_CONCURRENCY',
+  KmsQpsShare: 'BYOK_KMS_QPS_SHARE',
+  SweepShardLineages: 'BYOK_SWEEP_SHARD_LINEAGES',
+  SweepParallelShards: 'BYOK_SWEEP_PARALLEL_SHARDS',
+  EscrowVerifyDays: 'BYOK_ESCROW_VERIFY_DAYS',
+  TagReconcileDays: 'BYOK_TAG_RECONCILE_DAYS',
   KmsInstanceId: 'BYOK_KMS_INSTANCE_ID',
   EscrowInstanceId: 'BYOK_ESCROW_INSTANCE_ID',
   AllowEscrowInKeyInstance: 'BYOK_ALLOW_ESCROW_IN_KEY_INSTANCE',
@@ -43,12 +48,15 @@ export const ConfigVariable = {
   AlertResendHours: 'BYOK_ALERT_RESEND_HOURS',
   AlertResendWarningHours: 'BYOK_ALERT_RESEND_WARNING_HOURS',
   Debug: 'BYOK_DEBUG',
-  // Read by the CLI's remote mode and the local stack (scripts/), listed so they are not typos.
+  // Read by the CLI's remote mode and the local stack (scripts/), and BYOK_FC_ENDPOINT by the sweep's
+  // coordinator (functions/sweep: the local FC host), listed so they are not typos.
   FcEndpoint: 'BYOK_FC_ENDPOINT',
   FcAccountId: 'BYOK_FC_ACCOUNT_ID',
   OpsFunction: 'BYOK_OPS_FUNCTION',
   Fc2Service: 'BYOK_FC2_SERVICE',
   LocalTimeUrl: 'BYOK_LOCAL_TIME_URL',
+  // The CLI's STS endpoint for GetCallerIdentity (scripts/ops/identity.ts).
+  StsEndpoint: 'BYOK_STS_ENDPOINT',
 } as const;
 /** A configuration variable name. */
 export type ConfigVariable = (typeof ConfigVariable)[keyof typeof ConfigVariable];

@@ -7,7 +7,16 @@
  * SecretData (text) = JSON {v:1, keyId, lineage, generation, keySpec, fingerprint, createdAtMs,
  * material (base64), breakglass? (base64 RSA-OAEP blob, BREAK-GLASS.md)}.
  * VersionId = escrowVersionId(fingerprint) (`kcv1-<24 hex>`), tags {byok:managed=true,
- * byok:key-id, byok:lineage}.
+ * byok:key-id, byok:lineage, byok:generation, byok:fingerprint, byok:key-spec, byok:created-at}: the
+ * record's metadata, so list() summarises a record from ListSecrets (tags, 100 a page) without
+ * decrypting it. Two more tags may follow: byok:key-tags (the key-tag mirror, tag-mirror.ts) and
+ * byok:escrow-check (a failed deep read-back, kept so it stays reported between deep reads). Nine
+ * in all; KMS allows ten per resource (docs/kms-api.md §2.10), so an operator may add one.
+ *
+ * list() reads a record back in full (GetSecretValue, fingerprint, ListSecretVersionIds) only when
+ * asked (`deepVerify`), when its periodic read-back is due (`readBack`, due.ts; the day of the last
+ * one is kept in byok:escrow-check as `ok-<day>`), when its metadata tags are missing or malformed (written by an older
+ * version: back-filled when `writeMetadata`), or when a sweep re-checks a recorded failure.
  *
  * put never uses PutSecretValue: a new VersionId would add a version and move ACSCurrent to it,
  * which is exactly the silent replacement escrow must not allow. Instead put reads first and
@@ -16,6 +25,7 @@
  * derives from the fingerprint inside, so a version written out of band reads as EscrowCorrupt.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
+import { isLineage } from '../lineage.js';
 import type { KmsPort, SecretValue } from '../kms/port.js';
 import { parseRecoveryPublicKey, sealBreakGlass } from './break-glass.js';
 import {
@@ -28,8 +38,12 @@ import {
   sameEscrow,
   validateEscrowRecord,
 } from './store.js';
+import { dayIndex, isDue } from './due.js';
+import { isFingerprint } from './fingerprint.js';
 import { parseStoredRecord, storedRecordJson, summarize } from './record-json.js';
+import { byokTagsOf, decodeTagMirror, encodeTagMirror } from './tag-mirror.js';
 import type {
+  EscrowListOptions,
   EscrowListing,
   EscrowPutResult,
   EscrowRecord,
@@ -41,7 +55,7 @@ import type {
 /** The KMS calls this backend makes (a narrow slice of KmsPort, so fakes stay small). */
 export type EscrowSecretsPort = Pick<
   KmsPort,
-  'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret' | 'listSecretVersionIds'
+  'createSecret' | 'getSecretValue' | 'listSecrets' | 'describeSecret' | 'listSecretVersionIds' | 'tagResource'
 >;
 
 /** Options of the kms-secrets backend. */
@@ -62,7 +76,88 @@ export interface KmsSecretsEscrowOptions {
 export const ESCROW_SECRET_PREFIX = 'byok-escrow/';
 
 /** Tag keys put on each escrow secret (docs/kms-api.md §2.10 tag rules). */
-export const EscrowSecretTag = { Managed: 'byok:managed', KeyId: 'byok:key-id', Lineage: 'byok:lineage' } as const;
+export const EscrowSecretTag = {
+  Managed: 'byok:managed',
+  KeyId: 'byok:key-id',
+  Lineage: 'byok:lineage',
+  Generation: 'byok:generation',
+  Fingerprint: 'byok:fingerprint',
+  KeySpec: 'byok:key-spec',
+  CreatedAt: 'byok:created-at',
+  /** The key-tag mirror (tag-mirror.ts). */
+  KeyTags: 'byok:key-tags',
+  /** `failed-<ErrorCode>` or `versions-<n>` after a deep read-back found a problem; `ok` once it is gone. */
+  Check: 'byok:escrow-check',
+} as const;
+
+/** The metadata tags of `record` (what CreateSecret writes, and a back-fill completes). */
+export function escrowRecordTags(record: Omit<EscrowRecord, 'material'>): Record<string, string> {
+  return {
+    [EscrowSecretTag.Managed]: 'true',
+    [EscrowSecretTag.KeyId]: record.keyId,
+    [EscrowSecretTag.Lineage]: record.lineage,
+    [EscrowSecretTag.Generation]: String(record.generation),
+    [EscrowSecretTag.Fingerprint]: record.fingerprint,
+    [EscrowSecretTag.KeySpec]: record.keySpec,
+    [EscrowSecretTag.CreatedAt]: String(record.createdAtMs),
+  };
+}
+
+const DIGITS = /^\d{1,16}$/;
+const KEY_SPEC = /^[A-Za-z0-9_]{1,64}$/;
+
+/**
+ * A record's summary from its secret's tags alone, with the key-tag mirror; undefined when any
+ * metadata tag is missing or malformed (the record is then read back in full).
+ */
+export function summaryFromTags(keyId: string, tags: Readonly<Record<string, string>>): EscrowSummary | undefined {
+  const lineage = tags[EscrowSecretTag.Lineage];
+  const generation = tags[EscrowSecretTag.Generation];
+  const fingerprint = tags[EscrowSecretTag.Fingerprint];
+  const keySpec = tags[EscrowSecretTag.KeySpec];
+  const createdAt = tags[EscrowSecretTag.CreatedAt];
+  if (tags[EscrowSecretTag.KeyId] !== keyId || !isLineage(lineage) || !isFingerprint(fingerprint)) return undefined;
+  if (generation === undefined || !DIGITS.test(generation) || Number(generation) < 1) return undefined;
+  if (keySpec === undefined || !KEY_SPEC.test(keySpec) || createdAt === undefined || !DIGITS.test(createdAt))
+    return undefined;
+  const summary: EscrowSummary = {
+    keyId,
+    lineage,
+    generation: Number(generation),
+    keySpec,
+    fingerprint,
+    createdAtMs: Number(createdAt),
+    version: escrowVersionId(fingerprint),
+  };
+  return withMirror(summary, tags);
+}
+
+function withMirror(summary: EscrowSummary, tags: Readonly<Record<string, string>>): EscrowSummary {
+  const mirror = decodeTagMirror(tags[EscrowSecretTag.KeyTags], summary);
+  return mirror === undefined ? summary : { ...summary, keyTags: mirror.tags, keyTagsDay: mirror.day };
+}
+
+/** Salt of the read-back phase days (the tag reconcile uses another, so the two spread apart). */
+export const READ_BACK_SALT = 'escrow-read-back';
+
+/** The day of the last successful read-back (`ok-<day>`); a record never read back counts from its creation. */
+function lastReadBackDay(check: string | undefined, summary: EscrowSummary): number {
+  const m = check === undefined ? null : /^ok-(\d{1,9})$/.exec(check);
+  return m ? Number(m[1]) : dayIndex(summary.createdAtMs);
+}
+
+/** What a recorded failed read-back says, for a listing that does not read the record again. */
+export function recordedCheck(value: string | undefined): { code: ErrorCode } | { versionCount: number } | undefined {
+  if (value === undefined || value === 'ok' || /^ok-\d{1,9}$/.test(value)) return undefined;
+  const versions = /^versions-(\d{1,4})$/.exec(value);
+  if (versions) return { versionCount: Number(versions[1]) };
+  const code = value.startsWith('failed-') ? value.slice('failed-'.length) : '';
+  const known = (Object.values(ErrorCode) as string[]).includes(code);
+  return { code: known ? (code as ErrorCode) : ErrorCode.EscrowCorrupt };
+}
+
+/** Deep read-backs run at most this many at a time (Secrets Manager QPS limits are unpublished). */
+const DEEP_READ_CONCURRENCY = 4;
 
 /**
  * Versions the orchestrator writes per escrow secret: exactly one (CreateSecret; put never calls
@@ -158,11 +253,7 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
         secretData: storedRecordJson(record, breakglass),
         encryptionKeyId,
         description: `BYOK escrow of CMK ${keyId}. Never delete while the CMK exists.`,
-        tags: {
-          [EscrowSecretTag.Managed]: 'true',
-          [EscrowSecretTag.KeyId]: keyId,
-          [EscrowSecretTag.Lineage]: record.lineage,
-        },
+        tags: escrowRecordTags(record),
         ...(options.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: options.dkmsInstanceId }),
       });
       if (options.dkmsInstanceId !== undefined)
@@ -192,46 +283,123 @@ export function createKmsSecretsEscrowStore(options: KmsSecretsEscrowOptions): E
     }
   }
 
-  async function list(): Promise<EscrowListing> {
-    const names = (await kms.listSecrets())
-      .map((s) => s.secretName)
-      .filter((n) => n.startsWith(ESCROW_SECRET_PREFIX))
-      .sort();
-    const records: EscrowSummary[] = [];
-    const unreadable: EscrowUnreadable[] = [];
-    // Sequential on purpose: Secrets Manager QPS limits are unpublished (docs/kms-api.md §4.1).
-    for (const name of names) {
-      const keyId = name.slice(ESCROW_SECRET_PREFIX.length);
-      try {
-        const record = await get(keyId);
-        const versionCount = await countVersions(name);
-        records.push(
-          versionCount > ESCROW_VERSIONS_WRITTEN ? { ...summarize(record), versionCount } : summarize(record),
-        );
-        record.material.fill(0);
-      } catch (err) {
-        if (isOrchestratorError(err, ErrorCode.EscrowNotFound) && err.details.kmsCode !== IN_DELETE_WINDOW) continue;
-        if (isOrchestratorError(err, ErrorCode.EscrowNotFound)) {
-          unreadable.push({ keyId, code: ErrorCode.EscrowNotFound });
-          continue;
-        }
-        if (isOrchestratorError(err, ErrorCode.EscrowCorrupt) || isOrchestratorError(err, ErrorCode.InvalidInput)) {
-          unreadable.push({ keyId, code: ErrorCode.EscrowCorrupt });
-          continue;
-        }
+  /** Best-effort metadata write on a secret: a failure only means the next sweep tries again. */
+  async function tagSecret(secretName: string, tags: Record<string, string>): Promise<void> {
+    try {
+      await kms.tagResource({ secretName }, tags);
+    } catch {
+      // Nothing depends on it having been written: a missing tag makes the next listing read deeply.
+    }
+  }
+
+  /** The full read-back of one record: material re-fingerprinted, versions counted. */
+  async function deepRead(
+    name: string,
+    keyId: string,
+    tags: Readonly<Record<string, string>>,
+    writeMetadata: boolean,
+    nowMs: number | undefined,
+  ): Promise<EscrowSummary | (EscrowUnreadable & { gone?: true })> {
+    const check = tags[EscrowSecretTag.Check];
+    /** One TagResource with the check result and any metadata to back-fill (nothing when all is as recorded). */
+    const note = async (value: string, backfill: Record<string, string> = {}): Promise<void> => {
+      const write: Record<string, string> = { ...backfill };
+      if (check !== value && !(value === 'ok' && check === undefined)) write[EscrowSecretTag.Check] = value;
+      if (writeMetadata && Object.keys(write).length > 0) await tagSecret(name, write);
+    };
+    // A successful read-back is dated when the caller knows the day (a sweep); else a bare "ok".
+    const okValue = nowMs === undefined ? 'ok' : `ok-${dayIndex(nowMs)}`;
+    try {
+      const record = await get(keyId);
+      const versionCount = await countVersions(name);
+      const summary = withMirror(summarize(record), tags);
+      record.material.fill(0);
+      // Back-fill of a record written by an older version (or tags edited by hand): the record wins.
+      const missing = Object.entries(escrowRecordTags(summary)).filter(([k, v]) => tags[k] !== v);
+      await note(
+        versionCount > ESCROW_VERSIONS_WRITTEN ? `versions-${versionCount}` : okValue,
+        Object.fromEntries(missing),
+      );
+      return versionCount > ESCROW_VERSIONS_WRITTEN ? { ...summary, versionCount } : summary;
+    } catch (err) {
+      if (isOrchestratorError(err, ErrorCode.EscrowNotFound)) {
+        if (err.details.kmsCode !== IN_DELETE_WINDOW) return { keyId, code: ErrorCode.EscrowNotFound, gone: true };
+        return { keyId, code: ErrorCode.EscrowNotFound };
+      }
+      let code: ErrorCode;
+      if (isOrchestratorError(err, ErrorCode.EscrowCorrupt) || isOrchestratorError(err, ErrorCode.InvalidInput)) {
+        code = ErrorCode.EscrowCorrupt;
+      } else if (isOrchestratorError(err) && !err.retryable) {
         // Any other lasting failure on one secret (e.g. its CMK disabled, a RAM deny) is reported
         // for that record: it must not stop the sweep for every other key (invariant 7).
-        if (isOrchestratorError(err) && !err.retryable) {
-          unreadable.push({ keyId, code: err.code });
-          continue;
-        }
+        code = err.code;
+      } else {
         throw err; // throttling, network: the whole listing is retried, never half-reported
       }
+      await note(`failed-${code}`);
+      return { keyId, code };
     }
+  }
+
+  async function list(options: EscrowListOptions = {}): Promise<EscrowListing> {
+    const secrets = (await kms.listSecrets())
+      .filter((s) => s.secretName.startsWith(ESCROW_SECRET_PREFIX))
+      .sort((a, b) => a.secretName.localeCompare(b.secretName));
+    const records: EscrowSummary[] = [];
+    const unreadable: EscrowUnreadable[] = [];
+    const deep: Array<{ name: string; keyId: string; tags: Record<string, string> }> = [];
+    const writeMetadata = options.writeMetadata === true;
+    const { readBack } = options;
+    const today = readBack === undefined ? undefined : dayIndex(readBack.nowMs);
+    const due = (keyId: string, summary: EscrowSummary, check: string | undefined): boolean =>
+      readBack !== undefined &&
+      isDue(keyId, lastReadBackDay(check, summary), today!, readBack.periodDays, READ_BACK_SALT);
+    for (const s of secrets) {
+      const keyId = s.secretName.slice(ESCROW_SECRET_PREFIX.length);
+      const fromTags = summaryFromTags(keyId, s.tags);
+      const recorded = recordedCheck(s.tags[EscrowSecretTag.Check]);
+      if (
+        fromTags === undefined ||
+        s.plannedDeleteTimeMs !== undefined ||
+        options.deepVerify?.(keyId) === true ||
+        (recorded !== undefined && writeMetadata) ||
+        due(keyId, fromTags, s.tags[EscrowSecretTag.Check])
+      ) {
+        deep.push({ name: s.secretName, keyId, tags: s.tags });
+      } else if (recorded !== undefined && 'code' in recorded) {
+        unreadable.push({ keyId, code: recorded.code });
+      } else {
+        records.push(recorded === undefined ? fromTags : { ...fromTags, versionCount: recorded.versionCount });
+      }
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < deep.length) {
+        const d = deep[next++]!;
+        const r = await deepRead(d.name, d.keyId, d.tags, writeMetadata, readBack?.nowMs);
+        if ('version' in r) records.push(r);
+        else if (!('gone' in r)) unreadable.push(r);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DEEP_READ_CONCURRENCY, deep.length) }, worker));
+    records.sort((a, b) => a.keyId.localeCompare(b.keyId));
+    unreadable.sort((a, b) => a.keyId.localeCompare(b.keyId));
     return { records, unreadable };
   }
 
-  return { backend: EscrowBackend.KmsSecrets, put, get, list };
+  async function mirrorKeyTags(keyId: string, keyTags: Record<string, string>, nowMs: number): Promise<void> {
+    try {
+      await kms.tagResource(
+        { secretName: escrowSecretName(keyId) },
+        { [EscrowSecretTag.KeyTags]: encodeTagMirror(byokTagsOf(keyTags), dayIndex(nowMs)) },
+      );
+    } catch (err) {
+      if (isOrchestratorError(err, ErrorCode.KmsNotFound)) return; // no record (yet): nothing to mirror
+      throw err;
+    }
+  }
+
+  return { backend: EscrowBackend.KmsSecrets, put, get, list, mirrorKeyTags };
 }
 
 /**

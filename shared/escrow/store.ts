@@ -66,6 +66,36 @@ export interface EscrowSummary extends Omit<EscrowRecord, 'material'> {
    * itself is still the one described here; backends without versions never set it.
    */
   versionCount?: number;
+  /**
+   * The managed key's `byok:*` tags as the orchestrator last mirrored them onto the record (kms-secrets:
+   * tags of the escrow secret, see KmsSecretsEscrowOptions); undefined when the backend keeps no
+   * mirror or the record has none yet. A hint for observe, never a substitute for the key's own tags
+   * when something is written (docs/design.md, observe).
+   */
+  keyTags?: Record<string, string>;
+  /** The UTC day (since the epoch) on which `keyTags` were read from the key and mirrored. */
+  keyTagsDay?: number;
+}
+
+/** How list() reads: metadata only unless a record is chosen for a deep read-back. */
+export interface EscrowListOptions {
+  /**
+   * Records to read back in full (decrypt, re-fingerprint, count versions) in this listing; every
+   * other record is summarised from metadata where the backend keeps it. Unset: none (a read-only
+   * listing decrypts only records that carry no metadata yet). Backends without metadata ignore it.
+   */
+  deepVerify?: (keyId: string) => boolean;
+  /**
+   * The periodic read-back (a sweep): every record whose read-back is due (shared/escrow/due.ts:
+   * at least once in any `periodDays` days, spread over the days) is read back in full, and the
+   * day recorded (with `writeMetadata`). Backends without metadata read every record anyway.
+   */
+  readBack?: { nowMs: number; periodDays: number };
+  /**
+   * May the listing write metadata (back-fill tags on records written by an older version, record
+   * a failed read-back so it stays reported between deep reads)? Only a sweep sets it.
+   */
+  writeMetadata?: boolean;
 }
 
 /** A stored entry that could not be read or verified (list() reports it instead of failing). */
@@ -106,7 +136,12 @@ export interface EscrowStore {
   /** The record for `keyId`, its material re-fingerprinted: EscrowNotFound, EscrowCorrupt. */
   get(keyId: string): Promise<EscrowRecord>;
   /** Every record's summary (never the material), plus entries that failed to verify. */
-  list(): Promise<EscrowListing>;
+  list(options?: EscrowListOptions): Promise<EscrowListing>;
+  /**
+   * Mirrors a managed key's `byok:*` tags onto its record's metadata (kms-secrets only; absent on
+   * backends that keep none). No record for the key: nothing is written, no error.
+   */
+  mirrorKeyTags?(keyId: string, keyTags: Record<string, string>, nowMs: number): Promise<void>;
 }
 
 /** Key ids: shared-KMS UUIDs or instance ids; also safe as a file name and in a secret name. */

@@ -211,12 +211,15 @@ export function instanceCache<T>(
 
 /**
  * Deadline for engine writes: the function timeout minus a margin (10 % and at least 5 s), so a
- * run stops cleanly between steps instead of being killed mid-write (invariant 9).
+ * run stops cleanly between steps instead of being killed mid-write (invariant 9). The timeout is
+ * real time; `rate` (engine-clock ms per real ms, above 1 only under the local stack's --speed)
+ * converts it to the engine clock, so an accelerated clock does not leave a run a fraction of a
+ * second for its writes.
  */
-export function deadlineFor(context: FcContext, startedAtMs: number): number {
+export function deadlineFor(context: FcContext, startedAtMs: number, rate = 1): number {
   const timeoutMs = Math.max(1, context.function?.timeout ?? 60) * 1000;
   const margin = Math.max(5_000, Math.floor(timeoutMs / 10));
-  return startedAtMs + Math.max(1_000, timeoutMs - margin);
+  return startedAtMs + Math.max(1_000, timeoutMs - margin) * Math.max(1, rate);
 }
 
 /**
@@ -227,7 +230,10 @@ export function deadlineFor(context: FcContext, startedAtMs: number): number {
  * the emulator continuously (two runs 0.5 s apart at speed 3600 see times 30 minutes apart, as the
  * emulator does, not the same time). The sample is taken at the middle of the request.
  */
-export async function invocationClock(systemClock: Clock, localTimeUrl: string | undefined): Promise<Clock> {
+export async function invocationClock(
+  systemClock: Clock,
+  localTimeUrl: string | undefined,
+): Promise<Clock & { rate?: number }> {
   if (!localTimeUrl) return systemClock;
   const sentMs = systemClock.nowMs();
   const res = await fetch(localTimeUrl);
@@ -240,7 +246,7 @@ export async function invocationClock(systemClock: Clock, localTimeUrl: string |
   const emulatorMs = typeof body.nowMs === 'number' ? body.nowMs : body.nowUnix * 1000;
   const rate = typeof body.rate === 'number' && body.rate > 0 ? body.rate : 1;
   const sampledAtMs = (sentMs + receivedMs) / 2;
-  return { nowMs: () => Math.floor(emulatorMs + (systemClock.nowMs() - sampledAtMs) * rate) };
+  return { nowMs: () => Math.floor(emulatorMs + (systemClock.nowMs() - sampledAtMs) * rate), rate };
 }
 
 /** Writes one line to the function's stdout (FC ships it to Log Service, §8). */

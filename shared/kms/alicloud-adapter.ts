@@ -25,18 +25,11 @@ import {
   parseKmsInstance,
   parseSecretMetadata,
   stringField,
+  tagListToRecord,
   tagsToRecord,
 } from './parse.js';
 import type { AliasEntry, KmsPort, KmsResult, SecretSummary } from './port.js';
-import {
-  ConcurrencyLimiter,
-  RateLimiter,
-  defaultRetryPolicy,
-  realSleep,
-  withRetry,
-  type RetryPolicy,
-  type Sleep,
-} from './resilience.js';
+import { KmsPacer, defaultRetryPolicy, realSleep, withRetry, type RetryPolicy, type Sleep } from './resilience.js';
 
 /** Credentials for KMS calls; a securityToken means STS (FC hands these to functions). */
 export interface KmsCredentials {
@@ -47,7 +40,7 @@ export interface KmsCredentials {
 
 /** How to reach KMS and how politely. */
 export interface AlicloudKmsOptions {
-  /** host[:port], no scheme, e.g. `kms.cn-hangzhou.aliyuncs.com` or `127.0.0.1:8765`. */
+  /** host[:port], no scheme, e.g. `kms.cn-hangzhou.aliyuncs.com` or `127.0.0.1:4765`. */
   endpoint: string;
   protocol: 'http' | 'https';
   regionId: string;
@@ -56,10 +49,15 @@ export interface AlicloudKmsOptions {
   random: RandomSource;
   nowMs: () => number;
   retry?: RetryPolicy;
-  /** Calls in flight at once (default 8). */
+  /** Calls in flight at once; undefined = derived from the rate and the observed latency (resilience.ts). */
   maxConcurrency?: number;
-  /** Client-side QPS ceiling; undefined = none. */
+  /** Client-side QPS ceiling across all actions; undefined = none. */
   maxRequestsPerSecond?: number;
+  /**
+   * Share (0-1] of each documented per-account group quota (docs/kms-api.md §4.1) this client may use;
+   * undefined = no per-group pacing (the configuration sets the default share, tests leave it off).
+   */
+  qpsShare?: number;
   /** Per-call timeouts in ms (socket read / connect), default 10 s / 5 s. */
   readTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -75,18 +73,19 @@ function tagsJson(tags: Record<string, string>): string {
 /** Actions whose outcome is ambiguous after a network error or 5xx and that are not safe to repeat blindly. */
 const unsafeToRepeat = new Set(['CreateKey']);
 
+/** The KmsPort over the SDK, with the pacer that governs its rate and concurrency. */
+export type AlicloudKms = KmsPort & { readonly pacer: KmsPacer };
+
 /** Builds the KmsPort over the official SDK. */
-export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
-  const limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 8);
+export function createAlicloudKms(options: AlicloudKmsOptions): AlicloudKms {
   const sleep = options.sleep ?? realSleep;
-  const rate = options.maxRequestsPerSecond
-    ? new RateLimiter(
-        options.maxRequestsPerSecond,
-        Math.max(1, Math.ceil(options.maxRequestsPerSecond)),
-        options.nowMs,
-        sleep,
-      )
-    : undefined;
+  const pacer = new KmsPacer({
+    nowMs: options.nowMs,
+    sleep,
+    ...(options.qpsShare === undefined ? {} : { qpsShare: options.qpsShare }),
+    ...(options.maxRequestsPerSecond === undefined ? {} : { maxRequestsPerSecond: options.maxRequestsPerSecond }),
+    ...(options.maxConcurrency === undefined ? {} : { concurrency: options.maxConcurrency }),
+  });
   let cached: { fingerprint: string; client: Client; rpc: KmsRpcCall } | undefined;
   const readTimeoutMs = options.readTimeoutMs ?? 10_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
@@ -142,12 +141,18 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
   ): Promise<T> {
     return withRetry(
       async () => {
-        if (rate) await rate.take();
-        return limiter.run(async () => {
+        // The token first, then a slot: waiting for the rate never holds a slot.
+        await pacer.take(action);
+        return pacer.run(async () => {
+          const startedMs = options.nowMs();
           try {
-            return await fn(clients());
+            const out = await fn(clients());
+            pacer.completed(options.nowMs() - startedMs);
+            return out;
           } catch (err) {
-            throw mapSdkError(err, action, keyId);
+            const mapped = mapSdkError(err, action, keyId);
+            if (mapped.code === ErrorCode.KmsThrottled) pacer.throttled(action);
+            throw mapped;
           }
         });
       },
@@ -181,6 +186,7 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
   }
 
   return {
+    pacer,
     async createKey(input) {
       // Through the generic client: SDK 1.2.0 has no DKMSInstanceId (docs/kms-3-instances.md §1).
       const r = await rpc('CreateKey', undefined, {
@@ -267,10 +273,18 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
         };
       });
     },
-    async tagResource(keyId, tags) {
+    async tagResource(target, tags) {
+      if (typeof target !== 'string') {
+        const { secretName } = target;
+        return ok(
+          await call('TagResource', undefined, (c) =>
+            c.tagResource(new $Kms.TagResourceRequest({ secretName, tags: tagsJson(tags) })),
+          ),
+        );
+      }
       return ok(
-        await call('TagResource', keyId, (c) =>
-          c.tagResource(new $Kms.TagResourceRequest({ keyId, tags: tagsJson(tags) })),
+        await call('TagResource', target, (c) =>
+          c.tagResource(new $Kms.TagResourceRequest({ keyId: target, tags: tagsJson(tags) })),
         ),
       );
     },
@@ -382,7 +396,24 @@ export function createAlicloudKms(options: AlicloudKmsOptions): KmsPort {
         createTimeMs: parseDate(v.createTime) ?? 0,
       }));
     },
-    async listSecrets() {
+    async listSecrets(filter) {
+      if (filter !== undefined) {
+        // Through the generic client: SDK 1.2.0 has no Filters on ListSecrets (docs/kms-api.md §1.12).
+        const Filters = JSON.stringify([{ Key: filter.key, Values: filter.values }]);
+        return allPages<SecretSummary>(async (page) => {
+          const params = { FetchTags: 'true', PageNumber: String(page), PageSize: '100', Filters };
+          const r = await rpc('ListSecrets', undefined, params);
+          const list = (r['SecretList'] as { Secret?: Array<Record<string, unknown>> } | undefined)?.Secret ?? [];
+          const items = list.map((s) => ({
+            secretName: stringField(s, 'SecretName'),
+            createTimeMs: parseDate(optionalString(s, 'CreateTime')) ?? 0,
+            plannedDeleteTimeMs: parseDate(optionalString(s, 'PlannedDeleteTime')),
+            tags: tagListToRecord(s['Tags']),
+          }));
+          const total = Number(r['TotalCount']);
+          return { items, total: Number.isFinite(total) ? total : items.length };
+        });
+      }
       return allPages<SecretSummary>(async (page) => {
         const r = await call('ListSecrets', undefined, (c) =>
           c.listSecrets(new $Kms.ListSecretsRequest({ fetchTags: 'true', pageNumber: page, pageSize: 100 })),

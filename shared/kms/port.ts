@@ -141,6 +141,15 @@ export interface SecretSummary {
 }
 
 /**
+ * A ListSecrets `Filters` entry (docs/kms-api.md §2.12: keys SecretName, Description, TagKey,
+ * TagValue; at most one key-values pair; the values of the pair are ORed).
+ */
+export interface SecretFilter {
+  key: 'SecretName' | 'Description' | 'TagKey' | 'TagValue';
+  values: string[];
+}
+
+/**
  * The KMS operations the orchestrator uses, and only those: what an operator does by hand
  * (DisableKey, ScheduleKeyDeletion, DeleteSecret ...) is not something the product ever calls.
  */
@@ -176,7 +185,11 @@ export interface KmsPort {
   /** Every alias in the account (every page). */
   listAliases(): Promise<AliasEntry[]>;
 
-  tagResource(keyId: string, tags: Record<string, string>): Promise<KmsResult>;
+  /**
+   * Tags a key (by id) or a secret (`{ secretName }`: TagResource with SecretName, docs/kms-api.md
+   * §2.10); existing tag keys are overwritten, others kept. At most 10 tags per resource.
+   */
+  tagResource(target: string | { secretName: string }, tags: Record<string, string>): Promise<KmsResult>;
   untagResource(keyId: string, tagKeys: string[]): Promise<KmsResult>;
   listResourceTags(keyId: string): Promise<Record<string, string>>;
 
@@ -210,8 +223,11 @@ export interface KmsPort {
   describeSecret(secretName: string): Promise<SecretMetadata>;
   /** Every version of a secret, deprecated ones included (Secrets Manager keeps at most 10). */
   listSecretVersionIds(secretName: string): Promise<SecretVersionSummary[]>;
-  /** Every secret (every page), with tags. */
-  listSecrets(): Promise<SecretSummary[]>;
+  /**
+   * Every secret (every page), with tags; with `filter`, only the secrets matching it (ListSecrets
+   * `Filters`, one key-values pair, docs/kms-api.md §2.12).
+   */
+  listSecrets(filter?: SecretFilter): Promise<SecretSummary[]>;
 
   /** KMS 3.0: one instance's details. */
   getKmsInstance(instanceId: string): Promise<KmsInstanceInfo>;

@@ -7,7 +7,7 @@
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { KeyState } from '../kms/port.js';
-import { isTagged } from './key-view.js';
+import { isTagged, mirrorKeyTags } from './key-view.js';
 import { Hold, Phase, Tag, aliasOf } from './model.js';
 import type { Action } from './plan.js';
 import type { EngineDeps } from './ports.js';
@@ -136,6 +136,7 @@ export async function applyAction(deps: EngineDeps, a: Action, log: RequestLog):
       log.note(
         await deps.kms.tagResource(a.keyId, { [Tag.SupersededAt]: String(Math.floor(deps.clock.nowMs() / 1000)) }),
       );
+      await mirrorKeyTags(deps, a.keyId);
       return ok('marked superseded; retention starts now');
     }
     case 'retire': {
@@ -144,6 +145,7 @@ export async function applyAction(deps: EngineDeps, a: Action, log: RequestLog):
         return skipped('the alias points at this key again: not retired');
       }
       log.note(await deps.kms.tagResource(a.keyId, { [Tag.Phase]: Phase.Retired }));
+      await mirrorKeyTags(deps, a.keyId);
       return ok('retired: no longer renewed; escrow kept for restore');
     }
     case 'revoke': {
@@ -259,6 +261,7 @@ async function adopt(deps: EngineDeps, a: Extract<Action, { kind: 'adopt' }>, lo
       [Tag.Phase]: Phase.Ready,
     }),
   );
+  await mirrorKeyTags(deps, a.keyId);
   const previous = await moveAlias(deps, a.lineage, a.keyId, log);
   if (previous !== undefined && previous !== a.keyId) {
     // As a rotation does: the generation the alias left is superseded (retention counts from now).
@@ -266,6 +269,7 @@ async function adopt(deps: EngineDeps, a: Extract<Action, { kind: 'adopt' }>, lo
     if (isTagged(old) && old.lineage === a.lineage && old.supersededAtMs === undefined) {
       const at = String(Math.floor(deps.clock.nowMs() / 1000));
       log.note(await deps.kms.tagResource(previous, { [Tag.SupersededAt]: at }));
+      await mirrorKeyTags(deps, previous);
     }
   }
   const value = {

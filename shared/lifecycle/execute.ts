@@ -1,10 +1,12 @@
 /**
  * The executor: the one path by which KMS state changes, for a sweep's plan and for an operator
- * command's single-lineage plan alike. Per lineage, under its lease: a decision event per action,
- * the lease taken (and released, or left to expire after a simulated crash), an intent and an
- * outcome event per action with its KMS request ids, and a deadline at 80 % of the lease so no
- * write starts after it could expire. A failure on one lineage never stops the others
- * (invariant 7); what each action does is in apply.ts.
+ * command's single-lineage plan alike. Lineages are written through a bounded pool
+ * (EngineDeps.writeConcurrency; results keep plan order). Per lineage, its actions in plan order
+ * under its lease: a decision event per action, the lease taken (and released, or left to expire
+ * after a simulated crash), an intent and an outcome event per action with its KMS request ids,
+ * and a deadline at 80 % of the lease so no write starts after it could expire; no lineage's lease
+ * is taken once the run's own deadline has passed. A failure on one lineage never stops the
+ * others (invariant 7); what each action does is in apply.ts.
  */
 import type { AuditInput } from '../audit/event.js';
 import { ErrorCode, isOrchestratorError } from '../errors.js';
@@ -92,10 +94,46 @@ export async function runPlan(
     }
     groups.set(a.lineage, [...(groups.get(a.lineage) ?? []), a]);
   }
-  for (const [lineage, actions] of groups) {
-    runs.push(...(await runLineage(deps, lineage, actions, audit, options.announce ?? true)));
-  }
+  const lineages = [...groups];
+  const done = await inPool(lineages, writeConcurrencyOf(deps), ([lineage, actions]) =>
+    runLineage(deps, lineage, actions, audit, options.announce ?? true),
+  );
+  for (const r of done) runs.push(...r);
   return runs;
+}
+
+/** Lineages written at once when EngineDeps.writeConcurrency is unset. */
+export const DEFAULT_WRITE_CONCURRENCY = 4;
+
+/** The pool size: a whole number >= 1 (a bad value falls back to the default). */
+function writeConcurrencyOf(deps: EngineDeps): number {
+  const n = deps.writeConcurrency;
+  return n !== undefined && Number.isInteger(n) && n >= 1 ? n : DEFAULT_WRITE_CONCURRENCY;
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` at once and returns the results in item order (so a
+ * plan's results keep a deterministic order whatever finishes first). When one run throws (a
+ * simulated process death, CheckpointAbort, or a bug), no further item is started; those already
+ * running finish, then the first error is rethrown.
+ */
+async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]!);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.err;
+  return out;
 }
 
 type Audit = (e: AuditInput) => Promise<void>;
@@ -128,6 +166,7 @@ async function runLineage(
   // included) carries the plan id and actor.
   const leased: EngineDeps = {
     ...deps,
+    lease,
     audit: { record: audit },
     deadlineMs: Math.min(deps.deadlineMs ?? Infinity, leaseDeadline(lease, deps.leaseTtlMs)),
   };

@@ -3,8 +3,10 @@
  * and every fresh precondition check of the executor reads a key through it too, so the planner and
  * the executor can never disagree about what a tag means.
  */
-import type { KeyMetadata } from '../kms/port.js';
+import { ErrorCode, isOrchestratorError } from '../errors.js';
+import type { KeyMetadata, KmsPort } from '../kms/port.js';
 import { isLineage } from '../lineage.js';
+import type { Logger } from '../log.js';
 import { Hold, Phase, Tag, parseMarker, type KeyView } from './model.js';
 
 const PHASES: ReadonlySet<string> = new Set(Object.values(Phase));
@@ -65,4 +67,31 @@ export function toKeyView(
 /** True when the key carries our managed tag (not only the CreateKey marker of an interrupted run). */
 export function isTagged(v: KeyView): boolean {
   return v.managed && !v.untaggedMarker;
+}
+
+/**
+ * After the orchestrator wrote a key's tags: reads them back and mirrors them onto the key's escrow
+ * record (observe reads the mirror instead of each key's tags, docs/design.md, observe). Best
+ * effort: a failure is logged and leaves an older mirror, which observe only ever treats as a hint
+ * (never a write is planned on it). No-op for an escrow backend without a mirror.
+ */
+export async function mirrorKeyTags(
+  deps: {
+    kms: Pick<KmsPort, 'listResourceTags'>;
+    escrow: { mirrorKeyTags?: (keyId: string, keyTags: Record<string, string>, nowMs: number) => Promise<void> };
+    clock: { nowMs(): number };
+    log?: Logger;
+  },
+  keyId: string,
+): Promise<void> {
+  if (deps.escrow.mirrorKeyTags === undefined) return;
+  try {
+    const tags = await deps.kms.listResourceTags(keyId);
+    await deps.escrow.mirrorKeyTags(keyId, tags, deps.clock.nowMs());
+  } catch (err) {
+    deps.log?.warn('tag mirror not updated; observe reads the key itself until it is', {
+      keyId,
+      code: isOrchestratorError(err) ? err.code : ErrorCode.Internal,
+    });
+  }
 }

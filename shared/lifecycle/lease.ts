@@ -3,28 +3,62 @@
  * never create two CMKs for one lineage nor interleave writes on one key (docs/design.md §4).
  *
  * Mechanism: a conditional write in KMS Secrets Manager. The lease is the secret
- * `byok-lease/<lineage>`; each change is a PutSecretValue with a VersionId derived from the next
- * sequence number (`lease-<seq>`). Two contenders that read the same state both try to write the
- * same VersionId with different data; Secrets Manager accepts the first and rejects the second.
- * How it rejects is not something to rely on (docs/kms-api.md §2.12 documents only the idempotent
- * same-data case; `Rejected.ResourceExist` is META's word, and other codes are possible), so ANY
- * refusal of the conditional write (after the adapter's retries) counts as "maybe lost" and the
- * lease is read back: ACSCurrent with our version and holder = ours (also when our write landed
- * but its answer was lost); another holder's unexpired lease current, or our version id taken by
- * another write = LeaseHeld; otherwise nobody else has it, so the refusal was something else
- * (a RAM deny, a bad parameter) and is rethrown as it came, never reported as "held".
- * A write that was accepted is confirmed by the same read-back.
- * The read-back and the release are retried (LEASE_CALL_ATTEMPTS), and an accepted write whose
- * read-back still fails is released before the error is reported, so a run never leaves its own
- * lease behind on an ordinary error.
- * A holder that crashes blocks its lineage for at most `ttlMs`; a live holder stops writing at
- * 80 % of `ttlMs` (leaseDeadline), so its lease cannot expire under it. Holders compare expiry on
- * their own clocks: keep them in sync (NTP in the cloud; the local stack shares the emulator's).
+ * `byok-lease/<lineage>`; each change is a write of the next sequence number: CreateSecret for
+ * seq 1, else a PutSecretValue with VersionId `lease-<seq>`. Two contenders that read the same
+ * state both try to write the same VersionId (or create the same name) with different data;
+ * Secrets Manager accepts the first and refuses the second.
+ *
+ * What is relied on about PutSecretValue (docs/kms-api.md §2.12): re-sending an existing VersionId
+ * with identical data succeeds (documented: idempotent); with different data it is refused
+ * (documented that it is refused; the code, `Rejected.ResourceExist`, is inferred). Our data names
+ * our holder id (unique per run) and our expiry, so an ACCEPTED write of `lease-<seq>` means the
+ * version is ours, written by this very run (the adapter's own retry of a write that landed is
+ * the idempotent case), and, the version id being new when we read seq - 1, that it is ACSCurrent
+ * (inferred: PutSecretValue moves ACSCurrent to the new version unless VersionStages says
+ * otherwise, documented, and nobody can write `lease-<seq>` after us). So an accepted write needs
+ * no read-back: taking a lease is 2 calls (GetSecretValue + the write); releasing it is 1.
+ *
+ * How a refusal looks is not relied on (other codes are possible), so ANY coded refusal of the
+ * conditional write (after the adapter's retries) counts as "maybe lost" and the lease is read
+ * back: ACSCurrent with our version and holder = ours (our write landed, its answer was lost);
+ * another holder's unexpired lease current, or our version id taken by another write =
+ * LeaseHeld; otherwise nobody else has it, so the refusal was something else (a RAM deny, a bad
+ * parameter) and is rethrown as it came, never reported as "held". The read-back is retried
+ * (LEASE_CALL_ATTEMPTS); when it keeps failing the refusal is reported (never "held", never ours).
+ *
+ * Release is one conditional write of `lease-<seq + 1>` (holder none), retried: if another run took
+ * the lease over after ours expired, it wrote `lease-<seq + 1>` first and our release is refused,
+ * which is right (it is not ours to release). A holder that crashes blocks its lineage for at most
+ * `ttlMs`; a live holder stops writing at 80 % of `ttlMs` (leaseDeadline), so its lease cannot
+ * expire under it. Holders compare expiry on their own clocks: keep them in sync (NTP in the
+ * cloud; the local stack shares the emulator's).
+ *
+ * The record also carries the lineage's recent CreateKey calls (`created`): before a CreateKey the
+ * holder records the generation it is about to create, and right after it the key id (two more
+ * conditional writes, `noteCreatedKey`); every take and release carries the list forward, so the
+ * next holder finds a CMK created just before a crash without listing the account, and an entry
+ * still without a key id (the process died, or CreateKey's answer was lost, in between) tells it
+ * that only a scan of the account can say whether that CreateKey made a CMK (observe-target.ts).
+ *
+ * Not guarded (as before this design): Secrets Manager keeps 10 versions per secret, so a contender
+ * stalled between its read and its write while five or more other runs take and release the same
+ * lineage could write a version id that was already dropped; the window is the adapter's retry
+ * time of one call, far below the minutes between runs of one lineage.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { assertSecretInstance } from '../escrow/kms-secrets-store.js';
 import type { KmsPort, SecretValue } from '../kms/port.js';
 import type { EngineDeps } from './ports.js';
+
+/**
+ * A CreateKey under a lineage's lease: recorded before the call (no `keyId` yet) and again with its
+ * result, before the key is tagged. An entry left without a key id is a CreateKey whose outcome is
+ * unknown (the run died, or the answer was lost): it may have made a CMK.
+ */
+export interface CreatedKey {
+  generation: number;
+  keyId?: string;
+}
 
 /** The lease secret's content (not sensitive). */
 export interface LeaseRecord {
@@ -34,14 +68,30 @@ export interface LeaseRecord {
   expiresAtMs: number;
   /** What the holder is doing, for operators reading the secret. */
   intent?: string;
+  /** The lineage's most recent CreateKey results, oldest first (at most CREATED_KEYS_KEPT). */
+  created?: CreatedKey[];
 }
+
+/** CreateKey results a lease record keeps: older generations are escrowed (found by their escrow tags). */
+export const CREATED_KEYS_KEPT = 4;
 
 /** A held lease. */
 export interface Lease {
   lineage: string;
+  /** The sequence number of the lease's latest version (noteCreatedKey moves it on). */
   seq: number;
   /** When it was taken (the holder's clock); work under it must end well before acquiredAtMs + ttl. */
   acquiredAtMs: number;
+  /** The lineage's recent CreateKey results as the record held them when taken, plus this holder's. */
+  readonly created: readonly CreatedKey[];
+  /**
+   * Records a CreateKey about to be sent (no key id) or its result in the lease record (a
+   * conditional write of the next version); throws when the write is refused (the lease was lost)
+   * or keeps failing. A result replaces the generation's entry without a key id.
+   */
+  noteCreatedKey(key: CreatedKey): Promise<void>;
+  /** Drops the generation's entry without a key id (a scan found what that CreateKey did). */
+  resolveCreateKey(generation: number): Promise<void>;
   /** Gives the lease up (best effort; expiry covers a crash). */
   release(): Promise<void>;
 }
@@ -53,14 +103,41 @@ export function leaseSecretName(lineage: string): string {
 
 const versionOf = (seq: number) => `lease-${seq}`;
 
-function parseRecord(data: string): LeaseRecord {
+/** Parses a lease secret's data (PreconditionFailed when it is not a lease record). */
+export function parseLeaseRecord(data: string): LeaseRecord {
   try {
     const r = JSON.parse(data) as LeaseRecord;
-    if (r && r.v === 1 && Number.isInteger(r.seq)) return r;
+    if (r && r.v === 1 && Number.isInteger(r.seq)) return { ...r, created: createdKeysOf(r.created) };
   } catch {
     /* fall through */
   }
   throw new OrchestratorError(ErrorCode.PreconditionFailed, 'lease secret has an unexpected format');
+}
+
+/** The well-formed entries of a record's `created` list (a hand-edited record loses only bad entries). */
+function createdKeysOf(raw: unknown): CreatedKey[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.filter(
+    (c): c is CreatedKey =>
+      typeof c === 'object' &&
+      c !== null &&
+      Number.isInteger((c as CreatedKey).generation) &&
+      ((c as CreatedKey).keyId === undefined ||
+        (typeof (c as CreatedKey).keyId === 'string' && (c as CreatedKey).keyId !== '')),
+  );
+}
+
+/** `list` without the generation's entry that has no key id. */
+function withoutUnresolved(list: readonly CreatedKey[], generation: number): CreatedKey[] {
+  return list.filter((c) => c.keyId !== undefined || c.generation !== generation);
+}
+
+/** `list` with `key` added (replacing an entry of the same key id), trimmed to CREATED_KEYS_KEPT. */
+function withCreated(list: readonly CreatedKey[], key: CreatedKey): CreatedKey[] {
+  const others = withoutUnresolved(list, key.generation).filter(
+    (c) => key.keyId === undefined || c.keyId !== key.keyId,
+  );
+  return [...others, key].slice(-CREATED_KEYS_KEPT);
 }
 
 function held(lineage: string, by: string | null, untilMs: number): OrchestratorError {
@@ -102,131 +179,137 @@ export function leaseDeps(deps: EngineDeps): LeaseDeps {
   };
 }
 
-/** Acquires the lineage lease or throws LeaseHeld. */
+/** Acquires the lineage lease or throws LeaseHeld: 2 calls (the read and the conditional write). */
 export async function acquireLease(deps: LeaseDeps, lineage: string, intent: string): Promise<Lease> {
   const name = leaseSecretName(lineage);
   const now = deps.nowMs();
-  const mine = (seq: number): LeaseRecord => ({
-    v: 1,
-    seq,
-    holder: deps.holder,
-    expiresAtMs: now + deps.ttlMs,
-    intent,
-  });
-  let seq: number;
   let current: LeaseRecord | undefined;
   try {
-    current = parseRecord((await deps.kms.getSecretValue({ secretName: name })).secretData);
+    current = parseLeaseRecord((await deps.kms.getSecretValue({ secretName: name })).secretData);
   } catch (err) {
     if (!isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
   }
+  if (current?.holder && current.holder !== deps.holder && current.expiresAtMs > now)
+    throw held(lineage, current.holder, current.expiresAtMs);
+  const seq = current ? current.seq + 1 : 1;
+  let created: CreatedKey[] = current?.created ?? [];
+  const mine = (at: number): string =>
+    recordJson({ v: 1, seq: at, holder: deps.holder, expiresAtMs: now + deps.ttlMs, intent }, created);
   // The conditional write. Any coded refusal may mean a contender won (or that our own write landed
-  // and only its answer was lost): kept, and judged by the read-back below.
+  // and only its answer was lost): judged by the read-back. An accepted write is ours (header).
   let refused: OrchestratorError | undefined;
-  const conditionalWrite = async (write: () => Promise<unknown>): Promise<void> => {
-    try {
-      await write();
-    } catch (err) {
-      if (!isOrchestratorError(err)) throw err;
-      refused = err;
-    }
-  };
-  if (!current) {
-    seq = 1;
-    await conditionalWrite(() =>
-      deps.kms.createSecret({
+  try {
+    if (seq === 1) {
+      await deps.kms.createSecret({
         secretName: name,
         versionId: versionOf(1),
-        secretData: JSON.stringify(mine(1)),
+        secretData: mine(1),
         encryptionKeyId: deps.encryptionKeyId,
         description: `BYOK orchestrator lease for lineage ${lineage}`,
         tags: { 'byok:managed': 'true', 'byok:lineage': lineage },
         ...(deps.dkmsInstanceId === undefined ? {} : { dkmsInstanceId: deps.dkmsInstanceId }),
-      }),
-    );
-  } else {
-    if (current.holder && current.holder !== deps.holder && current.expiresAtMs > now)
-      throw held(lineage, current.holder, current.expiresAtMs);
-    seq = current.seq + 1;
-    const next = seq;
-    await conditionalWrite(() =>
-      deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: JSON.stringify(mine(next)) }),
-    );
-  }
-  try {
-    await confirmHeld(deps, { name, lineage, seq, now, refused });
-  } catch (err) {
-    // Our write was accepted but could not be confirmed (the read-back kept failing): the lease
-    // may well be ours. Give it back rather than block the lineage for the whole TTL. Only an
-    // accepted write makes version `seq` ours, so only then is writing `seq + 1` safe.
-    if (refused === undefined && !isOrchestratorError(err, ErrorCode.LeaseHeld)) {
-      await releaseVersion(deps, name, seq).catch(() => undefined);
+      });
+    } else {
+      await deps.kms.putSecretValue({ secretName: name, versionId: versionOf(seq), secretData: mine(seq) });
     }
-    throw err;
+  } catch (err) {
+    if (!isOrchestratorError(err)) throw err;
+    refused = err;
   }
+  if (refused !== undefined) await confirmHeld(deps, { name, lineage, seq, now, refused });
   // Outside the refusal handling on purpose: a lease secret in the wrong instance is an
   // InstanceMismatch, never "maybe lost".
   if (seq === 1 && deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
 
+  let latest = seq;
+  /** Writes the record with `list` as the next version, still held by us with the same expiry. */
+  const writeCreated = async (list: CreatedKey[], what: string): Promise<void> => {
+    const next = latest + 1;
+    const record = {
+      v: 1 as const,
+      seq: next,
+      holder: deps.holder,
+      expiresAtMs: now + deps.ttlMs,
+      intent: `${intent} (${what})`,
+    };
+    const data = recordJson(record, list);
+    await retried(() => deps.kms.putSecretValue({ secretName: name, versionId: versionOf(next), secretData: data }));
+    created = list;
+    latest = next;
+  };
   return {
     lineage,
-    seq,
+    get seq() {
+      return latest;
+    },
     acquiredAtMs: now,
+    get created() {
+      return created;
+    },
+    async noteCreatedKey(key) {
+      const what = key.keyId === undefined ? `creating generation ${key.generation}` : `created ${key.keyId}`;
+      await writeCreated(withCreated(created, key), what);
+    },
+    async resolveCreateKey(generation) {
+      await writeCreated(withoutUnresolved(created, generation), `resolved generation ${generation}`);
+    },
     async release() {
       try {
-        await retried(async () => {
-          const cur = await deps.kms.getSecretValue({ secretName: name });
-          const r = parseRecord(cur.secretData);
-          if (r.holder !== deps.holder || r.seq !== seq) return; // taken over after expiry: not ours to release
-          await releaseVersion(deps, name, seq);
-        });
+        await releaseVersion(deps, name, latest, created);
       } catch {
-        // Retried, still failing: the lease expires by itself.
+        // Refused (taken over after expiry: not ours to release) or still failing: expiry covers it.
       }
     },
   };
 }
 
+/** A record as stored: `created` only when there is something in it. */
+function recordJson(r: Omit<LeaseRecord, 'created'>, created: readonly CreatedKey[]): string {
+  return JSON.stringify(created.length === 0 ? r : { ...r, created });
+}
+
 /**
- * The read-back after a conditional write: returns when ACSCurrent is our version with us as holder;
- * otherwise throws LeaseHeld when another run has the lineage, or the write's own refusal when
- * nobody else does (so a RAM deny or a bad parameter is reported as itself, not as "held").
+ * The read-back after a refused conditional write: returns when ACSCurrent is our version with us as
+ * holder (our write landed, its answer was lost); otherwise throws LeaseHeld when another run has
+ * the lineage, or the write's own refusal when nobody else does (so a RAM deny or a bad parameter is
+ * reported as itself, not as "held").
  */
 async function confirmHeld(
   deps: LeaseDeps,
-  attempt: { name: string; lineage: string; seq: number; now: number; refused: OrchestratorError | undefined },
+  attempt: { name: string; lineage: string; seq: number; now: number; refused: OrchestratorError },
 ): Promise<void> {
   const { name, lineage, seq, now, refused } = attempt;
   let check: SecretValue;
   try {
-    // Retried: a write that landed but could not be confirmed would otherwise block the lineage.
     check = await retried(() => deps.kms.getSecretValue({ secretName: name }));
-  } catch (err) {
-    throw refused ?? err; // e.g. a refused CreateSecret and no secret at all: the refusal is the news
+  } catch {
+    throw refused; // e.g. a refused CreateSecret and no secret at all: the refusal is the news
   }
-  const rec = parseRecord(check.secretData);
+  const rec = parseLeaseRecord(check.secretData);
   if (check.versionId === versionOf(seq) && rec.holder === deps.holder) return;
   if (rec.holder && rec.holder !== deps.holder && rec.expiresAtMs > now)
     throw held(lineage, rec.holder, rec.expiresAtMs);
-  // Accepted, yet not current: another run moved the lease on since (the original rule).
-  if (refused === undefined) throw held(lineage, rec.holder, rec.expiresAtMs);
   // Refused, and nobody holds the lease now. If our version id exists, a contender wrote it first
-  // (and has already moved on): we lost the race. If it does not, the refusal was something else.
-  if (await versionExists(deps.kms, name, versionOf(seq))) throw held(lineage, null, 0);
+  // (and has already moved on), or the record moved past it: we lost the race. If it does not, the
+  // refusal was something else.
+  if (rec.seq > seq || (await versionExists(deps.kms, name, versionOf(seq)))) throw held(lineage, null, 0);
   throw refused;
 }
 
-/** Attempts of a lease read-back or release (on top of the KMS adapter's own retries). */
+/** Attempts of a lease read-back, record or release (on top of the KMS adapter's own retries). */
 export const LEASE_CALL_ATTEMPTS = 3;
 
-/** `call`, tried up to LEASE_CALL_ATTEMPTS times; a KmsNotFound answer is final (nothing to retry). */
+/**
+ * `call`, tried up to LEASE_CALL_ATTEMPTS times. A KmsNotFound or KmsConflict answer is final:
+ * nothing to retry (a conflict is a conditional write refused).
+ */
 async function retried<T>(call: () => Promise<T>): Promise<T> {
   let last: unknown;
   for (let attempt = 1; attempt <= LEASE_CALL_ATTEMPTS; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
+      if (isOrchestratorError(err, ErrorCode.KmsNotFound) || isOrchestratorError(err, ErrorCode.KmsConflict)) throw err;
       last = err;
     }
   }
@@ -234,14 +317,14 @@ async function retried<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** Writes the "released" record as version `seq + 1` (a conditional write: it fails if taken). */
-async function releaseVersion(deps: LeaseDeps, name: string, seq: number): Promise<void> {
-  await retried(() =>
-    deps.kms.putSecretValue({
-      secretName: name,
-      versionId: versionOf(seq + 1),
-      secretData: JSON.stringify({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 } satisfies LeaseRecord),
-    }),
-  );
+async function releaseVersion(
+  deps: LeaseDeps,
+  name: string,
+  seq: number,
+  created: readonly CreatedKey[],
+): Promise<void> {
+  const data = recordJson({ v: 1, seq: seq + 1, holder: null, expiresAtMs: 0 }, created);
+  await retried(() => deps.kms.putSecretValue({ secretName: name, versionId: versionOf(seq + 1), secretData: data }));
 }
 
 async function versionExists(kms: LeaseKmsPort, secretName: string, versionId: string): Promise<boolean> {

@@ -1,18 +1,51 @@
 /**
  * Observe: read-only. Builds a Snapshot from KMS (keys, their tags and aliases) and the escrow
  * index. Only EXTERNAL keys are described in full; unmanaged ones are reported, never touched.
+ *
+ * About one KMS call per healthy managed key (docs/design.md, observe): the escrow listing gives
+ * each record's fingerprint from metadata (no decryption) and a mirror of its key's `byok:*` tags,
+ * so a key is DescribeKey'd and its tags read from the mirror when the mirror is usable; its own
+ * tags (ListResourceTags) are read when the mirror is missing or disagrees with what DescribeKey
+ * says, when the key's periodic reconcile is due, and when `confirm` (the plan) says the key's
+ * lineage has something to do. Every write is planned on the key's own tags.
  */
+import { DEFAULT_CHECK_PERIOD_DAYS } from '../config/index.js';
 import { isOrchestratorError, ErrorCode } from '../errors.js';
-import type { EscrowListing } from '../escrow/store.js';
-import { KeyOrigin, type KeyMetadata, type KmsPort } from '../kms/port.js';
+import type { EscrowListOptions, EscrowListing, EscrowStore } from '../escrow/store.js';
+import { dayIndex, isDue } from '../escrow/due.js';
+import { READ_BACK_SALT } from '../escrow/kms-secrets-store.js';
+import { byokTagsOf, decodeTagMirror, encodeTagMirror } from '../escrow/tag-mirror.js';
+import { KeyOrigin, KeyState, type KeyMetadata, type KmsPort } from '../kms/port.js';
 import type { Logger } from '../log.js';
 import { toKeyView } from './key-view.js';
-import type { InstanceRole, InstanceView, KeyView, Snapshot } from './model.js';
+import {
+  DAY_MS,
+  Phase,
+  Tag,
+  parseMarker,
+  policyFor,
+  type InstanceRole,
+  type InstanceView,
+  type KeyView,
+  type Policies,
+  type Snapshot,
+} from './model.js';
+import { planSweep, type Plan } from './plan.js';
+import type { EngineDeps } from './ports.js';
 
-/** What observe needs from escrow: fingerprints by key id, never material. */
+/** What observe needs from escrow: fingerprints by key id, never material (and the tag mirror writer). */
 export interface EscrowIndex {
-  list(): Promise<EscrowListing>;
+  list(options?: EscrowListOptions): Promise<EscrowListing>;
+  mirrorKeyTags?: EscrowStore['mirrorKeyTags'];
 }
+
+/** Default period (days) within which every escrow record is read back in full by some sweep. */
+export const DEFAULT_ESCROW_VERIFY_DAYS = DEFAULT_CHECK_PERIOD_DAYS;
+/** Default period (days) within which every managed key's own tags are read by some sweep. */
+export const DEFAULT_TAG_RECONCILE_DAYS = DEFAULT_CHECK_PERIOD_DAYS;
+
+/** Salt of the tag reconcile's phase days (escrow read-backs use another: they spread apart). */
+export const TAG_RECONCILE_SALT = 'tag-reconcile';
 
 /** Our code for a read that failed; an uncoded error (a bug) is logged with its stack. */
 function readErrorCode(err: unknown, log: Logger | undefined, fields: Record<string, string>): string {
@@ -35,23 +68,65 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
-/** Describes one key fully; undefined when it vanished meanwhile (deleted after its window). */
+/** DescribeKey; undefined when the key vanished meanwhile (deleted after its window). */
+async function describeIfPresent(kms: KmsPort, keyId: string): Promise<KeyMetadata | undefined> {
+  try {
+    return await kms.describeKey(keyId);
+  } catch (err) {
+    if (isOrchestratorError(err, ErrorCode.KmsNotFound)) return undefined;
+    throw err;
+  }
+}
+
+/** Describes one key fully (its own tags); undefined when it vanished meanwhile or is not EXTERNAL. */
 export async function observeKey(
   kms: KmsPort,
   keyId: string,
   aliasesByKey: Map<string, string[]>,
   escrow: Snapshot['escrow'],
 ): Promise<KeyView | undefined> {
-  let meta: KeyMetadata;
-  try {
-    meta = await kms.describeKey(keyId);
-  } catch (err) {
-    if (isOrchestratorError(err, ErrorCode.KmsNotFound)) return undefined;
-    throw err;
-  }
-  if (meta.origin !== KeyOrigin.External) return undefined;
+  const meta = await describeIfPresent(kms, keyId);
+  if (meta === undefined || meta.origin !== KeyOrigin.External) return undefined;
   const tags = await kms.listResourceTags(meta.keyId);
   return toKeyView(meta, tags, aliasesByKey.get(meta.keyId) ?? [], escrow[meta.keyId]?.fingerprint);
+}
+
+/**
+ * Whether a key's mirrored tags may stand in for its own in a snapshot: the mirror names the
+ * lineage and generation of the key's CreateKey marker (when it has one), and the key is in a
+ * steady state: Enabled, or a retired generation whose material has run out (PendingImport).
+ * Anything else (disabled, pending deletion, unavailable, a state we do not know) is read in full.
+ */
+export function mirrorUsable(meta: KeyMetadata, mirror: Readonly<Record<string, string>>): boolean {
+  const marker = parseMarker(meta.description);
+  if (marker && (marker.lineage !== mirror[Tag.Lineage] || String(marker.generation) !== mirror[Tag.Generation]))
+    return false;
+  if (meta.keyState === KeyState.Enabled) return true;
+  return meta.keyState === KeyState.PendingImport && mirror[Tag.Phase] === Phase.Retired;
+}
+
+/**
+ * The keys whose own tags must be read before `plan` may be trusted: every key an action names,
+ * every key of a lineage with an action, and every key whose material is inside (or one day before)
+ * its renew window, so a stale mirror (a hold or phase that is no longer true) can never hide a
+ * renewal. Pure; observe re-reads those that came from the mirror and plans again.
+ */
+export function keysToConfirm(snapshot: Snapshot, plan: Plan, policies: Policies, nowMs: number): string[] {
+  const lineages = new Set<string>();
+  const ids = new Set<string>();
+  for (const a of plan.actions) {
+    if (a.lineage !== undefined) lineages.add(a.lineage);
+    if ('keyId' in a && a.keyId !== undefined) ids.add(a.keyId);
+    if (a.kind === 'rotate') ids.add(a.fromKeyId);
+  }
+  for (const k of snapshot.keys) {
+    if (k.lineage !== undefined && lineages.has(k.lineage)) ids.add(k.keyId);
+    if (k.materialExpireAtMs !== undefined && k.lineage !== undefined) {
+      const renewBeforeDays = policyFor(policies, k.lineage, k.validityDaysOverride).renewBeforeDays;
+      if (k.materialExpireAtMs <= nowMs + (renewBeforeDays + 1) * DAY_MS) ids.add(k.keyId);
+    }
+  }
+  return [...ids].sort();
 }
 
 /**
@@ -86,21 +161,56 @@ export async function observeInstances(
   );
 }
 
+/** How observe may save calls (all optional: unset = the key's own tags for every key, as before). */
+export interface ObserveOptions {
+  /** Use the escrow records' tag mirror for keys where it is usable (mirrorUsable). Default true. */
+  useMirror?: boolean;
+  /**
+   * Keys whose own tags are read even with a usable mirror (the periodic full reconcile), given the
+   * day the mirror was written from the key's own tags; with `repairMirror`, the mirror is then
+   * rewritten (dated today) even when it agreed.
+   */
+  reconcile?: (keyId: string, mirroredDay: number | undefined) => boolean;
+  /**
+   * Called with each snapshot; the keys it names that came from the mirror are read in full, and
+   * it is called again, until it names no such key (see keysToConfirm).
+   */
+  confirm?: (snapshot: Snapshot) => Iterable<string>;
+  /**
+   * Only these lineages (a shard of a sweep). A key with an escrow record is observed iff the filter
+   * accepts the record's lineage (no DescribeKey otherwise). A key without one is DescribeKey'd,
+   * then kept iff the filter accepts its CreateKey marker's lineage, or, with no marker, accepts ''
+   * (give '' to exactly one shard: it reads those keys' tags and reports unmanaged keys). Escrow
+   * records are kept in the snapshot iff the filter accepts their lineage; unreadable ones (no
+   * lineage known) are reported by every shard.
+   */
+  lineageFilter?: (lineage: string) => boolean;
+  /** Passed to the escrow listing (periodic read-back, metadata writes). */
+  escrowList?: EscrowListOptions;
+  /**
+   * When a key's own tags were read and its record's mirror says otherwise (or nothing), rewrite
+   * the mirror (a sweep sets it; read-only commands write nothing).
+   */
+  repairMirror?: boolean;
+}
+
 /** Takes a snapshot of the account: every EXTERNAL key, every alias, the escrow index, the configured instances. */
-export async function observe(deps: {
-  kms: KmsPort;
-  escrow: EscrowIndex;
-  nowMs: () => number;
-  concurrency?: number;
-  /** KMS 3.0 instances the configuration names (EngineDeps.instances); each is read and reported. */
-  instances?: { keys?: string; escrow?: string };
-  /** Where an uncoded error (a bug) is logged with its stack. */
-  log?: Logger;
-}): Promise<Snapshot> {
+export async function observe(
+  deps: {
+    kms: KmsPort;
+    escrow: EscrowIndex;
+    nowMs: () => number;
+    concurrency?: number;
+    /** KMS 3.0 instances the configuration names (EngineDeps.instances); each is read and reported. */
+    instances?: { keys?: string; escrow?: string };
+    /** Where an uncoded error (a bug) is logged with its stack. */
+    log?: Logger;
+  } & ObserveOptions,
+): Promise<Snapshot> {
   const [keyIds, aliasList, escrowList, instances] = await Promise.all([
     deps.kms.listKeys(),
     deps.kms.listAliases(),
-    deps.escrow.list(),
+    deps.escrow.list(deps.escrowList),
     observeInstances(deps.kms, deps.instances, deps.log),
   ]);
   const aliases: Record<string, string> = {};
@@ -109,8 +219,12 @@ export async function observe(deps: {
     aliases[a.aliasName] = a.keyId;
     aliasesByKey.set(a.keyId, [...(aliasesByKey.get(a.keyId) ?? []), a.aliasName]);
   }
+  const accepts = deps.lineageFilter ?? (() => true);
   const escrow: Snapshot['escrow'] = {};
+  const summaries = new Map<string, (typeof escrowList.records)[number]>();
   for (const e of escrowList.records) {
+    summaries.set(e.keyId, e);
+    if (!accepts(e.lineage)) continue;
     // A record with stray versions stays in the index: it is still the material to repair from.
     escrow[e.keyId] = {
       fingerprint: e.fingerprint,
@@ -119,28 +233,91 @@ export async function observe(deps: {
       ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }),
     };
   }
+  const useMirror = deps.useMirror !== false;
+  const concurrency = deps.concurrency ?? 4;
+  const views = new Map<string, KeyView>();
+  const metas = new Map<string, KeyMetadata>();
+  const fromMirror = new Set<string>();
+
+  /** The key's own tags -> its view; the mirror rewritten when it says otherwise (repairMirror). */
+  const readTags = async (meta: KeyMetadata, refresh = false): Promise<KeyView> => {
+    const tags = await deps.kms.listResourceTags(meta.keyId);
+    const summary = summaries.get(meta.keyId);
+    if (deps.repairMirror && summary !== undefined && deps.escrow.mirrorKeyTags !== undefined) {
+      const nowMs = deps.nowMs();
+      const truth = decodeTagMirror(encodeTagMirror(byokTagsOf(tags), dayIndex(nowMs)), summary)?.tags;
+      if (refresh || JSON.stringify(truth) !== JSON.stringify(summary.keyTags)) {
+        try {
+          await deps.escrow.mirrorKeyTags(meta.keyId, tags, nowMs);
+        } catch (err) {
+          // Only a hint is lost: the key was read in full, and will be again until the mirror agrees.
+          deps.log?.warn('tag mirror not repaired', { keyId: meta.keyId, code: readErrorCode(err, deps.log, {}) });
+        }
+      }
+    }
+    fromMirror.delete(meta.keyId);
+    return toKeyView(meta, tags, aliasesByKey.get(meta.keyId) ?? [], escrow[meta.keyId]?.fingerprint);
+  };
+
   // One key that cannot be read (a RAM deny on it, persistent errors) must not hide the others
   // (invariant 7): it is reported, and the plan raises an alert for it.
-  const unobservable: Snapshot['unobservable'] = [];
-  const views = await mapLimit(keyIds, deps.concurrency ?? 4, async (id) => {
+  const unobservable = new Map<string, string>();
+  const guarded = async (keyId: string, fn: () => Promise<void>): Promise<void> => {
     try {
-      return await observeKey(deps.kms, id, aliasesByKey, escrow);
+      await fn();
     } catch (err) {
-      unobservable.push({ keyId: id, code: readErrorCode(err, deps.log, { keyId: id }) });
-      return undefined;
+      unobservable.set(keyId, readErrorCode(err, deps.log, { keyId }));
+      views.delete(keyId);
     }
-  });
-  const keys = views.filter((v): v is KeyView => v !== undefined).sort((a, b) => a.keyId.localeCompare(b.keyId));
-  unobservable.sort((a, b) => a.keyId.localeCompare(b.keyId));
-  return {
+  };
+  await mapLimit(keyIds, concurrency, (id) =>
+    guarded(id, async () => {
+      const summary = summaries.get(id);
+      if (summary !== undefined && !accepts(summary.lineage)) return; // another shard's lineage
+      const meta = await describeIfPresent(deps.kms, id);
+      if (meta === undefined || meta.origin !== KeyOrigin.External) return;
+      if (summary === undefined && deps.lineageFilter !== undefined) {
+        const marker = parseMarker(meta.description);
+        if (!accepts(marker?.lineage ?? '')) return;
+      }
+      metas.set(meta.keyId, meta);
+      const mirror = useMirror ? summary?.keyTags : undefined;
+      const reconcile = mirror !== undefined && deps.reconcile?.(meta.keyId, summary?.keyTagsDay) === true;
+      if (mirror !== undefined && mirrorUsable(meta, mirror) && !reconcile) {
+        fromMirror.add(meta.keyId);
+        views.set(meta.keyId, toKeyView(meta, mirror, aliasesByKey.get(meta.keyId) ?? [], summary?.fingerprint));
+      } else {
+        views.set(meta.keyId, await readTags(meta, reconcile));
+      }
+    }),
+  );
+
+  const snapshotNow = (): Snapshot => ({
     takenAtMs: deps.nowMs(),
-    keys,
+    keys: [...views.values()].sort((a, b) => a.keyId.localeCompare(b.keyId)),
     aliases,
     escrow,
+    // A record that cannot be read names no lineage: every shard reports it.
     escrowUnreadable: escrowList.unreadable.map((u) => u.keyId).sort(),
-    unobservable,
+    unobservable: [...unobservable]
+      .map(([keyId, code]) => ({ keyId, code }))
+      .sort((a, b) => a.keyId.localeCompare(b.keyId)),
     instances,
-  };
+  });
+  let snapshot = snapshotNow();
+  // Keys the plan would act or alert on were planned on the mirror: read their own tags, plan again.
+  // Ends: each round reads at least one mirrored key in full (fromMirror shrinks) or stops.
+  while (deps.confirm !== undefined && fromMirror.size > 0) {
+    const todo = [...new Set(deps.confirm(snapshot))].filter((id) => fromMirror.has(id));
+    if (todo.length === 0) break;
+    await mapLimit(todo, concurrency, (id) =>
+      guarded(id, async () => {
+        views.set(id, await readTags(metas.get(id)!));
+      }),
+    );
+    snapshot = snapshotNow();
+  }
+  return snapshot;
 }
 
 /**
@@ -154,4 +331,30 @@ export async function observeLineage(kms: KmsPort, lineage: string): Promise<Key
     if (v?.managed && v.lineage === lineage) found.push(v);
   }
   return found.sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0));
+}
+
+/**
+ * The observe options of the engine's snapshots. Every snapshot uses the tag mirror, reads in full
+ * the keys whose reconcile is due (shared/escrow/due.ts) and confirms on the plan (keysToConfirm).
+ * Only a sweep (`sweep: true`) reads back the escrow records that are due and writes metadata
+ * (read-back days, back-fills, failed read-backs, mirror repairs): `status` and `plan` decrypt
+ * nothing and write nothing.
+ */
+export function engineObserveOptions(deps: EngineDeps, mode: { sweep?: boolean } = {}): ObserveOptions {
+  const nowMs = deps.clock.nowMs();
+  const today = dayIndex(nowMs);
+  const verifyDays = deps.escrowVerifyDays ?? DEFAULT_ESCROW_VERIFY_DAYS;
+  const reconcileDays = deps.tagReconcileDays ?? DEFAULT_TAG_RECONCILE_DAYS;
+  return {
+    reconcile: (keyId, mirroredDay) => isDue(keyId, mirroredDay, today, reconcileDays, TAG_RECONCILE_SALT),
+    confirm: (snapshot) => keysToConfirm(snapshot, planSweep(snapshot, deps.policies, nowMs), deps.policies, nowMs),
+    ...(mode.sweep
+      ? { escrowList: { readBack: { nowMs, periodDays: verifyDays }, writeMetadata: true }, repairMirror: true }
+      : {}),
+  };
+}
+
+/** Whether a record's periodic read-back is due today (what a sweep's escrow listing decides). */
+export function readBackDue(keyId: string, lastDay: number | undefined, nowMs: number, periodDays: number): boolean {
+  return isDue(keyId, lastDay, dayIndex(nowMs), periodDays, READ_BACK_SALT);
 }

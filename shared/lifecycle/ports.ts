@@ -7,6 +7,7 @@ import type { Actor, AuditInput } from '../audit/event.js';
 import type { EscrowStore } from '../escrow/store.js';
 import type { KmsPort } from '../kms/port.js';
 import type { Logger } from '../log.js';
+import type { Lease } from './lease.js';
 import type { Clock, RandomSource } from '../runtime-types.js';
 import type { Policies } from './model.js';
 
@@ -14,7 +15,7 @@ import type { Policies } from './model.js';
 export type { Actor } from '../audit/event.js';
 
 /** The escrow operations the engine uses (there is no delete: escrow is never deleted while a CMK exists). */
-export type EscrowPort = Pick<EscrowStore, 'put' | 'get' | 'list'>;
+export type EscrowPort = Pick<EscrowStore, 'put' | 'get' | 'list' | 'mirrorKeyTags'>;
 
 /** Where audit records go (an AuditLog, or a list in tests). */
 export interface AuditRecorder {
@@ -55,6 +56,31 @@ export interface EngineDeps {
    * people. Unset = nobody is told (tests, one-shot commands). Never throws.
    */
   alerts?: AlertNotifier;
+  /**
+   * Lineages the executor writes at once (each under its own lease, its actions in order);
+   * undefined = DEFAULT_WRITE_CONCURRENCY (execute.ts).
+   */
+  writeConcurrency?: number;
+  /**
+   * KMS calls the client keeps in flight (fixed, or derived from the paced rate and the observed
+   * latency, shared/kms/resilience.ts): observe's parallelism. Undefined = observe's default.
+   */
+  kmsConcurrency?: number;
+  /**
+   * The lease of the lineage being written: set by the executor for the actions it runs under that
+   * lease (provisioning records a CreateKey result in it), never by callers.
+   */
+  lease?: Lease;
+  /**
+   * Days within which a sweep reads every escrow record back in full (spread over the days,
+   * shared/escrow/due.ts); undefined = DEFAULT_ESCROW_VERIFY_DAYS (7). BYOK_ESCROW_VERIFY_DAYS.
+   */
+  escrowVerifyDays?: number;
+  /**
+   * Days within which observe reads every managed key's own tags (the tag mirror's full reconcile);
+   * undefined = DEFAULT_TAG_RECONCILE_DAYS (7). BYOK_TAG_RECONCILE_DAYS.
+   */
+  tagReconcileDays?: number;
   /** Called after each completed provisioning step; tests inject crashes here. */
   onCheckpoint?: (step: string, info: { lineage: string; generation: number; keyId?: string }) => void | Promise<void>;
 }

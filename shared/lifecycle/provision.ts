@@ -11,27 +11,44 @@ import { fingerprintMaterial } from '../escrow/fingerprint.js';
 import type { EscrowRecord } from '../escrow/store.js';
 import { KeyOrigin, KeyState } from '../kms/port.js';
 import { generateKeyMaterial, type KeySpec } from '../wrap/index.js';
-import { isTagged } from './key-view.js';
+import { isTagged, mirrorKeyTags } from './key-view.js';
 import { DAY_MS, Phase, Tag, describeMarker, type ActionPolicy, type KeyView } from './model.js';
-import { observeLineage } from './observe.js';
+import { observeLineageKeys } from './observe-target.js';
 import type { EngineDeps } from './ports.js';
 import { type RequestLog, checkBudget, freshKey, importMaterial, moveAlias, selfTest } from './steps.js';
 
-/** Every managed key of a lineage/generation in the account right now, not PendingDeletion (a full scan). */
+/**
+ * The managed keys of a lineage, read without listing the account (observe-target.ts): its alias,
+ * its escrow secrets and the CreateKey results its lease record keeps (the held lease's, no read).
+ */
+async function lineageKeys(deps: EngineDeps, lineage: string): Promise<KeyView[]> {
+  const lease = deps.lease?.lineage === lineage ? deps.lease : undefined;
+  const { keys, unresolved } = await observeLineageKeys(deps, lineage, lease ? { created: lease.created } : {});
+  // A CreateKey whose outcome the lease record did not know was settled by a scan: record what it
+  // found (its one CMK, or none), so the next holder need not scan again.
+  for (const generation of lease ? unresolved : []) {
+    const found = keys.filter((k) => k.generation === generation && k.state !== KeyState.PendingDeletion);
+    if (found.length === 1) await lease?.noteCreatedKey({ generation, keyId: found[0]!.keyId });
+    else if (found.length === 0) await lease?.resolveCreateKey(generation);
+  }
+  return keys;
+}
+
+/** Every managed key of a lineage/generation right now, not PendingDeletion (no account scan). */
 export async function findGeneration(deps: EngineDeps, lineage: string, generation: number): Promise<string[]> {
-  const keys = await observeLineage(deps.kms, lineage);
+  const keys = await lineageKeys(deps, lineage);
   return keys.filter((v) => v.generation === generation && v.state !== KeyState.PendingDeletion).map((v) => v.keyId);
 }
 
 /**
- * The generation an operator's rotate provisions, decided under the lease from a scan of the
- * lineage: one already being provisioned (an interrupted run) is finished, else the next number.
+ * The generation an operator's rotate provisions, decided under the lease from the lineage's keys:
+ * one already being provisioned (an interrupted run) is finished, else the next number.
  */
 export async function nextGeneration(
   deps: EngineDeps,
   lineage: string,
 ): Promise<{ generation: number; keyId?: string }> {
-  const keys = await observeLineage(deps.kms, lineage);
+  const keys = await lineageKeys(deps, lineage);
   const pending = keys.find((k) => k.untaggedMarker || k.phase === Phase.Provisioning);
   if (pending?.generation !== undefined) return { generation: pending.generation, keyId: pending.keyId };
   return { generation: Math.max(0, ...keys.map((k) => k.generation ?? 0)) + 1 };
@@ -42,7 +59,7 @@ export interface ProvisionInput {
   lineage: string;
   generation: number;
   policy: ActionPolicy;
-  /** The CMK of this generation when known (resume); else found by a scan, or created. */
+  /** The CMK of this generation when known (resume); else found among the lineage's keys, or created. */
   keyId?: string;
 }
 
@@ -81,6 +98,9 @@ export async function provisionGeneration(
   if (!keyId) {
     checkBudget(deps, 'CreateKey');
     await intent('create');
+    // The lease record says a CreateKey for this generation is under way before it is sent: if the
+    // run dies or loses the answer, the next holder knows to look for the CMK (observe-target.ts).
+    await deps.lease?.noteCreatedKey({ generation });
     const instance = deps.instances?.keys;
     const created = log.note(
       await deps.kms.createKey({
@@ -91,6 +111,9 @@ export async function provisionGeneration(
       }),
     );
     keyId = created.keyId;
+    // Recorded before anything else can lose it: the next holder of the lease finds this CMK even if
+    // this run dies before tagging or escrowing it (no account scan needed).
+    await deps.lease?.noteCreatedKey({ generation, keyId });
     await step('created', keyId);
   }
   let key = await freshKey(deps, keyId, log);
@@ -170,6 +193,7 @@ export async function provisionGeneration(
       await step('self-tested', keyId);
       await intent('ready-tag', keyId);
       log.note(await deps.kms.tagResource(keyId, { [Tag.Phase]: Phase.Ready }));
+      await mirrorKeyTags(deps, keyId);
       phase = Phase.Ready;
       await step('ready', keyId);
     }
@@ -207,6 +231,7 @@ export async function provisionGeneration(
           [Tag.SupersededAt]: String(Math.floor(deps.clock.nowMs() / 1000)),
         }),
       );
+      await mirrorKeyTags(deps, previousKeyId);
     }
     await step('superseded', previousKeyId);
   }

@@ -8,7 +8,8 @@ import { DAY_MS, Phase } from './model.js';
 import { strayEscrowVersionsReason } from './plan-alerts.js';
 import type { Plan } from './plan.js';
 import type { EngineDeps } from './ports.js';
-import { planNow, snapshotOf } from './sweep.js';
+import { observe } from './observe.js';
+import { planNow } from './sweep.js';
 
 /** One row of verify-escrow. */
 export interface EscrowCheck {
@@ -20,10 +21,21 @@ export interface EscrowCheck {
 
 /**
  * Reads every managed key's escrow back and checks it against the key's fingerprint tag; a record
- * whose secret holds more versions than the orchestrator wrote fails the check, with the fix.
+ * whose secret holds more versions than the orchestrator wrote fails the check, with the fix. Deep
+ * on purpose: every key's own tags (no mirror) and every record read back in full (versions
+ * counted), whatever the day's samples.
  */
 export async function verifyEscrow(deps: EngineDeps): Promise<EscrowCheck[]> {
-  const snapshot = await snapshotOf(deps);
+  const snapshot = await observe({
+    kms: deps.kms,
+    escrow: deps.escrow,
+    nowMs: () => deps.clock.nowMs(),
+    ...(deps.kmsConcurrency === undefined ? {} : { concurrency: deps.kmsConcurrency }),
+    ...(deps.instances === undefined ? {} : { instances: deps.instances }),
+    ...(deps.log === undefined ? {} : { log: deps.log }),
+    useMirror: false,
+    escrowList: { deepVerify: () => true },
+  });
   const out: EscrowCheck[] = [];
   for (const k of snapshot.keys.filter((x) => x.managed)) {
     if (!k.fingerprint) {

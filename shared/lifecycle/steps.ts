@@ -9,7 +9,7 @@ import { fingerprintMaterial } from '../escrow/fingerprint.js';
 import type { EscrowRecord } from '../escrow/store.js';
 import { KeyState } from '../kms/port.js';
 import { wrapKeyMaterial, wrappingKeySpecFor, type KeySpec, type WrappingAlgorithm } from '../wrap/index.js';
-import { isTagged, toKeyView } from './key-view.js';
+import { isTagged, mirrorKeyTags, toKeyView } from './key-view.js';
 import { DAY_MS, Phase, Tag, aliasOf, type ActionPolicy, type Hold, type KeyView } from './model.js';
 import type { EngineDeps } from './ports.js';
 
@@ -232,4 +232,5 @@ export async function moveAlias(
 export async function setHold(deps: EngineDeps, keyId: string, hold: Hold | null, log: RequestLog): Promise<void> {
   if (hold) log.note(await deps.kms.tagResource(keyId, { [Tag.Hold]: hold }));
   else log.note(await deps.kms.untagResource(keyId, [Tag.Hold]));
+  await mirrorKeyTags(deps, keyId);
 }

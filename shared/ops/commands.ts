@@ -27,6 +27,7 @@ import type { Config } from '../config/index.js';
 import { runDoctor, type DoctorCheck } from './doctor.js';
 import { isKeySpec, type KeySpec } from '../wrap/index.js';
 import { readAdoptMaterial } from './adopt-material.js';
+import { gatherReport, type ReportSource } from './report-source.js';
 
 /** A request to the engine, the same in direct and remote mode (plain JSON). */
 export type OpsRequest =
@@ -43,7 +44,9 @@ export type OpsRequest =
   | { command: 'retire'; keyId: string; confirm?: string }
   | { command: 'restore'; keyId: string }
   | { command: 'verify-escrow' }
-  | { command: 'doctor' };
+  | { command: 'doctor' }
+  /** Read-only: the account's side of the HTML report (snapshot, alerts); the CLI renders the page. */
+  | { command: 'report' };
 
 /** Command names. */
 export type OpsCommand = OpsRequest['command'];
@@ -77,7 +80,8 @@ export type OpsResult =
   | { command: 'retire'; keyId: string }
   | { command: 'restore'; keyId: string; expireAtMs?: number; keyState?: string }
   | { command: 'verify-escrow'; checks: EscrowCheck[] }
-  | { command: 'doctor'; checks: DoctorCheck[] };
+  | { command: 'doctor'; checks: DoctorCheck[] }
+  | ({ command: 'report' } & ReportSource);
 
 /**
  * What some commands need beyond the engine deps: `doctor` checks the configuration itself, the
@@ -126,6 +130,7 @@ export function parseOpsRequest(value: unknown): OpsRequest {
     case 'sweep':
     case 'verify-escrow':
     case 'doctor':
+    case 'report':
       return { command };
     case 'onboard': {
       const r: OpsRequest = { command, alias: str(v, 'alias') };
@@ -157,7 +162,7 @@ export function parseOpsRequest(value: unknown): OpsRequest {
       throw bad(
         'command',
         'must be one of status, plan, sweep, onboard, renew, rotate, reimport, revoke, retire, restore, ' +
-          'verify-escrow, doctor',
+          'verify-escrow, doctor, report',
       );
   }
 }
@@ -224,6 +229,8 @@ export async function executeRequest(
       });
       return { command: 'doctor', checks };
     }
+    case 'report':
+      return { command: 'report', ...(await gatherReport(deps)) };
     default: {
       const exhaustive: never = request;
       throw new OrchestratorError(

@@ -124,10 +124,15 @@ export function credentialsCheck(
   if (c.startsWith('InvalidAccessKeyId'))
     return fail(
       'KMS does not know the access key id',
-      "check ALIBABA_CLOUD_ACCESS_KEY_ID (direct mode) or the function role's credentials",
+      'check the credentials the CLI resolved (ALIBABA_CLOUD_ACCESS_KEY_ID, --profile / ~/.aliyun/config.json; ' +
+        "doctor's credentials line names their source) or the function role's credentials",
     );
   if (c === 'SignatureDoesNotMatch')
-    return fail('the access key secret does not match the access key id', 'check ALIBABA_CLOUD_ACCESS_KEY_SECRET');
+    return fail(
+      'the access key secret does not match the access key id',
+      'check the access key secret of the resolved credentials ' +
+        '(ALIBABA_CLOUD_ACCESS_KEY_SECRET or the --profile entry)',
+    );
   if (c.startsWith('InvalidSecurityToken'))
     return fail(
       'the STS security token is invalid or expired',

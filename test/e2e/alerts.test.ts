@@ -44,7 +44,8 @@ it('alerts with the fixing command within one sweep, and announces the recovery 
   expect(alert.text.split('\n')).toContain(
     `[CRITICAL] key ${keyId} (lineage alerted): material gone and no escrow record: data under this key is ` +
       `unreadable (since ${(alert.body.notices as Array<{ since: string }>)[0]?.since}). ` +
-      `Fix: npm run ops -- reimport ${keyId}`,
+      'Fix: bring the escrow record back (README "On call: from page to fix"), ' +
+      `then npm run ops -- reimport ${keyId}`,
   );
   expect(env.lines).toContain(alert.text.split('\n').map((l) => `[alert] ${l}`)[0]);
 
@@ -95,6 +96,6 @@ it("the webhook function's check of one lineage alerts too", async () => {
   expect(res.status).toBe(200);
   const alert = await stack.alerts.waitFor(new RegExp(`\\[CRITICAL\\] key ${keyId} `), { from, timeoutMs: 5_000 });
   expect(alert.text).toContain(`material gone and no escrow record`);
-  expect(alert.text).toContain(`Fix: npm run ops -- reimport ${keyId}`);
+  expect(alert.text).toContain(`then npm run ops -- reimport ${keyId}`);
   await rename(`${record}.away`, record);
 }, 60_000);

@@ -70,7 +70,11 @@ describe('doctor through the ops function', () => {
     expect(doc.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect([code, doc.exitCode]).toEqual([0, 0]);
     expect(doc.checks.find((c) => c.name === 'ram read calls')!.detail).toMatch(
-      /^probed as access key local-ak; answered: /,
+      // The principal STS GetCallerIdentity names (the emulator answers it), and where the credentials came from.
+      new RegExp(
+        '^probed as acs:ram::1234567890123456:user/local-ak ' +
+          '\\(access key local-ak from ALIBABA_CLOUD_ACCESS_KEY_ID\\); answered: ',
+      ),
     );
   });
 });

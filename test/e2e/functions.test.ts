@@ -118,7 +118,8 @@ describe('webhook function (HTTP trigger)', () => {
 
   it('processes a redelivery of an event whose first delivery failed (no false duplicate)', async () => {
     const body = deleteKeyMaterialEvent(demoKeyId, 'evt-fails-first');
-    stack.emu.faults.inject({ kind: 'error5xx', rate: 1, actions: ['ListKeys'], count: 20 });
+    // DescribeKey: the webhook's targeted check reads its key first (it never lists the account).
+    stack.emu.faults.inject({ kind: 'error5xx', rate: 1, actions: ['DescribeKey'], count: 20 });
     const first = await postWebhook(body, signedHeaders(body));
     stack.emu.faults.reset();
     expect(first.status).toBe(503);

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,11 @@ import { runCli } from '../../scripts/ops/cli.js';
 import { startE2eStack } from '../support/local-stack.js';
 
 let env: Awaited<ReturnType<typeof startE2eStack>>;
+
+/** The aliyun CLI profile fields of an access key. */
+function akFields(c: { accessKeyId: string; accessKeySecret: string }) {
+  return { access_key_id: c.accessKeyId, access_key_secret: c.accessKeySecret };
+}
 let keyId: string;
 
 beforeAll(async () => {
@@ -24,10 +29,17 @@ afterAll(async () => {
   await env?.close();
 });
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  argv: string[],
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(argv, { env: env.stack.cliEnv, stdout: (s) => (out += s), stderr: (s) => (err += s) });
+  const code = await runCli(argv, {
+    env: { ...env.stack.cliEnv, ...extraEnv },
+    stdout: (s) => (out += s),
+    stderr: (s) => (err += s),
+  });
   return { code, out, err };
 }
 
@@ -44,6 +56,30 @@ describe('the CLI in remote mode', () => {
       expect.objectContaining({ keyId, lineage: 'remote', generation: 1, state: 'Enabled', escrowOk: true }),
     );
     expect(r.err).toContain('invoking byok-ops');
+  });
+
+  it.each([
+    ['FC 3.0 invoke (credential client)', ['--remote']],
+    ['FC 2.0 invoke (resolved values)', ['--remote', '--fc2']],
+  ])('takes the invoker credentials from an aliyun CLI profile (--profile) through %s', async (_name, flags) => {
+    const home = mkdtempSync(join(tmpdir(), 'byok-e2e-home-'));
+    try {
+      mkdirSync(join(home, '.aliyun'));
+      const profile = { name: 'remote-oncall', mode: 'AK', ...akFields(env.stack.operator) };
+      writeFileSync(join(home, '.aliyun', 'config.json'), JSON.stringify({ current: 'x', profiles: [profile] }));
+      const noKeys = { HOME: home, ALIBABA_CLOUD_ACCESS_KEY_ID: undefined, ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined };
+      const r = await cli([...flags, 'status', '--profile', 'remote-oncall', '--json'], noKeys);
+      expect([r.code, JSON.parse(r.out).command]).toEqual([0, 'status']);
+      expect(r.err).not.toContain(env.stack.operator.accessKeySecret);
+      const wrong = await cli([...flags, 'status', '--profile', 'nobody'], noKeys);
+      expect([wrong.code, wrong.err.split('\n')[0]]).toEqual([
+        2,
+        `error ERR_INVALID_INPUT: --profile: no profile "nobody" in ${join(home, '.aliyun', 'config.json')} ` +
+          '(profiles: "remote-oncall")',
+      ]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it.each([
@@ -65,7 +101,11 @@ describe('the CLI in remote mode', () => {
     const audit = env.lines.filter((l) => l.includes('"phase":"outcome"') && l.includes('"action":"renew"'));
     expect(
       audit.some(
-        (l) => l.includes('"kind":"operator"') && l.includes('"id":"local-ak"') && l.includes('"runId":"ops-'),
+        // The operator is the principal STS GetCallerIdentity names for the CLI's credentials (the emulator answers).
+        (l) =>
+          l.includes('"kind":"operator"') &&
+          l.includes('"id":"acs:ram::1234567890123456:user/local-ak"') &&
+          l.includes('"runId":"ops-'),
       ),
     ).toBe(true);
   });

@@ -24,11 +24,18 @@ export interface CliTestEnv {
   close(): Promise<void>;
 }
 
-/** Starts the world for a CLI test file; `prefix` names its temporary folder. */
-export async function startCliTestEnv(credential: { accessKeyId: string; accessKeySecret: string }, prefix: string) {
+/**
+ * Starts the world for a CLI test file; `prefix` names its temporary folder. `moreCredentials` are
+ * accepted by the emulator too (e.g. STS credentials a test rotates through).
+ */
+export async function startCliTestEnv(
+  credential: { accessKeyId: string; accessKeySecret: string },
+  prefix: string,
+  moreCredentials: Array<{ accessKeyId: string; accessKeySecret: string; securityToken?: string }> = [],
+) {
   const emu = await startKmsEmulator({
     port: 0,
-    credentials: [credential],
+    credentials: [credential, ...moreCredentials],
     kmsVersion: 3,
     instances: [
       { id: KEYS_INSTANCE, type: 'software' },

@@ -89,11 +89,18 @@ let runCounter = 0;
 
 /** Starts a harness. */
 export async function startHarness(
-  options: { escrow?: 'file' | 'kms-secrets'; policies?: Policies; kmsVersion?: 1 | 3 } = {},
+  options: {
+    escrow?: 'file' | 'kms-secrets';
+    policies?: Policies;
+    kmsVersion?: 1 | 3;
+    /** The emulator's request log (one line per request, with the action: counts calls by action). */
+    emulatorLog?: (line: string) => void;
+  } = {},
 ): Promise<Harness> {
   const v3 = (options.kmsVersion ?? 3) === 3;
   const emu = await startKmsEmulator({
     port: 0,
+    ...(options.emulatorLog === undefined ? {} : { log: options.emulatorLog }),
     credentials: [TEST_AK],
     kmsVersion: v3 ? 3 : 1,
     ...(v3

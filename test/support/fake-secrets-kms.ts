@@ -12,6 +12,7 @@
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
 import type {
   KmsPort,
+  SecretFilter,
   SecretMetadata,
   SecretSummary,
   SecretValue,
@@ -21,7 +22,13 @@ import type {
 /** The Secrets Manager methods of KmsPort. */
 export type SecretsKmsPort = Pick<
   KmsPort,
-  'createSecret' | 'getSecretValue' | 'putSecretValue' | 'describeSecret' | 'listSecretVersionIds' | 'listSecrets'
+  | 'createSecret'
+  | 'getSecretValue'
+  | 'putSecretValue'
+  | 'describeSecret'
+  | 'listSecretVersionIds'
+  | 'listSecrets'
+  | 'tagResource'
 >;
 
 /** What an operator can do to a secret by hand (the product never deletes or restores one). */
@@ -175,14 +182,45 @@ export class FakeSecretsKms implements SecretsKmsPort {
     }));
   }
 
-  async listSecrets(): Promise<SecretSummary[]> {
+  async listSecrets(filter?: SecretFilter): Promise<SecretSummary[]> {
     await this.begin('ListSecrets');
-    return [...this.secrets.values()].map((s) => ({
+    const candidates = (s: FakeSecret): string[] => {
+      if (filter?.key === 'SecretName') return [s.secretName];
+      if (filter?.key === 'Description') return [s.description];
+      if (filter?.key === 'TagKey') return Object.keys(s.tags);
+      return Object.values(s.tags);
+    };
+    const matching = [...this.secrets.values()].filter(
+      (s) => filter === undefined || candidates(s).some((c) => filter.values.includes(c)),
+    );
+    return matching.map((s) => ({
       secretName: s.secretName,
       createTimeMs: s.createTimeMs,
       ...(s.plannedDeleteTimeMs === undefined ? {} : { plannedDeleteTimeMs: s.plannedDeleteTimeMs }),
       tags: { ...s.tags },
     }));
+  }
+
+  /** TagResource on a secret (merge, at most 10 tags: Rejected.LimitExceeded); keys are not faked. */
+  async tagResource(
+    target: string | { secretName: string },
+    tags: Record<string, string>,
+  ): Promise<{ requestId: string }> {
+    const requestId = await this.begin('TagResource');
+    if (typeof target === 'string') throw this.invalid('TagResource', 'KeyId', requestId);
+    const s = this.mustExist(target.secretName, 'TagResource', requestId);
+    const merged = { ...s.tags, ...tags };
+    if (Object.keys(merged).length > 10) {
+      throw new OrchestratorError(
+        ErrorCode.KmsRejectedState,
+        'KMS TagResource failed: Rejected.LimitExceeded (HTTP 400)',
+        {
+          details: { action: 'TagResource', kmsCode: 'Rejected.LimitExceeded', httpStatus: 400, requestId },
+        },
+      );
+    }
+    s.tags = merged;
+    return { requestId };
   }
 
   /** Test hook: DeleteSecret as an operator would call it (with a recovery window unless forced). */

@@ -98,6 +98,8 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
         region: options.region,
         credentials: options.credentials,
         output: (line) => functionOutput(spec.name, line),
+        // The URL is known once the server listens, before any instance starts (they start on first use).
+        hostEnv: () => (options.endpointEnv && hostUrl ? { [options.endpointEnv]: hostUrl } : {}),
       }),
     );
   }
@@ -111,6 +113,7 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
       enabled: t.enable !== false,
     })),
   );
+  let hostUrl: string | undefined;
   const records: InvocationRecord[] = [];
   const background = new Set<Promise<unknown>>();
   let closed = false;
@@ -248,9 +251,13 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
         requestId,
       );
     const signed: SignedRequest = { method, rawPath, rawQuery, headers: req.headers, body };
+    // The functions' own (STS) credentials too, when allowed: a function role with fc:InvokeFunction.
+    const callers = options.acceptFunctionCredentials
+      ? [...options.invokeCredentials, options.credentials()]
+      : options.invokeCredentials;
     const auth: AuthResult = fc2
-      ? verifyFcSignature(signed, options.invokeCredentials, Date.now())
-      : verifyAcs3Signature(signed, options.invokeCredentials, Date.now(), nonces);
+      ? verifyFcSignature(signed, callers, Date.now())
+      : verifyAcs3Signature(signed, callers, Date.now(), nonces);
     if (!auth.ok) {
       log(`fc-host ${style} invoke ${requestId} refused: ${auth.code}`);
       return sendError(res, style, 403, auth.code, auth.message, requestId);
@@ -440,6 +447,7 @@ export async function startFcHost(options: FcHostOptions): Promise<FcHost> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
+  hostUrl = url;
   log(`fc-host listening on ${url} (account ${options.accountId}, region ${options.region}, timeScale ${clock.scale})`);
   log(
     `fc-host invoke API: POST ${url}/2023-03-30/functions/<fn>/invocations ` +

@@ -38,6 +38,8 @@ export interface InstanceSettings {
   /** Read when an instance starts: FC exposes the role's STS credentials as env vars too (§5.3). */
   credentials: () => StsCredentials;
   output: (line: string) => void;
+  /** Added last to every instance's environment (read when the instance starts). */
+  hostEnv?: () => Record<string, string>;
 }
 
 interface WorkerResult {
@@ -75,6 +77,7 @@ class Instance {
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: creds.accessKeySecret,
       ALIBABA_CLOUD_SECURITY_TOKEN: creds.securityToken,
       ...spec.env,
+      ...settings.hostEnv?.(),
     };
     this.worker = new Worker(WORKER_FILE, {
       workerData: { bundleDir: spec.bundleDir, handler: spec.handler },

@@ -62,6 +62,18 @@ export interface FcHostOptions {
   credentials: () => StsCredentials;
   /** Who may call the invoke API (FC and ACS3 signatures are verified against these). */
   invokeCredentials: InvokeCredential[];
+  /**
+   * Also accept the functions' own credentials (`credentials()`, with their security token) on the
+   * invoke API: as a function role granted `fc:InvokeFunction` can in FC, so a function can invoke
+   * functions (the sweep's coordinator invokes its shards asynchronously). Default false.
+   */
+  acceptFunctionCredentials?: boolean;
+  /**
+   * Name of an environment variable every instance gets, set to this host's invoke endpoint
+   * (`http://127.0.0.1:<port>`): where a function's FC client must send its calls (e.g.
+   * `BYOK_FC_ENDPOINT`). It overrides the function's own value. Unset = none.
+   */
+  endpointEnv?: string;
   /** Host clock speed: 60 makes an hour pass in a minute (timers follow it). Default 1. */
   timeScale?: number;
   /** Host time at start, epoch ms (default real now): the local stack passes the emulator's time. */

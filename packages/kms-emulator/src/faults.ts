@@ -173,11 +173,63 @@ class TokenBucket {
   }
 }
 
+/**
+ * The KMS shared gateway's per-account QPS quota groups (docs/kms-api.md §4.1, documented: "Performance
+ * data for KMS"), transcribed here independently of the product (the emulator imports no product code).
+ * Group membership of actions the page does not name is inferred from the group descriptions.
+ */
+export const SHARED_GATEWAY_QPS_GROUPS: ReadonlyArray<{ group: string; limit: number; actions: readonly string[] }> = [
+  {
+    group: 'key-read',
+    limit: 50,
+    actions: ['DescribeKey', 'ListKeys', 'GetParametersForImport', 'ListAliases', 'ListAliasesByKeyId'],
+  },
+  { group: 'key-tags', limit: 300, actions: ['ListResourceTags'] },
+  { group: 'key-create', limit: 10, actions: ['CreateKey'] },
+  {
+    group: 'key-write',
+    limit: 30,
+    actions: [
+      'ImportKeyMaterial',
+      'DeleteKeyMaterial',
+      'CreateAlias',
+      'UpdateAlias',
+      'DeleteAlias',
+      'TagResource',
+      'UntagResource',
+      'EnableKey',
+      'DisableKey',
+      'ScheduleKeyDeletion',
+      'CancelKeyDeletion',
+    ],
+  },
+  { group: 'crypto-symmetric', limit: 1000, actions: ['Encrypt', 'Decrypt', 'GenerateDataKey'] },
+  { group: 'secret-create-delete', limit: 10, actions: ['CreateSecret', 'DeleteSecret'] },
+  { group: 'secret-value', limit: 450, actions: ['GetSecretValue'] },
+  {
+    group: 'secret-metadata',
+    limit: 40,
+    actions: ['PutSecretValue', 'DescribeSecret', 'ListSecrets', 'ListSecretVersionIds', 'RestoreSecret'],
+  },
+  { group: 'instance-read', limit: 50, actions: ['GetKmsInstance', 'GetDefaultKmsInstance', 'ListKmsInstances'] },
+];
+
+/** What the QPS limits turned away so far (tests read it; reset with `resetQpsStats`). */
+export interface QpsStats {
+  /** Requests throttled by the account-wide limit or a group limit. */
+  throttled: number;
+  /** Throttled requests per action. */
+  byAction: Record<string, number>;
+}
+
 /** Holds the active fault rules and the QPS bucket; `decide` is called once per API request. */
 export class FaultInjector {
   private rules: FaultRule[] = [];
   private nextId = 1;
   private bucket: TokenBucket | null = null;
+  /** Per-group buckets (the shared gateway's quota groups), by action. */
+  private groupBuckets = new Map<string, TokenBucket>();
+  private qpsStats: QpsStats = { throttled: 0, byAction: {} };
   private readonly draw: () => number;
 
   constructor(
@@ -220,6 +272,31 @@ export class FaultInjector {
     return this.bucket?.limit ?? 0;
   }
 
+  /**
+   * Enforces the shared gateway's per-group quotas (SHARED_GATEWAY_QPS_GROUPS), each x `scale`, on
+   * top of the account-wide limit; `null` = off. Actions in no group are not limited by a group.
+   */
+  setGroupQpsLimits(scale: number | null): void {
+    this.groupBuckets = new Map();
+    if (scale === null) return;
+    if (!(scale > 0)) throw new AdminInputError('"scale" must be greater than 0');
+    const now = this.realNowMs();
+    for (const g of SHARED_GATEWAY_QPS_GROUPS) {
+      const bucket = new TokenBucket(g.limit * scale, now);
+      for (const action of g.actions) this.groupBuckets.set(action, bucket);
+    }
+  }
+
+  /** Requests the QPS limits have throttled so far. */
+  qpsThrottled(): QpsStats {
+    return { throttled: this.qpsStats.throttled, byAction: { ...this.qpsStats.byAction } };
+  }
+
+  /** Zeroes the throttle counters. */
+  resetQpsStats(): void {
+    this.qpsStats = { throttled: 0, byAction: {} };
+  }
+
   /** Snapshot of the active rules. */
   active(): FaultRule[] {
     return this.rules.map((r) => ({ ...r, actions: r.actions === null ? null : [...r.actions] }));
@@ -233,7 +310,16 @@ export class FaultInjector {
   decide(action: string): FaultDecision {
     const decision: FaultDecision = { latencyMs: 0, error: null };
     const throttle = SECRETS_MANAGER_ACTIONS.has(action) ? 'Rejected.Throttling' : 'Throttling';
-    if (this.bucket !== null && !this.bucket.take(this.realNowMs())) decision.error = throttle;
+    const now = this.realNowMs();
+    const group = this.groupBuckets.get(action);
+    // Both are charged: a request over either limit is throttled (and still consumed the other's token).
+    const overAccount = this.bucket !== null && !this.bucket.take(now);
+    const overGroup = group !== undefined && !group.take(now);
+    if (overAccount || overGroup) {
+      decision.error = throttle;
+      this.qpsStats.throttled += 1;
+      this.qpsStats.byAction[action] = (this.qpsStats.byAction[action] ?? 0) + 1;
+    }
     for (const rule of this.rules) {
       if (rule.actions !== null && !rule.actions.includes(action)) continue;
       if (rule.kind !== 'latency' && decision.error !== null) continue;

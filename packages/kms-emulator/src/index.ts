@@ -20,18 +20,20 @@ import { OffsetClock, scaledRealTime } from './clock.js';
 import type { EmulatorClock } from './clock.js';
 import { KmsApiError, kmsError } from './errors.js';
 import { FaultInjector, parseFaultRequest } from './faults.js';
-import type { FaultRequest, FaultRule } from './faults.js';
+import type { FaultRequest, FaultRule, QpsStats } from './faults.js';
 import { configureInstances, instanceControls } from './instances.js';
 import type { InstanceControls, InstanceSpec } from './instances.js';
 import { RequestParams } from './params.js';
 import { NonceCache, authenticate, decodeParams, readBody, sendKmsError, sendSuccess } from './protocol.js';
 import { acs3RequestOf } from './signature-v3.js';
+import { seedControls, type SeedControls } from './seed.js';
 import type { EmulatorCredential } from './protocol.js';
 import { EmulatorStore, loadStateFile, saveStateFile } from './store.js';
 
 export type { EmulatorClock } from './clock.js';
 export type { EmulatorCredential } from './protocol.js';
-export type { FaultRequest, FaultRule } from './faults.js';
+export type { FaultRequest, FaultRule, QpsStats } from './faults.js';
+export { SHARED_GATEWAY_QPS_GROUPS } from './faults.js';
 export type { InstanceControls, InstanceSpec, InstanceSummary } from './instances.js';
 export { EmulatorErrorCode, KmsApiError, KmsEmulatorError, UnwrapError } from './errors.js';
 export { AdminInputError } from './faults.js';
@@ -86,6 +88,12 @@ export interface FaultControls {
   reset(): void;
   /** Token-bucket limit across all actions; 0 = off. */
   setQpsLimit(limit: number): void;
+  /** The shared gateway's per-group quotas (faults.ts SHARED_GATEWAY_QPS_GROUPS) x `scale`; null = off. */
+  setGroupQpsLimits(scale: number | null): void;
+  /** Requests the QPS limits throttled so far, in all and per action. */
+  qpsThrottled(): QpsStats;
+  /** Zeroes the throttle counters. */
+  resetQpsStats(): void;
   /** Active rules. */
   active(): FaultRule[];
 }
@@ -103,6 +111,8 @@ export interface KmsEmulator {
   faults: FaultControls;
   /** KMS 3.0 instance controls (throw AdminInputError on invalid input or with kmsVersion 1). */
   instances: InstanceControls;
+  /** Seeding by cloning a template's records (seed.ts; benchmarks). */
+  seed: SeedControls;
   /** Stops listening, drops open connections, writes pending state. Idempotent. */
   close(): Promise<void>;
 }
@@ -181,7 +191,20 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     if (method !== 'POST' && method !== 'GET') throw kmsError('UnsupportedHTTPMethod');
     const body = await readBody(req);
     const decoded = decodeParams(req.url ?? '/', req.headers['content-type'], body);
-    const { action } = authenticate(method, decoded, credentials, verify, nonces, Date.now(), acs3RequestOf(req, body));
+    const authenticated = authenticate(
+      method,
+      decoded,
+      credentials,
+      verify,
+      nonces,
+      Date.now(),
+      acs3RequestOf(req, body),
+    );
+    const { action } = authenticated;
+    const caller = {
+      accessKeyId: authenticated.credential.accessKeyId,
+      sts: authenticated.credential.securityToken !== undefined,
+    };
     const handler = findAction(action);
     if (handler === undefined) {
       if (NOT_EMULATED_ACTIONS.has(action))
@@ -196,7 +219,7 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     store.sweep(nowUnix);
     let fields: Record<string, unknown>;
     try {
-      fields = handler({ params: new RequestParams(decoded), store, nowUnix, region, accountId, requestId });
+      fields = handler({ params: new RequestParams(decoded), store, nowUnix, region, accountId, requestId, caller });
     } finally {
       persist(); // a failed action may still have applied time-driven transitions
     }
@@ -273,9 +296,13 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
         if (!Number.isInteger(limit) || limit < 0) throw new RangeError('QPS limit must be an integer >= 0');
         faults.setQpsLimit(limit);
       },
+      setGroupQpsLimits: (scale) => faults.setGroupQpsLimits(scale),
+      qpsThrottled: () => faults.qpsThrottled(),
+      resetQpsStats: () => faults.resetQpsStats(),
       active: () => faults.active(),
     },
     instances: instanceControls(store, () => clock.nowUnix(), settle),
+    seed: seedControls(store),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

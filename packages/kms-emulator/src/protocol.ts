@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type KmsApiError, kmsError, missingParameter } from './errors.js';
 import { computeSignature, constantTimeEqual, stringToSign } from './signature.js';
-import { authenticateAcs3, type Acs3Request } from './signature-v3.js';
+import { apiVersionOf, authenticateAcs3, type Acs3Request } from './signature-v3.js';
 
 /** An access key the emulator accepts; with `securityToken` it is an STS credential. */
 export interface EmulatorCredential {
@@ -181,7 +181,7 @@ export function authenticate(
   if (options.verifyNonce && !nonces.remember(accessKeyId, params.get('SignatureNonce')!, realNowMs)) {
     throw kmsError('SignatureNonceUsed');
   }
-  if (params.get('Version') !== '2016-01-20') throw kmsError('InvalidVersion');
+  if (params.get('Version') !== apiVersionOf(params.get('Action')!)) throw kmsError('InvalidVersion');
   return { credential, action: params.get('Action')! };
 }
 

@@ -220,6 +220,14 @@ const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 /** The SDK's version pin, as V1 requires it. */
 const API_VERSION = '2016-01-20';
 
+/** STS actions the emulator answers besides KMS (actions/sts.ts), with their own API version. */
+const STS_ACTIONS = new Set(['GetCallerIdentity']);
+
+/** The API version an action is called with: STS 2015-04-01 for STS actions, else KMS 2016-01-20. */
+export function apiVersionOf(action: string): string {
+  return STS_ACTIONS.has(action) ? '2015-04-01' : API_VERSION;
+}
+
 /**
  * Verifies a V3 request: Authorization format, required headers, SignedHeaders coverage (host,
  * content-type when present, every x-acs-* header), x-acs-date window, access key, payload hash
@@ -325,7 +333,7 @@ export function authenticateAcs3(
   if (ctx.options.verifyNonce && !ctx.nonces.remember(auth.accessKeyId, nonce!, ctx.realNowMs)) {
     throw kmsError('SignatureNonceUsed');
   }
-  if (version !== API_VERSION) throw kmsError('InvalidVersion');
+  if (version !== (action === undefined ? API_VERSION : apiVersionOf(action))) throw kmsError('InvalidVersion');
   // V1-style Action / Version parameters next to the headers must not say something else.
   for (const [name, value] of [
     ['Action', action],

@@ -93,7 +93,8 @@ describe('alert messages (exact)', () => {
     await h.console.deleteSecret(`${ESCROW_SECRET_PREFIX}${keyId}`, { force: true });
     expect(await sweepTexts()).toEqual([
       `[CRITICAL] key ${keyId} (lineage payments): material gone and no escrow record: data under ` +
-        `this key is unreadable (since ${iso(now)}). Fix: npm run ops -- reimport ${keyId}`,
+        `this key is unreadable (since ${iso(now)}). Fix: bring the escrow record back ` +
+        `(README "On call: from page to fix"), then npm run ops -- reimport ${keyId}`,
     ]);
   });
 
@@ -106,7 +107,10 @@ describe('alert messages (exact)', () => {
       versionId: 'corrupt-1',
       secretData: '{"not":"escrow"}',
     });
-    expect((await sweepTexts()).sort()).toEqual(
+    // A missing record shows in the listing at once; a corrupt one in its periodic read-back (here
+    // due every day: BYOK_ESCROW_VERIFY_DAYS=1, the day after the record was written).
+    advanceDays(1);
+    expect((await sweepTexts({ escrowVerifyDays: 1 })).sort()).toEqual(
       [
         `[CRITICAL] key ${a.keyId} (lineage payments): escrow record missing: the key cannot be ` +
           `restored if its material is lost (since ${iso(now)}). Fix: npm run ops -- verify-escrow`,

@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
+import { DEFAULT_ACCOUNT_ID, startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
 import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
@@ -23,6 +23,10 @@ import { runDoctor } from '../../../shared/ops/doctor.js';
 import { systemRandom } from '../../../shared/system.js';
 
 const AK = { accessKeyId: 'doctor-ak-0001', accessKeySecret: 'doctor-SECRET-value-do-not-print-0123456789' };
+/** Who direct mode probes as: the principal STS GetCallerIdentity names (the emulator answers it). */
+const PROBED_AS =
+  `acs:ram::${DEFAULT_ACCOUNT_ID}:user/${AK.accessKeyId} ` +
+  `(access key ${AK.accessKeyId} from ALIBABA_CLOUD_ACCESS_KEY_ID)`;
 const KEYS = 'kst-hzz65f176a0keys000001';
 const ESCROW = 'kst-hzz65f176a0escrow0001';
 const HMAC_VALUE = 'hmac-SECRET-value-never-printed-0123456789';
@@ -157,7 +161,7 @@ describe('a healthy deployment', () => {
     expect(lines.filter((l) => l.startsWith('warn'))).toEqual([
       `warn  shared gateway     not checked: no key yet (no Enabled ` +
         `managed key in ${KEYS})  -> run doctor again after the first onboard`,
-      `warn  ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, ` +
+      `warn  ram read calls     probed as ${PROBED_AS}; answered: ListKeys, ` +
         `GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue; ` +
         'not probed: Encrypt, Decrypt (no managed key yet); not probed: ' +
         'DescribeSecret, ListSecretVersionIds (no escrow or lease secret yet)',
@@ -180,7 +184,7 @@ describe('a healthy deployment', () => {
         `on ${keyId} (alias/payments) in ${KEYS} answered`,
       `ok    escrow key         ${s.escrowKeyId} Enabled, Aliyun_KMS, in ${ESCROW}, tagged byok:escrow=true`,
       `ok    escrow placement   escrow in ${ESCROW}, keys in ${KEYS}`,
-      `ok    ram read calls     probed as access key ${AK.accessKeyId}; answered: ${READS}`,
+      `ok    ram read calls     probed as ${PROBED_AS}; answered: ${READS}`,
       WRITES_LINE,
       'ok    webhook secret     secret byok-webhook-hmac readable (value not shown)',
       'ok    webhook url token  secret byok-webhook-url-token readable (value not shown)',
@@ -245,7 +249,8 @@ describe('a healthy deployment', () => {
     expect(r.code).toBe(ExitCode.Failure);
     expect(r.stdout.split('\n').slice(0, 3)).toEqual([
       `fail  credentials        ListKeys at http://${s.emu.endpoint} (cn-hangzhou) failed: the access ` +
-        `key secret does not match the access key id (SignatureDoesNotMatch)  -> check ALIBABA_CLOUD_ACCESS_KEY_SECRET`,
+        `key secret does not match the access key id (SignatureDoesNotMatch)  -> check the access key secret ` +
+        'of the resolved credentials (ALIBABA_CLOUD_ACCESS_KEY_SECRET or the --profile entry)',
       'warn  keys instance      not checked: credentials failed',
       'warn  escrow instance    not checked: credentials failed',
     ]);
@@ -298,7 +303,7 @@ describe('a broken deployment', () => {
       `ok    lease key          ${s.escrowKeyId} Enabled, Aliyun_KMS, in ${ESCROW}, tagged byok:escrow=true`,
       `fail  escrow placement   the escrow key is in the keys' instance ${KEYS}: one lapsed ` +
         `or released instance would lose keys and escrow together  -> use an escrow key in ${ESCROW}`,
-      `ok    ram read calls     probed as access key ${AK.accessKeyId}; answered: ListKeys, ` +
+      `ok    ram read calls     probed as ${PROBED_AS}; answered: ListKeys, ` +
         `GetKmsInstance, ListAliases, DescribeKey, ListResourceTags, ListSecrets, GetSecretValue, ` +
         `DescribeSecret, ListSecretVersionIds; see other checks: Encrypt (shared gateway), Decrypt (shared gateway)`,
       WRITES_LINE,

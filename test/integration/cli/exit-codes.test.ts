@@ -294,7 +294,7 @@ describe('the npm run ops entry (scripts/ops.ts under tsx)', () => {
     const r = await exec(['--help']);
     expect([r.code, r.stdout.split('\n')[0]]).toEqual([
       0,
-      'Usage: npm run ops -- [--remote [--fc2]] [--local] <command> [args] [--json] [--help]',
+      'Usage: npm run ops -- [--remote [--fc2]] [--local [--state-dir <dir>]] [--profile <name>] <command> [args]',
     ]);
   });
 

@@ -10,7 +10,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KmsEmulator } from '@byok/kms-emulator';
+import { DEFAULT_ACCOUNT_ID, type KmsEmulator } from '@byok/kms-emulator';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
 import { type CliTestEnv, startCliTestEnv } from '../../support/cli-env.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
@@ -152,14 +152,17 @@ describe('usage and configuration errors', () => {
       ALIBABA_CLOUD_ACCESS_KEY_ID: undefined,
       ALIBABA_CLOUD_ACCESS_KEY_SECRET: undefined,
       BYOK_KMS_PROTOCOL: 'ftp',
+      HOME: join(dir, 'no-home'), // no ~/.aliyun/config.json: no other source of the credential chain
     });
+    const idRule =
+      'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id), unless another source of the ' +
+      'credential chain is set (--profile, ~/.aliyun/config.json, OIDC, ECS RAM role; see --help)';
     expect(r.code).toBe(ExitCode.Usage);
     expect(r.stderr).toBe(
       'error ERR_INVALID_CONFIG: 3 configuration problems: BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"; ' +
-        'ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key ' +
-        'id); ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n' +
+        `${idRule}; ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n` +
         '  - BYOK_KMS_PROTOCOL: must be one of http, https, got "ftp"\n' +
-        '  - ALIBABA_CLOUD_ACCESS_KEY_ID: required in direct mode (your access key id)\n' +
+        `  - ${idRule}\n` +
         '  - ALIBABA_CLOUD_ACCESS_KEY_SECRET: required in direct mode (value not shown)\n',
     );
   });
@@ -468,7 +471,9 @@ describe('audit file commands', () => {
     expect(code).toBe(ExitCode.Ok);
     const events = doc['events'] as Doc[];
     expect(events).toHaveLength(3);
-    expect(events.map((e) => e['actor'])).toEqual(Array(3).fill({ kind: 'operator', id: AK.accessKeyId }));
+    // The resolved principal (STS GetCallerIdentity, answered by the emulator), not the bare access key id.
+    const principal = `acs:ram::${DEFAULT_ACCOUNT_ID}:user/${AK.accessKeyId}`;
+    expect(events.map((e) => e['actor'])).toEqual(Array(3).fill({ kind: 'operator', id: principal }));
   });
 
   it('audit verify fails (exit 1) and names the line after one line is tampered with', async () => {
@@ -511,7 +516,9 @@ describe('secrets', () => {
   it('a wrong secret fails with the KMS code, exit 1, and no stack trace', async () => {
     const r = await ops(['plan'], { ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'wrong-SECRET-value-for-this-key' });
     expect(r.code).toBe(ExitCode.Failure);
-    expect(r.stderr).toMatch(/^error ERR_KMS_FORBIDDEN: KMS \w+ failed: \w+/);
+    // STS refuses the same credentials first: a warning that the operator is unverified, then the error.
+    expect(r.stderr.split('\n')[0]).toMatch(/^warning: could not verify who you are .*\(SignatureDoesNotMatch\)/);
+    expect(r.stderr).toMatch(/^error ERR_KMS_FORBIDDEN: KMS \w+ failed: \w+/m);
     expect(r.stderr).not.toContain('    at ');
   });
 });

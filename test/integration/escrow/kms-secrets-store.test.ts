@@ -84,7 +84,7 @@ escrowStoreContract('kms-secrets (fake Secrets Manager)', async (options) => {
 });
 
 describe('kms-secrets escrow backend', () => {
-  it('creates one secret named byok-escrow/<keyId> under the escrow CMK with the managed tags', async () => {
+  it('creates one secret named byok-escrow/<keyId> under the escrow CMK with the record metadata as tags', async () => {
     const kms = new FakeSecretsKms();
     const store = createKmsSecretsEscrowStore({ kms, encryptionKeyId: ESCROW_CMK });
     await store.put(testRecord(1));
@@ -95,7 +95,15 @@ describe('kms-secrets escrow backend', () => {
       versions: secret?.versions.map((v) => v.versionId),
     }).toEqual({
       encryptionKeyId: ESCROW_CMK,
-      tags: { 'byok:managed': 'true', 'byok:key-id': testRecord(1).keyId, 'byok:lineage': 'alias/payments' },
+      tags: {
+        'byok:managed': 'true',
+        'byok:key-id': testRecord(1).keyId,
+        'byok:lineage': 'alias/payments',
+        'byok:generation': String(testRecord(1).generation),
+        'byok:fingerprint': testRecord(1).fingerprint,
+        'byok:key-spec': testRecord(1).keySpec,
+        'byok:created-at': String(testRecord(1).createdAtMs),
+      },
       versions: [testRecord(1).fingerprint.replace('kcv1:', 'kcv1-')],
     });
   });
@@ -222,7 +230,7 @@ describe('kms-secrets escrow backend', () => {
         secretData: 'x',
         versionStages: [`Stray${n}`],
       });
-    const listing = await store.list();
+    const listing = await store.list({ deepVerify: () => true });
     expect([listing.records.map((r) => [r.keyId, r.fingerprint, r.versionCount]), listing.unreadable]).toEqual([
       [[testRecord(1).keyId, testRecord(1).fingerprint, 3]],
       [],
@@ -240,7 +248,7 @@ describe('kms-secrets escrow backend', () => {
         { details: { kmsCode: 'Forbidden.NoPermission' } },
       );
     };
-    const listing = await store.list();
+    const listing = await store.list({ deepVerify: () => true });
     expect([listing.records.map((r) => [r.keyId, r.versionCount]), listing.unreadable]).toEqual([
       [[testRecord(1).keyId, undefined]],
       [],
@@ -258,7 +266,7 @@ describe('kms-secrets escrow backend', () => {
         { retryable: true, details: { kmsCode: 'Rejected.Throttling' } },
       );
     };
-    const err = await rejection(store.list());
+    const err = await rejection(store.list({ deepVerify: () => true }));
     expect([err.code, err.retryable]).toEqual([ErrorCode.KmsThrottled, true]);
   });
 

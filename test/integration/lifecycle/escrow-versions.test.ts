@@ -1,8 +1,8 @@
 /**
  * Secrets Manager keeps at most 10 versions of a secret and drops the oldest. The orchestrator
  * writes exactly one version per escrow secret, so a stray write is the first step towards losing
- * the escrowed material: observe (through the plan) and verify-escrow must say so, over HTTP
- * against the emulator.
+ * the escrowed material: observe (through the plan, once a periodic read-back counted the versions)
+ * and verify-escrow must say so, over HTTP against the emulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escrowSecretName } from '../../../shared/escrow/kms-secrets-store.js';
@@ -28,6 +28,11 @@ afterAll(async () => {
 
 describe('an escrow secret with versions the orchestrator did not write', () => {
   it('makes the plan raise an alert naming the secret, the count and the fix', async () => {
+    // A read-only plan reads metadata only; a sweep's periodic read-back counts the versions (due
+    // here: a period of one day, the day after the record was written) and records the count.
+    expect((await planNow(h.deps())).plan.actions).toEqual([]);
+    h.advanceDays(1);
+    await planNow(h.deps({ escrowVerifyDays: 1 }), { sweep: true });
     const { plan } = await planNow(h.deps());
     const alert = plan.actions.find((a) => a.kind === 'alert' && a.keyId === keyId);
     expect(alert).toMatchObject({ kind: 'alert', severity: 'warning' });

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyState } from '../../../shared/kms/port.js';
 import { executePlan, onboard, planNow, rotateNow } from '../../../shared/lifecycle/engine.js';
 import { observeLineage } from '../../../shared/lifecycle/observe.js';
+import { acquireLease, leaseDeps } from '../../../shared/lifecycle/lease.js';
 import { Hold, Phase, Tag, describeMarker } from '../../../shared/lifecycle/model.js';
 import type { Action, ActionKind, Plan } from '../../../shared/lifecycle/plan.js';
 import { startHarness, type Harness } from '../../support/engine-harness.js';
@@ -50,8 +51,15 @@ async function expiryOf(keyId: string): Promise<number> {
 const aliasTarget = async (lineage: string) => (await h.kms.describeKey(`alias/${lineage}`)).keyId;
 const tagsOf = (keyId: string) => h.kms.listResourceTags(keyId);
 
-/** A CMK as a run that died right after CreateKey leaves it: the marker, no tags, no material. */
+/**
+ * A CMK as a run that died right after CreateKey leaves it: the marker, no tags, no material, and in
+ * the lineage's lease record the CreateKey it was about to send, its answer never recorded (the
+ * lease itself has long expired: released here so the plan can take it).
+ */
 async function orphanCmk(lineage: string, generation: number): Promise<string> {
+  const lease = await acquireLease(leaseDeps(h.deps()), lineage, 'a run that died');
+  await lease.noteCreatedKey({ generation });
+  await lease.release();
   const created = await h.kms.createKey({
     origin: 'EXTERNAL',
     keySpec: 'Aliyun_AES_256',

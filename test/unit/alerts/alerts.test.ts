@@ -256,7 +256,7 @@ describe('log sink', () => {
       keyId: 'key-b',
       lineage: 'pay',
       problem: 'material gone and no escrow record: x',
-      command: 'npm run ops -- reimport key-b',
+      command: 'bring the escrow record back (README "On call: from page to fix"), then npm run ops -- reimport key-b',
       since: new Date(T0).toISOString(),
       notice: 'open',
     });

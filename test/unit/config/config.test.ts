@@ -28,7 +28,9 @@ describe('parseConfig defaults', () => {
   it('fills every default from region and escrow key alone', () => {
     expect(parseConfig(base)).toEqual({
       region: 'cn-hangzhou',
-      kms: { endpoint: 'kms.cn-hangzhou.aliyuncs.com', protocol: 'https', concurrency: 4 },
+      // Concurrency derived (no fixed value); 80 % of each documented QPS quota.
+      kms: { endpoint: 'kms.cn-hangzhou.aliyuncs.com', protocol: 'https', qpsShare: 0.8 },
+      sweep: { shardLineages: 10_000, parallelShards: 4, escrowVerifyDays: 30, tagReconcileDays: 30 },
       escrow: { backend: 'kms-secrets', keyId: 'key-escrow-0001' },
       instances: { keys: KEYS, escrow: ESCROW },
       leaseKeyId: 'key-escrow-0001',
@@ -68,8 +70,14 @@ describe('parseConfig defaults', () => {
       BYOK_KMS_PROTOCOL: 'http',
       BYOK_KMS_MAX_RPS: '2.5',
       BYOK_KMS_CONCURRENCY: '16',
+      BYOK_KMS_QPS_SHARE: 'off',
     });
     expect(c.kms).toEqual({ endpoint: '127.0.0.1:8765', protocol: 'http', maxRequestsPerSecond: 2.5, concurrency: 16 });
+  });
+
+  it('takes a QPS share and a shard size', () => {
+    const c = parseConfig({ ...base, BYOK_KMS_QPS_SHARE: '0.5', BYOK_SWEEP_SHARD_LINEAGES: '500' });
+    expect([c.kms.qpsShare, c.sweep.shardLineages]).toEqual([0.5, 500]);
   });
 
   it('uses the file backend with its directory and master key, and a separate lease key', () => {
@@ -163,6 +171,17 @@ describe('parseConfig rules (each names the variable and the rule)', () => {
     [{ BYOK_KMS_PROTOCOL: 'HTTPS' }, 'BYOK_KMS_PROTOCOL: must be one of http, https, got "HTTPS"'],
     [{ BYOK_KMS_MAX_RPS: '0' }, 'BYOK_KMS_MAX_RPS: must be a number greater than 0 and at most 1000, got "0"'],
     [{ BYOK_KMS_CONCURRENCY: '65' }, 'BYOK_KMS_CONCURRENCY: must be a whole number from 1 to 64, got "65"'],
+    [{ BYOK_KMS_QPS_SHARE: '0' }, 'BYOK_KMS_QPS_SHARE: must be a number greater than 0 and at most 1, or off, got "0"'],
+    [
+      { BYOK_KMS_QPS_SHARE: '1.5' },
+      'BYOK_KMS_QPS_SHARE: must be a number greater than 0 and at most 1, or off, got "1.5"',
+    ],
+    [
+      { BYOK_SWEEP_SHARD_LINEAGES: '5' },
+      'BYOK_SWEEP_SHARD_LINEAGES: must be a whole number from 10 to 1000000, got "5"',
+    ],
+    [{ BYOK_ESCROW_VERIFY_DAYS: '0' }, 'BYOK_ESCROW_VERIFY_DAYS: must be a whole number from 1 to 366, got "0"'],
+    [{ BYOK_TAG_RECONCILE_DAYS: '400' }, 'BYOK_TAG_RECONCILE_DAYS: must be a whole number from 1 to 366, got "400"'],
     [{ BYOK_ESCROW_BACKEND: 's3' }, 'BYOK_ESCROW_BACKEND: must be one of file, kms-secrets, got "s3"'],
     [
       { BYOK_ESCROW_KEY_ID: 'key with space' },

@@ -187,15 +187,23 @@ describe('observe, plan and verify-escrow over Secrets Manager', () => {
     ]);
   });
 
-  it('the plan alerts on the key and keeps the record in the snapshot', async () => {
+  it('the plan alerts on the key and keeps the record in the snapshot (once a read-back counted them)', async () => {
     const secrets = await escrowed();
     await strayWrite(secrets, 1);
     await strayWrite(secrets, 2);
-    const { snapshot, plan } = await planNow(engine(secrets));
-    expect([snapshot.escrow[keyId]?.fingerprint, plan.actions]).toEqual([
+    const alert = { kind: 'alert', severity: 'warning', keyId, lineage: 'payments' };
+    // A read-only plan reads metadata only: nothing counted yet.
+    const before = await planNow(engine(secrets));
+    // The sweep's read-back sample (a period of 1 day: every record) counts them and records the count...
+    const sweep = await planNow({ ...engine(secrets), escrowVerifyDays: 1 }, { sweep: true });
+    // ...so the read-only plan keeps alerting between read-backs.
+    const after = await planNow(engine(secrets));
+    expect([before.plan.actions, sweep.snapshot.escrow[keyId]?.fingerprint, sweep.plan.actions]).toEqual([
+      [],
       record.fingerprint,
-      [{ kind: 'alert', severity: 'warning', keyId, lineage: 'payments', reason: strayEscrowVersionsReason(keyId, 3) }],
+      [{ ...alert, reason: strayEscrowVersionsReason(keyId, 3) }],
     ]);
+    expect(after.plan.actions).toEqual([{ ...alert, reason: strayEscrowVersionsReason(keyId, 3) }]);
   });
 });
 
@@ -208,5 +216,6 @@ function bind(fake: FakeSecretsKms): Partial<KmsPort> {
     describeSecret: fake.describeSecret.bind(fake),
     listSecretVersionIds: fake.listSecretVersionIds.bind(fake),
     listSecrets: fake.listSecrets.bind(fake),
+    tagResource: fake.tagResource.bind(fake),
   };
 }

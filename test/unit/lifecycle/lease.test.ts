@@ -7,7 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../../shared/errors.js';
 import { classifyKmsError } from '../../../shared/kms/error-mapping.js';
-import { acquireLease, leaseSecretName, type LeaseDeps, type LeaseKmsPort } from '../../../shared/lifecycle/lease.js';
+import {
+  CREATED_KEYS_KEPT,
+  acquireLease,
+  leaseSecretName,
+  type LeaseDeps,
+  type LeaseKmsPort,
+} from '../../../shared/lifecycle/lease.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
 
 const NOW = 1_800_000_000_000;
@@ -175,43 +181,153 @@ describe('a lease whose read-back or release failed (issue 8)', () => {
       details: { action },
     });
 
-  /** The fake, with the next `n` GetSecretValue calls (after `skip` good ones) failing. */
-  function flakyReads(fake: FakeSecretsKms, skip: number, n: number): LeaseKmsPort & { failing: boolean } {
+  /** The fake, with the next `n` calls of `method` (after `skip` good ones) failing. */
+  function flaky(
+    fake: FakeSecretsKms,
+    method: 'getSecretValue' | 'putSecretValue',
+    skip: number,
+    n: number,
+  ): LeaseKmsPort & { failing: boolean } {
     let calls = 0;
+    const base = recoded(fake, 'InvalidParameter', 400);
     const kms = {
       failing: true,
-      ...recoded(fake, 'InvalidParameter', 400),
-      getSecretValue: async (input: Parameters<LeaseKmsPort['getSecretValue']>[0]) => {
+      ...base,
+      [method]: async (input: never) => {
         calls++;
-        if (kms.failing && calls > skip && calls <= skip + n) throw networkError('GetSecretValue');
-        return fake.getSecretValue(input);
+        if (kms.failing && calls > skip && calls <= skip + n) throw networkError(method);
+        return (base[method] as (i: never) => Promise<unknown>)(input);
       },
-    };
+    } as LeaseKmsPort & { failing: boolean };
     return kms;
   }
 
-  it('retries the confirming read of an accepted write', async () => {
+  it('retries the read-back of a write whose answer was lost', async () => {
     const fake = new FakeSecretsKms();
     await releasedLease(fake);
-    const lease = await acquireLease(deps(flakyReads(fake, 1, 1), 'run-a'), LINEAGE, 'rotate');
-    expect(lease.seq).toBe(3);
+    // The write lands but its answer is lost; the first read-back fails too, the second decides.
+    const lost: LeaseKmsPort = {
+      ...flaky(fake, 'getSecretValue', 1, 1),
+      putSecretValue: async (input) => {
+        await fake.putSecretValue(input);
+        throw networkError('PutSecretValue');
+      },
+    };
+    expect((await acquireLease(deps(lost, 'run-a'), LINEAGE, 'rotate')).seq).toBe(3);
   });
 
-  it('gives the lease back when the confirming read keeps failing, so the next run is not blocked', async () => {
+  it('reports the refusal, never "held", when the read-back after a lost answer keeps failing', async () => {
     const fake = new FakeSecretsKms();
     await releasedLease(fake);
-    const err = await acquireLease(deps(flakyReads(fake, 1, 100), 'run-a'), LINEAGE, 'rotate').catch((e) => e);
-    expect(err).toMatchObject({ code: ErrorCode.KmsNetwork });
-    const next = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate');
-    expect(next.seq).toBe(5); // 3 = run-a's write, 4 = its release, 5 = run-b
+    const refusal = kmsRefusal('PutSecretValue', 'InternalFailure', 500);
+    const kms: LeaseKmsPort = {
+      ...flaky(fake, 'getSecretValue', 1, 100),
+      putSecretValue: () => Promise.reject(refusal),
+    };
+    await expect(acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate')).rejects.toBe(refusal);
+    // Nothing was written: the next run takes the next sequence number at once.
+    expect((await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate')).seq).toBe(3);
   });
 
   it('retries the release, so the lineage is free at once', async () => {
     const fake = new FakeSecretsKms();
-    const kms = flakyReads(fake, 2, 2); // acquire reads twice; the release's first two reads fail
+    const kms = flaky(fake, 'putSecretValue', 0, 2); // take is a CreateSecret; the release's first two writes fail
     const lease = await acquireLease(deps(kms, 'run-a'), LINEAGE, 'rotate');
     await lease.release();
     kms.failing = false;
     expect((await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate')).seq).toBe(3);
+  });
+});
+
+describe('what a lease costs (issue 10)', () => {
+  it('takes a new lease in 2 calls, an existing one in 2, and releases in 1', async () => {
+    const fake = new FakeSecretsKms();
+    const first = await acquireLease(deps(fake, 'run-a'), LINEAGE, 'onboard');
+    expect(fake.calls.splice(0)).toEqual(['GetSecretValue', 'CreateSecret']);
+    await first.release();
+    expect(fake.calls.splice(0)).toEqual(['PutSecretValue']);
+    const second = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'renew');
+    expect(fake.calls.splice(0)).toEqual(['GetSecretValue', 'PutSecretValue']);
+    expect(second.seq).toBe(3);
+    const current = JSON.parse((await fake.getSecretValue({ secretName: NAME })).secretData) as { holder: string };
+    expect(current.holder).toBe('run-b');
+  });
+
+  it('a held lease is refused after 1 call', async () => {
+    const fake = new FakeSecretsKms();
+    await acquireLease(deps(fake, 'run-a'), LINEAGE, 'rotate');
+    fake.calls.splice(0);
+    await expect(acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate')).rejects.toMatchObject({
+      code: ErrorCode.LeaseHeld,
+    });
+    expect(fake.calls).toEqual(['GetSecretValue']);
+  });
+
+  it('the release of a lease taken over after expiry is refused and leaves the new holder in place', async () => {
+    const fake = new FakeSecretsKms();
+    const stale = await acquireLease({ ...deps(fake, 'slow-run'), nowMs: () => NOW - 2 * TTL }, LINEAGE, 'rotate');
+    const taker = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate');
+    await stale.release();
+    const current = JSON.parse((await fake.getSecretValue({ secretName: NAME })).secretData) as { holder: string };
+    expect([taker.seq, current.holder]).toEqual([2, 'run-b']);
+    await expect(acquireLease(deps(fake, 'run-c'), LINEAGE, 'rotate')).rejects.toMatchObject({
+      code: ErrorCode.LeaseHeld,
+    });
+  });
+});
+
+describe('CreateKey results in the lease record (issue 10)', () => {
+  it('the next holder finds a CMK its crashed predecessor created', async () => {
+    const fake = new FakeSecretsKms();
+    const crashed = await acquireLease({ ...deps(fake, 'crashed'), nowMs: () => NOW - 2 * TTL }, LINEAGE, 'rotate');
+    await crashed.noteCreatedKey({ generation: 2, keyId: 'key-gen-2' });
+    expect(crashed.seq).toBe(2);
+    const next = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate'); // no release: a crash
+    expect([next.seq, next.created]).toEqual([3, [{ generation: 2, keyId: 'key-gen-2' }]]);
+  });
+
+  it('carries the list through releases and keeps the latest few', async () => {
+    const fake = new FakeSecretsKms();
+    for (let g = 1; g <= CREATED_KEYS_KEPT + 2; g++) {
+      const lease = await acquireLease(deps(fake, `run-${g}`), LINEAGE, 'rotate');
+      await lease.noteCreatedKey({ generation: g, keyId: `key-${g}` });
+      await lease.release();
+    }
+    const last = await acquireLease(deps(fake, 'run-last'), LINEAGE, 'rotate');
+    expect(last.created.map((c) => c.generation)).toEqual(Array.from({ length: CREATED_KEYS_KEPT }, (_, i) => i + 3));
+  });
+
+  it('keeps a CreateKey without a result until its result or a resolution replaces it', async () => {
+    const fake = new FakeSecretsKms();
+    const first = await acquireLease(deps(fake, 'run-a'), LINEAGE, 'rotate');
+    await first.noteCreatedKey({ generation: 1, keyId: 'key-1' });
+    await first.noteCreatedKey({ generation: 2 }); // sent; the run dies before the answer is recorded
+    await first.release();
+    const second = await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate');
+    expect(second.created).toEqual([{ generation: 1, keyId: 'key-1' }, { generation: 2 }]);
+    await second.noteCreatedKey({ generation: 2, keyId: 'key-2' });
+    expect(second.created).toEqual([
+      { generation: 1, keyId: 'key-1' },
+      { generation: 2, keyId: 'key-2' },
+    ]);
+    await second.noteCreatedKey({ generation: 3 });
+    await second.resolveCreateKey(3); // a scan found no CMK for it
+    await second.release();
+    const third = await acquireLease(deps(fake, 'run-c'), LINEAGE, 'rotate');
+    expect(third.created).toEqual([
+      { generation: 1, keyId: 'key-1' },
+      { generation: 2, keyId: 'key-2' },
+    ]);
+  });
+
+  it('refuses to record once another run took the lease over', async () => {
+    const fake = new FakeSecretsKms();
+    const stale = await acquireLease({ ...deps(fake, 'slow-run'), nowMs: () => NOW - 2 * TTL }, LINEAGE, 'rotate');
+    await acquireLease(deps(fake, 'run-b'), LINEAGE, 'rotate');
+    await expect(stale.noteCreatedKey({ generation: 2, keyId: 'key-x' })).rejects.toMatchObject({
+      code: ErrorCode.KmsConflict,
+    });
+    const current = JSON.parse((await fake.getSecretValue({ secretName: NAME })).secretData) as { holder: string };
+    expect(current.holder).toBe('run-b');
   });
 });

@@ -19,6 +19,8 @@ export interface ActionContext {
   region: string;
   accountId: string;
   requestId: string;
+  /** Who signed the request (set by the pipeline after authentication); `sts` = it carried a token. */
+  caller?: { accessKeyId: string; sts: boolean };
 }
 
 /** An action handler: returns the response fields (RequestId is added by the caller). */

@@ -9,6 +9,7 @@ import { importActions } from './import.js';
 import { instanceActions } from './instances.js';
 import { keyActions } from './keys.js';
 import { secretActions } from './secrets.js';
+import { stsActions } from './sts.js';
 import { tagActions } from './tags.js';
 
 /** Emulated actions by name. */
@@ -20,6 +21,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   ...tagActions,
   ...secretActions,
   ...instanceActions,
+  ...stsActions,
 };
 
 /** Real KMS 2016-01-20 actions (docs/kms-api.md §1.12) the emulator does not implement. */
