@@ -306,10 +306,12 @@ export async function observe(
   });
   let snapshot = snapshotNow();
   // Keys the plan would act or alert on were planned on the mirror: read their own tags, plan again.
-  // Ends: each round reads at least one mirrored key in full (fromMirror shrinks) or stops.
+  // Ends: each round takes every key it names out of fromMirror, read or not (a key whose tags
+  // cannot be read is reported unobservable, never retried here), so fromMirror shrinks or it stops.
   while (deps.confirm !== undefined && fromMirror.size > 0) {
     const todo = [...new Set(deps.confirm(snapshot))].filter((id) => fromMirror.has(id));
     if (todo.length === 0) break;
+    for (const id of todo) fromMirror.delete(id);
     await mapLimit(todo, concurrency, (id) =>
       guarded(id, async () => {
         views.set(id, await readTags(metas.get(id)!));

@@ -51,6 +51,33 @@ describe('the key-tag mirror', () => {
     expect((await h.kms.describeKey(keyId)).materialExpireAtMs!).toBeGreaterThan(before);
   });
 
+  it('ends when a key the plan needs confirmed cannot have its tags read: reported, not retried forever', async () => {
+    // Found by the soak: a mirrored key inside its renew window whose ListResourceTags keeps failing
+    // kept the confirm loop of observe() spinning, so the sweep never ended.
+    // The soak's reproduction: one lineage on a 20-day validity override, sweeps every 3 days.
+    await onboard(h.deps(), { alias: 'alias/unreadable-tags', validityDays: 20 });
+    await onboard(h.deps(), { alias: 'alias/readable' });
+    for (let i = 0; i < 5; i++) {
+      h.advanceDays(3);
+      await sweep(h.deps());
+    }
+    h.advanceDays(9);
+    h.emu.faults.inject({ kind: 'throttle', rate: 1, actions: ['ListResourceTags'] });
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => {
+      timer = setTimeout(() => resolve('stuck'), 15_000);
+    });
+    const result = await Promise.race([sweep(h.deps()), stuck]);
+    clearTimeout(timer);
+    h.emu.faults.reset();
+    expect(result).not.toBe('stuck');
+    if (result === 'stuck') return;
+    const unreadable = result.snapshot.unobservable.map((u) => u.keyId);
+    expect(unreadable.length).toBeGreaterThan(0);
+    for (const keyId of unreadable)
+      expect(result.plan.actions.some((a) => a.kind === 'alert' && 'keyId' in a && a.keyId === keyId)).toBe(true);
+  });
+
   it('never lets a stale mirror that plans nothing hide a renewal (previous generation mirrored retired)', async () => {
     const { rotateNow } = await import('../../../shared/lifecycle/engine.js');
     const { keyId: previous } = await onboard(deps(), { alias: 'alias/stale-prev' });
