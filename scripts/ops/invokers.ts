@@ -12,6 +12,7 @@ import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi
 import FC from '@alicloud/fc2';
 import { redactSecretLike } from '../../shared/audit/guard.js';
 import { ErrorCode, OrchestratorError } from '../../shared/errors.js';
+import { invokeFunctionParams } from '../../shared/fc/invoke.js';
 import type { ErrorDetails } from '../../shared/errors.js';
 
 /** Calls one function with a payload and returns its decoded result. */
@@ -224,17 +225,7 @@ export class Fc3Invoker implements Invoker {
   async invoke(functionName: string, payload: unknown): Promise<unknown> {
     const secrets = secretsOf(isRotating(this.credentials) ? await this.credentials.resolve() : this.credentials);
     const body = encodePayload(payload);
-    const params = new Params({
-      action: 'InvokeFunction',
-      version: '2023-03-30',
-      protocol: 'HTTPS', // the client's configured protocol takes precedence
-      pathname: `/2023-03-30/functions/${encodeURIComponent(functionName)}/invocations`,
-      method: 'POST',
-      authType: 'AK',
-      style: 'ROA',
-      reqBodyType: 'json',
-      bodyType: 'byte',
-    });
+    const params = new Params(invokeFunctionParams(functionName));
     const request = new OpenApiRequest({ headers: { 'x-fc-invocation-type': 'Sync' }, stream: Readable.from([body]) });
     // callApi only reads fields of its runtime argument; a plain object avoids importing the
     // transitive @alicloud/tea-util. No automatic retries: an invocation is not idempotent.

@@ -24,6 +24,24 @@ export function fcInvokeEndpoint(override: string | undefined, accountId: string
   return new URL(override ?? `https://${accountId}.${region}.fc.aliyuncs.com`);
 }
 
+/**
+ * The FC 3.0 InvokeFunction call as @alicloud/openapi-client's `Params` fields (ROA, signature V3,
+ * body as bytes); the CLI's synchronous invoker (scripts/ops/invokers.ts) sends the same call.
+ */
+export function invokeFunctionParams(functionName: string) {
+  return {
+    action: 'InvokeFunction',
+    version: '2023-03-30',
+    protocol: 'HTTPS', // the client's configured protocol takes precedence
+    pathname: `/2023-03-30/functions/${encodeURIComponent(functionName)}/invocations`,
+    method: 'POST',
+    authType: 'AK',
+    style: 'ROA',
+    reqBodyType: 'json',
+    bodyType: 'byte',
+  };
+}
+
 type OpenApiModule = typeof import('@alicloud/openapi-client');
 /** The parts of @alicloud/openapi-client used here. */
 interface OpenApiParts {
@@ -70,17 +88,7 @@ export function createFcAsyncInvoker(options: {
           regionId: options.region,
         }),
       );
-      const params = new m.Params({
-        action: 'InvokeFunction',
-        version: '2023-03-30',
-        protocol: 'HTTPS', // the client's configured protocol takes precedence
-        pathname: `/2023-03-30/functions/${encodeURIComponent(functionName)}/invocations`,
-        method: 'POST',
-        authType: 'AK',
-        style: 'ROA',
-        reqBodyType: 'json',
-        bodyType: 'byte',
-      });
+      const params = new m.Params(invokeFunctionParams(functionName));
       const request = new m.OpenApiRequest({
         headers: { 'x-fc-invocation-type': 'Async' },
         stream: Readable.from([Buffer.from(payload, 'utf8')]),

@@ -95,22 +95,27 @@ export class ConcurrencyLimiter {
 }
 
 /**
- * A token bucket: `ratePerSecond` tokens refill continuously up to `burst`; `take()` waits until a
- * token is available. Time comes from `nowMs` so tests can drive it.
+ * A token bucket: `rate` tokens a second refill continuously up to the burst; `take()` waits until a
+ * token is available. `burst` is a size, or a function of the current rate (the pacer changes
+ * `rate` as it adapts). Time comes from `nowMs` so tests can drive it.
  */
 export class RateLimiter {
   private tokens: number;
   private lastMs: number;
   private queue: Promise<void> = Promise.resolve();
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
+    public rate: number,
+    private readonly burstSize: number | ((rate: number) => number),
     private readonly nowMs: () => number,
     private readonly sleep: Sleep,
   ) {
-    if (!(ratePerSecond > 0) || !(burst >= 1)) throw new RangeError('ratePerSecond must be > 0 and burst >= 1');
-    this.tokens = burst;
+    if (!(rate > 0) || !(this.burst() >= 1)) throw new RangeError('ratePerSecond must be > 0 and burst >= 1');
+    this.tokens = this.burst();
     this.lastMs = nowMs();
+  }
+
+  private burst(): number {
+    return typeof this.burstSize === 'number' ? this.burstSize : this.burstSize(this.rate);
   }
 
   /** Resolves when the caller may send one request. Callers are served in order. */
@@ -123,13 +128,13 @@ export class RateLimiter {
   private async takeOne(): Promise<void> {
     for (;;) {
       const now = this.nowMs();
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastMs) / 1000) * this.ratePerSecond);
+      this.tokens = Math.min(this.burst(), this.tokens + ((now - this.lastMs) / 1000) * this.rate);
       this.lastMs = now;
       if (this.tokens >= 1) {
         this.tokens -= 1;
         return;
       }
-      await this.sleep(Math.ceil(((1 - this.tokens) / this.ratePerSecond) * 1000));
+      await this.sleep(Math.max(1, Math.ceil(((1 - this.tokens) / this.rate) * 1000)));
     }
   }
 }
@@ -254,43 +259,9 @@ export function littleConcurrency(
   return Math.min(bounds.max, Math.max(bounds.min, needed));
 }
 
-/** A token bucket whose rate can change (AIMD); time from `nowMs`, waits through `sleep`. */
-class PacedBucket {
-  private tokens: number;
-  private lastMs: number;
-  private queue: Promise<void> = Promise.resolve();
-  constructor(
-    public rate: number,
-    private readonly nowMs: () => number,
-    private readonly sleep: Sleep,
-  ) {
-    this.tokens = this.burst();
-    this.lastMs = nowMs();
-  }
-
-  private burst(): number {
-    return Math.max(1, this.rate * PACING_BURST_SECONDS);
-  }
-
-  /** Resolves when one request may go; callers are served in order. */
-  take(): Promise<void> {
-    const next = this.queue.then(() => this.takeOne());
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async takeOne(): Promise<void> {
-    for (;;) {
-      const now = this.nowMs();
-      this.tokens = Math.min(this.burst(), this.tokens + ((now - this.lastMs) / 1000) * this.rate);
-      this.lastMs = now;
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await this.sleep(Math.max(1, Math.ceil(((1 - this.tokens) / this.rate) * 1000)));
-    }
-  }
+/** A pacing bucket: a RateLimiter whose burst follows its (AIMD-adapted) rate. */
+function pacedBucket(rate: number, nowMs: () => number, sleep: Sleep): RateLimiter {
+  return new RateLimiter(rate, (r) => Math.max(1, r * PACING_BURST_SECONDS), nowMs, sleep);
 }
 
 /** How a KMS client paces itself (built from the configuration; every field optional). */
@@ -332,8 +303,8 @@ const ACTIVE_GROUP_MS = 5_000;
  * limit that follows rate x latency. Waiting for a token never holds a concurrency slot.
  */
 export class KmsPacer {
-  private readonly groups = new Map<KmsQpsGroup, { bucket: PacedBucket; ceiling: number; updatedMs: number }>();
-  private readonly global: PacedBucket | undefined;
+  private readonly groups = new Map<KmsQpsGroup, { bucket: RateLimiter; ceiling: number; updatedMs: number }>();
+  private readonly global: RateLimiter | undefined;
   private readonly lastUsed = new Map<KmsQpsGroup, number>();
   private latency: number | undefined;
   private active = 0;
@@ -350,9 +321,7 @@ export class KmsPacer {
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
       throw new RangeError('concurrency must be an integer >= 1');
     this.global =
-      maxRequestsPerSecond === undefined
-        ? undefined
-        : new PacedBucket(maxRequestsPerSecond, options.nowMs, options.sleep);
+      maxRequestsPerSecond === undefined ? undefined : pacedBucket(maxRequestsPerSecond, options.nowMs, options.sleep);
   }
 
   /** Scales every group's ceiling (0-1]: each of `n` shards running at once takes 1/n. */
@@ -374,7 +343,7 @@ export class KmsPacer {
     if (!g) {
       const ceiling = this.ceilingOf(group);
       g = {
-        bucket: new PacedBucket(ceiling, this.options.nowMs, this.options.sleep),
+        bucket: pacedBucket(ceiling, this.options.nowMs, this.options.sleep),
         ceiling,
         updatedMs: this.options.nowMs(),
       };

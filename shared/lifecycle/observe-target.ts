@@ -33,6 +33,7 @@ import type { EscrowListing } from '../escrow/store.js';
 import { KeyOrigin, type KeyMetadata, type KmsPort, type SecretSummary } from '../kms/port.js';
 import { parseLineage } from '../lineage.js';
 import { toKeyView } from './key-view.js';
+import { mapLimit } from './observe.js';
 import { type CreatedKey, leaseSecretName, parseLeaseRecord } from './lease.js';
 import { aliasOf, type KeyView, type Snapshot } from './model.js';
 import type { EngineDeps } from './ports.js';
@@ -116,20 +117,6 @@ async function candidatesOf(
   };
 }
 
-/** `fn` over `items`, at most `limit` at once, results in item order. */
-async function mapInOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /** One candidate described: its KeyView (EXTERNAL keys only, as observe), or why it could not be read. */
 type Described = { view?: KeyView; unobservable?: { keyId: string; code: string } };
 
@@ -164,7 +151,7 @@ export async function observeLineageKeys(
   const c = await candidatesOf(deps, lineage, known);
   const ids = new Set(c.keyIds);
   if (c.unresolved.length > 0) for (const id of await deps.kms.listKeys()) ids.add(id);
-  const described = await mapInOrder([...ids].sort(), DESCRIBE_CONCURRENCY, (id) =>
+  const described = await mapLimit([...ids].sort(), DESCRIBE_CONCURRENCY, (id) =>
     describeCandidate(deps.kms, id, c.aliasTarget?.keyId === id ? c.aliasTarget : undefined, []),
   );
   // Any key that cannot be read might be this lineage's (in a scan: the CMK the scan looks for).
@@ -209,7 +196,7 @@ async function escrowOf(
     return { escrow, unreadable };
   }
   const listed = keyIds.filter((id) => c.escrowSecrets.has(id));
-  await mapInOrder(listed, DESCRIBE_CONCURRENCY, async (keyId) => {
+  await mapLimit(listed, DESCRIBE_CONCURRENCY, async (keyId) => {
     // As the listing does (kms-secrets-store.ts list()): a record's metadata tags summarise it and a
     // recorded read-back result stands; it is read back in full only when the tags are missing or
     // it is in its deletion window. (A webhook check adds no read-back sample of its own.)
@@ -286,7 +273,7 @@ export async function observeTarget(
   if (lineage === undefined) return { snapshot: empty, ...(key ? { key } : {}) };
   const c = await candidatesOf(deps, lineage, key ? { keyId: key.keyId } : {});
   const aliasName = aliasOf(lineage);
-  const described = await mapInOrder(c.keyIds, DESCRIBE_CONCURRENCY, async (id): Promise<Described> => {
+  const described = await mapLimit(c.keyIds, DESCRIBE_CONCURRENCY, async (id): Promise<Described> => {
     const aliases = c.aliasTarget?.keyId === id ? [aliasName] : [];
     if (key?.keyId === id) return { view: { ...key, aliases } };
     return describeCandidate(deps.kms, id, c.aliasTarget?.keyId === id ? c.aliasTarget : undefined, aliases);
