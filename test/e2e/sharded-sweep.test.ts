@@ -1,15 +1,13 @@
 /**
  * A sharded sweep end to end: the built sweep bundle under the local FC host, against the KMS
- * emulator. 2000 lineages (one onboarded through the engine, the rest cloned in the emulator's
- * state), shards of 500 (BYOK_SWEEP_SHARD_LINEAGES): the timer invocation becomes a coordinator that
+ * emulator. 1000 lineages (one onboarded through the engine, the rest cloned in the emulator's
+ * state), shards of 250 (BYOK_SWEEP_SHARD_LINEAGES): the timer invocation becomes a coordinator that
  * invokes the sweep asynchronously through the FC 3.0 API of the host, once per shard; each shard
  * reads only its lineages; the shard that completes the set writes one summary line.
  * Pacing is off here (BYOK_KMS_QPS_SHARE=off: at the default share, 4 shards x 10 DescribeKey/s would
- * take a minute); test/integration/kms/pacing-qps.test.ts covers pacing.
+ * take half a minute); test/integration/kms/pacing-qps.test.ts covers pacing.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFcHost, type FcHost } from '@byok/fc-local-host';
@@ -26,8 +24,7 @@ import {
 } from '../../shared/lifecycle/shard-ledger.js';
 import { shardOf } from '../../shared/lifecycle/shard.js';
 import { systemRandom } from '../../shared/system.js';
-import { buildFunctions } from '../../scripts/build.js';
-import { ROOT } from '../support/local-stack.js';
+import { sharedBuild } from '../support/local-stack.js';
 
 const OPERATOR = { accessKeyId: 'shard-operator', accessKeySecret: 'shard-operator-secret-0123456789' };
 const STS = {
@@ -37,11 +34,10 @@ const STS = {
 };
 const KEYS = 'kst-hzz65f176a0shardkeys';
 const ESCROW = 'kst-hzz65f176a0shardescr';
-const LINEAGES = 2000;
-const SHARD_LINEAGES = 500;
+const LINEAGES = 1000;
+const SHARD_LINEAGES = 250;
 const SHARDS = LINEAGES / SHARD_LINEAGES;
 
-let dir: string;
 let distDir: string;
 /** Per bundle: whether it contains the FC invoker (shared/fc/invoke.ts). */
 const invokerIn: Record<string, boolean> = {};
@@ -52,11 +48,10 @@ const fnLines: string[] = [];
 const lineages: string[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'byok-shard-'));
-  distDir = join(dir, 'dist');
-  const build = await buildFunctions({ absWorkingDir: ROOT, outDir: distDir, functionsDir: 'functions' });
-  if (!build.ok) throw new Error(`build failed: ${JSON.stringify(build.violations)}`);
-  for (const b of build.bundles) invokerIn[b.fn] = [...b.inputs].some((p) => p.endsWith('shared/fc/invoke.ts'));
+  const build = await sharedBuild();
+  distDir = build.distDir;
+  for (const [fn, inputs] of Object.entries(build.inputs))
+    invokerIn[fn] = inputs.some((p) => p.endsWith('shared/fc/invoke.ts'));
   emu = await startKmsEmulator({
     port: 0,
     credentials: [OPERATOR, STS],
@@ -99,7 +94,7 @@ beforeAll(async () => {
   try {
     await onboard(deps, { alias: 'alias/shd-tpl' });
     // The ledger secret as an earlier sharded sweep leaves it: the clones below fill the emulated
-    // escrow instance past its secret quota (1000), so CreateSecret would be refused afterwards.
+    // escrow instance up to its secret quota (1000), so CreateSecret would be refused afterwards.
     const ledger = { kms: deps.kms, encryptionKeyId: escrowKey.keyId, dkmsInstanceId: ESCROW };
     await openShardLedger(ledger, { runId: 'earlier-run', count: 1, startedAtMs: Date.now() });
     const empty = { lineages: 0, counts: {}, alertWorthy: false, alerts: [], alertsOmitted: 0 };
@@ -144,7 +139,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await host?.close();
   await emu?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const logged = (msg: string) =>
@@ -193,7 +187,7 @@ describe('sharded sweep on the local FC host', () => {
     expect(described).toBeGreaterThanOrEqual(LINEAGES + SHARDS);
     expect(described).toBeLessThan(LINEAGES * 1.1);
     // Exactly once: a shard keeps only lineages shardOf gives it, and each kept exactly that many,
-    // so each shard's set is its whole partition; the partitions are disjoint and cover all 2000.
+    // so each shard's set is its whole partition; the partitions are disjoint and cover all of them.
     const expected = Array(SHARDS).fill(0) as number[];
     for (const l of lineages) expected[shardOf(l, SHARDS)] = (expected[shardOf(l, SHARDS)] ?? 0) + 1;
     const done = logged('sweep shard done');

@@ -8,6 +8,8 @@
  * when ready. SIGINT/SIGTERM close it cleanly (state flushed). Exit codes: 0 clean stop,
  * 2 bad command line, 1 failed to start.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ACCOUNT_ID, DEFAULT_CREDENTIAL, DEFAULT_REGION, startKmsEmulator } from './index.js';
 import type { EmulatorCredential, InstanceSpec, KmsEmulator } from './index.js';
@@ -40,7 +42,7 @@ Point the official SDK at it with: endpoint '127.0.0.1:<port>', protocol 'http'.
 `;
 
 /** Parsed command line. */
-interface CliOptions {
+export interface CliOptions {
   port: number;
   credential: EmulatorCredential;
   defaultSecret: boolean;
@@ -55,7 +57,7 @@ interface CliOptions {
   defaultInstanceId?: string;
 }
 
-class UsageError extends Error {
+export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
@@ -85,7 +87,8 @@ function parseFlags(argv: string[]) {
   }
 }
 
-function parseCommandLine(argv: string[]): CliOptions | 'help' {
+/** Parses the flags (without starting anything); throws UsageError naming the flag at fault (exit 2). */
+export function parseCommandLine(argv: string[]): CliOptions | 'help' {
   const v = parseFlags(argv).values;
   if (v.help === true) return 'help';
   const portText = v.port ?? '0';
@@ -214,12 +217,16 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`kms-emulator: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Started as a program (`tsx src/cli.ts`; Node makes argv[1] absolute), not imported by a test
+// that checks parseCommandLine in-process.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`kms-emulator: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

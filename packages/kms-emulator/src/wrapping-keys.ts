@@ -14,7 +14,15 @@
  * maps all of them to KMS `InvalidKeyMaterial` (400). A missing or SM2-less openssl is
  * SM2_UNAVAILABLE (InternalFailure 500, with the reason in the emulator's log).
  */
-import { constants, createPrivateKey, generateKeyPairSync, privateDecrypt, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  type KeyObject,
+} from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { EmulatorErrorCode, KmsEmulatorError, UnwrapError } from './errors.js';
 import { assertSm2Available, sm2DecryptWithOpenssl } from './sm2-openssl.js';
 
@@ -98,6 +106,43 @@ const rsaPool: WrappingKeyPair[] = [];
 /** Index of the pair handed out last; -1 before the first call. */
 let rsaPoolLast = -1;
 
+/**
+ * Test-speed hook: `KMS_EMULATOR_RSA_POOL_FILE` names a JSON file of RSA-2048 pairs,
+ * `[{ "publicKeyBase64": <SPKI DER>, "pkcs8DerBase64": <PKCS#8 DER> }, ...]` (at least two), that the
+ * pool starts from instead of generating its own. A test run writes it once (test/support/global-setup.ts)
+ * instead of every test process paying two keygens. Read on the first RSA_2048 call of the process.
+ */
+export const RSA_POOL_FILE_ENV = 'KMS_EMULATOR_RSA_POOL_FILE';
+
+function loadRsaPoolFile(file: string): WrappingKeyPair[] {
+  const bad = (why: string) =>
+    new KmsEmulatorError(EmulatorErrorCode.Internal, `${RSA_POOL_FILE_ENV} (${file}): ${why}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw bad('not a readable JSON file');
+  }
+  if (!Array.isArray(parsed) || parsed.length < 2) throw bad('must be an array of at least two key pairs');
+  return parsed.map((entry: unknown, i) => {
+    const { publicKeyBase64, pkcs8DerBase64 } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof publicKeyBase64 !== 'string' || typeof pkcs8DerBase64 !== 'string')
+      throw bad(`[${i}] needs publicKeyBase64 and pkcs8DerBase64 strings`);
+    let matches = false;
+    try {
+      const publicKey = createPublicKey({ key: Buffer.from(publicKeyBase64, 'base64'), format: 'der', type: 'spki' });
+      const derived = createPublicKey(
+        createPrivateKey({ key: Buffer.from(pkcs8DerBase64, 'base64'), format: 'der', type: 'pkcs8' }),
+      );
+      matches = publicKey.asymmetricKeyDetails?.modulusLength === 2048 && derived.equals(publicKey);
+    } catch {
+      // not DER keys: said below
+    }
+    if (!matches) throw bad(`[${i}] is not a matching RSA-2048 pair`);
+    return { publicKeyBase64, privateKey: { spec: 'RSA_2048', pkcs8DerBase64 } };
+  });
+}
+
 function rsaPairFromKeys(publicKey: KeyObject, privateKey: KeyObject): WrappingKeyPair {
   return {
     publicKeyBase64: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
@@ -114,6 +159,8 @@ function rsaPairFromKeys(publicKey: KeyObject, privateKey: KeyObject): WrappingK
  */
 export function wrappingKeyPairFor(spec: 'RSA_2048' | 'EC_SM2'): WrappingKeyPair {
   if (spec !== 'RSA_2048') return generateWrappingKeyPair(spec);
+  const poolFile = process.env[RSA_POOL_FILE_ENV];
+  if (rsaPoolLast === -1 && poolFile !== undefined && poolFile !== '') rsaPool.push(...loadRsaPoolFile(poolFile));
   if (rsaPool.length < RSA_POOL_SIZE) {
     rsaPool.push(generateWrappingKeyPair('RSA_2048'));
     rsaPoolLast = rsaPool.length - 1;

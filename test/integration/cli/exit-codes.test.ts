@@ -4,7 +4,6 @@
  * (a failed action, a lease held mid-sweep) are checked exactly.
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,6 +17,7 @@ import {
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import type { ActionResult, Outcome } from '../../../shared/lifecycle/engine.js';
 import type { Action } from '../../../shared/lifecycle/plan.js';
+import { tsxCommand } from '../../support/tsx.js';
 
 /** A runner that records requests and answers from a script. */
 function scripted(
@@ -283,9 +283,8 @@ describe('requests sent to the runner', () => {
 });
 
 describe('the npm run ops entry (scripts/ops.ts under tsx)', () => {
-  const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
   const exec = (argv: string[]) =>
-    promisify(execFile)(tsx, ['scripts/ops.ts', ...argv], { env: { PATH: process.env['PATH'] ?? '' } }).then(
+    promisify(execFile)(...tsxCommand('scripts/ops.ts', argv), { env: { PATH: process.env['PATH'] ?? '' } }).then(
       (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );

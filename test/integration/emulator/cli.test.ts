@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $Kms, expectKmsError, sdkClient, signedCall } from './helpers.js';
 import type { KmsEmulator } from '@byok/kms-emulator';
+import { parseCommandLine, UsageError } from '../../../packages/kms-emulator/src/cli.js';
+import { tsxCommand } from '../../support/tsx.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'kms-emu-cli-'));
@@ -31,10 +33,11 @@ function runCli(
   args: string[],
   via: 'npx' | 'tsx' = 'npx',
 ): { child: ChildProcess; output: () => string; closed: Promise<void> } {
-  // The main test goes through `npx tsx` exactly as documented; the others call the tsx binary
-  // directly to save npx's start-up time.
-  const [command, prefix] = via === 'npx' ? ['npx', ['tsx']] : [join(ROOT, 'node_modules', '.bin', 'tsx'), []];
-  const child = spawn(command, [...prefix, 'packages/kms-emulator/src/cli.ts', ...args], {
+  // The main test goes through `npx tsx` exactly as documented; the others load tsx into one node
+  // process (test/support/tsx.ts) to save npx's and the tsx binary's start-up time.
+  const script = 'packages/kms-emulator/src/cli.ts';
+  const [command, argv] = via === 'npx' ? ['npx', ['tsx', script, ...args]] : tsxCommand(script, args);
+  const child = spawn(command, argv, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -189,10 +192,26 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
         `defaultInstanceId ${HARD} is not a declared`,
       ],
     ];
-    const runs = cases.map(([args]) => runCli(args, 'tsx'));
+    // Every exit-2 case is a UsageError of parseCommandLine, which main() turns into exit 2 (shown
+    // for the first case and for --prot above): checked in-process, without a process each.
+    for (const [args, , message] of cases.filter(([, code]) => code === 2)) {
+      let thrown: unknown;
+      try {
+        parseCommandLine(args);
+      } catch (err) {
+        thrown = err;
+      }
+      expect([args, thrown instanceof UsageError, (thrown as Error | undefined)?.message]).toEqual([
+        args,
+        true,
+        expect.stringContaining(message),
+      ]);
+    }
+    const spawned = [cases[0]!, ...cases.filter(([, code]) => code !== 2)];
+    const runs = spawned.map(([args]) => runCli(args, 'tsx'));
     const codes = await Promise.all(runs.map(exitOf));
     await Promise.all(runs.map((r) => r.closed));
-    for (const [i, [, code, message]] of cases.entries()) {
+    for (const [i, [, code, message]] of spawned.entries()) {
       expect([codes[i], runs[i]!.output()]).toEqual([code, expect.stringContaining(message)]);
     }
   });

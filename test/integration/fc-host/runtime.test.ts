@@ -165,7 +165,10 @@ describe('local FC host runtime', () => {
     expect(again).toMatchObject({ kind: 'error', errorMessage: 'uncaught in a timer' });
   });
 
-  it('enforces the function timeout, then serves the next call from a fresh instance', async () => {
+  // The two timeout tests (a second each on the real clock, different functions) run side by side.
+  it.concurrent('enforces the function timeout, then serves the next call from a fresh instance', async ({
+    expect,
+  }) => {
     const t0 = Date.now();
     const r = await host.invoke('slow', '{"ms":5000}');
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -179,7 +182,7 @@ describe('local FC host runtime', () => {
     expect(ok.kind === 'ok' && ok.body.toString('utf8')).toBe('slept 10');
   });
 
-  it('stops a synchronous infinite loop at the timeout', async () => {
+  it.concurrent('stops a synchronous infinite loop at the timeout', async ({ expect }) => {
     const r = await host.invoke('spin', '');
     expect(r).toMatchObject({ kind: 'error', errorType: 'FunctionTimeoutError' });
   });

@@ -42,8 +42,10 @@ describe('timer triggers', () => {
     expect(host.invocations().at(-1)).toMatchObject({ requestId: r.requestId, source: 'timer', outcome: 'ok' });
   });
 
-  it('fires an @every 1s trigger on its own, with the scheduled time as triggerTime', async () => {
-    ({ host } = await startTestHost({
+  // The two tests that wait on the real clock (about 2 s and 1.3 s) run side by side, each with its
+  // own hosts (closed in `finally`, not through the shared `host` above).
+  it.concurrent('fires an @every 1s trigger on its own, with the scheduled time as triggerTime', async ({ expect }) => {
+    const { host: h } = await startTestHost({
       fireTimers: true,
       functions: [
         fixtureFunction(distDir, 'echo', {
@@ -51,21 +53,24 @@ describe('timer triggers', () => {
           timers: [{ triggerName: 'tick', cronExpression: '@every 1s', payload: 'p' }],
         }),
       ],
-    }));
-    const h = host;
-    await expect
-      .poll(() => h.invocations().filter((i) => i.outcome === 'ok').length, { timeout: 4000, interval: 50 })
-      .toBeGreaterThanOrEqual(2);
-    const [a, b] = h.invocations();
-    expect(a).toMatchObject({ source: 'timer', functionName: 'ticker', timer: { triggerName: 'tick' } });
-    // Consecutive fires are scheduled exactly one second apart, and each starts at its scheduled second.
-    const ta = Date.parse(a?.timer?.triggerTime ?? '');
-    const tb = Date.parse(b?.timer?.triggerTime ?? '');
-    expect(tb - ta).toBe(1000);
-    expect(Math.abs((a?.startedAtMs ?? 0) - ta)).toBeLessThan(1000);
+    });
+    try {
+      await expect
+        .poll(() => h.invocations().filter((i) => i.outcome === 'ok').length, { timeout: 4000, interval: 50 })
+        .toBeGreaterThanOrEqual(2);
+      const [a, b] = h.invocations();
+      expect(a).toMatchObject({ source: 'timer', functionName: 'ticker', timer: { triggerName: 'tick' } });
+      // Consecutive fires are scheduled exactly one second apart, and each starts at its scheduled second.
+      const ta = Date.parse(a?.timer?.triggerTime ?? '');
+      const tb = Date.parse(b?.timer?.triggerTime ?? '');
+      expect(tb - ta).toBe(1000);
+      expect(Math.abs((a?.startedAtMs ?? 0) - ta)).toBeLessThan(1000);
+    } finally {
+      await h.close();
+    }
   });
 
-  it('does not fire a disabled trigger, nor an enabled one when fireTimers is false', async () => {
+  it.concurrent('does not fire a disabled trigger, nor an enabled one when fireTimers is false', async ({ expect }) => {
     const disabled = await startTestHost({
       fireTimers: true,
       functions: [

@@ -80,14 +80,14 @@ describe('KMS adapter against injected faults', () => {
   });
 
   it('stays under the account QPS with a client-side rate limit', async () => {
-    emu.faults.setQpsLimit(5);
-    await new Promise((r) => setTimeout(r, 1100)); // let the emulator's bucket fill
-    const limited = adapter({ maxRequestsPerSecond: 4, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    emu.faults.setQpsLimit(10); // a new limit starts with a full bucket (10 tokens)
+    const limited = adapter({ maxRequestsPerSecond: 8, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
     const started = Date.now();
-    await Promise.all(Array.from({ length: 12 }, () => limited.kms.listAliases()));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1500); // 12 calls at 4/s after a burst of 4
-    // Without the limit the same burst trips the emulator's QPS limit.
-    await new Promise((r) => setTimeout(r, 1100));
+    await Promise.all(Array.from({ length: 8 }, () => limited.kms.listAliases()));
+    // 8 calls at 8/s with a burst of 1.6 (PACING_BURST_SECONDS): one at once, the others 125 ms apart.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(750);
+    // Without the limit a burst of 12 trips the emulator's QPS limit (set again: a full bucket of 10).
+    emu.faults.setQpsLimit(10);
     const unlimited = adapter({ retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
     await expect(Promise.all(Array.from({ length: 12 }, () => unlimited.kms.listAliases()))).rejects.toMatchObject({
       code: 'ERR_KMS_THROTTLED',

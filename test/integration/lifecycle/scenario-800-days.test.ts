@@ -53,16 +53,32 @@ describe(`${DAYS} days of daily sweeps`, () => {
     await encryptProbe('payments');
     await encryptProbe('orders');
 
+    // Tags of every key as the last check read them: nothing writes between that check and the
+    // next day's sweep (only the clock moves), so the pre-sweep check reuses them and only asks
+    // each key's state again. The checks' reads go out together (read-only; asserted in key order).
+    const readTags = async () => {
+      const ids = await h.kms.listKeys();
+      const tags = await Promise.all(ids.map((id) => h.kms.listResourceTags(id)));
+      return new Map(ids.map((id, i) => [id, tags[i]!]));
+    };
+    /** [id, tags, DescribeKey] of the keys in `tags` that `keep` selects. */
+    const describeAll = async (
+      tags: Map<string, Record<string, string>>,
+      keep: (t: Record<string, string>) => boolean,
+    ) => {
+      const kept = [...tags].filter(([, t]) => keep(t));
+      const metas = await Promise.all(kept.map(([id]) => h.kms.describeKey(id)));
+      return kept.map(([id, t], i) => [id, t, metas[i]!] as const);
+    };
+    let lastTags = await readTags();
+
     for (let day = 1; day <= DAYS; day++) {
       h.advanceDays(1);
       const now = h.nowMs();
       // Before the sweep: no managed key is PendingImport unless held or retired.
-      const keyIds = await h.kms.listKeys();
-      for (const id of keyIds) {
-        const tags = await h.kms.listResourceTags(id);
-        if (tags[Tag.Managed] !== 'true') continue;
-        const meta = await h.kms.describeKey(id);
-        if (tags[Tag.Phase] === 'retired' || tags[Tag.Hold]) continue;
+      const live = (t: Record<string, string>) =>
+        t[Tag.Managed] === 'true' && t[Tag.Phase] !== 'retired' && !t[Tag.Hold];
+      for (const [id, , meta] of await describeAll(lastTags, live)) {
         expect({ day, id, state: meta.keyState }).toEqual({ day, id, state: 'Enabled' });
       }
 
@@ -96,10 +112,9 @@ describe(`${DAYS} days of daily sweeps`, () => {
       }
 
       // After the sweep: every active managed key has more than its renew window left.
-      for (const id of await h.kms.listKeys()) {
-        const tags = await h.kms.listResourceTags(id);
-        if (tags[Tag.Managed] !== 'true' || tags[Tag.Phase] === 'retired') continue;
-        const meta = await h.kms.describeKey(id);
+      lastTags = await readTags();
+      const active = (t: Record<string, string>) => t[Tag.Managed] === 'true' && t[Tag.Phase] !== 'retired';
+      for (const [id, tags, meta] of await describeAll(lastTags, active)) {
         const lineage = tags[Tag.Lineage]!;
         seenGenerations[lineage]!.set(id, Number(tags[Tag.Generation]));
         expect(meta.materialExpireAtMs! - now, `day ${day} ${lineage} gen ${tags[Tag.Generation]}`).toBeGreaterThan(

@@ -12,9 +12,9 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalStack } from '../../../scripts/local/stack.js';
 import { isOrchestratorError } from '../../../shared/errors.js';
+import { tsxCommand } from '../../support/tsx.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -34,7 +34,7 @@ async function occupy(port: number): Promise<{ port: number; close(): Promise<vo
 const start = async (argv: string[]) => {
   const dir = await mkdtemp(join(tmpdir(), 'byok-ports-'));
   dirs.push(dir);
-  return promisify(execFile)(tsx, ['scripts/start.ts', '--state-dir', join(dir, 'state'), ...argv], {
+  return promisify(execFile)(...tsxCommand('scripts/start.ts', ['--state-dir', join(dir, 'state'), ...argv]), {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '' },
     timeout: 60_000,

@@ -2,8 +2,9 @@
  * The `npm start` terminal at demo speed (issue 9 §6), run for real: the banner names the demo
  * policy and the audit files; after it, every line carries the emulated date and time and says in
  * words what happened (a renewal, a rotation, each sweep), with no raw audit JSON and no routine
- * emulator call. At x14400 (4 hours a second) the demo policy renews within ~15 s and rotates
- * within ~20 s: the same schedule x3600 shows within two minutes.
+ * emulator call. At x43200 (12 hours a second) the demo policy renews within ~5 s and rotates
+ * within ~7 s (the same schedule x3600 shows within two minutes); a sweep every 0.5 s still leaves
+ * about four sweeps inside the one-day renew window, so the renewal does not depend on timing luck.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,7 +28,7 @@ const DATED = /^\d{4}-\d\d-\d\d \d\d:\d\dZ {2}\S/;
 
 it('shows a renewal and a rotation in words, each line dated, nothing raw', async () => {
   dir = await mkdtemp(join(tmpdir(), 'byok-start-'));
-  const argv = ['--import', 'tsx', 'scripts/start.ts', '--speed', '14400', '--kms-port', '0', '--fc-port', '0'];
+  const argv = ['--import', 'tsx', 'scripts/start.ts', '--speed', '43200', '--kms-port', '0', '--fc-port', '0'];
   const proc = spawn(process.execPath, [...argv, '--state-dir', join(dir, 'state')], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '' },
@@ -53,7 +54,7 @@ it('shows a renewal and a rotation in words, each line dated, nothing raw', asyn
   expect(err).toBe('');
   const [banner, after = ''] = out.split('Ctrl-C stops everything.\n');
   expect(banner).toContain('demo policy       material valid 3 days, renewed 1 day before it lapses');
-  expect(banner).toContain('at x14400: a sweep every 2 s');
+  expect(banner).toContain('at x43200: a sweep every 1 s');
   expect(banner).toMatch(/audit files +\S+audit-<function>\.jsonl and audit-cli\.jsonl/);
   const lines = after.split('\n').filter((l) => l !== '' && l !== 'Stopping...');
   expect(lines.filter((l) => !DATED.test(l))).toEqual([]);

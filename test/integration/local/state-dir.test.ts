@@ -17,8 +17,8 @@ import { buildKms } from '../../../shared/bootstrap.js';
 import { parseConfig } from '../../../shared/config/index.js';
 import { systemRandom } from '../../../shared/system.js';
 import { ROOT, startE2eStack } from '../../support/local-stack.js';
+import { tsxCommand } from '../../support/tsx.js';
 
-const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
 let env: Awaited<ReturnType<typeof startE2eStack>>;
 let stateDir: string;
 let empty: string;
@@ -44,7 +44,7 @@ async function ops(argv: string[], vars: Record<string, string> = {}) {
 }
 
 const exec = (script: string, argv: string[], cwd: string, vars: Record<string, string> = {}) =>
-  promisify(execFile)(tsx, [join(ROOT, script), ...argv], {
+  promisify(execFile)(...tsxCommand(join(ROOT, script), argv), {
     cwd,
     env: { PATH: process.env['PATH'] ?? '', ...vars },
     timeout: 60_000,
