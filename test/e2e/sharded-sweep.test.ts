@@ -24,6 +24,7 @@ import {
 } from '../../shared/lifecycle/shard-ledger.js';
 import { shardOf } from '../../shared/lifecycle/shard.js';
 import { systemRandom } from '../../shared/system.js';
+import { emulatorKmsWithEscrowKey } from '../support/cli-env.js';
 import { sharedBuild } from '../support/local-stack.js';
 
 const OPERATOR = { accessKeyId: 'shard-operator', accessKeySecret: 'shard-operator-secret-0123456789' };
@@ -62,20 +63,7 @@ beforeAll(async () => {
     ],
     log: (line) => kmsLines.push(line),
   });
-  const setup = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => OPERATOR,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await setup.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW,
-  });
+  const { escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => OPERATOR, ESCROW);
   const env: Record<string, string> = {
     BYOK_REGION: 'cn-hangzhou',
     BYOK_KMS_ENDPOINT: emu.endpoint,
@@ -83,7 +71,7 @@ beforeAll(async () => {
     BYOK_KMS_INSTANCE_ID: KEYS,
     BYOK_ESCROW_INSTANCE_ID: ESCROW,
     BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKey.keyId,
+    BYOK_ESCROW_KEY_ID: escrowKeyId,
     BYOK_AUDIT_SINK: 'stdout',
     BYOK_KMS_QPS_SHARE: 'off',
     BYOK_SWEEP_SHARD_LINEAGES: String(SHARD_LINEAGES),
@@ -95,7 +83,7 @@ beforeAll(async () => {
     await onboard(deps, { alias: 'alias/shd-tpl' });
     // The ledger secret as an earlier sharded sweep leaves it: the clones below fill the emulated
     // escrow instance up to its secret quota (1000), so CreateSecret would be refused afterwards.
-    const ledger = { kms: deps.kms, encryptionKeyId: escrowKey.keyId, dkmsInstanceId: ESCROW };
+    const ledger = { kms: deps.kms, encryptionKeyId: escrowKeyId, dkmsInstanceId: ESCROW };
     await openShardLedger(ledger, { runId: 'earlier-run', count: 1, startedAtMs: Date.now() });
     const empty = { lineages: 0, counts: {}, alertWorthy: false, alerts: [], alertsOmitted: 0 };
     const report = { ...empty, unsure: [], unsureOmitted: 0, unusableKeys: 0, finishedAtMs: Date.now() };

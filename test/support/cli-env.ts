@@ -12,6 +12,32 @@ import type { KmsPort } from '../../shared/kms/port.js';
 import { systemRandom } from '../../shared/system.js';
 import { ESCROW_INSTANCE, KEYS_INSTANCE } from './engine-harness.js';
 
+/**
+ * An adapter over the emulator at `endpoint` and a fresh `Aliyun_KMS` CMK in `instance` for the escrow
+ * and lease secrets (the setup every emulator-backed engine test starts from).
+ */
+export async function emulatorKmsWithEscrowKey(
+  endpoint: string,
+  credentials: () => { accessKeyId: string; accessKeySecret: string; securityToken?: string },
+  instance: string,
+): Promise<{ kms: KmsPort; escrowKeyId: string }> {
+  const kms = createAlicloudKms({
+    endpoint,
+    protocol: 'http',
+    regionId: 'cn-hangzhou',
+    credentials,
+    random: systemRandom,
+    nowMs: () => Date.now(),
+  });
+  const escrowKey = await kms.createKey({
+    origin: 'Aliyun_KMS',
+    keySpec: 'Aliyun_AES_256',
+    description: 'escrow and lease CMK',
+    dkmsInstanceId: instance,
+  });
+  return { kms, escrowKeyId: escrowKey.keyId };
+}
+
 /** A running CLI test world. */
 export interface CliTestEnv {
   emu: KmsEmulator;
@@ -42,20 +68,7 @@ export async function startCliTestEnv(
       { id: ESCROW_INSTANCE, type: 'software' },
     ],
   });
-  const kms = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => credential,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await kms.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW_INSTANCE,
-  });
+  const { kms, escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => credential, ESCROW_INSTANCE);
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const env: Record<string, string | undefined> = {
     BYOK_REGION: 'cn-hangzhou',
@@ -66,7 +79,7 @@ export async function startCliTestEnv(
     BYOK_ESCROW_BACKEND: 'file',
     BYOK_ESCROW_DIR: join(dir, 'escrow'),
     BYOK_ESCROW_MASTER_KEY_FILE: join(dir, 'master.key'),
-    BYOK_LEASE_KEY_ID: escrowKey.keyId,
+    BYOK_LEASE_KEY_ID: escrowKeyId,
     BYOK_AUDIT_SINK: 'file',
     BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
     ALIBABA_CLOUD_ACCESS_KEY_ID: credential.accessKeyId,
@@ -77,7 +90,7 @@ export async function startCliTestEnv(
     emu,
     kms,
     dir,
-    escrowKeyId: escrowKey.keyId,
+    escrowKeyId: escrowKeyId,
     env,
     close: async () => {
       await emu.close();

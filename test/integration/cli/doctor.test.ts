@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ACCOUNT_ID, startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { ExitCode, runCli } from '../../../scripts/ops/cli.js';
-import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import type { KmsPort } from '../../../shared/kms/port.js';
 import { parseConfig } from '../../../shared/config/index.js';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { runDoctor } from '../../../shared/ops/doctor.js';
 import { systemRandom } from '../../../shared/system.js';
+import { emulatorKmsWithEscrowKey } from '../../support/cli-env.js';
 
 const AK = { accessKeyId: 'doctor-ak-0001', accessKeySecret: 'doctor-SECRET-value-do-not-print-0123456789' };
 /** Who direct mode probes as: the principal STS GetCallerIdentity names (the emulator answers it). */
@@ -59,21 +59,8 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
   const startUnix = emu.clock.nowUnix();
   emu.instances.upsert({ id: KEYS, type: 'software', endUnix: startUnix + instances.keysEndDays * 86_400 });
   emu.instances.upsert({ id: ESCROW, type: 'software', endUnix: startUnix + instances.escrowEndDays * 86_400 });
-  const kms = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => AK,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await kms.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW,
-  });
-  await kms.tagResource(escrowKey.keyId, { 'byok:escrow': 'true' });
+  const { kms, escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => AK, ESCROW);
+  await kms.tagResource(escrowKeyId, { 'byok:escrow': 'true' });
   for (const [name, value] of [
     ['byok-webhook-hmac', HMAC_VALUE],
     ['byok-webhook-url-token', TOKEN_VALUE],
@@ -82,7 +69,7 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
       secretName: name,
       versionId: 'v1',
       secretData: value,
-      encryptionKeyId: escrowKey.keyId,
+      encryptionKeyId: escrowKeyId,
       dkmsInstanceId: ESCROW,
     });
   }
@@ -94,7 +81,7 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
     BYOK_KMS_INSTANCE_ID: KEYS,
     BYOK_ESCROW_INSTANCE_ID: ESCROW,
     BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKey.keyId,
+    BYOK_ESCROW_KEY_ID: escrowKeyId,
     BYOK_AUDIT_SINK: 'file',
     BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
     BYOK_WEBHOOK_SECRET_NAME: 'byok-webhook-hmac',
@@ -102,7 +89,7 @@ async function setUp(instances: { keysEndDays: number; escrowEndDays: number }):
     ALIBABA_CLOUD_ACCESS_KEY_ID: AK.accessKeyId,
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: AK.accessKeySecret,
   };
-  return { emu, kms, dir, env, startUnix, escrowKeyId: escrowKey.keyId };
+  return { emu, kms, dir, env, startUnix, escrowKeyId: escrowKeyId };
 }
 
 async function ops(

@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHARED_GATEWAY_QPS_GROUPS, startKmsEmulator, type KmsEmulator } from '@byok/kms-emulator';
 import { createEngineFactory, type EngineInstance } from '../../../shared/bootstrap.js';
 import { parseConfig } from '../../../shared/config/index.js';
-import { createAlicloudKms } from '../../../shared/kms/alicloud-adapter.js';
 import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
-import { systemRandom } from '../../../shared/system.js';
+import { emulatorKmsWithEscrowKey } from '../../support/cli-env.js';
 
 const AK = { accessKeyId: 'qps-ak', accessKeySecret: 'qps-emulator-only-0123456789' };
 const KEYS = 'kst-hzz65f176a0qpskeys01';
@@ -40,20 +39,7 @@ beforeAll(async () => {
       if (m) requests.push([Date.now(), m[1] as string]);
     },
   });
-  const setup = createAlicloudKms({
-    endpoint: emu.endpoint,
-    protocol: 'http',
-    regionId: 'cn-hangzhou',
-    credentials: () => AK,
-    random: systemRandom,
-    nowMs: () => Date.now(),
-  });
-  const escrowKey = await setup.createKey({
-    origin: 'Aliyun_KMS',
-    keySpec: 'Aliyun_AES_256',
-    description: 'escrow and lease CMK',
-    dkmsInstanceId: ESCROW,
-  });
+  const { escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => AK, ESCROW);
   env = {
     BYOK_REGION: 'cn-hangzhou',
     BYOK_KMS_ENDPOINT: emu.endpoint,
@@ -61,7 +47,7 @@ beforeAll(async () => {
     BYOK_KMS_INSTANCE_ID: KEYS,
     BYOK_ESCROW_INSTANCE_ID: ESCROW,
     BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKey.keyId,
+    BYOK_ESCROW_KEY_ID: escrowKeyId,
     BYOK_AUDIT_SINK: 'stdout',
   };
   // One lineage through the engine, the rest cloned in the emulator's state (same records, renamed).
