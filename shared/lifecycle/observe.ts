@@ -78,19 +78,6 @@ async function describeIfPresent(kms: KmsPort, keyId: string): Promise<KeyMetada
   }
 }
 
-/** Describes one key fully (its own tags); undefined when it vanished meanwhile or is not EXTERNAL. */
-export async function observeKey(
-  kms: KmsPort,
-  keyId: string,
-  aliasesByKey: Map<string, string[]>,
-  escrow: Snapshot['escrow'],
-): Promise<KeyView | undefined> {
-  const meta = await describeIfPresent(kms, keyId);
-  if (meta === undefined || meta.origin !== KeyOrigin.External) return undefined;
-  const tags = await kms.listResourceTags(meta.keyId);
-  return toKeyView(meta, tags, aliasesByKey.get(meta.keyId) ?? [], escrow[meta.keyId]?.fingerprint);
-}
-
 /**
  * Whether a key's mirrored tags may stand in for its own in a snapshot: the mirror names the
  * lineage and generation of the key's CreateKey marker (when it has one), and the key is in a
@@ -320,19 +307,6 @@ export async function observe(
     snapshot = snapshotNow();
   }
   return snapshot;
-}
-
-/**
- * Every managed key of one lineage in the account right now: a full scan of the account (rare and
- * authoritative; run under the lineage's lease when its result decides a write).
- */
-export async function observeLineage(kms: KmsPort, lineage: string): Promise<KeyView[]> {
-  const found: KeyView[] = [];
-  for (const id of await kms.listKeys()) {
-    const v = await observeKey(kms, id, new Map(), {});
-    if (v?.managed && v.lineage === lineage) found.push(v);
-  }
-  return found.sort((a, b) => (a.generation ?? 0) - (b.generation ?? 0));
 }
 
 /**

@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyState } from '../../../shared/kms/port.js';
 import { executePlan, onboard, planNow, rotateNow } from '../../../shared/lifecycle/engine.js';
-import { observeLineage } from '../../../shared/lifecycle/observe.js';
+import { observe } from '../../../shared/lifecycle/observe.js';
 import { acquireLease, leaseDeps } from '../../../shared/lifecycle/lease.js';
 import { Hold, Phase, Tag, describeMarker } from '../../../shared/lifecycle/model.js';
 import type { Action, ActionKind, Plan } from '../../../shared/lifecycle/plan.js';
@@ -71,8 +71,12 @@ async function orphanCmk(lineage: string, generation: number): Promise<string> {
 
 /** Non-PendingDeletion keys of a lineage's generation. */
 async function generationKeys(lineage: string, generation: number): Promise<string[]> {
-  const keys = await observeLineage(h.kms, lineage);
-  return keys.filter((k) => k.generation === generation && k.state !== KeyState.PendingDeletion).map((k) => k.keyId);
+  // Every key of the account read in full (no mirror): authoritative, as the check needs.
+  const { keys } = await observe({ kms: h.kms, escrow: h.escrow, nowMs: h.nowMs, useMirror: false });
+  return keys
+    .filter((k) => k.managed && k.lineage === lineage && k.generation === generation)
+    .filter((k) => k.state !== KeyState.PendingDeletion)
+    .map((k) => k.keyId);
 }
 
 describe('a stale re-import', () => {
