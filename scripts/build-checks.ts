@@ -129,6 +129,10 @@ export interface SizeRow {
   budgetBytes: number;
   /** Median `require` time of the bundle over bare `node -e 0`, in ms, when measured (scripts/cold-start.ts). */
   coldStartOverheadMs?: number;
+  /** Median time of the `require` call itself, timed inside the child, in ms (scripts/cold-start.ts). */
+  coldStartRequireMs?: number;
+  /** Side files beside index.js, loaded on first use only (scripts/lazy-packages.ts). */
+  sideFiles?: readonly { bytes: number }[];
 }
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
@@ -136,12 +140,27 @@ const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 /** A fixed-width table of bundle sizes against budgets, one line per function. */
 export function formatSizeTable(rows: readonly SizeRow[]): string {
   const withColdStart = rows.some((r) => r.coldStartOverheadMs !== undefined);
-  const header = ['function', 'index.js', ...(withColdStart ? ['cold start'] : []), 'index.js.map', 'budget', 'used'];
-  const coldStart = (ms: number | undefined): string => (ms === undefined ? '-' : `+${Math.round(ms)} ms`);
+  const withSide = rows.some((r) => (r.sideFiles?.length ?? 0) > 0);
+  const header = [
+    'function',
+    'index.js',
+    ...(withColdStart ? ['cold start'] : []),
+    ...(withSide ? ['side files (on first use)'] : []),
+    'index.js.map',
+    'budget',
+    'used',
+  ];
+  const side = (r: SizeRow): string =>
+    `${r.sideFiles?.length ?? 0} x, ${kib((r.sideFiles ?? []).reduce((sum, f) => sum + f.bytes, 0))}`;
+  const coldStart = (ms: number | undefined, requireMs: number | undefined): string =>
+    ms === undefined
+      ? '-'
+      : `+${Math.round(ms)} ms${requireMs === undefined ? '' : ` (require ${Math.round(requireMs)} ms)`}`;
   const body = rows.map((r) => [
     r.fn,
     kib(r.bytes),
-    ...(withColdStart ? [coldStart(r.coldStartOverheadMs)] : []),
+    ...(withColdStart ? [coldStart(r.coldStartOverheadMs, r.coldStartRequireMs)] : []),
+    ...(withSide ? [side(r)] : []),
     kib(r.mapBytes),
     kib(r.budgetBytes),
     `${Math.round((r.bytes / r.budgetBytes) * 100)}%`,

@@ -14,6 +14,9 @@
  * - Linked external source map (`index.js.map`, no `sourcesContent`, so it stays small and carries no
  *   source text) used by NODE_OPTIONS=--enable-source-maps in s.yaml.
  * - Legal comments linked into `index.js.LEGAL.txt` (shipped with the bundle, not in it).
+ * - Rarely used packages (SM2, XML, credential providers) in side files beside index.js, required on
+ *   first use (scripts/lazy-packages.ts): a cold start neither parses nor runs them. The function's
+ *   code package is the whole `dist/<fn>` folder (s.yaml `code`).
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -32,6 +35,7 @@ import {
   type SizeRow,
 } from './build-checks.js';
 import { measureColdStarts } from './cold-start.js';
+import { buildSideFiles, disabledDebugPlugin, lazyPackagesPlugin } from './lazy-packages.js';
 
 /** Options of one build. Paths may be relative to `absWorkingDir`. */
 export interface BuildFunctionsOptions {
@@ -50,8 +54,10 @@ export interface BuildFunctionsOptions {
 /** What was built for one function. */
 export interface BuiltBundle extends SizeRow {
   outFile: string;
-  /** esbuild metafile input paths, relative to the root. */
+  /** esbuild metafile input paths, relative to the root (index.js and its side files). */
   inputs: string[];
+  /** Side files beside index.js, required on first use (scripts/lazy-packages.ts). */
+  sideFiles: { file: string; package: string; bytes: number }[];
 }
 
 /** Result of a build: every bundle and every violation (empty when the build is acceptable). */
@@ -97,35 +103,47 @@ export async function buildFunctions(options: BuildFunctionsOptions = {}): Promi
   for (const fn of names) {
     const fnOut = join(outDir, fn);
     rmSync(fnOut, { recursive: true, force: true });
-    const result = await build({
+    const output = {
       absWorkingDir: root,
-      entryPoints: { index: join(functionsDir, fn, 'index.ts') },
-      outdir: fnOut,
-      bundle: true,
       platform: 'node',
       target: 'node20',
       format: 'cjs',
       sourcemap: true,
       sourcesContent: false,
-      metafile: true,
       minify: false,
       legalComments: 'linked',
       define: { 'process.env.NODE_ENV': '"production"' },
       logLevel: 'silent',
+    } as const;
+    const lazy = lazyPackagesPlugin();
+    const result = await build({
+      ...output,
+      entryPoints: { index: join(functionsDir, fn, 'index.ts') },
+      outdir: fnOut,
+      bundle: true,
+      metafile: true,
+      plugins: [lazy.plugin, disabledDebugPlugin()],
     });
+    const side = lazy.sideFiles();
+    const sideMetafiles = await buildSideFiles(side, fnOut, output);
     const outFile = join(fnOut, 'index.js');
-    const inputs = Object.keys(result.metafile.inputs);
+    const inputs = [...Object.keys(result.metafile.inputs), ...sideMetafiles.flatMap((m) => Object.keys(m.inputs))];
     const bytes = statSync(outFile).size;
+    const sideFiles = side.map((f) => ({
+      file: f.file,
+      package: f.package,
+      bytes: statSync(join(fnOut, f.file)).size,
+    }));
     const mapFile = `${outFile}.map`;
     const mapBytes = existsSync(mapFile) ? statSync(mapFile).size : 0;
     const budgetBytes = budgets[fn] ?? DEFAULT_BUNDLE_BUDGET_BYTES;
 
     violations.push(...checkBundleInputs(fn, inputs), ...checkBundleSize(fn, bytes, budgetBytes));
-    for (const written of Object.keys(result.metafile.outputs)) {
+    for (const written of [result.metafile, ...sideMetafiles].flatMap((m) => Object.keys(m.outputs))) {
       const path = resolve(root, written);
       violations.push(...checkBundleText(fn, relative(root, path), readFileSync(path, 'utf8'), secrets));
     }
-    bundles.push({ fn, outFile, inputs, bytes, mapBytes, budgetBytes });
+    bundles.push({ fn, outFile, inputs, bytes, mapBytes, budgetBytes, sideFiles });
   }
   return { bundles, violations, ok: violations.length === 0 };
 }
@@ -143,10 +161,13 @@ async function main(): Promise<number> {
       );
       cold.bundles.forEach((c, i) => {
         report.bundles[i]!.coldStartOverheadMs = Math.max(0, c.overheadMs);
+        report.bundles[i]!.coldStartRequireMs = c.requireMs;
       });
       process.stdout.write(`${formatSizeTable(report.bundles)}\n`);
-      process.stdout.write(`cold start: require(index.js) over bare node -e 0 (${cold.bareMs.toFixed(0)} ms), `);
-      process.stdout.write(`median of ${cold.runs} interleaved runs\n`);
+      process.stdout.write(
+        `cold start: node -e "require(index.js)" over bare node -e 0 (${cold.bareMs.toFixed(0)} ms), `,
+      );
+      process.stdout.write(`and the require call itself timed inside; medians of ${cold.runs} interleaved runs\n`);
     } else {
       process.stdout.write(`${formatSizeTable(report.bundles)}\n`);
     }

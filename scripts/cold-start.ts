@@ -11,10 +11,15 @@ import { spawnSync } from 'node:child_process';
 /** One bundle's figure. */
 export interface ColdStart {
   file: string;
-  /** Median wall time of `require(file)` in a fresh node, in ms. */
+  /** Median wall time of `node -e "require(file)"`, in ms. */
   medianMs: number;
   /** medianMs minus the bare node median, in ms (may be slightly negative from noise). */
   overheadMs: number;
+  /**
+   * Median time of the `require(file)` call itself, timed inside the child (hrtime around it): the
+   * same cost without process start and exit, so it varies far less between runs.
+   */
+  requireMs: number;
 }
 
 /** The figures of one measurement, with the bare node baseline. */
@@ -24,16 +29,26 @@ export interface ColdStartReport {
   bundles: ColdStart[];
 }
 
-function timeNode(code: string): number {
+/** Wall time of `node -e code`, and what the child printed (a number, when it times itself). */
+function timeNode(code: string): { wallMs: number; printed: number } {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ['-e', code], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.status !== 0) throw new Error(`node -e ${JSON.stringify(code)} exited with ${String(result.status)}`);
-  return ms;
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  if (result.status !== 0) {
+    const why = result.stderr.trim().split('\n')[0] ?? '';
+    throw new Error(`node -e ${JSON.stringify(code)} exited with ${String(result.status)}: ${why}`);
+  }
+  return { wallMs, printed: Number(result.stdout) };
 }
+
+/** The child's code: require the file and print how long the call took, in ms. */
+const requireTimed = (file: string): string =>
+  `const t = process.hrtime.bigint(); require(${JSON.stringify(file)}); ` +
+  'process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));';
 
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
@@ -44,18 +59,21 @@ export function median(values: readonly number[]): number {
 
 /** Measures every file `runs` times, interleaved with bare node (one warm-up round is discarded). */
 export function measureColdStarts(files: readonly string[], runs = 7): ColdStartReport {
-  const codes = ['0', ...files.map((f) => `require(${JSON.stringify(f)})`)];
-  const samples = codes.map((): number[] => []);
+  const codes = ['0', ...files.map(requireTimed)];
+  const wall = codes.map((): number[] => []);
+  const inside = codes.map((): number[] => []);
   for (let round = 0; round <= runs; round++) {
     codes.forEach((code, i) => {
-      const ms = timeNode(code);
-      if (round > 0) samples[i]!.push(ms); // round 0 warms the file cache
+      const { wallMs, printed } = timeNode(code);
+      if (round === 0) return; // round 0 warms the file cache
+      wall[i]!.push(wallMs);
+      inside[i]!.push(printed);
     });
   }
-  const bareMs = median(samples[0]!);
+  const bareMs = median(wall[0]!);
   const bundles = files.map((file, i) => {
-    const medianMs = median(samples[i + 1]!);
-    return { file, medianMs, overheadMs: medianMs - bareMs };
+    const medianMs = median(wall[i + 1]!);
+    return { file, medianMs, overheadMs: medianMs - bareMs, requireMs: median(inside[i + 1]!) };
   });
   return { bareMs, runs, bundles };
 }

@@ -13,6 +13,7 @@
 import { Readable } from 'node:stream';
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { KmsCredentials } from '../kms/alicloud-adapter.js';
+import { sdkCredential } from '../kms/static-credential.js';
 
 /** Queues one invocation of a function; resolves once FC accepted it. */
 export interface AsyncInvoker {
@@ -80,9 +81,8 @@ export function createFcAsyncInvoker(options: {
       const c = options.credentials();
       const client = new m.Client(
         new m.Config({
-          accessKeyId: c.accessKeyId,
-          accessKeySecret: c.accessKeySecret,
-          ...(c.securityToken ? { securityToken: c.securityToken } : {}),
+          // A credential object: with accessKeyId the client would load @alicloud/credentials (static-credential.ts).
+          credential: sdkCredential(c),
           endpoint: options.endpoint.host,
           protocol: options.endpoint.protocol.replace(':', ''),
           regionId: options.region,

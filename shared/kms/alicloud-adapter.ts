@@ -18,6 +18,7 @@ import { ErrorCode, type OrchestratorError } from '../errors.js';
 import type { RandomSource } from '../runtime-types.js';
 import { mapSdkError } from './error-mapping.js';
 import { createKmsRpc, type KmsRpcCall } from './openapi-rpc.js';
+import { sdkCredential } from './static-credential.js';
 import {
   optionalString,
   parseDate,
@@ -97,9 +98,7 @@ export function createAlicloudKms(options: AlicloudKmsOptions): AlicloudKms {
       cached = {
         fingerprint,
         rpc: createKmsRpc({
-          accessKeyId: c.accessKeyId,
-          accessKeySecret: c.accessKeySecret,
-          ...(c.securityToken ? { securityToken: c.securityToken } : {}),
+          credentials: c,
           endpoint: options.endpoint,
           protocol: options.protocol,
           regionId: options.regionId,
@@ -107,9 +106,9 @@ export function createAlicloudKms(options: AlicloudKmsOptions): AlicloudKms {
           connectTimeoutMs,
         }),
         client: new Client({
-          accessKeyId: c.accessKeyId,
-          accessKeySecret: c.accessKeySecret,
-          securityToken: c.securityToken || undefined,
+          // A credential object, not the key itself: the client would load @alicloud/credentials
+          // for a static key (static-credential.ts).
+          credential: sdkCredential(c),
           endpoint: options.endpoint,
           protocol: options.protocol,
           regionId: options.regionId,

@@ -10,6 +10,8 @@
  * KMS client's (`err.data.Code`, `code: <status>,` in the message), so mapSdkError handles both.
  */
 import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
+import type { KmsCredentials } from './alicloud-adapter.js';
+import { sdkCredential } from './static-credential.js';
 
 // CommonJS with `exports.default`: unwrap for loaders that hand over module.exports as the default.
 const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ??
@@ -18,9 +20,7 @@ type CallApiRuntime = Parameters<InstanceType<typeof OpenApiModule>['callApi']>[
 
 /** How to reach KMS; same meaning as the KMS client's options. */
 export interface KmsRpcOptions {
-  accessKeyId: string;
-  accessKeySecret: string;
-  securityToken?: string;
+  credentials: KmsCredentials;
   /** host[:port], no scheme. */
   endpoint: string;
   protocol: 'http' | 'https';
@@ -39,9 +39,8 @@ export type KmsRpcCall = (
 export function createKmsRpc(options: KmsRpcOptions): KmsRpcCall {
   const client = new OpenApiClient(
     new Config({
-      accessKeyId: options.accessKeyId,
-      accessKeySecret: options.accessKeySecret,
-      ...(options.securityToken ? { securityToken: options.securityToken } : {}),
+      // Not accessKeyId/accessKeySecret: those make the client load @alicloud/credentials (static-credential.ts).
+      credential: sdkCredential(options.credentials),
       endpoint: options.endpoint,
       protocol: options.protocol,
       regionId: options.regionId,
