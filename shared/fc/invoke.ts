@@ -13,7 +13,7 @@
 import { Readable } from 'node:stream';
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import type { KmsCredentials } from '../kms/alicloud-adapter.js';
-import { sdkCredential } from '../kms/static-credential.js';
+import { plainConfig, sdkCredential } from '../kms/static-credential.js';
 
 /** Queues one invocation of a function; resolves once FC accepted it. */
 export interface AsyncInvoker {
@@ -80,8 +80,9 @@ export function createFcAsyncInvoker(options: {
       const m = await openApi();
       const c = options.credentials();
       const client = new m.Client(
-        new m.Config({
-          // A credential object: with accessKeyId the client would load @alicloud/credentials (static-credential.ts).
+        // A credential object and a plain config: an access key, or the Config model, would make the
+        // client load @alicloud/credentials (static-credential.ts).
+        plainConfig<InstanceType<OpenApiParts['Config']>>({
           credential: sdkCredential(c),
           endpoint: options.endpoint.host,
           protocol: options.endpoint.protocol.replace(':', ''),

@@ -9,9 +9,9 @@
  * action in `x-acs-action`, parameters in the query). Errors are thrown in the same shape as the
  * KMS client's (`err.data.Code`, `code: <status>,` in the message), so mapSdkError handles both.
  */
-import OpenApiModule, { Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
+import OpenApiModule, { type Config, OpenApiRequest, Params } from '@alicloud/openapi-client';
 import type { KmsCredentials } from './alicloud-adapter.js';
-import { sdkCredential } from './static-credential.js';
+import { plainConfig, sdkCredential } from './static-credential.js';
 
 // CommonJS with `exports.default`: unwrap for loaders that hand over module.exports as the default.
 const OpenApiClient = ((OpenApiModule as unknown as { default?: typeof OpenApiModule }).default ??
@@ -38,8 +38,9 @@ export type KmsRpcCall = (
 /** Builds a caller bound to one set of credentials (rebuild it when they rotate). */
 export function createKmsRpc(options: KmsRpcOptions): KmsRpcCall {
   const client = new OpenApiClient(
-    new Config({
-      // Not accessKeyId/accessKeySecret: those make the client load @alicloud/credentials (static-credential.ts).
+    // A credential object and a plain config: an access key, or the Config model, would make the
+    // client load @alicloud/credentials (static-credential.ts).
+    plainConfig<Config>({
       credential: sdkCredential(options.credentials),
       endpoint: options.endpoint,
       protocol: options.protocol,
