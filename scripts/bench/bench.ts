@@ -4,7 +4,7 @@
  * absolute times (except where the target is a count).
  *
  *   npm run bench -- [--n 100,300] [--large] [--latency-ms 10] [--qps 200] [--skip-bundles]
- *                    [--cold-start-runs 7] [--kms3]
+ *                    [--cold-start-runs 15] [--kms3]
  *
  * The account is the emulator's shared KMS 1.0 model: the emulated KMS 3.0 instance has a quota of
  * 1000 keys and 1000 secrets, and a lineage holds two secrets (escrow and lease), so a 3.0 account
@@ -12,7 +12,8 @@
  * (keys and escrow in separate instances) for sizes that fit; its sweeps add two GetKmsInstance calls.
  *
  * BYOK_* variables set for the bench reach the engine process (e.g. `BYOK_KMS_QPS_SHARE=off
- * BYOK_KMS_CONCURRENCY=4` measures without the client's default pacing, at a fixed concurrency).
+ * BYOK_KMS_CONCURRENCY=4` measures every figure without the client's default pacing, at a fixed
+ * concurrency). The unpaced healthy sweep runs in a second engine process whatever they say.
  *
  * Every figure line reads `<name>: <value> (bound <value>, ratio <value>)`, ratio = value / bound;
  * lines starting with `#` are context. For each N, against a fresh emulator seeded with N lineages
@@ -38,6 +39,14 @@
  *   A `#` line prints both. Target ratio <= 1.1. (With the default share, 40 DescribeKey/s bind:
  *   N=3000 cannot take less than 75 s; `BYOK_KMS_QPS_SHARE=off`, as for a dedicated gateway, shows
  *   the latency bound.)
+ * - `healthy sweep wall unpaced, concurrency 4`: the same healthy sweep by a second engine process
+ *   started with `BYOK_KMS_QPS_SHARE=off BYOK_KMS_CONCURRENCY=4` (no `BYOK_KMS_MAX_RPS`), as with a
+ *   dedicated gateway, warmed up by one sweep without latency like the first. Bound = the issue's
+ *   latency bound, requests x `--latency-ms` / 4; target ratio <= 1.1. A `#` line gives the ratio
+ *   against the mean latency the client observed instead (request to answer as its pacer times
+ *   them: the emulator's, the SDK's and the machine's own per-call time on top of the injected
+ *   latency), i.e. how much of the ratio the engine itself adds. Costs one more healthy sweep at
+ *   the latency bound per N (about 10 s at N=3000).
  * - `sweep wall at QPS limit`: the emulator refuses requests beyond `--qps` per second (token
  *   bucket, account-wide), latency still on. Bound = the larger of answered requests / QPS and the
  *   pacing bound (the client's documented per-group quotas may allow less than the account limit);
@@ -57,10 +66,12 @@
  * - `bundle size <fn>` / `cold-start overhead <fn>`: the function bundles built afresh into a
  *   temporary folder (scripts/build.ts), MiB against each bundle's budget (scripts/build-checks.ts);
  *   median `require` time over bare `node -e 0`, runs interleaved (scripts/cold-start.ts).
- *   Overhead bound 36 ms (half the naive SDK bundle's +71 ms).
+ *   Overhead bound 36 ms (half the naive SDK bundle's +71 ms). `#` lines add the naive SDK bundle
+ *   measured in the same run, the `require` call timed inside the child (steadier than the
+ *   difference of two process wall times), and the side files (scripts/lazy-packages.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -74,6 +85,18 @@ import { type ChildAnswer, type ChildCommand, type ChildReady, LINE_PREFIX, type
 import { KMS3_MAX_LINEAGES, type World, cloneLineage, startWorld } from './world.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** Calls in flight of the unpaced healthy sweep (BYOK_KMS_CONCURRENCY of its engine process). */
+const UNPACED_CONCURRENCY = 4;
+
+/**
+ * The engine variables of the unpaced healthy sweep: no pacing at the documented quotas, no
+ * client-wide ceiling, a fixed number of calls in flight (as with a dedicated gateway).
+ */
+function unpacedEnv(env: Record<string, string>): Record<string, string> {
+  const { BYOK_KMS_MAX_RPS: _ceiling, ...rest } = env;
+  return { ...rest, BYOK_KMS_QPS_SHARE: 'off', BYOK_KMS_CONCURRENCY: String(UNPACED_CONCURRENCY) };
+}
 
 /** Targets of the issue's table. */
 const TARGET = {
@@ -216,6 +239,7 @@ async function benchAt(n: number, opts: BenchOptions, childBundle: string): Prom
   out(`# N=${n} (KMS ${opts.kmsVersion === 3 ? '3.0 instances' : '1.0 shared'})`);
   const world = await startWorld(n, opts.kmsVersion, out);
   const child = new EngineChild(childBundle, world.env);
+  let unpaced: EngineChild | undefined;
   try {
     const ready = await child.ready;
     const rps = ready.maxRequestsPerSecond === null ? 'none' : String(ready.maxRequestsPerSecond);
@@ -251,6 +275,16 @@ async function benchAt(n: number, opts: BenchOptions, childBundle: string): Prom
     const warm = await measured('sweep');
     out(`# warm-up sweep (no latency, ${(warm.wallMs / 1000).toFixed(2)} s): ${kindsOf(warm)}`);
     out(`# warm-up sweep requests by action: ${byActionLine(world)}`);
+    // The unpaced engine process, warmed up the same way (its figure follows the healthy sweep's).
+    unpaced = new EngineChild(childBundle, unpacedEnv(world.env));
+    const unpacedReady = await unpaced.ready;
+    if (unpacedReady.concurrency !== UNPACED_CONCURRENCY || unpacedReady.qpsShare !== null)
+      throw new Error('the unpaced engine process did not take BYOK_KMS_QPS_SHARE=off / BYOK_KMS_CONCURRENCY');
+    const unpacedRun = (): Promise<ChildAnswer> =>
+      (unpaced as EngineChild).run({ op: 'sweep', clockOffsetMs: world.clockOffsetMs() });
+    const unpacedWarm = await unpacedRun();
+    out(`# unpaced engine (concurrency ${UNPACED_CONCURRENCY}, quota share off, client rate limit none): warm-up`);
+    out(`#   sweep (no latency, ${(unpacedWarm.wallMs / 1000).toFixed(2)} s): ${kindsOf(unpacedWarm)}`);
 
     world.emu.faults.inject({ kind: 'latency', latencyMs });
     const healthy = await measured('sweep');
@@ -261,6 +295,25 @@ async function benchAt(n: number, opts: BenchOptions, childBundle: string): Prom
     const pages = [...world.counter.byAction()].filter(([a]) => a.startsWith('List')).reduce((t, [, c]) => t + c, 0);
     figure(`calls per healthy key (N=${n})`, calls / keys, (TARGET.callsPerKey * keys + pages) / keys, 2);
     walls(`healthy sweep wall (N=${n}, ${latencyMs} ms/call)`, healthy, calls);
+
+    // The same sweep unpaced at a fixed concurrency: the issue's latency ratio, wall / (requests x
+    // latency / concurrency). The client's own mean latency (SDK and emulator time on top of the
+    // injected latency) gives the second bound: how much of the ratio is the emulator's per-call time.
+    world.counter.reset();
+    const flat = await unpacedRun();
+    await unpaced.close();
+    unpaced = undefined;
+    const flatCalls = world.counter.answered;
+    const flatName = `healthy sweep wall unpaced, concurrency ${UNPACED_CONCURRENCY} (N=${n}, ${latencyMs} ms/call)`;
+    out(`# ${flatName}: requests by action: ${byActionLine(world)}`);
+    if ((flat.planned ?? 0) > 0) out(`# ${flatName}: planned ${kindsOf(flat)}`);
+    if (flat.meanLatencyMs !== undefined) {
+      const observed = (flatCalls * flat.meanLatencyMs) / UNPACED_CONCURRENCY / 1000;
+      const against = `bound ${observed.toFixed(2)} s, ratio ${fmt(flat.wallMs / 1000 / observed, 2)}`;
+      out(`# ${flatName}: mean latency the client observed ${flat.meanLatencyMs.toFixed(1)} ms: ${against}`);
+    }
+    const flatBound = (flatCalls * latencyMs) / UNPACED_CONCURRENCY / 1000;
+    figure(flatName, flat.wallMs / 1000, flatBound, 2, 's');
 
     world.emu.faults.setQpsLimit(qps);
     const limited = await measured('sweep');
@@ -314,6 +367,7 @@ async function benchAt(n: number, opts: BenchOptions, childBundle: string): Prom
     walls(`renewal-due sweep wall (N=${n}, ${latencyMs} ms/call)`, renewal, renewCalls);
     figure(`peak RSS of the engine process (N=${n})`, Math.max(...rss) / 1024, TARGET.peakRssMiB, 0, 'MiB');
   } finally {
+    await unpaced?.close();
     await child.close();
     await world.close();
   }
@@ -345,15 +399,31 @@ async function benchBundles(runs: number): Promise<void> {
   try {
     const report = await buildFunctions({ absWorkingDir: ROOT, outDir: join(dir, 'dist') });
     for (const v of report.violations) out(`# build violation: ${v.fn}: ${v.kind}: ${v.detail}`);
-    const cold = measureColdStarts(
-      report.bundles.map((b) => b.outFile),
-      runs,
+    // The yardstick of the issue's bound: the KMS SDK alone, bundled the plain way.
+    const naive = join(dir, 'naive-sdk.js');
+    await build({
+      stdin: { contents: `module.exports = require('@alicloud/kms20160120');`, resolveDir: ROOT },
+      outfile: naive,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      logLevel: 'silent',
+    });
+    const cold = measureColdStarts([naive, ...report.bundles.map((b) => b.outFile)], runs);
+    out(`# bare node -e 0: ${cold.bareMs.toFixed(0)} ms; medians of ${cold.runs} interleaved runs`);
+    const [plain, ...bundles] = cold.bundles;
+    out(
+      `# naive SDK bundle (@alicloud/kms20160120 alone, ${((await stat(naive)).size / MIB).toFixed(2)} MiB): ` +
+        `+${plain!.overheadMs.toFixed(0)} ms over bare, require itself ${plain!.requireMs.toFixed(0)} ms`,
     );
-    out(`# bare node -e 0: ${cold.bareMs.toFixed(0)} ms; median of ${cold.runs} interleaved runs`);
     report.bundles.forEach((b, i) => {
       const budget = BUNDLE_BUDGETS[b.fn] ?? DEFAULT_BUNDLE_BUDGET_BYTES;
+      const side = b.sideFiles.map((f) => `${f.package} ${(f.bytes / 1024).toFixed(0)} KiB`).join(', ');
+      out(`# ${b.fn}: side files, loaded on first use only: ${side || 'none'}`);
       figure(`bundle size ${b.fn}`, b.bytes / MIB, budget / MIB, 2, 'MiB');
-      figure(`cold-start overhead ${b.fn}`, cold.bundles[i]!.overheadMs, TARGET.coldStartMs, 0, 'ms');
+      out(`# ${b.fn}: the require call itself, timed inside the child: ${bundles[i]!.requireMs.toFixed(0)} ms`);
+      figure(`cold-start overhead ${b.fn}`, bundles[i]!.overheadMs, TARGET.coldStartMs, 0, 'ms');
     });
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -394,7 +464,7 @@ async function main(): Promise<void> {
   const cpu = cpus();
   out(`# machine: ${cpu.length} x ${cpu[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString()}`);
   out(`# sizes ${sizes.join(', ')}; ${latencyMs} ms per KMS call where latency is on; QPS limit ${qps}`);
-  if (!values['skip-bundles']) await benchBundles(positiveInt(values['cold-start-runs'] ?? '7', '--cold-start-runs'));
+  if (!values['skip-bundles']) await benchBundles(positiveInt(values['cold-start-runs'] ?? '15', '--cold-start-runs'));
   const dir = await mkdtemp(join(tmpdir(), 'byok-bench-child-'));
   try {
     const childBundle = await buildChild(dir);

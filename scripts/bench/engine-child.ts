@@ -8,8 +8,9 @@
  * then reads commands from stdin and answers each with one `BENCH {...}` line:
  *   {"op":"sweep"|"check-key"|"onboard"|"rotate", "clockOffsetMs": n, "keyId"?, "alias"?}
  * The engine clock is the wall clock plus `clockOffsetMs` (the emulator's offset, sent with every
- * command). Every answer carries `wallMs` (the operation alone), `maxRssKiB` (peak RSS so far) and
- * the KMS client's pacing state when it has one.
+ * command). Every answer carries `wallMs` (the operation alone), `maxRssKiB` (peak RSS so far),
+ * the KMS client's pacing state when it has one and the mean latency of the operation's completed
+ * calls as the client measured them (`meanLatencyMs`, when the client reports them).
  * Audit lines are built and dropped (a sink that writes nowhere); nothing else goes to stdout.
  */
 import { createInterface } from 'node:readline';
@@ -39,8 +40,19 @@ async function main(): Promise<void> {
   const accessKeySecret = process.env['ALIBABA_CLOUD_ACCESS_KEY_SECRET'] ?? '';
   const instance = await factory.instance(() => ({ accessKeyId, accessKeySecret }));
   // The client's pacer, if it has one (read duck-typed: its shape is the KMS client's business).
-  const pacer = (instance.kms as { pacer?: { state?: () => PacingReport } }).pacer;
+  const pacer = (instance.kms as { pacer?: { state?: () => PacingReport; completed?: (ms: number) => void } }).pacer;
   const pacing = (): PacingReport | undefined => (typeof pacer?.state === 'function' ? pacer.state() : undefined);
+  // The latency of every completed call, as the client measures it (its pacer is told each one):
+  // summed per operation, for the true mean (the pacer's own figure is a moving average).
+  const latency = { sumMs: 0, calls: 0 };
+  const completed = pacer?.completed;
+  if (pacer !== undefined && typeof completed === 'function') {
+    pacer.completed = (ms: number) => {
+      latency.sumMs += ms;
+      latency.calls += 1;
+      completed.call(pacer, ms);
+    };
+  }
   send({
     ready: true,
     concurrency: config.kms.concurrency ?? null,
@@ -56,6 +68,8 @@ async function main(): Promise<void> {
     offsetMs = cmd.clockOffsetMs;
     const kind = cmd.op === 'check-key' ? 'webhook' : cmd.op === 'sweep' ? 'timer' : 'operator';
     const deps = await factory.run(instance, { actor: { kind, id: 'bench' }, runId: `bench-${++runs}` });
+    latency.sumMs = 0;
+    latency.calls = 0;
     const started = process.hrtime.bigint();
     let answer: Partial<ChildAnswer> = {};
     try {
@@ -71,7 +85,14 @@ async function main(): Promise<void> {
     }
     const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
     const state = pacing();
-    send({ ...answer, wallMs, maxRssKiB: process.resourceUsage().maxRSS, ...(state ? { pacing: state } : {}) });
+    const mean = latency.calls === 0 ? {} : { meanLatencyMs: latency.sumMs / latency.calls };
+    send({
+      ...answer,
+      wallMs,
+      maxRssKiB: process.resourceUsage().maxRSS,
+      ...mean,
+      ...(state ? { pacing: state } : {}),
+    });
   }
 }
 

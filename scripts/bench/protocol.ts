@@ -43,6 +43,11 @@ export interface ChildAnswer {
   planned?: number;
   counts?: Record<string, number>;
   kinds?: Record<string, number>;
+  /**
+   * Mean latency of the operation's successful KMS calls as the client measured them (request to
+   * answer, SDK and emulator time included), ms; absent when the client reports none.
+   */
+  meanLatencyMs?: number;
   /** The client's pacing right after the operation (absent when the client has no pacer). */
   pacing?: PacingReport;
   error?: string;

@@ -12,7 +12,7 @@ import type { AuditInput } from '../audit/event.js';
 import { ErrorCode, isOrchestratorError } from '../errors.js';
 import type { LogFields, Logger } from '../log.js';
 import { type AppliedValue, applyAction } from './apply.js';
-import { acquireLease, leaseDeadline, leaseDeps, type Lease } from './lease.js';
+import { acquireLease, leaseDeadline, leaseDeps, type Lease, type LeaseRead } from './lease.js';
 import type { Action, Plan } from './plan.js';
 import { CheckpointAbort, type EngineDeps } from './ports.js';
 import { RequestLog, checkBudget } from './steps.js';
@@ -60,9 +60,17 @@ export function errorSummary(err: unknown, log?: Logger, fields: LogFields = {})
 
 const keyOf = (a: Action): string | undefined => ('keyId' in a ? a.keyId : undefined);
 
-/** Executes a plan: per lineage, under its lease, each action audited. */
-export async function executePlan(deps: EngineDeps, plan: Plan): Promise<SweepResult> {
-  const runs = await runPlan(deps, plan);
+/**
+ * Executes a plan: per lineage, under its lease, each action audited. `leaseReads`: lease records
+ * this run has just read (a targeted observe's), from which those lineages' leases are taken
+ * without reading them again (acquireLease `earlier`).
+ */
+export async function executePlan(
+  deps: EngineDeps,
+  plan: Plan,
+  options: { leaseReads?: readonly LeaseRead[] } = {},
+): Promise<SweepResult> {
+  const runs = await runPlan(deps, plan, options);
   return summarise(
     plan.planId,
     runs.map(({ value: _value, error: _error, ...result }) => result),
@@ -76,7 +84,7 @@ export async function executePlan(deps: EngineDeps, plan: Plan): Promise<SweepRe
 export async function runPlan(
   deps: EngineDeps,
   plan: Plan,
-  options: { announce?: boolean } = {},
+  options: { announce?: boolean; leaseReads?: readonly LeaseRead[] } = {},
 ): Promise<ActionRun[]> {
   const runs: ActionRun[] = [];
   const audit = async (e: AuditInput): Promise<void> => {
@@ -95,8 +103,9 @@ export async function runPlan(
     groups.set(a.lineage, [...(groups.get(a.lineage) ?? []), a]);
   }
   const lineages = [...groups];
+  const earlier = (lineage: string) => options.leaseReads?.find((r) => r.lineage === lineage);
   const done = await inPool(lineages, writeConcurrencyOf(deps), ([lineage, actions]) =>
-    runLineage(deps, lineage, actions, audit, options.announce ?? true),
+    runLineage(deps, lineage, actions, audit, options.announce ?? true, earlier(lineage)),
   );
   for (const r of done) runs.push(...r);
   return runs;
@@ -145,11 +154,12 @@ async function runLineage(
   actions: Action[],
   audit: Audit,
   announce: boolean,
+  earlier: LeaseRead | undefined,
 ): Promise<ActionRun[]> {
   let lease: Lease;
   try {
     checkBudget(deps, `lineage ${lineage}`);
-    lease = await acquireLease(leaseDeps(deps), lineage, actions.map((a) => a.kind).join(','));
+    lease = await acquireLease(leaseDeps(deps), lineage, actions.map((a) => a.kind).join(','), earlier);
   } catch (err) {
     return notLeased(deps, lineage, actions, audit, err);
   }

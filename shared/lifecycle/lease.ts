@@ -40,10 +40,21 @@
  * still without a key id (the process died, or CreateKey's answer was lost, in between) tells it
  * that only a scan of the account can say whether that CreateKey made a CMK (observe-target.ts).
  *
+ * The read may be one made earlier in the same run (`LeaseRead`: a webhook's targeted observe reads
+ * the record for its `created` list, observe-target.ts), at most LEASE_READ_REUSE_MS old: the take
+ * is then 1 call. That is as safe as a fresh read, because the read only chooses which version id
+ * to write and what to carry forward: exclusion is the conditional write. If the record moved on
+ * since (another run took, or took and released, the lease), our `lease-<seq>` already exists with
+ * other data and the write is refused; the read-back then says "held" when another run holds it,
+ * and otherwise the take starts again from a fresh read (so an out-of-date read never reports a
+ * free lineage as held, nor a refusal as something else). An earlier read that says "held" or
+ * cannot be parsed is not trusted either: the lease is read again before that is reported.
+ *
  * Not guarded (as before this design): Secrets Manager keeps 10 versions per secret, so a contender
  * stalled between its read and its write while five or more other runs take and release the same
  * lineage could write a version id that was already dropped; the window is the adapter's retry
- * time of one call, far below the minutes between runs of one lineage.
+ * time of one call (or the age of a reused read, at most LEASE_READ_REUSE_MS), far below the
+ * minutes between runs of one lineage.
  */
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../errors.js';
 import { assertSecretInstance } from '../escrow/kms-secrets-store.js';
@@ -179,18 +190,88 @@ export function leaseDeps(deps: EngineDeps): LeaseDeps {
   };
 }
 
-/** Acquires the lineage lease or throws LeaseHeld: 2 calls (the read and the conditional write). */
-export async function acquireLease(deps: LeaseDeps, lineage: string, intent: string): Promise<Lease> {
+/**
+ * A read of a lineage's lease secret (GetSecretValue of ACSCurrent), kept so that a take later in
+ * the same run can use it instead of reading again (see the file comment). `value` undefined = the
+ * secret did not exist.
+ */
+export interface LeaseRead {
+  lineage: string;
+  /** The run's clock just before the read was sent (so its age is never underestimated). */
+  readAtMs: number;
+  value?: SecretValue;
+}
+
+/**
+ * How old (ms, the run's clock) an earlier read may be for acquireLease to take the lease from it
+ * (the same order as one call's retries in the adapter: see "Not guarded" in the file comment).
+ */
+export const LEASE_READ_REUSE_MS = 10_000;
+
+/** Reads a lineage's lease secret: 1 call (GetSecretValue); a missing secret is a read without a value. */
+export async function readLease(
+  kms: Pick<KmsPort, 'getSecretValue'>,
+  lineage: string,
+  nowMs: number,
+): Promise<LeaseRead> {
+  try {
+    return { lineage, readAtMs: nowMs, value: await kms.getSecretValue({ secretName: leaseSecretName(lineage) }) };
+  } catch (err) {
+    if (isOrchestratorError(err, ErrorCode.KmsNotFound)) return { lineage, readAtMs: nowMs };
+    throw err;
+  }
+}
+
+/**
+ * Acquires the lineage lease or throws LeaseHeld: 2 calls (the read and the conditional write), or 1
+ * when `earlier` is a read of this lineage's lease made at most LEASE_READ_REUSE_MS ago in the same
+ * run (the file comment says why that is safe, and when the lease is read again anyway).
+ */
+export async function acquireLease(
+  deps: LeaseDeps,
+  lineage: string,
+  intent: string,
+  earlier?: LeaseRead,
+): Promise<Lease> {
+  if (earlier !== undefined && earlier.lineage === lineage) {
+    const age = deps.nowMs() - earlier.readAtMs;
+    if (age >= 0 && age <= LEASE_READ_REUSE_MS) {
+      const lease = await takeLease(deps, lineage, intent, earlier, true);
+      if (lease !== 'read-again') return lease;
+    }
+  }
+  const lease = await takeLease(deps, lineage, intent, await readLease(deps.kms, lineage, deps.nowMs()), false);
+  if (lease === 'read-again') throw new OrchestratorError(ErrorCode.Internal, 'lease: a fresh read judged out of date');
+  return lease;
+}
+
+/**
+ * The take from `read`: the conditional write of the next version. `reused` (an earlier read): where
+ * the read might merely be out of date (it says held, cannot be parsed, or the write was refused and
+ * nobody holds the lease now), answers 'read-again' instead of deciding.
+ */
+async function takeLease(
+  deps: LeaseDeps,
+  lineage: string,
+  intent: string,
+  read: LeaseRead,
+  reused: boolean,
+): Promise<Lease | 'read-again'> {
   const name = leaseSecretName(lineage);
   const now = deps.nowMs();
   let current: LeaseRecord | undefined;
-  try {
-    current = parseLeaseRecord((await deps.kms.getSecretValue({ secretName: name })).secretData);
-  } catch (err) {
-    if (!isOrchestratorError(err, ErrorCode.KmsNotFound)) throw err;
+  if (read.value !== undefined) {
+    try {
+      current = parseLeaseRecord(read.value.secretData);
+    } catch (err) {
+      if (reused) return 'read-again';
+      throw err;
+    }
   }
-  if (current?.holder && current.holder !== deps.holder && current.expiresAtMs > now)
+  if (current?.holder && current.holder !== deps.holder && current.expiresAtMs > now) {
+    if (reused) return 'read-again'; // it may have been released since: only a fresh read reports "held"
     throw held(lineage, current.holder, current.expiresAtMs);
+  }
   const seq = current ? current.seq + 1 : 1;
   let created: CreatedKey[] = current?.created ?? [];
   const mine = (at: number): string =>
@@ -216,7 +297,8 @@ export async function acquireLease(deps: LeaseDeps, lineage: string, intent: str
     if (!isOrchestratorError(err)) throw err;
     refused = err;
   }
-  if (refused !== undefined) await confirmHeld(deps, { name, lineage, seq, now, refused });
+  if (refused !== undefined && (await confirmHeld(deps, { name, lineage, seq, now, refused, reused })) === 'stale')
+    return 'read-again';
   // Outside the refusal handling on purpose: a lease secret in the wrong instance is an
   // InstanceMismatch, never "maybe lost".
   if (seq === 1 && deps.dkmsInstanceId !== undefined) await assertSecretInstance(deps.kms, name, deps.dkmsInstanceId);
@@ -269,16 +351,18 @@ function recordJson(r: Omit<LeaseRecord, 'created'>, created: readonly CreatedKe
 }
 
 /**
- * The read-back after a refused conditional write: returns when ACSCurrent is our version with us as
- * holder (our write landed, its answer was lost); otherwise throws LeaseHeld when another run has
- * the lineage, or the write's own refusal when nobody else does (so a RAM deny or a bad parameter is
- * reported as itself, not as "held").
+ * The read-back after a refused conditional write: returns 'ours' when ACSCurrent is our version with
+ * us as holder (our write landed, its answer was lost); otherwise throws LeaseHeld when another run
+ * has the lineage, or the write's own refusal when nobody else does (so a RAM deny or a bad
+ * parameter is reported as itself, not as "held"). With a `reused` (earlier) read, "nobody holds it
+ * now" answers 'stale' instead: the refusal may only mean that the record moved on since that read,
+ * and the caller takes the lease again from a fresh read, which decides as above.
  */
 async function confirmHeld(
   deps: LeaseDeps,
-  attempt: { name: string; lineage: string; seq: number; now: number; refused: OrchestratorError },
-): Promise<void> {
-  const { name, lineage, seq, now, refused } = attempt;
+  attempt: { name: string; lineage: string; seq: number; now: number; refused: OrchestratorError; reused: boolean },
+): Promise<'ours' | 'stale'> {
+  const { name, lineage, seq, now, refused, reused } = attempt;
   let check: SecretValue;
   try {
     check = await retried(() => deps.kms.getSecretValue({ secretName: name }));
@@ -286,9 +370,10 @@ async function confirmHeld(
     throw refused; // e.g. a refused CreateSecret and no secret at all: the refusal is the news
   }
   const rec = parseLeaseRecord(check.secretData);
-  if (check.versionId === versionOf(seq) && rec.holder === deps.holder) return;
+  if (check.versionId === versionOf(seq) && rec.holder === deps.holder) return 'ours';
   if (rec.holder && rec.holder !== deps.holder && rec.expiresAtMs > now)
     throw held(lineage, rec.holder, rec.expiresAtMs);
+  if (reused) return 'stale';
   // Refused, and nobody holds the lease now. If our version id exists, a contender wrote it first
   // (and has already moved on), or the record moved past it: we lost the race. If it does not, the
   // refusal was something else.

@@ -16,7 +16,10 @@
  *   lease's holder scan the account once (observeLineageKeys); a webhook check ignores it (the
  *   next sweep's full observe sees such a CMK by its marker and resumes it). A lease record written
  *   before the record kept this list names nothing: a CMK that such an older run left half
- *   provisioned is found (and finished) by the next sweep's full observe, not here.
+ *   provisioned is found (and finished) by the next sweep's full observe, not here. A targeted
+ *   observe returns this read (`leaseRead`) so that the check's executor takes the lease from it
+ *   instead of reading the record again (lease.ts, LeaseRead: 1 call saved per repair, safe because
+ *   the take is a conditional write on the version that read names).
  *
  * Every candidate is then described (DescribeKey + ListResourceTags) and read the one way tags are
  * read (key-view.ts); its lineage comes from its tags or its CreateKey Description marker.
@@ -34,7 +37,7 @@ import { KeyOrigin, type KeyMetadata, type KmsPort, type SecretSummary } from '.
 import { parseLineage } from '../lineage.js';
 import { toKeyView } from './key-view.js';
 import { mapLimit } from './observe.js';
-import { type CreatedKey, leaseSecretName, parseLeaseRecord } from './lease.js';
+import { type CreatedKey, type LeaseRead, parseLeaseRecord, readLease } from './lease.js';
 import { aliasOf, type KeyView, type Snapshot } from './model.js';
 import type { EngineDeps } from './ports.js';
 
@@ -51,6 +54,8 @@ interface Candidates {
   escrowSecrets: Map<string, SecretSummary>;
   /** The file backend's index, when that is the backend. */
   fileEscrow?: EscrowListing;
+  /** The lease record as read here (not when the caller passed the `created` list of a held lease). */
+  leaseRead?: LeaseRead;
 }
 
 /** DescribeKey, undefined when the key (or alias) does not exist. */
@@ -63,16 +68,21 @@ async function describeIfAny(kms: KmsPort, keyIdOrAlias: string): Promise<KeyMet
   }
 }
 
-/** The CMKs the lineage's lease record lists (read when the caller does not hold the lease). */
-async function leaseCreated(kms: KmsPort, lineage: string): Promise<readonly CreatedKey[]> {
+/**
+ * The CMKs the lineage's lease record lists (read when the caller does not hold the lease), and the
+ * read itself, which a lease take in the same run may use (lease.ts, LeaseRead).
+ */
+async function leaseCreated(
+  deps: Pick<EngineDeps, 'kms' | 'clock'>,
+  lineage: string,
+): Promise<{ created: readonly CreatedKey[]; read: LeaseRead }> {
+  const read = await readLease(deps.kms, lineage, deps.clock.nowMs());
+  if (read.value === undefined) return { created: [], read }; // no lease yet: nothing recorded
   try {
-    return (
-      parseLeaseRecord((await kms.getSecretValue({ secretName: leaseSecretName(lineage) })).secretData).created ?? []
-    );
+    return { created: parseLeaseRecord(read.value.secretData).created ?? [], read };
   } catch (err) {
-    // No lease yet, or a record someone edited by hand: nothing recorded (the lease itself reports the latter).
-    if (isOrchestratorError(err, ErrorCode.KmsNotFound) || isOrchestratorError(err, ErrorCode.PreconditionFailed))
-      return [];
+    // A record someone edited by hand: nothing recorded (the lease itself reports it, from this read too).
+    if (isOrchestratorError(err, ErrorCode.PreconditionFailed)) return { created: [], read };
     throw err;
   }
 }
@@ -85,17 +95,18 @@ function escrowBackendOf(escrow: EngineDeps['escrow']): string | undefined {
 
 /** Finds where a lineage's CMKs may be (see the file comment); `created` = the lease's list when held. */
 async function candidatesOf(
-  deps: Pick<EngineDeps, 'kms' | 'escrow'>,
+  deps: Pick<EngineDeps, 'kms' | 'escrow' | 'clock'>,
   lineage: string,
   known: { created?: readonly CreatedKey[]; keyId?: string },
 ): Promise<Candidates> {
   const file = escrowBackendOf(deps.escrow) === 'file';
-  const [aliasTarget, secrets, created, fileEscrow] = await Promise.all([
+  const [aliasTarget, secrets, lease, fileEscrow] = await Promise.all([
     describeIfAny(deps.kms, aliasOf(lineage)),
     deps.kms.listSecrets({ key: 'TagValue', values: [lineage] }),
-    known.created ?? leaseCreated(deps.kms, lineage),
+    known.created === undefined ? leaseCreated(deps, lineage) : { created: known.created },
     file ? deps.escrow.list() : undefined,
   ]);
+  const { created } = lease;
   const escrowSecrets = new Map<string, SecretSummary>();
   for (const s of secrets) {
     if (!s.secretName.startsWith(ESCROW_SECRET_PREFIX) || s.tags[EscrowSecretTag.Lineage] !== lineage) continue;
@@ -114,6 +125,7 @@ async function candidatesOf(
     unresolved,
     escrowSecrets,
     ...(fileEscrow ? { fileEscrow } : {}),
+    ...('read' in lease ? { leaseRead: lease.read } : {}),
   };
 }
 
@@ -144,7 +156,7 @@ async function describeCandidate(
  * lease, records what the scan found (provision.ts), so the scan is not repeated.
  */
 export async function observeLineageKeys(
-  deps: Pick<EngineDeps, 'kms' | 'escrow'>,
+  deps: Pick<EngineDeps, 'kms' | 'escrow' | 'clock'>,
   lineage: string,
   known: { created?: readonly CreatedKey[] } = {},
 ): Promise<{ keys: KeyView[]; unresolved: number[] }> {
@@ -243,6 +255,11 @@ export interface TargetObservation {
   lineage?: string;
   /** The target key's view, when the target was a key id of an EXTERNAL key. */
   key?: KeyView;
+  /**
+   * The lineage's lease record as read for this observation: the executor takes the lease from it
+   * (acquireLease `earlier`) instead of reading it again.
+   */
+  leaseRead?: LeaseRead;
 }
 
 /**
@@ -295,5 +312,6 @@ export async function observeTarget(
       .sort((a, b) => a.keyId.localeCompare(b.keyId)),
   };
   const seen = key ? keys.find((k) => k.keyId === key.keyId) : undefined;
-  return { snapshot, lineage, ...(seen ? { key: seen } : key ? { key } : {}) };
+  const leaseRead = c.leaseRead ? { leaseRead: c.leaseRead } : {};
+  return { snapshot, lineage, ...(seen ? { key: seen } : key ? { key } : {}), ...leaseRead };
 }

@@ -15,7 +15,7 @@ import type { EscrowListOptions, EscrowListing, EscrowStore } from '../escrow/st
 import { dayIndex, isDue } from '../escrow/due.js';
 import { READ_BACK_SALT } from '../escrow/kms-secrets-store.js';
 import { byokTagsOf, decodeTagMirror, encodeTagMirror } from '../escrow/tag-mirror.js';
-import { KeyOrigin, KeyState, type KeyMetadata, type KmsPort } from '../kms/port.js';
+import { KeyOrigin, KeyState, type AliasEntry, type KeyMetadata, type KmsPort } from '../kms/port.js';
 import type { Logger } from '../log.js';
 import { toKeyView } from './key-view.js';
 import {
@@ -181,6 +181,33 @@ export interface ObserveOptions {
   repairMirror?: boolean;
 }
 
+/** The listings of a snapshot, indexed: aliases by key, escrow records by key id, the records a shard keeps. */
+function indexListing(
+  [, aliasList, escrowList, instances]: [string[], AliasEntry[], EscrowListing, InstanceView[]],
+  accepts: (lineage: string) => boolean,
+) {
+  const aliases: Record<string, string> = {};
+  const aliasesByKey = new Map<string, string[]>();
+  for (const a of aliasList) {
+    aliases[a.aliasName] = a.keyId;
+    aliasesByKey.set(a.keyId, [...(aliasesByKey.get(a.keyId) ?? []), a.aliasName]);
+  }
+  const escrow: Snapshot['escrow'] = {};
+  const summaries = new Map<string, EscrowListing['records'][number]>();
+  for (const e of escrowList.records) {
+    summaries.set(e.keyId, e);
+    if (!accepts(e.lineage)) continue;
+    // A record with stray versions stays in the index: it is still the material to repair from.
+    escrow[e.keyId] = {
+      fingerprint: e.fingerprint,
+      lineage: e.lineage,
+      generation: e.generation,
+      ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }),
+    };
+  }
+  return { aliases, aliasesByKey, escrow, summaries, escrowList, instances };
+}
+
 /** Takes a snapshot of the account: every EXTERNAL key, every alias, the escrow index, the configured instances. */
 export async function observe(
   deps: {
@@ -194,32 +221,33 @@ export async function observe(
     log?: Logger;
   } & ObserveOptions,
 ): Promise<Snapshot> {
-  const [keyIds, aliasList, escrowList, instances] = await Promise.all([
-    deps.kms.listKeys(),
+  // The listings run at once, and the DescribeKeys start as soon as ListKeys has answered: a key
+  // needs the aliases and the escrow index only once described (a shard waits for the index first:
+  // it decides which keys to describe). Every call still goes through the KMS client's concurrency
+  // and pacing; this only keeps its slots busy while the other listings page.
+  const keysListed = deps.kms.listKeys();
+  const listed = Promise.all([
+    keysListed,
     deps.kms.listAliases(),
     deps.escrow.list(deps.escrowList),
     observeInstances(deps.kms, deps.instances, deps.log),
   ]);
-  const aliases: Record<string, string> = {};
-  const aliasesByKey = new Map<string, string[]>();
-  for (const a of aliasList) {
-    aliases[a.aliasName] = a.keyId;
-    aliasesByKey.set(a.keyId, [...(aliasesByKey.get(a.keyId) ?? []), a.aliasName]);
-  }
   const accepts = deps.lineageFilter ?? (() => true);
-  const escrow: Snapshot['escrow'] = {};
-  const summaries = new Map<string, (typeof escrowList.records)[number]>();
-  for (const e of escrowList.records) {
-    summaries.set(e.keyId, e);
-    if (!accepts(e.lineage)) continue;
-    // A record with stray versions stays in the index: it is still the material to repair from.
-    escrow[e.keyId] = {
-      fingerprint: e.fingerprint,
-      lineage: e.lineage,
-      generation: e.generation,
-      ...(e.versionCount === undefined ? {} : { versionCount: e.versionCount }),
-    };
-  }
+  /** What the listings tell, indexed; set as soon as they have all answered. */
+  let index: ReturnType<typeof indexListing> | undefined;
+  const indexed = listed.then((listing) => {
+    index = indexListing(listing, accepts);
+    return index;
+  });
+  // A failed listing fails the snapshot, with the first listing error (as awaiting them together
+  // would), and stops the DescribeKeys that have not started yet.
+  let listingFailed = false;
+  indexed.catch(() => {
+    listingFailed = true;
+  });
+  const keyIds = await Promise.race([keysListed, listed.then(([ids]) => ids)]);
+  if (deps.lineageFilter !== undefined) await indexed;
+
   const useMirror = deps.useMirror !== false;
   const concurrency = deps.concurrency ?? 4;
   const views = new Map<string, KeyView>();
@@ -227,9 +255,9 @@ export async function observe(
   const fromMirror = new Set<string>();
 
   /** The key's own tags -> its view; the mirror rewritten when it says otherwise (repairMirror). */
-  const readTags = async (meta: KeyMetadata, refresh = false): Promise<KeyView> => {
+  const readTags = async (meta: KeyMetadata, known: NonNullable<typeof index>, refresh = false): Promise<KeyView> => {
     const tags = await deps.kms.listResourceTags(meta.keyId);
-    const summary = summaries.get(meta.keyId);
+    const summary = known.summaries.get(meta.keyId);
     if (deps.repairMirror && summary !== undefined && deps.escrow.mirrorKeyTags !== undefined) {
       const nowMs = deps.nowMs();
       const truth = decodeTagMirror(encodeTagMirror(byokTagsOf(tags), dayIndex(nowMs)), summary)?.tags;
@@ -243,7 +271,20 @@ export async function observe(
       }
     }
     fromMirror.delete(meta.keyId);
-    return toKeyView(meta, tags, aliasesByKey.get(meta.keyId) ?? [], escrow[meta.keyId]?.fingerprint);
+    return toKeyView(meta, tags, known.aliasesByKey.get(meta.keyId) ?? [], known.escrow[meta.keyId]?.fingerprint);
+  };
+
+  /** A described key's view: from its record's mirror when usable, else (or when its reconcile is due) its own tags. */
+  const view = async (meta: KeyMetadata, known: NonNullable<typeof index>): Promise<void> => {
+    const summary = known.summaries.get(meta.keyId);
+    const mirror = useMirror ? summary?.keyTags : undefined;
+    const reconcile = mirror !== undefined && deps.reconcile?.(meta.keyId, summary?.keyTagsDay) === true;
+    if (mirror !== undefined && mirrorUsable(meta, mirror) && !reconcile) {
+      fromMirror.add(meta.keyId);
+      views.set(meta.keyId, toKeyView(meta, mirror, known.aliasesByKey.get(meta.keyId) ?? [], summary?.fingerprint));
+    } else {
+      views.set(meta.keyId, await readTags(meta, known, reconcile));
+    }
   };
 
   // One key that cannot be read (a RAM deny on it, persistent errors) must not hide the others
@@ -257,27 +298,28 @@ export async function observe(
       views.delete(keyId);
     }
   };
+  // Keys described before the listings had all answered: viewed once they have.
+  const early: KeyMetadata[] = [];
   await mapLimit(keyIds, concurrency, (id) =>
     guarded(id, async () => {
-      const summary = summaries.get(id);
+      if (listingFailed) return;
+      const summary = index?.summaries.get(id);
       if (summary !== undefined && !accepts(summary.lineage)) return; // another shard's lineage
       const meta = await describeIfPresent(deps.kms, id);
       if (meta === undefined || meta.origin !== KeyOrigin.External) return;
-      if (summary === undefined && deps.lineageFilter !== undefined) {
+      if (deps.lineageFilter !== undefined && summary === undefined) {
         const marker = parseMarker(meta.description);
         if (!accepts(marker?.lineage ?? '')) return;
       }
       metas.set(meta.keyId, meta);
-      const mirror = useMirror ? summary?.keyTags : undefined;
-      const reconcile = mirror !== undefined && deps.reconcile?.(meta.keyId, summary?.keyTagsDay) === true;
-      if (mirror !== undefined && mirrorUsable(meta, mirror) && !reconcile) {
-        fromMirror.add(meta.keyId);
-        views.set(meta.keyId, toKeyView(meta, mirror, aliasesByKey.get(meta.keyId) ?? [], summary?.fingerprint));
-      } else {
-        views.set(meta.keyId, await readTags(meta, reconcile));
-      }
+      if (index === undefined) early.push(meta);
+      else await view(meta, index);
     }),
   );
+  const known = await indexed;
+  early.sort((a, b) => a.keyId.localeCompare(b.keyId));
+  await mapLimit(early, concurrency, (meta) => guarded(meta.keyId, () => view(meta, known)));
+  const { aliases, escrow, escrowList, instances } = known;
 
   const snapshotNow = (): Snapshot => ({
     takenAtMs: deps.nowMs(),
@@ -301,7 +343,7 @@ export async function observe(
     for (const id of todo) fromMirror.delete(id);
     await mapLimit(todo, concurrency, (id) =>
       guarded(id, async () => {
-        views.set(id, await readTags(metas.get(id)!));
+        views.set(id, await readTags(metas.get(id)!, known));
       }),
     );
     snapshot = snapshotNow();
@@ -311,19 +353,30 @@ export async function observe(
 
 /**
  * The observe options of the engine's snapshots. Every snapshot uses the tag mirror, reads in full
- * the keys whose reconcile is due (shared/escrow/due.ts) and confirms on the plan (keysToConfirm).
+ * the keys whose reconcile is due (shared/escrow/due.ts) and confirms on the plan (keysToConfirm),
+ * planned when the snapshot is (`planned` is told each such plan: the last one is the plan of the
+ * snapshot observe returns when it confirmed nothing more on it, so the caller need not plan again).
  * Only a sweep (`sweep: true`) reads back the escrow records that are due and writes metadata
  * (read-back days, back-fills, failed read-backs, mirror repairs): `status` and `plan` decrypt
  * nothing and write nothing.
  */
-export function engineObserveOptions(deps: EngineDeps, mode: { sweep?: boolean } = {}): ObserveOptions {
+export function engineObserveOptions(
+  deps: EngineDeps,
+  mode: { sweep?: boolean } = {},
+  planned?: (snapshot: Snapshot, plan: Plan) => void,
+): ObserveOptions {
   const nowMs = deps.clock.nowMs();
   const today = dayIndex(nowMs);
   const verifyDays = deps.escrowVerifyDays ?? DEFAULT_ESCROW_VERIFY_DAYS;
   const reconcileDays = deps.tagReconcileDays ?? DEFAULT_TAG_RECONCILE_DAYS;
   return {
     reconcile: (keyId, mirroredDay) => isDue(keyId, mirroredDay, today, reconcileDays, TAG_RECONCILE_SALT),
-    confirm: (snapshot) => keysToConfirm(snapshot, planSweep(snapshot, deps.policies, nowMs), deps.policies, nowMs),
+    confirm: (snapshot) => {
+      const at = deps.clock.nowMs();
+      const plan = planSweep(snapshot, deps.policies, at);
+      planned?.(snapshot, plan);
+      return keysToConfirm(snapshot, plan, deps.policies, at);
+    },
     ...(mode.sweep
       ? { escrowList: { readBack: { nowMs, periodDays: verifyDays }, writeMetadata: true }, repairMirror: true }
       : {}),

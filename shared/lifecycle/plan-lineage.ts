@@ -22,8 +22,24 @@ import {
 
 const days = (ms: number) => Math.floor(ms / DAY_MS);
 
-/** Plans one lineage; exported for targeted runs (a webhook about one key). */
-export function planLineage(l: LineageView, snapshot: Snapshot, policies: Policies, nowMs: number): Action[] {
+/** The snapshot's keys by key id (the first of each id, as a search of `snapshot.keys` finds it). */
+export function keysById(snapshot: Snapshot): ReadonlyMap<string, KeyView> {
+  const byId = new Map<string, KeyView>();
+  for (const k of snapshot.keys) if (!byId.has(k.keyId)) byId.set(k.keyId, k);
+  return byId;
+}
+
+/**
+ * Plans one lineage; exported for targeted runs (a webhook about one key). `byId`: keysById of the
+ * snapshot, built once by a caller that plans every lineage (a search per lineage is quadratic).
+ */
+export function planLineage(
+  l: LineageView,
+  snapshot: Snapshot,
+  policies: Policies,
+  nowMs: number,
+  byId: ReadonlyMap<string, KeyView> = keysById(snapshot),
+): Action[] {
   const out: Action[] = [];
   const lineage = l.lineage;
   const current = l.keys.find((k) => k.keyId === l.aliasTargetKeyId);
@@ -80,7 +96,7 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
   const ready = l.keys.filter((k) => k.phase === Phase.Ready && k.state === KeyState.Enabled && !k.hold);
   const newestReady = ready[ready.length - 1];
   if (newestReady && newestReady.keyId !== l.aliasTargetKeyId && provisioning.length === 0) {
-    const target = l.aliasTargetKeyId ? snapshot.keys.find((k) => k.keyId === l.aliasTargetKeyId) : undefined;
+    const target = l.aliasTargetKeyId ? byId.get(l.aliasTargetKeyId) : undefined;
     if (
       !l.aliasTargetKeyId ||
       (target &&
@@ -116,7 +132,7 @@ export function planLineage(l: LineageView, snapshot: Snapshot, policies: Polici
       });
     }
   }
-  if (l.aliasTargetKeyId && !snapshot.keys.some((k) => k.keyId === l.aliasTargetKeyId && k.lineage === lineage)) {
+  if (l.aliasTargetKeyId && byId.get(l.aliasTargetKeyId)?.lineage !== lineage) {
     out.push({
       kind: 'alert',
       severity: 'warning',

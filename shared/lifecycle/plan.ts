@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Actor } from '../audit/event.js';
 import { LINEAGE_TAG_INVALID_REASON, escrowWithoutKeys, planInstances } from './plan-alerts.js';
-import { planLineage } from './plan-lineage.js';
+import { keysById, planLineage } from './plan-lineage.js';
 import { lineagesOf, type ActionPolicy, type Hold, type Policies, type Snapshot } from './model.js';
 
 /**
@@ -125,7 +125,8 @@ const urgency: Record<ActionKind, number> = {
 
 /** Plans a whole sweep. Unmanaged EXTERNAL keys are reported by status, never acted on. */
 export function planSweep(snapshot: Snapshot, policies: Policies, nowMs: number): Plan {
-  const actions = lineagesOf(snapshot).flatMap((l) => planLineage(l, snapshot, policies, nowMs));
+  const byId = keysById(snapshot);
+  const actions = lineagesOf(snapshot).flatMap((l) => planLineage(l, snapshot, policies, nowMs, byId));
   for (const u of snapshot.unobservable) {
     actions.push({
       kind: 'alert',

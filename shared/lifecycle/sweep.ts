@@ -3,6 +3,7 @@
  * dry run (planNow) and a webhook's targeted check of one key's or alias's lineage.
  */
 import { executePlan, type SweepResult } from './execute.js';
+import type { LeaseRead } from './lease.js';
 import type { Snapshot } from './model.js';
 import { engineObserveOptions, observe } from './observe.js';
 import { observeTarget } from './observe-target.js';
@@ -13,9 +14,13 @@ import { shardFilter, type ShardSpec } from './shard.js';
 
 /**
  * Observe the account (read-only; `sweep`: also the escrow read-backs that are due and metadata
- * writes, engineObserveOptions).
+ * writes, engineObserveOptions, which tells `planned` the plans it confirms on).
  */
-export function snapshotOf(deps: EngineDeps, mode: { sweep?: boolean; shard?: ShardSpec } = {}): Promise<Snapshot> {
+export function snapshotOf(
+  deps: EngineDeps,
+  mode: { sweep?: boolean; shard?: ShardSpec } = {},
+  planned?: (snapshot: Snapshot, plan: Plan) => void,
+): Promise<Snapshot> {
   return observe({
     kms: deps.kms,
     escrow: deps.escrow,
@@ -25,7 +30,7 @@ export function snapshotOf(deps: EngineDeps, mode: { sweep?: boolean; shard?: Sh
     ...(mode.shard === undefined ? {} : { lineageFilter: shardFilter(mode.shard) }),
     ...(deps.instances === undefined ? {} : { instances: deps.instances }),
     ...(deps.log === undefined ? {} : { log: deps.log }),
-    ...engineObserveOptions(deps, mode),
+    ...engineObserveOptions(deps, mode, planned),
   });
 }
 
@@ -34,7 +39,11 @@ export async function planNow(
   deps: EngineDeps,
   mode: { sweep?: boolean; shard?: ShardSpec } = {},
 ): Promise<{ snapshot: Snapshot; plan: Plan }> {
-  const snapshot = await snapshotOf(deps, mode);
+  const confirmed: { snapshot?: Snapshot; plan?: Plan } = {};
+  const snapshot = await snapshotOf(deps, mode, (s, plan) => Object.assign(confirmed, { snapshot: s, plan }));
+  // Observe's last confirmation planned this very snapshot (then found nothing more to confirm):
+  // planning is pure, so that plan stands (one planning pass over the account fewer per sweep).
+  if (confirmed.snapshot === snapshot && confirmed.plan !== undefined) return { snapshot, plan: confirmed.plan };
   return { snapshot, plan: planSweep(snapshot, deps.policies, deps.clock.nowMs()) };
 }
 
@@ -69,15 +78,15 @@ export async function sweep(
 export async function planTarget(
   deps: EngineDeps,
   target: { keyId?: string; alias?: string; revive?: boolean },
-): Promise<{ snapshot: Snapshot; plan: Plan; lineage?: string }> {
-  const { snapshot, lineage, key } = await observeTarget(deps, target);
+): Promise<{ snapshot: Snapshot; plan: Plan; lineage?: string; leaseRead?: LeaseRead }> {
+  const { snapshot, lineage, key, leaseRead } = await observeTarget(deps, target);
   const nowMs = deps.clock.nowMs();
   const actions = lineage ? planSweep(snapshot, deps.policies, nowMs).actions.filter((a) => a.lineage === lineage) : [];
   // A read refused on a dormant generation (webhook): revive it, with the bounded revive validity.
   const revival = target.revive && key ? planRevival(key, snapshot, deps.policies) : undefined;
   if (revival) actions.push(revival);
   const plan: Plan = { planId: planIdOf(actions, nowMs), createdAtMs: nowMs, actions };
-  return { snapshot, plan, ...opt(lineage) };
+  return { snapshot, plan, ...opt(lineage), ...(leaseRead ? { leaseRead } : {}) };
 }
 
 /** Plans (planTarget) and executes for one key's or alias's lineage only (webhook-targeted checks). */
@@ -85,8 +94,10 @@ export async function checkTarget(
   deps: EngineDeps,
   target: { keyId?: string; alias?: string; revive?: boolean },
 ): Promise<SweepResult & { plan: Plan; lineage?: string }> {
-  const { snapshot, plan, lineage } = await planTarget(deps, target);
-  const result = await executePlan(deps, plan);
+  const { snapshot, plan, lineage, leaseRead } = await planTarget(deps, target);
+  // The lease record the targeted observe read is the lease take's read (1 call fewer per repair;
+  // safe, the take being a conditional write on the version it names: lease.ts, LeaseRead).
+  const result = await executePlan(deps, plan, leaseRead ? { leaseReads: [leaseRead] } : {});
   if (lineage) await deps.alerts?.afterRun({ snapshot, results: result.results, nowMs: deps.clock.nowMs(), lineage });
   return { ...result, plan, ...opt(lineage) };
 }

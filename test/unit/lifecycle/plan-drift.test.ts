@@ -69,3 +69,28 @@ describe('alias drift', () => {
     ]);
   });
 });
+
+describe('alias drift outside the lineage (the target found by key id, once per snapshot)', () => {
+  const notInLineage = 'drift: alias/payments points at a key that is not part of the lineage';
+  const other = key({ keyId: 'k9', lineage: 'billing', fingerprint: 'kcv1:cccccccccccccccccccccccc' });
+
+  it.each([
+    ['a key of another lineage', [key({ aliases: [] }), other], 'k9'],
+    ['a key the snapshot does not hold', [key({ aliases: [] }), other], 'k404'],
+  ])('alerts when the alias points at %s', (_what, keys, target) => {
+    const found = drift(keys, { 'alias/payments': target, 'alias/billing': 'k9' });
+    expect(found.filter((a) => a.reason === notInLineage).map((a) => 'keyId' in a && a.keyId)).toEqual([target]);
+  });
+
+  it('is silent when every alias points at its own lineage, among many lineages', () => {
+    const keys = Array.from({ length: 50 }, (_, i) =>
+      key({ keyId: `k${i}`, lineage: `l${i}`, aliases: [`alias/l${i}`] }),
+    );
+    const aliases = Object.fromEntries(keys.map((k) => [`alias/${k.lineage}`, k.keyId]));
+    expect(drift(keys, aliases)).toEqual([]);
+    // Moving one alias onto another lineage's key is found, for that lineage only.
+    const moved = drift(keys, { ...aliases, 'alias/l7': 'k8' });
+    expect([...new Set(moved.map((a) => a.lineage))]).toEqual(['l7']);
+    expect(moved.map((a) => a.reason)).toContain('drift: alias/l7 points at a key that is not part of the lineage');
+  });
+});
