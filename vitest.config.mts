@@ -9,12 +9,20 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SLOW_FIRST = [
   'test/integration/lifecycle/scenario-800-days.test.ts', // ~17 s
-  'test/integration/local/start-terminal.test.ts', // ~8 s
-  'test/integration/local/state-dir.test.ts', // ~5 s
-  'test/integration/kms/pacing-qps.test.ts', // ~5 s
-  'test/integration/emulator/cli.test.ts', // ~4 s
-  'test/e2e/sharded-sweep.test.ts', // ~4 s
-  'test/integration/lifecycle/crash-and-concurrency.test.ts', // ~3 s
+  'test/e2e/sharded-sweep.test.ts', // ~10 s (3000 lineages)
+  'test/integration/local/start-terminal.test.ts', // ~8 s, mostly waiting on the demo clock
+  'test/integration/lifecycle/crash-and-concurrency.test.ts', // ~6 s
+  'test/integration/local/state-dir.test.ts', // ~6 s
+  'test/integration/emulator/cli.test.ts', // ~5 s
+  'test/integration/kms/pacing-qps.test.ts', // ~5 s, mostly paced waiting
+  'test/integration/soak/soak.test.ts', // ~5 s
+  'test/integration/cli/report.test.ts', // ~4 s (Chromium)
+  'test/integration/escrow/kms-secrets-store.test.ts', // ~3 s
+  'test/e2e/functions.test.ts', // ~3 s
+  'test/integration/fc-host/timers.test.ts', // ~3 s, mostly timers
+  'test/integration/lifecycle/observe-calls.test.ts', // ~2.5 s
+  'test/integration/fc-host/runtime.test.ts', // ~2.5 s, mostly timeouts
+  'test/integration/lifecycle/targeted.test.ts', // ~2.5 s
 ];
 
 class SlowFirstSequencer extends BaseSequencer {
@@ -46,8 +54,11 @@ export default defineConfig({
     // Test files clean up what they change (vi.stubEnv/unstubAllEnvs, servers, temp dirs); a file that
     // needs fresh module state takes it with vi.resetModules() and a dynamic import.
     isolate: false,
-    // Use every core: vitest's default is cores - 1, i.e. one worker on a 2-core CI machine.
-    maxWorkers: availableParallelism(),
+    // One worker more than cores (vitest's default is cores - 1: one worker on a 2-core CI machine).
+    // With one per core the cores idle while files wait on child processes (CLIs, Chromium), demo
+    // clocks, timers and paced calls; a third file fills that time. Measured on 2 cores over the ten
+    // longest files: 2 workers 30 s, 3 workers 24 s, 4 workers 26 s.
+    maxWorkers: availableParallelism() + 1,
     // Under CI (CI=true) also write a JSON summary that .ci/run turns into a closing line.
     reporters: process.env.CI ? ['default', ['json', { outputFile: '.ci/test-results.json' }]] : ['default'],
   },

@@ -1,11 +1,13 @@
 /**
  * A sharded sweep end to end: the built sweep bundle under the local FC host, against the KMS
- * emulator. 1000 lineages (one onboarded through the engine, the rest cloned in the emulator's
- * state), shards of 250 (BYOK_SWEEP_SHARD_LINEAGES): the timer invocation becomes a coordinator that
- * invokes the sweep asynchronously through the FC 3.0 API of the host, once per shard; each shard
- * reads only its lineages; the shard that completes the set writes one summary line.
- * Pacing is off here (BYOK_KMS_QPS_SHARE=off: at the default share, 4 shards x 10 DescribeKey/s would
- * take half a minute); test/integration/kms/pacing-qps.test.ts covers pacing.
+ * emulator. 3000 lineages (one onboarded through the engine, the rest cloned in the emulator's
+ * state) in KMS 3.0 instances bought big enough (4000 keys, 4000 secrets; the emulator's default
+ * instance holds 1000 of each), shards of 500 (BYOK_SWEEP_SHARD_LINEAGES): the timer invocation
+ * becomes a coordinator that invokes the sweep asynchronously through the FC 3.0 API of the host,
+ * once per shard; each shard reads only its lineages; the shard that completes the set writes one
+ * summary line.
+ * Pacing is off here (BYOK_KMS_QPS_SHARE=off: at the default share the shards together read ~40 keys/s,
+ * over a minute for 3000); test/integration/kms/pacing-qps.test.ts covers pacing.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -35,9 +37,11 @@ const STS = {
 };
 const KEYS = 'kst-hzz65f176a0shardkeys';
 const ESCROW = 'kst-hzz65f176a0shardescr';
-const LINEAGES = 1000;
-const SHARD_LINEAGES = 250;
+const LINEAGES = 3000;
+const SHARD_LINEAGES = 500;
 const SHARDS = LINEAGES / SHARD_LINEAGES;
+/** Key and secret quantities of both instances: a lineage holds one key and one escrow secret. */
+const INSTANCE_QUOTA = 4000;
 
 let distDir: string;
 /** Per bundle: whether it contains the FC invoker (shared/fc/invoke.ts). */
@@ -58,8 +62,8 @@ beforeAll(async () => {
     credentials: [OPERATOR, STS],
     kmsVersion: 3,
     instances: [
-      { id: KEYS, type: 'software' },
-      { id: ESCROW, type: 'software' },
+      { id: KEYS, type: 'software', keyQuota: INSTANCE_QUOTA, secretQuota: INSTANCE_QUOTA },
+      { id: ESCROW, type: 'software', keyQuota: INSTANCE_QUOTA, secretQuota: INSTANCE_QUOTA },
     ],
     log: (line) => kmsLines.push(line),
   });
@@ -81,8 +85,8 @@ beforeAll(async () => {
   const deps = await factory.run(await factory.instance(() => OPERATOR), { actor: { kind: 'operator', id: 'test' } });
   try {
     await onboard(deps, { alias: 'alias/shd-tpl' });
-    // The ledger secret as an earlier sharded sweep leaves it: the clones below fill the emulated
-    // escrow instance up to its secret quota (1000), so CreateSecret would be refused afterwards.
+    // The ledger secret as an earlier (completed) sharded sweep leaves it: this run's coordinator
+    // replaces it.
     const ledger = { kms: deps.kms, encryptionKeyId: escrowKeyId, dkmsInstanceId: ESCROW };
     await openShardLedger(ledger, { runId: 'earlier-run', count: 1, startedAtMs: Date.now() });
     const empty = { lineages: 0, counts: {}, alertWorthy: false, alerts: [], alertsOmitted: 0 };
@@ -208,7 +212,12 @@ describe('sharded sweep on the local FC host', () => {
     const state = JSON.parse(
       (await ledger.getSecretValue({ secretName: SHARD_LEDGER_SECRET })).secretData,
     ) as ShardLedgerState;
-    expect(Object.keys(state.done).sort()).toEqual(['0', '1', '2', '3']);
+    expect(Object.keys(state.done).sort()).toEqual(Array.from({ length: SHARDS }, (_, i) => String(i)).sort());
     expect(state.completedBy).toBeTypeOf('number');
+    // One key per lineage, past the 1000 of a default instance; a healthy sweep created none.
+    expect(emu.instances.list().find((i) => i.id === KEYS)).toMatchObject({
+      keyCount: LINEAGES,
+      keyQuota: INSTANCE_QUOTA,
+    });
   }, 240_000);
 });

@@ -3,13 +3,14 @@
  * every file that runs them) and starts the local stack (KMS emulator + local FC host from s.yaml) on
  * random ports with a temp state dir.
  */
-import { existsSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildFunctions } from '../../scripts/build.js';
 import { startLocalStack, type LocalStack } from '../../scripts/local/stack.js';
 import { RUN_DIR_ENV } from './global-setup.js';
+import { sharedInRun } from './run-shared.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -26,48 +27,20 @@ async function buildOnce(outDir: string): Promise<SharedBuild> {
   return { distDir: outDir, inputs: Object.fromEntries(report.bundles.map((b) => [b.fn, b.inputs])) };
 }
 
-let shared: Promise<SharedBuild> | undefined;
-
 /**
- * The function bundles of this source tree, built once per test run: the first caller (in any
- * worker) builds into the run dir of test/support/global-setup.ts under a lock directory, the others
- * wait for its `build.json`. The bundles are only read, never changed, by the files that share them
+ * The function bundles of this source tree, built once per test run (run-shared.ts: the first
+ * caller, in any worker, builds into the run dir of test/support/global-setup.ts; the others wait
+ * for its `build.json`). The bundles are only read, never changed, by the files that share them
  * (test/integration/build/build.test.ts checks the build itself). Outside a run dir: a private build.
  */
 export function sharedBuild(): Promise<SharedBuild> {
-  shared ??= (async () => {
+  return sharedInRun('build', async () => {
     const runDir = process.env[RUN_DIR_ENV];
-    if (!runDir) {
-      const dir = await mkdtemp(join(tmpdir(), 'byok-build-'));
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-      return buildOnce(join(dir, 'dist'));
-    }
-    const done = join(runDir, 'build.json');
-    const failed = join(runDir, 'build.failed');
-    try {
-      await mkdir(join(runDir, 'build.lock'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // Another worker builds: wait for its result (a build takes seconds; allow a loaded machine).
-      for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-        if (existsSync(done)) return JSON.parse(await readFile(done, 'utf8')) as SharedBuild;
-        if (existsSync(failed)) throw new Error(await readFile(failed, 'utf8'));
-      }
-      throw new Error(`timed out waiting for the shared build in ${runDir}`);
-    }
-    try {
-      const built = await buildOnce(join(runDir, 'dist'));
-      // Written whole, then renamed: a waiter never reads half a file.
-      await writeFile(`${done}.tmp`, JSON.stringify(built));
-      await rename(`${done}.tmp`, done);
-      return built;
-    } catch (err) {
-      await writeFile(`${failed}.tmp`, err instanceof Error ? err.message : String(err));
-      await rename(`${failed}.tmp`, failed);
-      throw err;
-    }
-  })();
-  return shared;
+    if (runDir) return buildOnce(join(runDir, 'dist'));
+    const dir = await mkdtemp(join(tmpdir(), 'byok-build-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return buildOnce(join(dir, 'dist'));
+  });
 }
 
 /** A local stack over freshly built bundles; `lines` collects every log line. */

@@ -9,8 +9,8 @@
  *   DELETE /__emulator/faults
  *   POST   /__emulator/qps     {"limit": n}   (0 / absent = off)
  *   GET    /__emulator/instances          KMS 3.0 instances (also in GET state)
- *   POST   /__emulator/instances          {"id", "type": "software"|"hardware", "sharedGateway"?, "endDate"? (ISO)}:
- *                                         create or update
+ *   POST   /__emulator/instances          {"id", "type": "software"|"hardware", "sharedGateway"?, "endDate"? (ISO),
+ *                                         "keyQuota"?, "secretQuota"? (KeyNum/SecretNum): create or update
  *   DELETE /__emulator/instances/<id>     release (keys and secrets of the instance are gone)
  *
  * Invalid bodies get 400 `{"error": "<reason>"}`.

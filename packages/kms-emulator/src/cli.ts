@@ -2,7 +2,8 @@
  * `npm run kms-emulator -- --port <n> --access-key-id <id> --access-key-secret <secret>
  *   [--security-token <token>] [--state-file <path>] [--admin] [--region <id>] [--account-id <uid>]
  *   [--no-verify-timestamp] [--no-verify-nonce] [--kms-version 3|1]
- *   [--instance <id>:<software|hardware>[:no-shared-gateway]]... [--default-instance <id>]`
+ *   [--instance <id>:<software|hardware>[:no-shared-gateway][:keys=<n>][:secrets=<n>]]...
+ *   [--default-instance <id>]`
  *
  * Starts the local KMS emulator on 127.0.0.1 and prints `listening on http://127.0.0.1:<port>`
  * when ready. SIGINT/SIGTERM close it cleanly (state flushed). Exit codes: 0 clean stop,
@@ -31,10 +32,11 @@ Options:
   --no-verify-timestamp      accept any request Timestamp (default: ±15 min of the real clock)
   --no-verify-nonce          accept reused SignatureNonce values
   --kms-version <3|1>        3 (default): KMS 3.0 with instances; 1: the shared KMS 1.0 model
-  --instance <id>:<type>[:no-shared-gateway]
+  --instance <id>:<type>[:no-shared-gateway][:keys=<n>][:secrets=<n>]
                              declare a KMS 3.0 instance (repeatable); <id> like kst-hzz65f176a0ogplgqabcd,
                              <type> software or hardware; no-shared-gateway refuses crypto on its keys
-                             through this (shared) endpoint
+                             through this (shared) endpoint; keys/secrets: the quantities bought
+                             (KeyNum/SecretNum, default 1000 each)
   --default-instance <id>    KMS 3.0: CreateKey/CreateSecret without DKMSInstanceId go to this instance
   -h, --help                 show this help
 
@@ -153,6 +155,8 @@ function formatInstances(options: CliOptions): string {
     .map(
       (i) =>
         `${i.id} (${i.type}${i.sharedGateway === false ? ', no shared gateway' : ''}` +
+        `${i.keyQuota === undefined ? '' : `, key quota ${i.keyQuota}`}` +
+        `${i.secretQuota === undefined ? '' : `, secret quota ${i.secretQuota}`}` +
         `${i.id === options.defaultInstanceId ? ', default' : ''})`,
     )
     .join(', ');

@@ -83,5 +83,6 @@ export class OffsetClock implements EmulatorClock {
 
 /** UTC ISO-8601 with second precision and `Z` (docs/kms-api.md §1.7), from Unix seconds. */
 export function isoSeconds(unix: number): string {
-  return new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // toISOString always ends in `.sssZ`: drop the milliseconds (a slice, not a regex: many per listing).
+  return `${new Date(unix * 1000).toISOString().slice(0, -5)}Z`;
 }

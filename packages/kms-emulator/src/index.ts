@@ -98,6 +98,16 @@ export interface FaultControls {
   active(): FaultRule[];
 }
 
+/** One key in `inspectKeys()`. */
+export interface InspectedKey {
+  keyId: string;
+  /** The stored state (`Enabled`, `PendingImport`, ...), as DescribeKey reports it outside released instances. */
+  state: string;
+  /** When the imported material expires; null without material or without expiry. */
+  materialExpireUnix: number | null;
+  tags: Record<string, string>;
+}
+
 /** A running emulator. */
 export interface KmsEmulator {
   port: number;
@@ -113,6 +123,12 @@ export interface KmsEmulator {
   instances: InstanceControls;
   /** Seeding by cloning a template's records (seed.ts; benchmarks). */
   seed: SeedControls;
+  /**
+   * Every key as the emulator holds it now (after expiring what the clock has passed), read in
+   * process: for tests that check the account's truth every simulated day without paying for the
+   * HTTP calls. No material, no secret.
+   */
+  inspectKeys(): InspectedKey[];
   /** Stops listening, drops open connections, writes pending state. Idempotent. */
   close(): Promise<void>;
 }
@@ -303,6 +319,15 @@ export async function startKmsEmulator(options: KmsEmulatorOptions = {}): Promis
     },
     instances: instanceControls(store, () => clock.nowUnix(), settle),
     seed: seedControls(store),
+    inspectKeys() {
+      settle();
+      return [...store.keys.values()].map((key) => ({
+        keyId: key.keyId,
+        state: key.state,
+        materialExpireUnix: key.material !== null && key.materialExpireUnix > 0 ? key.materialExpireUnix : null,
+        tags: Object.fromEntries(key.tags.map((t) => [t.key, t.value])),
+      }));
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -29,6 +29,16 @@ export const INSTANCE_KEY_ID_RE = /^key-[a-z]{3,4}[0-9a-f]{8}[0-9a-z]{6,12}$/;
  * advance the clock by years keep working; declare `endUnix`/`endDate` to test expiry).
  */
 export const DEFAULT_SUBSCRIPTION_SECONDS = 10 * 365 * 86_400;
+/**
+ * Key quantity (`KeyNum`) of an instance declared without `keyQuota` (inferred: a typical
+ * purchasable size). A real KMS 3.0 instance is bought with a key quantity and a secret quantity
+ * (its spec); the emulator takes both per instance (`keyQuota`, `secretQuota`).
+ */
+export const INSTANCE_KEY_QUOTA = 1000;
+/** Secret quantity (`SecretNum`) of an instance declared without `secretQuota` (inferred). */
+export const INSTANCE_SECRET_QUOTA = 1000;
+/** Largest quota the emulator accepts (inferred bound: far above any purchasable spec; keeps input sane). */
+export const MAX_INSTANCE_QUOTA = 1_000_000;
 
 /** An instance as declared in-process (`instances` option, `emu.instances.upsert`). */
 export interface InstanceSpec {
@@ -39,6 +49,10 @@ export interface InstanceSpec {
   sharedGateway?: boolean;
   /** Subscription end, Unix seconds. Default on creation: 10 years after the emulator's now; kept on update. */
   endUnix?: number;
+  /** Key quantity bought (`KeyNum`, enforced by CreateKey). Default on creation INSTANCE_KEY_QUOTA; kept on update. */
+  keyQuota?: number;
+  /** Secret quantity bought (`SecretNum`, enforced by CreateSecret). Default INSTANCE_SECRET_QUOTA; kept on update. */
+  secretQuota?: number;
 }
 
 /** What `emu.instances.list()` and `GET /__emulator/state` report per instance. */
@@ -54,6 +68,9 @@ export interface InstanceSummary {
   releasedUnix: number | null;
   keyCount: number;
   secretCount: number;
+  /** Key and secret quantities (`KeyNum`, `SecretNum`). */
+  keyQuota: number;
+  secretQuota: number;
   isDefault: boolean;
 }
 
@@ -81,6 +98,23 @@ function validateType(type: unknown): InstanceType {
   return type;
 }
 
+function validateQuota(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_INSTANCE_QUOTA) {
+    throw new AdminInputError(`${field} must be an integer from 1 to ${MAX_INSTANCE_QUOTA}`);
+  }
+  return value;
+}
+
+/** The key quantity of an instance (`KeyNum`): its `keyQuota`, else INSTANCE_KEY_QUOTA. */
+export function keyQuotaOf(instance: InstanceRecord): number {
+  return instance.keyQuota ?? INSTANCE_KEY_QUOTA;
+}
+
+/** The secret quantity of an instance (`SecretNum`): its `secretQuota`, else INSTANCE_SECRET_QUOTA. */
+export function secretQuotaOf(instance: InstanceRecord): number {
+  return instance.secretQuota ?? INSTANCE_SECRET_QUOTA;
+}
+
 function validateEndUnix(endUnix: unknown, field: string): number {
   if (typeof endUnix !== 'number' || !Number.isSafeInteger(endUnix) || endUnix < 0) {
     throw new AdminInputError(`${field} must be a non-negative integer (Unix seconds)`);
@@ -90,9 +124,13 @@ function validateEndUnix(endUnix: unknown, field: string): number {
 
 /** Validates an in-process spec (the `instances` option or `emu.instances.upsert`). */
 export function parseInstanceSpec(value: unknown): InstanceSpec {
-  if (!isRecord(value)) throw new AdminInputError('an instance must be an object {id, type, sharedGateway?, endUnix?}');
+  if (!isRecord(value)) {
+    throw new AdminInputError(
+      'an instance must be an object {id, type, sharedGateway?, endUnix?, keyQuota?, secretQuota?}',
+    );
+  }
   for (const field of Object.keys(value)) {
-    if (!['id', 'type', 'sharedGateway', 'endUnix'].includes(field))
+    if (!['id', 'type', 'sharedGateway', 'endUnix', 'keyQuota', 'secretQuota'].includes(field))
       throw new AdminInputError(`unknown instance field "${field}"`);
   }
   const spec: InstanceSpec = { id: validateInstanceId(value['id']), type: validateType(value['type']) };
@@ -101,14 +139,16 @@ export function parseInstanceSpec(value: unknown): InstanceSpec {
     spec.sharedGateway = value['sharedGateway'];
   }
   if (value['endUnix'] !== undefined) spec.endUnix = validateEndUnix(value['endUnix'], '"endUnix"');
+  if (value['keyQuota'] !== undefined) spec.keyQuota = validateQuota(value['keyQuota'], '"keyQuota"');
+  if (value['secretQuota'] !== undefined) spec.secretQuota = validateQuota(value['secretQuota'], '"secretQuota"');
   return spec;
 }
 
-/** Parses the admin body `{"id","type","sharedGateway"?,"endDate"? (ISO 8601)}`. */
+/** Parses the admin body `{"id","type","sharedGateway"?,"endDate"? (ISO 8601),"keyQuota"?,"secretQuota"?}`. */
 export function parseAdminInstanceBody(body: unknown): InstanceSpec {
   if (!isRecord(body)) throw new AdminInputError('body must be a JSON object');
   for (const field of Object.keys(body)) {
-    if (!['id', 'type', 'sharedGateway', 'endDate'].includes(field))
+    if (!['id', 'type', 'sharedGateway', 'endDate', 'keyQuota', 'secretQuota'].includes(field))
       throw new AdminInputError(`unknown field "${field}"`);
   }
   const { endDate, ...rest } = body;
@@ -126,20 +166,36 @@ export function parseAdminInstanceBody(body: unknown): InstanceSpec {
   return spec;
 }
 
-/** Parses the CLI form `<id>:<software|hardware>[:no-shared-gateway]`. */
+/** The CLI form of an instance, as usage text shows it. */
+export const INSTANCE_FLAG_FORM = '<id>:<software|hardware>[:no-shared-gateway][:keys=<n>][:secrets=<n>]';
+
+/** Parses the CLI form INSTANCE_FLAG_FORM (options in any order, each at most once). */
 export function parseInstanceFlag(text: string): InstanceSpec {
   const parts = text.split(':');
-  if (parts.length < 2 || parts.length > 3) {
-    throw new AdminInputError(`--instance must be <id>:<software|hardware>[:no-shared-gateway] (got "${text}")`);
+  if (parts.length < 2 || parts.length > 5) {
+    throw new AdminInputError(`--instance must be ${INSTANCE_FLAG_FORM} (got "${text}")`);
   }
-  const [id, type, flag] = parts as [string, string, string | undefined];
+  const [id, type, ...options] = parts as [string, string, ...string[]];
   if (type !== 'software' && type !== 'hardware') {
     throw new AdminInputError(`--instance ${id}: the type must be "software" or "hardware" (got "${type}")`);
   }
-  if (flag !== undefined && flag !== 'no-shared-gateway') {
-    throw new AdminInputError(`--instance ${id}: the only option is "no-shared-gateway" (got "${flag}")`);
+  const spec: InstanceSpec = { id: validateInstanceId(id, '--instance id'), type, sharedGateway: true };
+  const seen = new Set<string>();
+  for (const option of options) {
+    const name = option.split('=')[0] ?? option;
+    if (seen.has(name)) throw new AdminInputError(`--instance ${id}: "${name}" is given twice`);
+    seen.add(name);
+    const quota = /^(keys|secrets)=(\d{1,7})$/.exec(option);
+    if (option === 'no-shared-gateway') spec.sharedGateway = false;
+    else if (quota?.[1] === 'keys') spec.keyQuota = validateQuota(Number(quota[2]), `--instance ${id}: keys=`);
+    else if (quota?.[1] === 'secrets') spec.secretQuota = validateQuota(Number(quota[2]), `--instance ${id}: secrets=`);
+    else {
+      throw new AdminInputError(
+        `--instance ${id}: the options are "no-shared-gateway", "keys=<n>" and "secrets=<n>" (got "${option}")`,
+      );
+    }
   }
-  return { id: validateInstanceId(id, '--instance id'), type, sharedGateway: flag === undefined };
+  return spec;
 }
 
 /** The lifecycle position of an instance at `nowUnix`. */
@@ -217,6 +273,8 @@ export function upsertInstance(store: EmulatorStore, spec: InstanceSpec, nowUnix
     }
     if (spec.sharedGateway !== undefined) existing.sharedGateway = spec.sharedGateway;
     if (spec.endUnix !== undefined) existing.endUnix = spec.endUnix;
+    if (spec.keyQuota !== undefined) existing.keyQuota = spec.keyQuota;
+    if (spec.secretQuota !== undefined) existing.secretQuota = spec.secretQuota;
     store.watchInstance(existing.instanceId);
     store.markDirty();
     return existing;
@@ -229,6 +287,8 @@ export function upsertInstance(store: EmulatorStore, spec: InstanceSpec, nowUnix
     startUnix: nowUnix,
     endUnix: spec.endUnix ?? nowUnix + DEFAULT_SUBSCRIPTION_SECONDS,
     releasedUnix: null,
+    ...(spec.keyQuota === undefined ? {} : { keyQuota: spec.keyQuota }),
+    ...(spec.secretQuota === undefined ? {} : { secretQuota: spec.secretQuota }),
   };
   store.instances.set(record.instanceId, record);
   store.markDirty();
@@ -260,6 +320,8 @@ export function instanceSummary(store: EmulatorStore, instance: InstanceRecord, 
     releasedUnix: instance.releasedUnix,
     keyCount,
     secretCount,
+    keyQuota: keyQuotaOf(instance),
+    secretQuota: secretQuotaOf(instance),
     isDefault: store.defaultInstanceId === instance.instanceId,
   };
 }

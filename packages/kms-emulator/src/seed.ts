@@ -65,13 +65,28 @@ function secretContext(secretName: string, versionId: string): Record<string, st
   return { 'emulator:SecretName': secretName, 'emulator:VersionId': versionId };
 }
 
-function cloneSecret(store: EmulatorStore, secret: SecretRecord, pairs: ReadonlyArray<readonly [string, string]>) {
+/** A template secret with its CMK and each version's data, decrypted once per cloneTemplate call. */
+interface OpenedSecret {
+  secret: SecretRecord;
+  key: KeyRecord;
+  data: string[];
+}
+
+function openSecret(store: EmulatorStore, secret: SecretRecord): OpenedSecret {
   const key = store.keys.get(secret.encryptionKeyId);
   if (key === undefined)
     throw new AdminInputError(`token: the CMK of a template secret is gone (${secret.secretName})`);
+  const data = secret.versions.map((v) =>
+    openBlob(key, parseBlob(v.blob), secretContext(secret.secretName, v.versionId)).toString('utf8'),
+  );
+  return { secret, key, data };
+}
+
+function cloneSecret(store: EmulatorStore, opened: OpenedSecret, pairs: ReadonlyArray<readonly [string, string]>) {
+  const { secret, key } = opened;
   const secretName = substitute(secret.secretName, pairs);
-  const versions = secret.versions.map((v) => {
-    const data = openBlob(key, parseBlob(v.blob), secretContext(secret.secretName, v.versionId)).toString('utf8');
+  const versions = secret.versions.map((v, i) => {
+    const data = opened.data[i]!;
     const newData = substitute(data, pairs);
     const versionId = substitute(v.versionId, pairs);
     return {
@@ -108,9 +123,11 @@ export function seedControls(store: EmulatorStore): SeedControls {
       const templateIds = templates.map((k) => k.keyId);
       const needles = [token, ...templateIds];
       const aliases: AliasRecord[] = [...store.aliases.values()].filter((a) => templateIds.includes(a.keyId));
-      const secrets = [...store.secrets.values()].filter(
-        (s) => mentions(s.secretName, needles) || mentions(s.description, needles) || tagsMention(s.tags, needles),
-      );
+      const secrets = [...store.secrets.values()]
+        .filter(
+          (s) => mentions(s.secretName, needles) || mentions(s.description, needles) || tagsMention(s.tags, needles),
+        )
+        .map((s) => openSecret(store, s));
       const report: CloneReport = { templateKeyIds: templateIds, keyIds: [], aliases: 0, secrets: 0 };
       for (const spec of request.clones) {
         const ids: Record<string, string> = {};

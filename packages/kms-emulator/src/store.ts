@@ -86,6 +86,10 @@ export interface InstanceRecord {
   endUnix: number;
   /** Set when the instance was released; its keys and secrets are unusable from then on. */
   releasedUnix: number | null;
+  /** Key quantity bought (`KeyNum`); absent = DEFAULT_INSTANCE_KEY_QUOTA (state files before it). */
+  keyQuota?: number;
+  /** Secret quantity bought (`SecretNum`); absent = DEFAULT_INSTANCE_SECRET_QUOTA. */
+  secretQuota?: number;
 }
 
 /** An alias; names are unique per emulator (one account, one region). */
@@ -499,6 +503,11 @@ export function parsePersistedState(json: unknown, path: string): PersistedState
         typeof instance['endUnix'] !== 'number'
       ) {
         throw bad('an instance record lacks instanceId/type/endUnix');
+      }
+      for (const quota of ['keyQuota', 'secretQuota']) {
+        const value = instance[quota];
+        if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 1))
+          throw bad(`an instance's "${quota}" is not a positive integer`);
       }
     }
   }

@@ -138,7 +138,7 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
         '--instance',
         `${HARD}:hardware:no-shared-gateway`,
         '--instance',
-        `${SOFT}:software`,
+        `${SOFT}:software:keys=1:secrets=4000`,
         '--default-instance',
         HARD,
       ],
@@ -146,7 +146,9 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
     );
     const [, port] = await waitFor(cli.output, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
     await waitFor(cli.output, /KMS 3\.0; instances: /);
-    expect(cli.output()).toContain(`instances: ${HARD} (hardware, no shared gateway, default), ${SOFT} (software)`);
+    expect(cli.output()).toContain(
+      `instances: ${HARD} (hardware, no shared gateway, default), ${SOFT} (software, key quota 1, secret quota 4000)`,
+    );
     const emu = { port: Number(port), endpoint: `127.0.0.1:${port}` } as KmsEmulator;
     const kms = sdkClient(emu);
     // lands in the default instance
@@ -160,6 +162,11 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
     );
     const soft = await signedCall(emu, 'CreateKey', { DKMSInstanceId: SOFT });
     expect(soft.body['KeyMetadata']).toMatchObject({ DKMSInstanceId: SOFT, ProtectionLevel: 'SOFTWARE' });
+    // keys=1: the instance's key quantity is used up
+    const spec = (await signedCall(emu, 'GetKmsInstance', { KmsInstanceId: SOFT })).body['KmsInstance'];
+    expect(spec).toMatchObject({ KeyNum: 1, SecretNum: '4000' });
+    const full = await signedCall(emu, 'CreateKey', { DKMSInstanceId: SOFT });
+    expect([full.status, full.body['Code']]).toEqual([400, 'Rejected.ShareQuotaExceedLimit']);
     const listed = await signedCall(emu, 'ListKmsInstances');
     expect(listed.body['TotalCount']).toBe(2);
     process.kill(-cli.child.pid!, 'SIGTERM');
@@ -183,6 +190,7 @@ describe('npm run kms-emulator: KMS 3.0 flags', () => {
       [['--instance', 'kst-bad:software'], 2, 'KMS instance id like kst-'],
       [['--instance', `${SOFT}:cloud`], 2, 'the type must be "software" or "hardware"'],
       [['--instance', `${SOFT}:software:private`], 2, 'no-shared-gateway'],
+      [['--instance', `${SOFT}:software:keys=0`], 2, 'keys= must be an integer from 1'],
       [['--instance', SOFT], 2, '--instance must be <id>:<software|hardware>'],
       [['--kms-version', '1', '--instance', `${SOFT}:software`], 2, 'need --kms-version 3'],
       [['--default-instance', 'nope'], 2, '--default-instance must be a KMS instance id'],

@@ -128,7 +128,7 @@ describe('the default CMK (KMS 3.0 without DKMSInstanceId)', () => {
       defaultInstanceId: SOFT,
     });
     const kms = sdkClient(emu);
-    const keys = [];
+    const keys: string[] = [];
     for (let i = 0; i < 3; i += 1) keys.push((await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId);
     for (const keyId of keys) {
       expect(keyId).toMatch(INSTANCE_KEY_ID_RE);
@@ -261,11 +261,64 @@ describe('keys in instances', () => {
     const quota = await start({ instances: [{ id: SOFT, type: 'software' }] });
     const body = await api(quota, 'GetKmsInstance', { KmsInstanceId: SOFT });
     expect((body['KmsInstance'] as Record<string, unknown>)['KeyNum']).toBe(1000);
-    for (let i = 0; i < 1000; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, () => api(quota, 'CreateKey', { DKMSInstanceId: SOFT })));
-    }
+    // 998 keys cloned in the emulator's state (seeding is not an API call: no quota there), then
+    // the 1000th through the API still fits and the 1001st does not.
+    await createKeyIn(quota, SOFT, { Description: 'quota-template' });
+    quota.seed.cloneTemplate({ token: 'quota-template', clones: Array.from({ length: 998 }, () => ({ replace: [] })) });
+    expect((await api(quota, 'ListKeys', { PageSize: '1' }))['TotalCount']).toBe(999);
+    await createKeyIn(quota, SOFT);
     await apiError(quota, 'CreateKey', { DKMSInstanceId: SOFT }, 'Rejected.ShareQuotaExceedLimit', 400);
     expect((await api(quota, 'ListKeys', { PageSize: '1' }))['TotalCount']).toBe(1000);
+  });
+
+  it('takes the key and secret quantities per instance (KeyNum/SecretNum), enforced at those values', async () => {
+    const stateFile = join(dir, 'quota-state.json');
+    const emu = await start({
+      stateFile,
+      instances: [
+        { id: SOFT, type: 'software', keyQuota: 3, secretQuota: 2 },
+        { id: OTHER, type: 'software' },
+      ],
+    });
+    const numbers = async (e: KmsEmulator, id: string) => {
+      const got = (await api(e, 'GetKmsInstance', { KmsInstanceId: id }))['KmsInstance'] as Record<string, unknown>;
+      return [got['KeyNum'], got['SecretNum']];
+    };
+    expect(await numbers(emu, SOFT)).toEqual([3, '2']);
+    expect(await numbers(emu, OTHER)).toEqual([1000, '1000']);
+    const keys: string[] = [];
+    for (let i = 0; i < 3; i++) keys.push((await createKeyIn(emu, SOFT))['KeyId']!);
+    await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Rejected.ShareQuotaExceedLimit', 400);
+    await createKeyIn(emu, OTHER); // another instance's quota is its own
+    const secret = (name: string) => ({
+      SecretName: name,
+      VersionId: 'v1',
+      SecretData: `data of ${name}`,
+      DKMSInstanceId: SOFT,
+      EncryptionKeyId: keys[0]!,
+    });
+    await api(emu, 'CreateSecret', secret('quota-1'));
+    await api(emu, 'CreateSecret', secret('quota-2'));
+    await apiError(emu, 'CreateSecret', secret('quota-3'), 'Rejected.ShareQuotaExceedLimit', 400);
+    expect(emu.instances.list().find((i) => i.id === SOFT)).toMatchObject({
+      keyQuota: 3,
+      secretQuota: 2,
+      keyCount: 3,
+      secretCount: 2,
+    });
+
+    // A bigger spec (an upgrade): one more key fits; the secret quantity given before is kept.
+    emu.instances.upsert({ id: SOFT, type: 'software', keyQuota: 4 });
+    expect(await numbers(emu, SOFT)).toEqual([4, '2']);
+    await createKeyIn(emu, SOFT);
+    await apiError(emu, 'CreateKey', { DKMSInstanceId: SOFT }, 'Rejected.ShareQuotaExceedLimit', 400);
+    await apiError(emu, 'CreateSecret', secret('quota-3'), 'Rejected.ShareQuotaExceedLimit', 400);
+
+    // The quantities persist with the instance: a restart without them keeps them.
+    await emu.close();
+    const again = await start({ stateFile, instances: [{ id: SOFT, type: 'software' }] });
+    expect(await numbers(again, SOFT)).toEqual([4, '2']);
+    await apiError(again, 'CreateKey', { DKMSInstanceId: SOFT }, 'Rejected.ShareQuotaExceedLimit', 400);
   });
 });
 
@@ -754,6 +807,8 @@ describe('admin API: /__emulator/instances', () => {
     [{ id: SOFT, type: 'cloud' }, '"type"'],
     [{ id: SOFT, type: 'software', sharedGateway: 'yes' }, '"sharedGateway"'],
     [{ id: SOFT, type: 'software', endDate: 'next year' }, '"endDate"'],
+    [{ id: SOFT, type: 'software', keyQuota: 0 }, '"keyQuota"'],
+    [{ id: SOFT, type: 'software', secretQuota: 2.5 }, '"secretQuota"'],
     [{ id: SOFT, type: 'software', colour: 'red' }, 'unknown field'],
     [[SOFT], 'JSON object'],
   ])('refuses %j with 400 and a reason', async (body, reason) => {
@@ -896,7 +951,7 @@ describe('persistence of instances', () => {
     const stateFile = join(dir, 'v1-state.json');
     const old = await startKmsEmulator({ stateFile, kmsVersion: 1 });
     const kms = sdkClient(old);
-    const keys = [];
+    const keys: string[] = [];
     for (let i = 0; i < 2; i += 1) keys.push((await kms.createKey(new $Kms.CreateKeyRequest({}))).keyMetadata.keyId);
     const blob = await encrypt(old, keys[0]!, 'from KMS 1.0');
     await old.close();

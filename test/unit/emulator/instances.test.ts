@@ -53,7 +53,37 @@ describe('instance specs', () => {
     expect(parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:no-shared-gateway')).toMatchObject({
       sharedGateway: false,
     });
-    expect(() => parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:x:y')).toThrow(/--instance must be/);
+    expect(() => parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa:software:x:y')).toThrow(/the options are/);
+    expect(() => parseInstanceFlag('kst-hzz65f176a0aaaaaaaaaa')).toThrow(/--instance must be/);
+  });
+
+  it('takes the key and secret quantities in the CLI form and the admin body, as positive integers', () => {
+    const id = 'kst-hzz65f176a0aaaaaaaaaa';
+    expect(parseInstanceFlag(`${id}:software:keys=4000:no-shared-gateway:secrets=3500`)).toEqual({
+      id,
+      type: 'software',
+      sharedGateway: false,
+      keyQuota: 4000,
+      secretQuota: 3500,
+    });
+    expect(parseInstanceFlag(`${id}:hardware:secrets=7`)).toEqual({
+      id,
+      type: 'hardware',
+      sharedGateway: true,
+      secretQuota: 7,
+    });
+    for (const bad of ['keys=0', 'keys=-1', 'keys=1e3', 'keys=', 'secrets=9999999', 'vpc=2']) {
+      expect(() => parseInstanceFlag(`${id}:software:${bad}`), bad).toThrow(/keys=|secrets=|the options are/);
+    }
+    expect(() => parseInstanceFlag(`${id}:software:keys=5:keys=6`)).toThrow(/"keys" is given twice/);
+    expect(parseAdminInstanceBody({ id, type: 'software', keyQuota: 2000, secretQuota: 10 })).toEqual({
+      id,
+      type: 'software',
+      keyQuota: 2000,
+      secretQuota: 10,
+    });
+    expect(() => parseAdminInstanceBody({ id, type: 'software', keyQuota: '2000' })).toThrow(/"keyQuota"/);
+    expect(() => parseAdminInstanceBody({ id, type: 'software', secretQuota: 1_000_001 })).toThrow(/"secretQuota"/);
   });
 
   it('parses the admin body, endDate as ISO 8601', () => {
@@ -105,6 +135,12 @@ describe('state file format', () => {
     expect(() =>
       parsePersistedState({ ...base, version: 2, kmsVersion: 3, instances: [{ instanceId: 'x' }] }, 'f'),
     ).toThrow(/instance record/);
+    const instance = { instanceId: 'kst-hzz65f176a0aaaaaaaaaa', type: 'software', endUnix: 1 };
+    const withQuota = { ...base, version: 2, kmsVersion: 3, instances: [{ ...instance, keyQuota: 5 }] };
+    expect(parsePersistedState(withQuota, 'f').instances?.[0]?.keyQuota).toBe(5);
+    expect(() =>
+      parsePersistedState({ ...base, version: 2, kmsVersion: 3, instances: [{ ...instance, secretQuota: 0 }] }, 'f'),
+    ).toThrow(/"secretQuota"/);
     expect(() => parsePersistedState({ ...base, version: 3 }, 'f')).toThrow(/version/);
   });
 });

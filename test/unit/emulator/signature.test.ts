@@ -61,6 +61,17 @@ describe('signature v1 (docs/kms-api.md §1.3)', () => {
 
   it("percent-encodes ! ' ( ) * and space, keeps - _ . ~ literal, upper-case hex", () => {
     expect(percentEncode("a b!'()*-_.~é/+=")).toBe('a%20b%21%27%28%29%2A-_.~%C3%A9%2F%2B%3D');
+    expect(percentEncode('Az09-_.~')).toBe('Az09-_.~');
+    expect(percentEncode('')).toBe('');
+  });
+
+  it('sorts names by code point, astral characters after every BMP one', () => {
+    // UTF-16 order would put U+1F389 (a surrogate pair, 0xD83C...) before U+FF21.
+    const names = ['\u{FF21}', '\u{1F389}', 'b', 'B', 'bb', '\u00e9'];
+    const canonical = canonicalizedQueryString(new Map(names.map((n) => [n, ''])));
+    expect(canonical).toBe(
+      ['B', 'b', 'bb', '\u00e9', '\u{FF21}', '\u{1F389}'].map((n) => `${percentEncode(n)}=`).join('&'),
+    );
   });
 
   it('agrees with the SDK signer (RPCUtil.getSignatureV1) on awkward values', () => {

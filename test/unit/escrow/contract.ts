@@ -9,6 +9,7 @@ import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { openBreakGlass } from '../../../shared/escrow/break-glass.js';
 import { fingerprintMaterial } from '../../../shared/escrow/fingerprint.js';
 import type { EscrowRecord, EscrowStore } from '../../../shared/escrow/store.js';
+import { sharedInRun } from '../../support/run-shared.js';
 
 /** What a backend's factory hands the contract. */
 export interface EscrowContractSubject {
@@ -45,15 +46,18 @@ export function testRecord(n: number, overrides: Partial<EscrowRecord> & { mater
   };
 }
 
-let recoveryKeyPair: Promise<{ publicKey: string; privateKey: string }> | undefined;
-/** One RSA-4096 recovery key pair per test file (generation takes about a second, so it is shared). */
+/**
+ * One RSA-4096 recovery key pair per test run (Node's keygen, fresh each run; 2-5 s of CPU on a
+ * 2-core machine, so every worker and file shares the one test/support/run-shared.ts makes).
+ */
 export function testRecoveryKey(): Promise<{ publicKey: string; privateKey: string }> {
-  recoveryKeyPair ??= promisify(generateKeyPair)('rsa', {
-    modulusLength: 4096,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  return recoveryKeyPair;
+  return sharedInRun('escrow-recovery-rsa4096', () =>
+    promisify(generateKeyPair)('rsa', {
+      modulusLength: 4096,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    }),
+  );
 }
 
 /** Rejects with an OrchestratorError and returns it. */

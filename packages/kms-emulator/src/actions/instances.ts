@@ -5,15 +5,11 @@
  */
 import { isoSeconds } from '../clock.js';
 import { kmsError } from '../errors.js';
-import { instanceCondition } from '../instances.js';
+import { instanceCondition, keyQuotaOf, secretQuotaOf } from '../instances.js';
 import { pageOf, readPage } from '../params.js';
 import type { InstanceRecord } from '../store.js';
 import type { ActionContext, ActionHandler } from './context.js';
 
-/** Key quota (`KeyNum`) of an emulated instance (inferred: a typical purchasable size). */
-export const INSTANCE_KEY_QUOTA = 1000;
-/** Secret quota (`SecretNum`) of an emulated instance (inferred). */
-export const INSTANCE_SECRET_QUOTA = 1000;
 /** Compute spec (`Spec`, QPS) reported for an emulated instance (inferred; not enforced). */
 export const INSTANCE_SPEC_QPS = 1000;
 
@@ -48,8 +44,8 @@ const getKmsInstance: ActionHandler = (ctx) => {
       ProductVersion: '3',
       SaleStatus: expired ? 'Expired' : 'Normal', // 'Normal' documented; 'Expired' inferred
       Spec: INSTANCE_SPEC_QPS,
-      KeyNum: INSTANCE_KEY_QUOTA,
-      SecretNum: String(INSTANCE_SECRET_QUOTA), // documented: a string
+      KeyNum: keyQuotaOf(instance), // the instance's key quantity (its spec)
+      SecretNum: String(secretQuotaOf(instance)), // documented: a string
       VpcNum: 1,
       VpcId: '',
       VswitchIds: [],

@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { invalidParameter, kmsError, missingParameter } from '../errors.js';
-import { newInstanceKeyId, targetInstance } from '../instances.js';
+import { keyQuotaOf, newInstanceKeyId, targetInstance } from '../instances.js';
 import { matchesFilters, pageOf, parseFilters, readPage } from '../params.js';
 import { KeyState } from '../store.js';
 import type { EmulatorStore, KeyRecord } from '../store.js';
@@ -19,7 +19,6 @@ import {
   resolveKeyOrAlias,
 } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
-import { INSTANCE_KEY_QUOTA } from './instances.js';
 
 /** Key specs CreateKey accepts (docs/kms-api.md §2.1). */
 export const KEY_SPECS = [
@@ -138,8 +137,8 @@ const createKey: ActionHandler = (ctx) => {
   if (instance !== undefined) {
     let count = 0;
     for (const k of ctx.store.keys.values()) if (k.dkmsInstanceId === instance.instanceId) count += 1;
-    // documented code (META CreateKey); the quota value is inferred (INSTANCE_KEY_QUOTA)
-    if (count >= INSTANCE_KEY_QUOTA) throw kmsError('Rejected.ShareQuotaExceedLimit');
+    // documented code (META CreateKey); the quota is the instance's key quantity (default inferred)
+    if (count >= keyQuotaOf(instance)) throw kmsError('Rejected.ShareQuotaExceedLimit');
   }
   const defaultCmk = instance === undefined && ctx.store.kmsVersion === 3;
   if (defaultCmk) {

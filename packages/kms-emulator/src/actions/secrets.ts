@@ -9,7 +9,7 @@
  * the check and the write are atomic with respect to concurrent requests.
  */
 import { invalidParameter, kmsError, missingParameter } from '../errors.js';
-import { assertInstanceAvailable, targetInstance } from '../instances.js';
+import { assertInstanceAvailable, secretQuotaOf, targetInstance } from '../instances.js';
 import type { InstanceRecord } from '../store.js';
 import { matchesFilters, pageOf, parseFilters, readPage } from '../params.js';
 import { EmulatorStore } from '../store.js';
@@ -17,7 +17,6 @@ import type { KeyRecord, SecretRecord, SecretVersionRecord, Tag } from '../store
 import { isoSeconds } from '../clock.js';
 import { isoOrEmpty, resolveKeyOrAlias, resolveSecret, secretArn } from './context.js';
 import type { ActionContext, ActionHandler } from './context.js';
-import { INSTANCE_SECRET_QUOTA } from './instances.js';
 import { assertUsableForCrypto, isStrictBase64, openBlob, parseBlob, sealBlob } from './crypto.js';
 import type { EncryptionContext } from './crypto.js';
 import { createKeyRecord } from './keys.js';
@@ -174,8 +173,8 @@ const createSecret: ActionHandler = (ctx) => {
   if (instance !== undefined) {
     let count = 0;
     for (const s of ctx.store.secrets.values()) if (s.dkmsInstanceId === instance.instanceId) count += 1;
-    // documented code (META CreateSecret); the quota value is inferred (INSTANCE_SECRET_QUOTA)
-    if (count >= INSTANCE_SECRET_QUOTA) throw kmsError('Rejected.ShareQuotaExceedLimit');
+    // documented code (META CreateSecret); the quota is the instance's secret quantity (default inferred)
+    if (count >= secretQuotaOf(instance)) throw kmsError('Rejected.ShareQuotaExceedLimit');
   }
   const key = keyForNewSecret(ctx, instance);
   assertInstanceAvailable(ctx.store, key, ctx.nowUnix);
