@@ -4,7 +4,8 @@
  * code download come on top and are the same for every bundle).
  *
  * Runs are interleaved (bare, bundle 1, bundle 2, ..., then again) so that load on the machine hits
- * every target alike, and each figure is the median of its runs.
+ * every target alike; the overhead is the median of each round's difference to its bare run, and
+ * the `require` call is also timed inside the child (no process start or exit in it).
  */
 import { spawnSync } from 'node:child_process';
 
@@ -13,7 +14,7 @@ export interface ColdStart {
   file: string;
   /** Median wall time of `node -e "require(file)"`, in ms. */
   medianMs: number;
-  /** medianMs minus the bare node median, in ms (may be slightly negative from noise). */
+  /** Median over rounds of (this run - the same round's bare run), in ms (may be slightly negative from noise). */
   overheadMs: number;
   /**
    * Median time of the `require(file)` call itself, timed inside the child (hrtime around it): the
@@ -73,7 +74,12 @@ export function measureColdStarts(files: readonly string[], runs = 7): ColdStart
   const bareMs = median(wall[0]!);
   const bundles = files.map((file, i) => {
     const medianMs = median(wall[i + 1]!);
-    return { file, medianMs, overheadMs: medianMs - bareMs, requireMs: median(inside[i + 1]!) };
+    // Paired: each round's bundle run minus the same round's bare run, then the median. Process
+    // start time drifts by tens of ms over a measurement on a shared machine; a round's runs are
+    // back to back, so the drift cancels in the difference (the difference of the two medians
+    // would keep it).
+    const paired = wall[i + 1]!.map((ms, round) => ms - wall[0]![round]!);
+    return { file, medianMs, overheadMs: median(paired), requireMs: median(inside[i + 1]!) };
   });
   return { bareMs, runs, bundles };
 }

@@ -65,7 +65,8 @@
  *   Bound 200 MiB (the issue's target at 10k keys; a smaller N meeting it proves less).
  * - `bundle size <fn>` / `cold-start overhead <fn>`: the function bundles built afresh into a
  *   temporary folder (scripts/build.ts), MiB against each bundle's budget (scripts/build-checks.ts);
- *   median `require` time over bare `node -e 0`, runs interleaved (scripts/cold-start.ts).
+ *   `node -e "require(...)"` over bare `node -e 0`, runs interleaved, median of the per-round
+ *   differences (scripts/cold-start.ts).
  *   Overhead bound 36 ms (half the naive SDK bundle's +71 ms). `#` lines add the naive SDK bundle
  *   measured in the same run, the `require` call timed inside the child (steadier than the
  *   difference of two process wall times), and the side files (scripts/lazy-packages.ts).
