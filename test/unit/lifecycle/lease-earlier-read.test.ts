@@ -7,28 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../../shared/errors.js';
 import { classifyKmsError } from '../../../shared/kms/error-mapping.js';
-import {
-  LEASE_READ_REUSE_MS,
-  acquireLease,
-  leaseSecretName,
-  readLease,
-  type LeaseDeps,
-  type LeaseKmsPort,
-} from '../../../shared/lifecycle/lease.js';
+import { LEASE_READ_REUSE_MS, acquireLease, readLease, type LeaseKmsPort } from '../../../shared/lifecycle/lease.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
-
-const NOW = 1_800_000_000_000;
-const TTL = 15 * 60_000;
-const LINEAGE = 'payments';
-const NAME = leaseSecretName(LINEAGE);
-
-const deps = (kms: LeaseKmsPort, holder: string, nowMs = NOW): LeaseDeps => ({
-  kms,
-  encryptionKeyId: 'escrow-cmk',
-  nowMs: () => nowMs,
-  ttlMs: TTL,
-  holder,
-});
+import { LINEAGE, NAME, NOW, deps } from '../../support/lease-fixture.js';
 
 async function current(fake: FakeSecretsKms): Promise<{ seq: number; holder: string | null; created?: unknown }> {
   return JSON.parse((await fake.getSecretValue({ secretName: NAME })).secretData);

@@ -7,27 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OrchestratorError, isOrchestratorError } from '../../../shared/errors.js';
 import { classifyKmsError } from '../../../shared/kms/error-mapping.js';
-import {
-  CREATED_KEYS_KEPT,
-  acquireLease,
-  leaseSecretName,
-  type LeaseDeps,
-  type LeaseKmsPort,
-} from '../../../shared/lifecycle/lease.js';
+import { CREATED_KEYS_KEPT, acquireLease, type LeaseKmsPort } from '../../../shared/lifecycle/lease.js';
 import { FakeSecretsKms } from '../../support/fake-secrets-kms.js';
-
-const NOW = 1_800_000_000_000;
-const TTL = 15 * 60_000;
-const LINEAGE = 'payments';
-const NAME = leaseSecretName(LINEAGE);
-
-const deps = (kms: LeaseKmsPort, holder: string): LeaseDeps => ({
-  kms,
-  encryptionKeyId: 'escrow-cmk',
-  nowMs: () => NOW,
-  ttlMs: TTL,
-  holder,
-});
+import { LINEAGE, NAME, NOW, TTL, deps } from '../../support/lease-fixture.js';
 
 /** The error the adapter would raise for `kmsCode` at `httpStatus` on `action`. */
 function kmsRefusal(action: string, kmsCode: string, httpStatus: number): OrchestratorError {
