@@ -112,7 +112,7 @@ export function lazyPackagesPlugin(names: readonly string[] = LAZY_PACKAGES.map(
       b.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => {
         const side = args.pluginData as SideFile;
         const real = createRequire(side.entry)(side.entry) as unknown;
-        if ((typeof real !== 'object' && typeof real !== 'function') || real === null || typeof real === 'function') {
+        if (typeof real !== 'object' || real === null) {
           return { errors: [{ text: `lazy package ${side.package}: its exports are not a plain object` }] };
         }
         const names = Object.getOwnPropertyNames(real).filter((k) => k !== '__esModule');

@@ -88,7 +88,8 @@ export function sdkCredential<T>(c: KmsCredentials): T {
  * runs each bundle without its side files (scripts/lazy-packages.ts), so a load would fail there.
  */
 export function plainConfig<T>(fields: {
-  credential: StaticCredential | unknown;
+  /** What sdkCredential returns. */
+  credential: unknown;
   endpoint: string;
   protocol: string;
   regionId: string;
