@@ -10,7 +10,8 @@
  *   `_ / + = . @ -` (docs/kms-api.md §2.12), i.e. at most 181 for the lineage.
  *
  * The intersection: 1-128 letters, digits, `_`, `-` and `/`, not starting with `acs`.
- * This module imports nothing but the error type, so configuration and escrow can use it too.
+ * This module imports nothing but the error type, so configuration and escrow can use it too; it
+ * also names the tags a managed CMK carries (`Tag`), which the escrow's tag mirror copies.
  */
 import { ErrorCode, OrchestratorError } from './errors.js';
 
@@ -83,3 +84,26 @@ export function parseLineage(aliasOrLineage: string, field = 'alias'): string {
   }
   return lineage;
 }
+
+/**
+ * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
+ * are ≤128 chars of letters, digits and `/ \ _ - . + = : @` (docs/kms-api.md §2.10).
+ */
+export const Tag = {
+  /** `true` on every CMK this tool manages. */
+  Managed: 'byok:managed',
+  /** Lineage name: the alias without its `alias/` prefix. */
+  Lineage: 'byok:lineage',
+  /** Generation number within the lineage, 1-based. */
+  Generation: 'byok:generation',
+  /** Key check value of the material (never the material): selects the escrow record on re-import. */
+  Fingerprint: 'byok:fingerprint',
+  /** `provisioning` until imported and self-tested, then `ready`; `retired` after retention. */
+  Phase: 'byok:phase',
+  /** Why the orchestrator must not bring this key back by itself: `revoked` or `disabled`. */
+  Hold: 'byok:hold',
+  /** Unix seconds when the alias moved away from this CMK. */
+  SupersededAt: 'byok:superseded-at',
+  /** Validity override for this lineage, days (set by onboard --validity-days). */
+  ValidityDays: 'byok:validity-days',
+} as const;

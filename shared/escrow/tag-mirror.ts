@@ -18,18 +18,10 @@
  * unknown `byok:` tag, a value with other characters) is mirrored as `none`: never used.
  */
 import { createHash } from 'node:crypto';
+import { Tag } from '../lineage.js';
 
-/** The managed key's tag keys the mirror carries (the same names as shared/lifecycle/model.ts Tag). */
-export const MirroredTag = {
-  Managed: 'byok:managed',
-  Lineage: 'byok:lineage',
-  Generation: 'byok:generation',
-  Fingerprint: 'byok:fingerprint',
-  Phase: 'byok:phase',
-  Hold: 'byok:hold',
-  SupersededAt: 'byok:superseded-at',
-  ValidityDays: 'byok:validity-days',
-} as const;
+/** The managed key's tag keys the mirror carries: all of them (shared/lineage.ts `Tag`). */
+export const MirroredTag = Tag;
 
 /** The mirror of a key whose tags the grammar cannot carry. */
 export const MIRROR_NONE = 'none';

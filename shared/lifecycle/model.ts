@@ -7,28 +7,8 @@ import type { KeyState } from '../kms/port.js';
 import { ALIAS_PREFIX, LINEAGE_CHARS_SOURCE, isLineage } from '../lineage.js';
 import type { KeySpec, WrappingAlgorithm } from '../wrap/index.js';
 
-/**
- * Tag keys on managed CMKs. KMS tag keys must not start with `aliyun` or `acs:`; keys and values
- * are ≤128 chars of letters, digits and `/ \ _ - . + = : @` (docs/kms-api.md §2.10).
- */
-export const Tag = {
-  /** `true` on every CMK this tool manages. */
-  Managed: 'byok:managed',
-  /** Lineage name: the alias without its `alias/` prefix. */
-  Lineage: 'byok:lineage',
-  /** Generation number within the lineage, 1-based. */
-  Generation: 'byok:generation',
-  /** Key check value of the material (never the material): selects the escrow record on re-import. */
-  Fingerprint: 'byok:fingerprint',
-  /** `provisioning` until imported and self-tested, then `ready`; `retired` after retention. */
-  Phase: 'byok:phase',
-  /** Why the orchestrator must not bring this key back by itself: `revoked` or `disabled`. */
-  Hold: 'byok:hold',
-  /** Unix seconds when the alias moved away from this CMK. */
-  SupersededAt: 'byok:superseded-at',
-  /** Validity override for this lineage, days (set by onboard --validity-days). */
-  ValidityDays: 'byok:validity-days',
-} as const;
+/** Tag keys on managed CMKs (defined beside the lineage rule, so escrow can use them too). */
+export { Tag } from '../lineage.js';
 
 /** Provisioning phases of a managed CMK. */
 export const Phase = {
