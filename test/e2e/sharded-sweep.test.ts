@@ -26,7 +26,7 @@ import {
 } from '../../shared/lifecycle/shard-ledger.js';
 import { shardOf } from '../../shared/lifecycle/shard.js';
 import { systemRandom } from '../../shared/system.js';
-import { emulatorKmsWithEscrowKey } from '../support/cli-env.js';
+import { emulatorKmsWithEscrowKey, kmsSecretsEngineEnv } from '../support/cli-env.js';
 import { sharedBuild } from '../support/local-stack.js';
 
 const OPERATOR = { accessKeyId: 'shard-operator', accessKeySecret: 'shard-operator-secret-0123456789' };
@@ -69,14 +69,7 @@ beforeAll(async () => {
   });
   const { escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => OPERATOR, ESCROW);
   const env: Record<string, string> = {
-    BYOK_REGION: 'cn-hangzhou',
-    BYOK_KMS_ENDPOINT: emu.endpoint,
-    BYOK_KMS_PROTOCOL: 'http',
-    BYOK_KMS_INSTANCE_ID: KEYS,
-    BYOK_ESCROW_INSTANCE_ID: ESCROW,
-    BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKeyId,
-    BYOK_AUDIT_SINK: 'stdout',
+    ...kmsSecretsEngineEnv(emu.endpoint, { keys: KEYS, escrow: ESCROW }, escrowKeyId),
     BYOK_KMS_QPS_SHARE: 'off',
     BYOK_SWEEP_SHARD_LINEAGES: String(SHARD_LINEAGES),
   };

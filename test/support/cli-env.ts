@@ -38,6 +38,28 @@ export async function emulatorKmsWithEscrowKey(
   return { kms, escrowKeyId: escrowKey.keyId };
 }
 
+/**
+ * The engine's variables for an emulator with keys in `instances.keys` and the `kms-secrets`
+ * escrow (with its leases) in `instances.escrow` under `escrowKeyId`, audit to stdout: the base every
+ * such test adds its own settings to.
+ */
+export function kmsSecretsEngineEnv(
+  endpoint: string,
+  instances: { keys: string; escrow: string },
+  escrowKeyId: string,
+): Record<string, string> {
+  return {
+    BYOK_REGION: 'cn-hangzhou',
+    BYOK_KMS_ENDPOINT: endpoint,
+    BYOK_KMS_PROTOCOL: 'http',
+    BYOK_KMS_INSTANCE_ID: instances.keys,
+    BYOK_ESCROW_INSTANCE_ID: instances.escrow,
+    BYOK_ESCROW_BACKEND: 'kms-secrets',
+    BYOK_ESCROW_KEY_ID: escrowKeyId,
+    BYOK_AUDIT_SINK: 'stdout',
+  };
+}
+
 /** A running CLI test world. */
 export interface CliTestEnv {
   emu: KmsEmulator;

@@ -10,7 +10,7 @@ import { SHARED_GATEWAY_QPS_GROUPS, startKmsEmulator, type KmsEmulator } from '@
 import { createEngineFactory, type EngineInstance } from '../../../shared/bootstrap.js';
 import { parseConfig } from '../../../shared/config/index.js';
 import { onboard, sweep } from '../../../shared/lifecycle/engine.js';
-import { emulatorKmsWithEscrowKey } from '../../support/cli-env.js';
+import { emulatorKmsWithEscrowKey, kmsSecretsEngineEnv } from '../../support/cli-env.js';
 
 const AK = { accessKeyId: 'qps-ak', accessKeySecret: 'qps-emulator-only-0123456789' };
 const KEYS = 'kst-hzz65f176a0qpskeys01';
@@ -40,16 +40,7 @@ beforeAll(async () => {
     },
   });
   const { escrowKeyId } = await emulatorKmsWithEscrowKey(emu.endpoint, () => AK, ESCROW);
-  env = {
-    BYOK_REGION: 'cn-hangzhou',
-    BYOK_KMS_ENDPOINT: emu.endpoint,
-    BYOK_KMS_PROTOCOL: 'http',
-    BYOK_KMS_INSTANCE_ID: KEYS,
-    BYOK_ESCROW_INSTANCE_ID: ESCROW,
-    BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKeyId,
-    BYOK_AUDIT_SINK: 'stdout',
-  };
+  env = kmsSecretsEngineEnv(emu.endpoint, { keys: KEYS, escrow: ESCROW }, escrowKeyId);
   // One lineage through the engine, the rest cloned in the emulator's state (same records, renamed).
   const { deps } = await runOf(env);
   try {

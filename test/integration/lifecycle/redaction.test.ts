@@ -22,6 +22,7 @@ import { onboard, restore, revoke, rotateNow, sweep, verifyEscrow } from '../../
 import type { EngineDeps } from '../../../shared/lifecycle/ports.js';
 import { executeRequest } from '../../../shared/ops/commands.js';
 import { systemRandom } from '../../../shared/system.js';
+import { kmsSecretsEngineEnv } from '../../support/cli-env.js';
 
 const AK = { accessKeyId: 'redaction-ak', accessKeySecret: 'redaction-SECRET-0123456789abcdefABCDEF' };
 
@@ -111,13 +112,7 @@ afterAll(async () => {
 
 function env(): Record<string, string> {
   return {
-    BYOK_REGION: 'cn-hangzhou',
-    BYOK_KMS_ENDPOINT: emu.endpoint,
-    BYOK_KMS_PROTOCOL: 'http',
-    BYOK_KMS_INSTANCE_ID: KEYS_INSTANCE,
-    BYOK_ESCROW_INSTANCE_ID: ESCROW_INSTANCE,
-    BYOK_ESCROW_BACKEND: 'kms-secrets',
-    BYOK_ESCROW_KEY_ID: escrowKeyId,
+    ...kmsSecretsEngineEnv(emu.endpoint, { keys: KEYS_INSTANCE, escrow: ESCROW_INSTANCE }, escrowKeyId),
     BYOK_AUDIT_SINK: 'both',
     BYOK_AUDIT_FILE: join(dir, 'audit.jsonl'),
     ALIBABA_CLOUD_ACCESS_KEY_ID: AK.accessKeyId,
